@@ -1,0 +1,29 @@
+# detak — developer entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint bench-intervals clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[host,dev]"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/detak demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check detak tests benchmarks
+
+bench-intervals: install
+	$(BIN)/python benchmarks/intervals_ludb.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""ONNX and LiteRT/TFLite export, int8 quantization, fused Grad-CAM, runtime loader (issue 5)."""

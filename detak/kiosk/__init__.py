@@ -1,0 +1,1 @@
+"""The screening app on the kiosk: pages, local store, outbox."""

@@ -1,0 +1,1 @@
+"""Rule labellers, tabular classifiers, CNN architectures, training and evaluation (issues 3, 4)."""

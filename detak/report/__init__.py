@@ -1,0 +1,1 @@
+"""Reports: per-record JSON and ECG-paper plots, and the demo pipeline."""

@@ -1,0 +1,1 @@
+"""The clinic server: API, database, doctor review, expert system, model distribution."""

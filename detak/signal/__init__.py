@@ -1,0 +1,1 @@
+"""Filtering, resampling, signal quality and interval measurement."""

@@ -1,0 +1,60 @@
+"""One recording through validation → signal quality → interval measurement, as JSON.
+
+This is the measurement step shared by ``detak intervals``, the demo report and (later) the
+kiosk. A recording that fails validation or is rejected by the quality check gets no numbers:
+every value is null with the reason, so nothing downstream classifies it silently.
+
+>>> from detak.data.samples import load_sample
+>>> out = analyse_recording(load_sample("ludb-1"))
+>>> out["quality"]["verdict"] in {"ok", "warn"}, 40 < out["hr_bpm"] < 70
+(True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detak.data.recording import Recording
+
+INTERVAL_KEYS: tuple[str, ...] = (
+    "rr_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "st_ms",
+    "rs_ratio", "hr_bpm",
+)
+
+
+def _all_null(reason: str) -> dict[str, Any]:
+    return {**{k: None for k in INTERVAL_KEYS}, "per_lead": {},
+            "reasons": {k: reason for k in INTERVAL_KEYS}}
+
+
+def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[str, Any]:
+    """Validate, assess quality and measure intervals of ``rec``; a JSON-ready dict.
+
+    Keys: the interval keys (``rr_ms`` … ``hr_bpm``, overall), ``per_lead``, ``reasons`` (why a
+    value is null), ``quality`` (``verdict`` ok/warn/reject and ``reasons``), ``validation``
+    (flags such as flat or saturated leads), ``fs``, ``leads``, ``duration_s``.
+    """
+    from detak.data.validation import RecordingError, validate_recording
+    from detak.signal.intervals import measure_intervals
+    from detak.signal.quality import assess_quality
+
+    base: dict[str, Any] = {"record": rec.name, "fs": rec.fs, "leads": list(rec.leads),
+                            "duration_s": round(rec.duration_s, 3) if rec.fs else None}
+    try:
+        validation = validate_recording(rec)
+    except RecordingError as err:
+        return {**base, **_all_null(f"recording invalid: {err}"),
+                "quality": {"verdict": "reject", "reasons": [str(err)]},
+                "validation": {"error": str(err), "problem": getattr(err, "problem", None)}}
+    quality = assess_quality(rec)
+    qd = quality.to_dict()
+    out = {**base, "validation": validation.to_dict(), "quality": qd}
+    if quality.rejected:
+        why = "; ".join(quality.reasons) or "rejected by the quality check"
+        return {**out, **_all_null(f"not measured: recording rejected by quality check ({why})")}
+    if notch_hz:
+        from detak.signal.filters import notch
+
+        rec = rec.replace(signal=notch(rec.signal, rec.fs, notch_hz))
+    intervals = measure_intervals(rec).to_dict()
+    return {**out, **intervals}

@@ -1,0 +1,1 @@
+"""Batch upload from kiosk to clinic server: idempotent, resumable, authenticated."""
