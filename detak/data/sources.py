@@ -77,10 +77,10 @@ def expand_source(source: str) -> list[SourceRecord]:
 
     >>> expand_source("ptbxl://00042")[0].record
     'ptbxl:42'
-    >>> expand_source("nonsense://1")
+    >>> expand_source("nonsense://1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    detak.data.sources.SourceError: unknown source 'nonsense://1': use ptbxl://ECG_ID, ptbxl://foldK, ludb://N, sample://NAME, or a WFDB/CSV/EDF file or folder
+    detak.data.sources.SourceError: unknown source 'nonsense://1': use ptbxl://ECG_ID, ...
     """
     s = source.strip()
     if m := _PTBXL_FOLD.match(s):

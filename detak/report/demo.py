@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from detak.signal.intervals_cli import _json_safe
 
 
 def _default_out() -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path("reports") / f"demo-{stamp}"
 
 
@@ -54,7 +54,7 @@ def run_demo(out: str | Path | None = None, names: Sequence[str] | None = None,
         if echo:
             print(f"{name:<14} quality {verdict:<6} {format_intervals(result)}", flush=True)
     summary = {"detak_version": detak.__version__,
-               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "created": datetime.now(UTC).isoformat(timespec="seconds"),
                "records": index}
     (folder / "index.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False),
                                        encoding="utf-8")

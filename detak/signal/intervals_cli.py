@@ -88,15 +88,24 @@ def run_intervals_command(sources: Sequence[str], jobs: int = 0, notch_hz: float
     single = len(sources) == 1 and len(items) == 1
     runnable = [it for it in items if it.kind != "error"]
     results = iter(measure_many(runnable, jobs=jobs, notch_hz=notch_hz))
+    progress = None
+    if len(runnable) > 20 and (sys.stderr.isatty() or os.environ.get("DETAK_PROGRESS")):
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(runnable), unit="rec", desc="intervals", file=sys.stderr)
     for item in items:
         if item.kind == "error":
             res: dict[str, Any] = {"source": item.source, "record": item.record,
                                    "error": item.key}
         else:
             res = next(results)
+            if progress is not None:
+                progress.update()
         if "error" in res:
             status = 1
             print(f"detak intervals: {res['source']}: {res['error']}", file=sys.stderr)
         out.write(json.dumps(res, indent=2 if single else None, ensure_ascii=False) + "\n")
         out.flush()
+    if progress is not None:
+        progress.close()
     return status

@@ -23,9 +23,11 @@ def test_single_lead_is_drawn_at_25_mm_per_s_and_10_mm_per_mv(tmp_path):
     path = plot_ecg_paper(rec, tmp_path / "step.png")
     dark = _dark_pixels(path)
     rows, cols = np.nonzero(dark)
-    # The trace is the only dark thing 30 mm right of the left edge of the grid.
+    # Below the 22-mm header and 30 mm right of the grid's left edge, the trace is the only
+    # dark thing.
     x0 = int((10 + 7 + 30) * PX_PER_MM)
-    keep = cols > x0
+    y0 = int(22 * PX_PER_MM)
+    keep = (cols > x0) & (rows > y0)
     rows, cols = rows[keep], cols[keep]
     levels = np.unique(rows)
     baseline = np.bincount(rows).argmax()

@@ -1,7 +1,6 @@
 """The `detak intervals SOURCE... --json` contract."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,6 +10,16 @@ from detak.data.samples import sample_path
 
 KEYS = {"rr_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms", "st_ms",
         "rs_ratio", "hr_bpm"}
+
+
+def _copy_sample(name, dest_dir, new_name):
+    """Copy a bundled WFDB sample under another record name (header rewritten to match)."""
+    for suffix in (".hea", ".dat"):
+        data = sample_path(name).with_suffix(suffix).read_bytes()
+        if suffix == ".hea":
+            data = data.replace(f"{name}.dat".encode(), f"{new_name}.dat".encode())
+            data = data.replace(name.encode(), new_name.encode(), 1)
+        (dest_dir / f"{new_name}{suffix}").write_bytes(data)
 
 
 def _detak(*args, check=True):
@@ -25,20 +34,18 @@ def test_one_source_prints_one_json_object_with_the_contract_keys():
     proc = _detak("intervals", "ludb://1", "--json")
     obj = json.loads(proc.stdout)  # one object, possibly pretty-printed
     assert obj["source"] == "ludb://1"
-    assert KEYS <= set(obj)
+    assert set(obj) >= KEYS
     assert {"per_lead", "quality", "reasons"} <= set(obj)
     assert obj["quality"]["verdict"] in {"ok", "warn", "reject"}
     assert set(obj["per_lead"]) <= {"I", "II", "III", "aVR", "aVL", "aVF",
                                     "V1", "V2", "V3", "V4", "V5", "V6"}
-    assert KEYS <= set(obj["per_lead"]["II"])
+    assert set(obj["per_lead"]["II"]) >= KEYS
     for key in KEYS:
         assert obj[key] is not None or key in obj["reasons"]
 
 
 def test_several_sources_print_json_lines_in_order_with_the_source_as_given(tmp_path):
-    hea = sample_path("ludb-2").with_suffix(".hea")
-    for suffix in (".hea", ".dat"):
-        shutil.copy(sample_path("ludb-2").with_suffix(suffix), tmp_path / f"r{suffix}")
+    _copy_sample("ludb-2", tmp_path, "r")
     args = ["sample://ptbxl-00257", str(tmp_path / "r.hea"), str(tmp_path / "r")]
     proc = _detak("intervals", *args, "--json")
     lines = proc.stdout.strip().splitlines()
@@ -46,7 +53,6 @@ def test_several_sources_print_json_lines_in_order_with_the_source_as_given(tmp_
     objs = [json.loads(ln) for ln in lines]
     assert [o["source"] for o in objs] == args
     assert objs[1]["hr_bpm"] == pytest.approx(objs[2]["hr_bpm"])
-    assert hea.exists()
 
 
 def test_a_bad_source_is_reported_and_the_others_still_measured(tmp_path):
@@ -62,13 +68,7 @@ def test_a_bad_source_is_reported_and_the_others_still_measured(tmp_path):
 
 def test_a_folder_is_measured_in_parallel_and_matches_the_serial_run(tmp_path):
     for i, name in enumerate(["ludb-1", "ludb-2", "ludb-8", "ptbxl-00215"]):
-        for suffix in (".hea", ".dat"):
-            src = sample_path(name).with_suffix(suffix)
-            text_or_bytes = src.read_bytes()
-            if suffix == ".hea":
-                text_or_bytes = text_or_bytes.replace(f"{name}.dat".encode(), f"r{i}.dat".encode())
-                text_or_bytes = text_or_bytes.replace(name.encode(), f"r{i}".encode(), 1)
-            (tmp_path / f"r{i}{suffix}").write_bytes(text_or_bytes)
+        _copy_sample(name, tmp_path, f"r{i}")
     par = [json.loads(ln) for ln in
            _detak("intervals", str(tmp_path), "--json", "-j", "2").stdout.splitlines()]
     ser = [json.loads(ln) for ln in
