@@ -1,0 +1,391 @@
+"""Template (median-beat) delineation of P, QRS and T waves on multi-lead ECG.
+
+Beats are cut around their fiducial, aligned by cross-correlation of the QRS, and the median of
+the dominant (normal-morphology) beats per lead is the template. Templates are far less noisy
+than single beats, so boundaries are found on them with simple, measured rules:
+
+* QRS onset/offset (global): where the spatial velocity (RMS over leads of the derivative)
+  rises above / falls below a fraction of its peak; per lead, the same rule on the lead's
+  own derivative, kept near the global boundaries;
+* T peak: largest deviation from the PR baseline after the QRS; T offset: tangent at the steepest
+  point after the peak meets the baseline; T onset: knee between J point and T peak;
+* P peak: largest deviation before the QRS; P onset/offset: knees (largest distance to the chord)
+  between the peak and the search-window ends. P is "absent" when it is too small or not repeated
+  beat to beat (atrial fibrillation).
+
+All positions are returned in ms relative to the fiducial (the spatial-velocity peak).
+
+>>> import numpy as np
+>>> fs = 500.0
+>>> t = np.arange(-0.5, 0.8, 1 / fs)
+>>> beat = (0.15 * np.exp(-((t + 0.16) / 0.025) ** 2) + np.exp(-(t / 0.012) ** 2)
+...         + 0.3 * np.exp(-((t - 0.3) / 0.05) ** 2))
+>>> w = delineate_lead(beat, fs, t0=250, qrs=(-30.0, 30.0), rr_ms=900.0)
+>>> 100 < w.p_peak_neg < 220, 250 < w.t_peak < 350
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from detak.signal.beats import slope_energy
+
+PRE_S = 0.5
+POST_S = 0.8
+
+# Parameters tuned on odd-numbered LUDB records only (benchmarks/intervals_ludb.py --tune).
+QRS_FRAC = 0.05         # QRS boundary: spatial velocity falls to this fraction of its peak
+QRS_GAP_MS = 20.0       # dips shorter than this inside the QRS do not end it
+P_MIN_MV = 0.03         # smaller "P waves" are noise
+T_MIN_MV = 0.05         # smaller T waves are too flat to find their end
+P_JITTER_MS = 12.0      # P peak scatter beat to beat (MAD, ms) above which P is not real (AF)
+P_JITTER_IRREGULAR_MS = 7.0   # ... when RR is irregular (irregularity >= IRREGULAR_RR)
+IRREGULAR_RR = 0.1      # median |ΔRR| / median RR
+# Systematic offsets (ms) vs LUDB cardiologists, measured on odd records; added to positions.
+# (median error over all annotated leads of the odd records, before correction)
+BIAS_MS: dict[str, float] = {"p_on": -2.0, "p_off": -6.0, "qrs_on": -4.0, "qrs_off": -2.0,
+                             "t_on": 0.0, "t_off": 7.0}
+
+
+@dataclass
+class Templates:
+    """Median beats (n_leads, n_samples) with the fiducial at index ``t0``."""
+
+    data: np.ndarray
+    t0: int
+    fs: float
+    used: np.ndarray            # bool per beat: dominant morphology, in the median
+    fiducials: np.ndarray       # aligned fiducial sample per beat
+    epochs: np.ndarray          # (n_leads, n_beats, n_samples), NaN outside the record
+
+
+@dataclass
+class LeadWaves:
+    """Boundaries in one lead (ms from the fiducial; None = not found) and amplitudes (mV)."""
+
+    p_on: float | None = None
+    p_off: float | None = None
+    p_peak_neg: float | None = None   # ms BEFORE the fiducial (positive number) of the P peak
+    qrs_on: float | None = None
+    qrs_off: float | None = None
+    t_on: float | None = None
+    t_peak: float | None = None
+    t_off: float | None = None
+    p_amp: float | None = None
+    t_amp: float | None = None
+    r_amp: float | None = None
+    s_amp: float | None = None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _epochs(x: np.ndarray, fid: np.ndarray, pre: int, post: int) -> np.ndarray:
+    n = x.shape[1]
+    idx = fid[:, None] + np.arange(-pre, post)[None, :]
+    valid = (idx >= 0) & (idx < n)
+    ep = x[:, np.clip(idx, 0, n - 1)]
+    ep[:, ~valid] = np.nan
+    return ep
+
+
+def build_templates(x: np.ndarray, fid: np.ndarray, fs: float, rows: list[int],
+                    pre_s: float = PRE_S, post_s: float = POST_S) -> Templates:
+    """Align beats on the QRS (±16 ms cross-correlation) and take per-lead medians of the
+    dominant beats (QRS correlation >= 0.9 with the first median, or all if too few)."""
+    pre, post = int(round(pre_s * fs)), int(round(post_s * fs))
+    fid = np.asarray(fid, dtype=int)
+    q = int(round(0.08 * fs))
+    sl = slice(pre - q, pre + q)
+    ep = _epochs(x, fid, pre, post)
+    qrs = ep[rows][:, :, sl]                         # (L, B, 2q)
+    ref = np.nanmedian(qrs, axis=1)                  # (L, 2q)
+    max_shift = int(round(0.016 * fs))
+    shifts = np.zeros(len(fid), dtype=int)
+    for b in range(len(fid)):
+        best, best_s = -np.inf, 0
+        for s in range(-max_shift, max_shift + 1):
+            a0, a1 = pre - q + s, pre + q + s
+            seg = ep[rows, b, max(0, a0):a1]
+            r = ref[:, max(0, a0) - a0:]
+            if seg.shape[1] < q:
+                continue
+            m = np.isfinite(seg)
+            if m.sum() < seg.size // 2:
+                continue
+            v = float(np.sum(np.where(m, seg * r[:, : seg.shape[1]], 0.0)))
+            if v > best:
+                best, best_s = v, s
+        shifts[b] = best_s
+    fid = fid + shifts
+    ep = _epochs(x, fid, pre, post)
+    qrs = ep[rows][:, :, sl]
+    ref = np.nanmedian(qrs, axis=1)
+    corr = np.zeros(len(fid))
+    rv = ref.ravel() - np.nanmean(ref)
+    for b in range(len(fid)):
+        v = qrs[:, b, :].ravel()
+        m = np.isfinite(v) & np.isfinite(rv)
+        if m.sum() < 10:
+            continue
+        a, c = v[m] - v[m].mean(), rv[m] - rv[m].mean()
+        den = np.sqrt((a * a).sum() * (c * c).sum())
+        corr[b] = (a * c).sum() / den if den > 0 else 0.0
+    used = corr >= 0.9
+    if used.sum() < max(2, 0.3 * len(fid)):
+        used = corr >= np.median(corr) - 1e-9 if len(fid) else used
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            data = np.nanmedian(ep[:, used, :], axis=1)
+    data = np.where(np.isfinite(data), data, 0.0)
+    return Templates(data=data, t0=pre, fs=fs, used=used, fiducials=fid, epochs=ep)
+
+
+def _region(active: np.ndarray, peak: int, gap: int) -> tuple[int, int]:
+    """First and last index of the run of ``active`` around ``peak``, bridging short gaps."""
+    act = ndimage.binary_closing(active, structure=np.ones(gap + 1)) | active if gap > 0 else active
+    lab, _ = ndimage.label(act)
+    k = lab[peak]
+    if k == 0:
+        return peak, peak
+    idx = np.flatnonzero(lab == k)
+    return int(idx[0]), int(idx[-1])
+
+
+def qrs_bounds(sv: np.ndarray, fs: float, t0: int, frac: float | None = None,
+               search: tuple[float, float] = (-0.16, 0.2)) -> tuple[float, float] | None:
+    """QRS onset/offset (ms from ``t0``) on a slope-energy curve, or None."""
+    frac = QRS_FRAC if frac is None else frac
+    a = max(0, t0 + int(search[0] * fs))
+    b = min(len(sv), t0 + int(search[1] * fs))
+    w = int(round(0.04 * fs))
+    pk = t0 - w + int(np.argmax(sv[t0 - w: t0 + w + 1]))
+    base_seg = sv[max(0, t0 - int(0.25 * fs)): max(1, t0 - int(0.03 * fs))]
+    iso = float(np.percentile(base_seg, 10)) if base_seg.size else 0.0
+    top = float(sv[pk])
+    if top <= iso * 1.5 or top <= 0:
+        return None
+    thr = iso + frac * (top - iso)
+    active = np.zeros(len(sv), dtype=bool)
+    active[a:b] = sv[a:b] >= thr
+    on, off = _region(active, pk, int(round(QRS_GAP_MS / 1000 * fs)))
+    return (on - t0) / fs * 1000, (off - t0) / fs * 1000
+
+
+def _knee(y: np.ndarray, i0: int, i1: int) -> int:
+    """Index in [i0, i1] farthest from the chord between (i0, y[i0]) and (i1, y[i1])."""
+    if i1 <= i0 + 1:
+        return i0
+    seg = y[i0: i1 + 1]
+    line = np.linspace(seg[0], seg[-1], len(seg))
+    return i0 + int(np.argmax(np.abs(seg - line)))
+
+
+def _smooth(y: np.ndarray, fs: float, ms: float) -> np.ndarray:
+    k = max(1, int(round(ms / 1000 * fs)))
+    return ndimage.uniform_filter1d(y, k)
+
+
+def delineate_lead(y: np.ndarray, fs: float, t0: int, qrs: tuple[float, float],
+                   rr_ms: float) -> LeadWaves:
+    """P and T waves and QRS amplitudes in one lead's template, given QRS bounds (ms)."""
+    w = LeadWaves(qrs_on=qrs[0], qrs_off=qrs[1])
+    ms = fs / 1000.0
+    on_i = t0 + int(round(qrs[0] * ms))
+    off_i = t0 + int(round(qrs[1] * ms))
+    n = len(y)
+    b0 = max(0, on_i - int(round(20 * ms)))
+    base = float(np.mean(y[b0: max(b0 + 1, on_i - int(round(4 * ms)))]))
+    yq = y[on_i: off_i + 1] - base
+    if yq.size:
+        r_i = int(np.argmax(yq))
+        w.r_amp = max(0.0, float(yq[r_i]))
+        after = yq[r_i:]
+        w.s_amp = max(0.0, float(-after.min())) if after.size else 0.0
+    ys = _smooth(y, fs, 20.0) - base
+
+    # --- T wave -----------------------------------------------------------------------
+    t_a = off_i + int(round(60 * ms))
+    t_end_rel = min(750.0, max(300.0, 0.7 * rr_ms + 20.0))
+    t_b = min(n - 1, t0 + int(round(t_end_rel * ms)))
+    if t_b - t_a > int(round(60 * ms)):
+        seg = ys[t_a: t_b + 1]
+        pk = t_a + int(np.argmax(np.abs(seg)))
+        amp = float(ys[pk])
+        if abs(amp) < T_MIN_MV:
+            w.reasons["t"] = f"T wave too flat ({abs(amp):.3f} mV)"
+        elif pk >= t_b - int(round(10 * ms)):
+            w.reasons["t"] = "no T wave peak inside the search window"
+        else:
+            w.t_peak, w.t_amp = (pk - t0) / ms, amp
+            # tangent at the steepest descent after the peak
+            d = np.gradient(ys)
+            lim = min(t_b + int(round(100 * ms)), n - 2, pk + int(round(200 * ms)))
+            dd = d[pk: lim + 1] * (-np.sign(amp))
+            if dd.size > 2 and dd.max() > 0:
+                m_i = pk + int(np.argmax(dd))
+                slope = d[m_i]
+                t_end = m_i + (0.0 - ys[m_i]) / slope
+                t_end = float(np.clip(t_end, pk, lim))
+                w.t_off = (t_end - t0) / ms + BIAS_MS["t_off"]
+            else:
+                w.reasons["t"] = "T wave does not return to baseline"
+            k = _knee(ys, off_i, pk)
+            w.t_on = (k - t0) / ms + BIAS_MS["t_on"]
+    else:
+        w.reasons["t"] = "heart rate too high to separate the T wave"
+
+    # --- P wave -----------------------------------------------------------------------
+    p_b = on_i - int(round(30 * ms))
+    p_a = max(0, on_i - int(round(min(320.0, 0.6 * rr_ms) * ms)))
+    if p_b - p_a > int(round(60 * ms)):
+        seg = ys[p_a: p_b + 1]
+        pk = p_a + int(np.argmax(np.abs(seg)))
+        amp = float(ys[pk])
+        if abs(amp) < P_MIN_MV:
+            w.reasons["p"] = f"no P wave (largest deflection {abs(amp):.3f} mV)"
+        elif pk <= p_a + int(round(10 * ms)):
+            w.reasons["p"] = "P wave not separated from the preceding T wave"
+        else:
+            w.p_peak_neg, w.p_amp = (t0 - pk) / ms, amp
+            on_k = _knee(ys, max(0, pk - int(round(120 * ms))), pk)
+            off_k = _knee(ys, pk, on_i)
+            w.p_on = (on_k - t0) / ms + BIAS_MS["p_on"]
+            w.p_off = (off_k - t0) / ms + BIAS_MS["p_off"]
+    else:
+        w.reasons["p"] = "heart rate too high to separate the P wave"
+    return w
+
+
+def p_consistency(t: Templates, lead: int, p_on: float, p_off: float) -> float:
+    """Median correlation of single beats' P segments with the template's (AF → near 0)."""
+    ms = t.fs / 1000.0
+    a = t.t0 + int(round((p_on - 20) * ms))
+    b = t.t0 + int(round((p_off + 20) * ms))
+    if a < 0 or b - a < 10:
+        return 0.0
+    ref = t.data[lead, a:b]
+    ref = ref - ref.mean()
+    cs = []
+    for k in np.flatnonzero(t.used):
+        seg = t.epochs[lead, k, a:b]
+        if not np.all(np.isfinite(seg)):
+            continue
+        seg = seg - seg.mean()
+        den = np.sqrt((seg**2).sum() * (ref**2).sum())
+        if den > 0:
+            cs.append(float((seg * ref).sum() / den))
+    return float(np.median(cs)) if cs else 0.0
+
+
+QRS_LEAD_FRAC = 0.05    # per-lead QRS bounds: the lead's own |slope| threshold
+QRS_LEAD_AGREE_MS = 0.0 # a lead keeps its own QRS bound only within this of the global one
+
+
+def lead_qrs(t: Templates, row: int, glob: tuple[float, float]) -> tuple[float, float]:
+    """QRS bounds (ms) in one lead: its own slope rule near the multi-lead bounds, else those."""
+    if QRS_LEAD_AGREE_MS <= 0:
+        return glob
+    d = np.abs(np.gradient(t.data[row])) * t.fs
+    d = ndimage.uniform_filter1d(d, max(1, int(round(0.008 * t.fs))))
+    own = qrs_bounds(d, t.fs, t.t0, QRS_LEAD_FRAC)
+    if own is None:
+        return glob
+    on = own[0] + BIAS_MS["qrs_on"] if abs(own[0] + BIAS_MS["qrs_on"] - glob[0]) <= \
+        QRS_LEAD_AGREE_MS else glob[0]
+    off = own[1] + BIAS_MS["qrs_off"] if abs(own[1] + BIAS_MS["qrs_off"] - glob[1]) <= \
+        QRS_LEAD_AGREE_MS else glob[1]
+    return on, off
+
+
+def global_qrs(t: Templates, rows: list[int]) -> tuple[float, float] | None:
+    """Global QRS onset/offset (ms) from the spatial velocity of the templates of ``rows``."""
+    sv = slope_energy(t.data, t.fs, rows)
+    b = qrs_bounds(sv, t.fs, t.t0)
+    if b is None:
+        return None
+    return b[0] + BIAS_MS["qrs_on"], b[1] + BIAS_MS["qrs_off"]
+
+
+LEAD_MODE = "hybrid"     # own | global | hybrid (own when strong and near the global value)
+T_STRONG_MV = 0.1
+P_STRONG_MV = 0.05
+AGREE_MS = 40.0
+
+
+def combine_leads(lws: dict[str, LeadWaves]) -> dict[str, float | None]:
+    """Multi-lead wave positions: median over leads whose wave is clear (amplitude above
+    ``T_STRONG_MV``/``P_STRONG_MV``, or the clearest leads if none is). Then each lead keeps its
+    own boundary only when its wave is clear and within ``AGREE_MS`` of the multi-lead value
+    (``LEAD_MODE="hybrid"``); otherwise it takes the multi-lead value, if the lead has the wave
+    at all (T or P found in it, or found in most leads)."""
+    out: dict[str, float | None] = {}
+    groups = {"t": (("t_on", "t_off"), "t_amp", T_STRONG_MV),
+              "p": (("p_on", "p_off"), "p_amp", P_STRONG_MV)}
+    for _, (keys, amp_key, strong) in groups.items():
+        have = [w for w in lws.values() if getattr(w, amp_key) is not None
+                and getattr(w, keys[1]) is not None]
+        if not have:
+            for k in keys:
+                out[k] = None
+            continue
+        amps = np.array([abs(getattr(w, amp_key)) for w in have])
+        sel = [w for w, a in zip(have, amps, strict=True) if a >= strong]
+        if not sel:
+            order = np.argsort(-amps)[: max(1, len(have) // 2)]
+            sel = [have[i] for i in order]
+        for k in keys:
+            vals = [getattr(w, k) for w in sel if getattr(w, k) is not None]
+            out[k] = float(np.median(vals)) if vals else None
+        n_with = len(have)
+        for w in lws.values():
+            own_amp = getattr(w, amp_key)
+            clear = own_amp is not None and abs(own_amp) >= strong
+            for k in keys:
+                g, own = out[k], getattr(w, k)
+                if g is None:
+                    continue
+                if LEAD_MODE == "own":
+                    continue
+                keep = (LEAD_MODE == "hybrid" and clear and own is not None
+                        and abs(own - g) <= AGREE_MS)
+                if keep:
+                    continue
+                if own is not None or n_with >= max(1, len(lws) // 2):
+                    setattr(w, k, g)
+        if n_with >= max(1, len(lws) // 2):
+            for w in lws.values():
+                if getattr(w, keys[1]) is not None:
+                    w.reasons.pop(amp_key[0], None)
+    return out
+
+
+def p_jitter(t: Templates, lead: int, p_peak_neg: float, p_amp: float) -> float:
+    """Beat-to-beat scatter (ms, MAD) of the P peak position around the template's P peak.
+
+    In sinus rhythm the P wave sits at a fixed PR before each QRS (scatter of a few ms); in
+    atrial fibrillation the largest atrial deflection wanders (tens of ms)."""
+    ms = t.fs / 1000.0
+    c = t.t0 - int(round(p_peak_neg * ms))
+    h = int(round(60 * ms))
+    a, b = c - h, c + h + 1
+    if a < 0:
+        return float("inf")
+    k = max(1, int(round(0.02 * t.fs)))
+    pos = []
+    sign = 1.0 if p_amp >= 0 else -1.0
+    for i in np.flatnonzero(t.used):
+        seg = t.epochs[lead, i, a:b]
+        if not np.all(np.isfinite(seg)):
+            continue
+        seg = ndimage.uniform_filter1d(seg, k) * sign
+        pos.append((int(np.argmax(seg)) - h) / ms)
+    if len(pos) < 3:
+        return float("inf")
+    pos_arr = np.asarray(pos)
+    return float(np.median(np.abs(pos_arr - np.median(pos_arr))))
