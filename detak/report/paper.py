@@ -66,12 +66,47 @@ def _panels(rec: Recording) -> list[tuple[str, float, float, int]]:
     return [(lead, 0.0, span, r) for r, lead in enumerate(rec.leads)]
 
 
+def _mark_beat(ax: Any, rec: Recording, lead: str, row_baseline_mm: float, t0: float, t1: float,
+               intervals: Mapping[str, Any]) -> None:
+    """Draw where PR, QRS and QT were measured on one beat of the strip (``fiducials``)."""
+    fid = intervals.get("fiducials") or {}
+    beats = [b for b in fid.get("beats_s", []) if t0 + 0.6 < b < t1 - 0.8]
+    bounds = (fid.get("boundaries_ms") or {}).get(lead) or {}
+    if not beats or not bounds:
+        return
+    beat = beats[len(beats) // 2]
+
+    def x_of(key: str) -> float | None:
+        v = bounds.get(key)
+        return None if v is None else _PULSE_MM + (beat + v / 1000.0) * MM_PER_S
+
+    spans = (("pr_ms", "PR", "p_on", "qrs_on", 0), ("qrs_ms", "QRS", "qrs_on", "qrs_off", 1),
+             ("qt_ms", "QT", "qrs_on", "t_off", 2))
+    for key, label, a, b, level in spans:
+        xa, xb, value = x_of(a), x_of(b), intervals.get(key)
+        if xa is None or xb is None or value is None:
+            continue
+        y = row_baseline_mm - 6.0 - 3.2 * level
+        ax.annotate("", xy=(xa, y), xytext=(xb, y), zorder=4,
+                    arrowprops={"arrowstyle": "|-|", "color": "#1f4e9c", "lw": 0.6,
+                                "shrinkA": 0, "shrinkB": 0, "mutation_scale": 2})
+        ax.text(xb + 0.8, y, f"{label} {value:.0f}", fontsize=5, color="#1f4e9c", va="center",
+                zorder=4)
+    for key in ("p_on", "qrs_on", "qrs_off", "t_off"):
+        x = x_of(key)
+        if x is not None:
+            ax.plot([x, x], [row_baseline_mm - 13.5, row_baseline_mm + 9], color="#1f4e9c",
+                    lw=0.3, ls=(0, (2, 2)), zorder=1)
+
+
 def plot_ecg_paper(rec: Recording, path: str | Path, intervals: Mapping[str, Any] | None = None,
                    title: str | None = None, subtitle: str | None = None) -> Path:
     """Draw ``rec`` on ECG paper and save it (PNG or SVG by the suffix of ``path``).
 
     ``intervals`` is the overall dict of `Intervals.to_dict()` (or any mapping with the same
-    keys); it is printed under the title.
+    keys); it is printed under the title. If it carries ``fiducials`` (as
+    `detak.signal.analysis.analyse_recording` gives), one beat of the bottom strip is marked
+    with where PR, QRS and QT were measured.
     """
     import matplotlib
 
@@ -111,6 +146,8 @@ def plot_ecg_paper(rec: Recording, path: str | Path, intervals: Mapping[str, Any
         ax.plot(t_mm, y_mm, color="black", lw=0.6, zorder=2)
         ax.text(_PULSE_MM + t0 * MM_PER_S + 1.0, baseline_mm + 0.38 * _ROW_MM, lead, fontsize=7,
                 fontweight="bold", va="top", zorder=3)
+        if intervals is not None and row == n_rows - 1 and lead == panels[-1][0]:
+            _mark_beat(ax, rec, lead, baseline_mm, t0, t1, intervals)
     for row in range(n_rows):  # 1 mV calibration pulse before each row: 5 mm wide, 10 mm tall
         base = grid_h - (row + 0.5) * _ROW_MM
         ax.plot([0, 1, 1, 6, 6, 7], [base, base, base + MM_PER_MV, base + MM_PER_MV, base, base],

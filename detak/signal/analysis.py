@@ -32,7 +32,9 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
 
     Keys: the interval keys (``rr_ms`` … ``hr_bpm``, overall), ``per_lead``, ``reasons`` (why a
     value is null), ``quality`` (``verdict`` ok/warn/reject and ``reasons``), ``validation``
-    (flags such as flat or saturated leads), ``fs``, ``leads``, ``duration_s``.
+    (flags such as flat or saturated leads), ``fs``, ``leads``, ``duration_s``, and
+    ``fiducials`` (beat times in s; wave boundaries in ms from each beat, ``global`` and per
+    lead) so a report can show where each interval was measured.
     """
     from detak.data.validation import RecordingError, validate_recording
     from detak.signal.intervals import measure_intervals
@@ -56,5 +58,9 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
         from detak.signal.filters import notch
 
         rec = rec.replace(signal=notch(rec.signal, rec.fs, notch_hz))
-    intervals = measure_intervals(rec).to_dict()
-    return {**out, **intervals}
+    iv = measure_intervals(rec)
+    fiducials = {"beats_s": [round(float(t), 3) for t in iv.beat_times_s],
+                 "boundaries_ms": {lead: {k: None if v is None else round(float(v), 1)
+                                          for k, v in b.items()}
+                                   for lead, b in iv.boundaries.items()}}
+    return {**out, **iv.to_dict(), "fiducials": fiducials}

@@ -56,3 +56,19 @@ def test_twelve_lead_layout_and_svg(tmp_path):
 def test_format_intervals_shows_missing_values_as_dash():
     line = format_intervals({"hr_bpm": 72.4, "qt_ms": float("nan")})
     assert "HR 72 bpm" in line and "QT — ms" in line
+
+
+def test_measured_intervals_are_marked_on_one_beat_of_the_rhythm_strip(tmp_path):
+    from detak.data.samples import load_sample
+    from detak.signal.analysis import analyse_recording
+
+    rec = load_sample("ludb-2")
+    result = analyse_recording(rec)
+    marked = plot_ecg_paper(rec, tmp_path / "m.svg", intervals=result).read_text()
+    plain = plot_ecg_paper(rec, tmp_path / "p.svg",
+                           intervals={k: v for k, v in result.items() if k != "fiducials"}
+                           ).read_text()
+    for label in (f"QT {result['qt_ms']:.0f}", f"PR {result['pr_ms']:.0f}",
+                  f"QRS {result['qrs_ms']:.0f}"):
+        # once in the header line of both, once more beside the marked beat
+        assert marked.count(label) == plain.count(label) + 1 == 2
