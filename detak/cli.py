@@ -35,6 +35,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_intervals)
 
     p = sub.add_parser(
+        "quality",
+        help="check recordings: validation errors, flat/saturated leads, noise; ok/warn/reject",
+        description="Validate recordings and assess their signal quality. Prints one JSON "
+        "object per record (JSON Lines for several) with the verdict ok / warn / reject and the "
+        "reasons. Exit status 1 if any record is rejected or unreadable.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    p.set_defaults(func=_cmd_quality)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw recordings on ECG paper (25 mm/s, 10 mm/mV) as PNG or SVG",
+        description="Draw each record on ECG paper, filtered 0.5–40 Hz (--raw to skip), with "
+        "its measured intervals. OUT is a file (one record) or a folder.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--out", required=True, help="output .png/.svg file, or a folder")
+    p.add_argument("--raw", action="store_true", help="draw the unfiltered signal")
+    p.add_argument("--format", choices=["png", "svg"], default="png",
+                   help="file type when OUT is a folder (default png)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert a recording between WFDB, CSV and EDF input and WFDB/CSV output",
+        description="Read SOURCE (any source string) and write it to OUT: a WFDB record when "
+        "OUT ends in .hea or has no suffix, a CSV when it ends in .csv.",
+    )
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("out", metavar="OUT")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser(
+        "data",
+        help="show which datasets detak finds under DETAK_DATA and what they hold",
+        description="Print a JSON summary of the datasets under DETAK_DATA (default "
+        "../shared/data): PTB-XL record and superclass counts, folds with signals, LUDB, "
+        "heart-failure records.",
+    )
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser(
         "demo",
         help="run the main job on the bundled sample records and write a report folder",
         description="Bundled sample records → validation → signal chain → quality → intervals → "
@@ -50,6 +93,102 @@ def _cmd_intervals(args: argparse.Namespace) -> int:
     from detak.signal.intervals_cli import run_intervals_command
 
     return run_intervals_command(args.sources, jobs=args.jobs, notch_hz=args.notch)
+
+
+def _single_record(source: str):  # noqa: ANN202 - (SourceRecord, Recording)
+    from detak.data.sources import expand_source
+
+    items = expand_source(source)
+    if len(items) != 1:
+        raise SystemExit(f"detak: {source!r} names {len(items)} records; give one record")
+    return items[0], items[0].load()
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    import json
+
+    from detak.data.sources import expand_sources
+    from detak.data.validation import RecordingError, validate_recording
+    from detak.signal.intervals_cli import _json_safe
+    from detak.signal.quality import assess_quality
+
+    status, items = 0, expand_sources(args.sources)
+    for item in items:
+        out: dict = {"source": item.source, "record": item.record}
+        try:
+            rec = item.load()
+            validate_recording(rec)
+            out.update(assess_quality(rec).to_dict())
+        except (RecordingError, OSError, ValueError, KeyError) as err:
+            out.update({"verdict": "reject", "reasons": [str(err)], "error": str(err)})
+        if out.get("verdict") == "reject":
+            status = 1
+        print(json.dumps(_json_safe(out), indent=2 if len(items) == 1 else None,
+                         ensure_ascii=False), flush=True)
+    return status
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from detak.data.sources import expand_sources
+    from detak.report.paper import plot_ecg_paper
+    from detak.signal.analysis import analyse_recording
+    from detak.signal.filters import clean
+
+    items = expand_sources(args.sources)
+    out = Path(args.out)
+    as_file = len(items) == 1 and out.suffix.lower() in {".png", ".svg"}
+    for item in items:
+        rec = item.load()
+        result = analyse_recording(rec)
+        verdict = result["quality"]["verdict"]
+        shown = rec if args.raw or verdict == "reject" else clean(rec)
+        name = item.record.replace(":", "-").replace("/", "_").strip("_")
+        path = out if as_file else out / f"{Path(name).name}.{args.format}"
+        plot_ecg_paper(shown, path, intervals=result, title=item.record,
+                       subtitle=f"quality: {verdict}" + ("" if args.raw else
+                                                         "; filtered 0.5–40 Hz"))
+        print(path)
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from detak.data.io import write_recording
+
+    _, rec = _single_record(args.source)
+    print(write_recording(rec, args.out))
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    import json
+
+    from detak.data.paths import data_root
+
+    root = data_root()
+    summary: dict = {"DETAK_DATA": str(root)}
+    try:
+        from detak.data.ptbxl import describe, open_ptbxl
+
+        summary["ptbxl"] = describe(open_ptbxl())
+    except (OSError, ValueError) as err:
+        summary["ptbxl"] = {"error": str(err)}
+    try:
+        from detak.data.ludb import ludb_ids, ludb_root
+
+        summary["ludb"] = {"root": str(ludb_root()), "records": len(ludb_ids())}
+    except (OSError, ValueError) as err:
+        summary["ludb"] = {"error": str(err)}
+    try:
+        from detak.data.heart_failure import load_heart_failure
+
+        hf = load_heart_failure()
+        summary["heart_failure"] = {"patients": len(hf), "columns": len(hf.columns)}
+    except (OSError, ValueError) as err:
+        summary["heart_failure"] = {"error": str(err)}
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

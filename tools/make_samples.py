@@ -47,7 +47,7 @@ def main() -> None:
                     d_signal=x.T.astype(np.int16), fmt=["16"] * 12, adc_gain=[1000.0] * 12,
                     baseline=[0] * 12, write_dir=str(SAMPLES_DIR),
                     comments=[f"source: PTB-XL v1.0.3 ecg_id {ecg_id} (CC BY 4.0)",
-                              f"age: {age:g}", f"sex: {'F' if sex == 1 else 'M'}",
+                              f"age: {age:g}", f"sex: {sex}",
                               f"scp_codes: {meta.loc[ecg_id, 'scp_codes']}"])
         index[name] = {"dataset": "PTB-XL", "id": ecg_id, "description": desc,
                        "licence": "CC BY 4.0", "citation": PTBXL_CITE}

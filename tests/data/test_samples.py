@@ -18,9 +18,14 @@ def test_every_sample_loads_with_standard_leads_and_a_licence():
 def test_bundled_ptbxl_sample_equals_the_shared_dataset():
     from detak.data.ptbxl import open_ptbxl
 
-    bundled = load_sample("ptbxl-00257")
-    shared = open_ptbxl().record(257)
-    np.testing.assert_allclose(bundled.signal, shared.signal, atol=1e-6)
+    ptb = open_ptbxl()
+    for name, info in sample_index().items():
+        if info["dataset"] != "PTB-XL":
+            continue
+        bundled, shared = load_sample(name), ptb.record(info["id"])
+        np.testing.assert_allclose(bundled.signal, shared.signal, atol=1e-6)
+        assert (bundled.meta["sex"], bundled.meta["age"]) == (shared.meta["sex"],
+                                                              shared.meta["age"])
 
 
 def test_bundled_ludb_sample_equals_the_shared_dataset():

@@ -1,0 +1,75 @@
+"""The `detak` sub-commands other than `intervals` (tested in tests/signal)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def _detak(*args):
+    return subprocess.run([sys.executable, "-m", "detak.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_help_lists_one_sub_command_per_task():
+    out = _detak("--help").stdout
+    for cmd in ("intervals", "quality", "plot", "convert", "data", "demo"):
+        assert cmd in out
+
+
+def test_quality_rejects_a_flat_recording_and_passes_a_clean_one(tmp_path):
+    from detak.data.io import write_recording
+    from detak.data.recording import Recording
+    from detak.data.samples import load_sample
+
+    flat = Recording(np.zeros((12, 5000)), 500.0, load_sample("ludb-2").leads, name="flat")
+    path = write_recording(flat, tmp_path / "flat.hea")
+    proc = _detak("quality", "sample://ludb-2", str(path))
+    assert proc.returncode == 1
+    good, bad = (json.loads(ln) for ln in proc.stdout.splitlines())
+    assert good["verdict"] in {"ok", "warn"} and bad["verdict"] == "reject"
+    assert any("flat" in r.lower() for r in bad["reasons"])
+
+
+def test_convert_round_trips_through_csv(tmp_path):
+    from detak.data.io import read_recording
+    from detak.data.ptbxl import open_ptbxl
+
+    proc = _detak("convert", "ptbxl://257", str(tmp_path / "r.csv"))
+    assert proc.returncode == 0, proc.stderr
+    back = read_recording(tmp_path / "r.csv")
+    orig = open_ptbxl().record(257)
+    assert back.fs == orig.fs and back.leads == orig.leads
+    np.testing.assert_allclose(back.signal, orig.signal, atol=1e-6)
+
+
+def test_convert_refuses_a_fold(tmp_path):
+    proc = _detak("convert", "ptbxl://fold9", str(tmp_path / "x.csv"))
+    assert proc.returncode != 0 and "give one record" in proc.stderr
+
+
+def test_plot_writes_one_file_per_record(tmp_path):
+    proc = _detak("plot", "ludb://1", "sample://ptbxl-00102", "--out", str(tmp_path),
+                  "--format", "svg")
+    assert proc.returncode == 0, proc.stderr
+    paths = proc.stdout.split()
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["ludb-1.svg", "sample-ptbxl-00102.svg"]
+    assert all((tmp_path / p.rsplit("/", 1)[-1]).stat().st_size > 10_000 for p in paths)
+
+
+def test_data_summarises_the_shared_datasets():
+    proc = _detak("data")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["ptbxl"]["records"] == 21799
+    assert summary["ptbxl"]["folds_with_signals_100hz"] == list(range(1, 10))
+    assert summary["ludb"]["records"] == 200
+    assert summary["heart_failure"]["patients"] == 299
+
+
+@pytest.mark.parametrize("args", [["intervals"], ["plot", "ludb://1"], ["nope"]])
+def test_bad_command_lines_exit_with_usage(args):
+    proc = _detak(*args)
+    assert proc.returncode == 2 and "usage:" in proc.stderr
