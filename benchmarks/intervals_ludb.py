@@ -10,7 +10,8 @@ the same run, the naive neurokit2 baseline (``nk.ecg_process`` then
 Boundaries (P on, P off, QRS on, QRS off, T off): every annotated boundary of every annotated
 lead is matched to the nearest detected boundary of the same kind in the same lead within
 ``TOL_MS``; sensitivity = matched / annotated, error = detected − annotated (ms), mean ± SD.
-detak's per-beat boundaries are the beat's fiducial plus the template's boundary offset.
+detak's per-beat boundaries are ``Intervals.beat_boundaries`` (template offset refined per beat);
+``--template-only`` scores fiducial + template offset instead, for comparison.
 
 Intervals (PR = QRS on − P on, QRS = QRS off − QRS on, QT = T off − QRS on): the reference for a
 lead is the median over that lead's annotated beats; the "overall" reference is the median over
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 TOL_MS = 150.0
+PER_BEAT = True   # evaluate per-beat boundaries (False: fiducial + template offset, for comparison)
 FS = 500.0
 BOUNDARIES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
 INTERVALS = ("pr", "qrs", "qt")
@@ -170,10 +172,15 @@ def evaluate_record(n: int) -> dict[str, Any]:
         out["detak_lead"][lead] = {k: pl.get(key[k]) for k in INTERVALS}
         ann = _ann_boundaries(waves)
         b = iv.boundaries.get(lead, {})
+        bb = iv.beat_boundaries.get(lead, {}) if PER_BEAT else {}
         errs = {}
         for k in BOUNDARIES:
-            off = b.get(k)
-            det = fid + off * FS / 1000 if off is not None and fid.size else np.zeros(0)
+            if k in bb:
+                off_b = np.array([np.nan if v is None else v for v in bb[k]], dtype=float)
+                det = fid + off_b * FS / 1000 if fid.size else np.zeros(0)
+            else:
+                off = b.get(k)
+                det = fid + off * FS / 1000 if off is not None and fid.size else np.zeros(0)
             errs[k] = _match(ann[k], det)
         out["bound_err"][lead] = errs
     bvals, bb = _baseline(rec.lead("II").astype(np.float64))
@@ -301,7 +308,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="tuning: override a constant of detak.signal.delineation/beats "
                          "(e.g. QRS_FRAC=0.08, BIAS_MS.t_off=5); use with --records odd")
+    ap.add_argument("--template-only", action="store_true",
+                    help="score fiducial + template offset instead of the per-beat boundaries")
     args = ap.parse_args(argv)
+    global PER_BEAT
+    PER_BEAT = not args.template_only
     from tqdm import tqdm
 
     from detak.data.ludb import ludb_ids

@@ -283,24 +283,63 @@ def p_consistency(t: Templates, lead: int, p_on: float, p_off: float) -> float:
     return float(np.median(cs)) if cs else 0.0
 
 
-QRS_LEAD_FRAC = 0.05    # per-lead QRS bounds: the lead's own |slope| threshold
-QRS_LEAD_AGREE_MS = 0.0 # a lead keeps its own QRS bound only within this of the global one
+QRS_LEAD_MODE = "amp"   # per-lead QRS bounds: "amp" (lead's own deflection), "global" (none)
+QRS_LEAD_FRAC = 0.03    # a lead's QRS starts where it leaves its level at the global onset by
+                        # this fraction of its QRS peak-to-peak amplitude (and ends mirror-wise)
+QRS_LEAD_MIN_MV = 0.01  # ... and by at least this much
+QRS_LEAD_MAX_MS = 60.0  # a lead's bounds lie at most this far inside the global bounds
+# offsets (ms) vs LUDB lead annotations, odd records; the bound then is kept inside the global
+QRS_LEAD_BIAS_MS: dict[str, float] = {"on": -12.0, "off": 10.0}
 
 
 def lead_qrs(t: Templates, row: int, glob: tuple[float, float]) -> tuple[float, float]:
-    """QRS bounds (ms) in one lead: its own slope rule near the multi-lead bounds, else those."""
-    if QRS_LEAD_AGREE_MS <= 0:
+    """QRS bounds (ms) in one lead of the templates, inside the multi-lead bounds ``glob``.
+
+    Depolarisation reaches the leads at different times: a lead's QRS starts where its own
+    template first leaves the level it has at the multi-lead onset by ``QRS_LEAD_FRAC`` of the
+    lead's QRS amplitude (at least ``QRS_LEAD_MIN_MV``), searched from the multi-lead onset
+    forwards for at most ``QRS_LEAD_MAX_MS`` and not past the lead's largest deflection; the
+    offset mirror-wise from the multi-lead offset backwards. A lead's bounds never lie outside
+    the multi-lead ones.
+    """
+    if QRS_LEAD_MODE == "global" or QRS_LEAD_MAX_MS <= 0:
         return glob
-    d = np.abs(np.gradient(t.data[row])) * t.fs
-    d = ndimage.uniform_filter1d(d, max(1, int(round(0.008 * t.fs))))
-    own = qrs_bounds(d, t.fs, t.t0, QRS_LEAD_FRAC)
-    if own is None:
+    return lead_qrs_1d(t.data[row], t.fs, t.t0, glob)
+
+
+def lead_qrs_1d(y: np.ndarray, fs: float, t0: int,
+                glob: tuple[float, float]) -> tuple[float, float]:
+    """`lead_qrs` on one lead's median beat ``y`` (fiducial at index ``t0``).
+
+    >>> import numpy as np
+    >>> fs, t0 = 500.0, 250
+    >>> tt = (np.arange(600) - t0) / fs
+    >>> y = np.exp(-((tt - 0.02) / 0.012) ** 2)   # this lead's QRS is late: ~-10..50 ms
+    >>> on, off = lead_qrs_1d(y, fs, t0, (-50.0, 60.0))
+    >>> -50.0 < on < 0.0 < 30.0 < off <= 60.0
+    True
+    """
+    ms = fs / 1000.0
+    g_on = int(np.clip(t0 + round(glob[0] * ms), 0, len(y) - 1))
+    g_off = int(np.clip(t0 + round(glob[1] * ms), g_on, len(y) - 1))
+    if g_off - g_on < 4:
         return glob
-    on = own[0] + BIAS_MS["qrs_on"] if abs(own[0] + BIAS_MS["qrs_on"] - glob[0]) <= \
-        QRS_LEAD_AGREE_MS else glob[0]
-    off = own[1] + BIAS_MS["qrs_off"] if abs(own[1] + BIAS_MS["qrs_off"] - glob[1]) <= \
-        QRS_LEAD_AGREE_MS else glob[1]
-    return on, off
+    amp = float(np.ptp(y[g_on: g_off + 1]))
+    thr = max(QRS_LEAD_FRAC * amp, QRS_LEAD_MIN_MV)
+    lim = int(round(QRS_LEAD_MAX_MS * ms))
+    # search from the multi-lead bound towards the lead's largest deflection, not beyond it
+    pk_on = g_on + int(np.argmax(np.abs(y[g_on: g_off + 1] - y[g_on])))
+    seg = np.abs(y[g_on: min(pk_on, g_on + lim) + 1] - y[g_on])
+    hit = np.flatnonzero(seg > thr)
+    on = glob[0] if not hit.size else max(
+        glob[0], (g_on + hit[0] - t0) / ms + QRS_LEAD_BIAS_MS["on"])
+    pk_off = g_on + int(np.argmax(np.abs(y[g_on: g_off + 1] - y[g_off])))
+    a = max(pk_off, g_off - lim)
+    seg = np.abs(y[a: g_off + 1] - y[g_off])
+    hit = np.flatnonzero(seg > thr)
+    off = glob[1] if not hit.size else min(
+        glob[1], (a + hit[-1] - t0) / ms + QRS_LEAD_BIAS_MS["off"])
+    return float(on), float(off)
 
 
 def global_qrs(t: Templates, rows: list[int]) -> tuple[float, float] | None:
@@ -389,3 +428,96 @@ def p_jitter(t: Templates, lead: int, p_peak_neg: float, p_amp: float) -> float:
         return float("inf")
     pos_arr = np.asarray(pos)
     return float(np.median(np.abs(pos_arr - np.median(pos_arr))))
+
+
+# --- per-beat refinement ------------------------------------------------------------------
+P_REFINE_MS = 20.0      # search P wave shifts of single beats within ± this of the template
+T_REFINE_MS = 30.0      # ... T wave shifts
+REFINE_MIN_CORR = 0.5   # below this beat-to-template correlation a beat keeps the template offset
+QRS_OWN_NONDOMINANT = 1.0   # non-dominant beats (ectopics): QRS bounds from their own slope
+
+
+def beat_shifts(t: Templates, rows: list[int], seg_ms: tuple[float, float], max_ms: float,
+                min_corr: float | None = None) -> np.ndarray:
+    """Per beat, the lag (ms) that best aligns its multi-lead segment ``seg_ms`` (ms from the
+    fiducial) with the template's; NaN where the best correlation is below ``min_corr``, the
+    segment leaves the record, or the beat is not of the dominant morphology.
+
+    Positive lag = the wave comes later in this beat than in the template.
+
+    >>> import numpy as np
+    >>> fs, n = 500.0, 5000
+    >>> x = np.zeros((1, n)); tt = np.arange(n)
+    >>> fid = np.arange(400, 4600, 400)
+    >>> for i, f in enumerate(fid):   # P wave 150 ms before each QRS, drifting by 2 ms a beat
+    ...     x[0] += np.exp(-((tt - f) / 6.0) ** 2)
+    ...     x[0] += 0.2 * np.exp(-((tt - f + 75 + i) / 12.0) ** 2)
+    >>> tm = build_templates(x, fid, fs, [0])
+    >>> s = beat_shifts(tm, [0], (-220.0, -80.0), 20.0)
+    >>> bool(np.all(np.diff(s) < 0)), float(s[-1] - s[0])
+    (True, -20.0)
+    """
+    min_corr = REFINE_MIN_CORR if min_corr is None else min_corr
+    ms = t.fs / 1000.0
+    a = t.t0 + int(round(seg_ms[0] * ms))
+    b = t.t0 + int(round(seg_ms[1] * ms))
+    h = int(round(max_ms * ms))
+    n_beats = t.epochs.shape[1]
+    out = np.full(n_beats, np.nan)
+    if a - h < 0 or b + h > t.epochs.shape[2] or b - a < 5:
+        return out
+    ref = t.data[rows, a:b]
+    ref = ref - ref.mean(axis=1, keepdims=True)
+    rn = np.sqrt((ref**2).sum())
+    if rn <= 0:
+        return out
+    lags = np.arange(-h, h + 1)
+    for k in np.flatnonzero(t.used):
+        ep = t.epochs[rows, k, a - h: b + h]
+        if not np.all(np.isfinite(ep)):
+            continue
+        # windows (L, n_lags, width) by striding
+        win = np.lib.stride_tricks.sliding_window_view(ep, b - a, axis=1)  # (L, 2h+1, w)
+        win = win - win.mean(axis=2, keepdims=True)
+        num = np.einsum("lsw,lw->s", win, ref)
+        den = np.sqrt(np.einsum("lsw,lsw->s", win, win)) * rn
+        c = np.where(den > 0, num / np.where(den > 0, den, 1.0), -1.0)
+        j = int(np.argmax(c))
+        if c[j] >= min_corr:
+            out[k] = lags[j] / ms
+    return out
+
+
+def own_qrs(t: Templates, rows: list[int], beat: int) -> tuple[float, float] | None:
+    """QRS bounds (ms) of one beat from its own spatial velocity (same rule as the template)."""
+    ep = t.epochs[rows, beat, :]
+    if not np.all(np.isfinite(ep[:, t.t0 - int(0.25 * t.fs): t.t0 + int(0.2 * t.fs)])):
+        return None
+    sv = slope_energy(ep, t.fs)
+    b = qrs_bounds(sv, t.fs, t.t0)
+    if b is None:
+        return None
+    return b[0] + BIAS_MS["qrs_on"], b[1] + BIAS_MS["qrs_off"]
+
+
+def per_beat(t: Templates, rows: list[int], glob: dict[str, float | None],
+             qrs: tuple[float, float]) -> dict[str, np.ndarray]:
+    """Per-beat corrections (ms, added to each lead's template boundary; NaN = no value for
+    that beat): ``p`` and ``t`` shifts (template matching, dominant beats), ``qrs_on``/``qrs_off``
+    deltas (non-dominant beats: their own QRS bounds minus the template's)."""
+    n = t.epochs.shape[1]
+    out = {k: np.zeros(n) for k in ("p", "t", "qrs_on", "qrs_off")}
+    if glob.get("p_on") is not None and glob.get("p_off") is not None and P_REFINE_MS > 0:
+        s = beat_shifts(t, rows, (glob["p_on"] - 20.0, glob["p_off"] + 20.0), P_REFINE_MS)
+        out["p"] = np.where(np.isfinite(s), s, 0.0)
+    if glob.get("t_on") is not None and glob.get("t_off") is not None and T_REFINE_MS > 0:
+        s = beat_shifts(t, rows, (glob["t_on"], glob["t_off"] + 30.0), T_REFINE_MS)
+        out["t"] = np.where(np.isfinite(s), s, 0.0)
+    for k in np.flatnonzero(~t.used):
+        out["p"][k] = out["t"][k] = np.nan
+        if QRS_OWN_NONDOMINANT:
+            b = own_qrs(t, rows, int(k))
+            # a QRS spans its own fiducial; anything else is a failed search: keep the template
+            if b is not None and b[0] < -10.0 < 10.0 < b[1]:
+                out["qrs_on"][k], out["qrs_off"][k] = b[0] - qrs[0], b[1] - qrs[1]
+    return out

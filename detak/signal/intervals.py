@@ -44,6 +44,7 @@ from detak.signal.delineation import (
     delineate_lead,
     global_qrs,
     lead_qrs,
+    per_beat,
 )
 
 INTERNAL_FS = 500.0
@@ -67,7 +68,9 @@ class IntervalError(ValueError):
 class Intervals:
     """Measured intervals. ``values``/``per_lead`` hold the contract keys (None = not measured,
     with the reason in ``reasons``/``per_lead_reasons``). ``boundaries`` holds wave positions
-    in ms from each beat's fiducial ("global" and per lead); ``beat_times_s`` the fiducials."""
+    in ms from each beat's fiducial ("global" and per lead) as found on the median beat;
+    ``beat_boundaries`` the same per beat (lists aligned with ``beat_times_s``, the fiducials),
+    refined on each beat (None where a beat has no such wave, e.g. the P of an ectopic beat)."""
 
     values: dict[str, float | None]
     reasons: dict[str, str]
@@ -78,6 +81,7 @@ class Intervals:
     rs_lead: str | None = None
     beat_times_s: list[float] = field(default_factory=list)
     boundaries: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    beat_boundaries: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     method: str = METHOD
 
@@ -213,13 +217,19 @@ def measure_intervals(rec: Recording) -> Intervals:
     qrs = global_qrs(tmpl, rows)
     rr_for_windows = rr if rr is not None else 800.0
     lead_waves: dict[str, LeadWaves] = {}
+    # QRS positions per lead (boundaries only; QRS-based intervals use the multi-lead bounds,
+    # the clinical convention: earliest onset to latest offset over all leads)
+    own_qrs: dict[str, tuple[float, float]] = {}
     if qrs is not None:
         for r in rows:
-            lead_waves[leads[r]] = delineate_lead(tmpl.data[r], fs, tmpl.t0,
-                                                  lead_qrs(tmpl, r, qrs), rr_for_windows)
+            lead_waves[leads[r]] = delineate_lead(tmpl.data[r], fs, tmpl.t0, qrs,
+                                                  rr_for_windows)
+            own_qrs[leads[r]] = lead_qrs(tmpl, r, qrs)
         _p_presence(tmpl, rows, leads, lead_waves, notes, rr_irregularity(beats.samples))
-        combine_leads(lead_waves)
-    result.boundaries = _boundaries(qrs, lead_waves)
+        glob = combine_leads(lead_waves)
+        result.beat_boundaries = _beat_boundaries(per_beat(tmpl, rows, glob, qrs), lead_waves,
+                                                  own_qrs)
+    result.boundaries = _boundaries(qrs, lead_waves, own_qrs)
     _fill_leads(result, leads, lead_waves)
     _overall(result, qrs, lead_waves, leads, rows)
     return result
@@ -263,14 +273,34 @@ def rr_irregularity(samples: np.ndarray) -> float:
     return float(np.median(np.abs(np.diff(rr))) / np.median(rr))
 
 
-def _boundaries(qrs: tuple[float, float] | None,
-                lw: dict[str, LeadWaves]) -> dict[str, dict[str, float | None]]:
+def _boundaries(qrs: tuple[float, float] | None, lw: dict[str, LeadWaves],
+                own_qrs: dict[str, tuple[float, float]]) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
     if qrs is not None:
         out["global"] = {"qrs_on": qrs[0], "qrs_off": qrs[1]}
     for lead, w in lw.items():
-        out[lead] = {"p_on": w.p_on, "p_off": w.p_off, "qrs_on": w.qrs_on,
-                     "qrs_off": w.qrs_off, "t_on": w.t_on, "t_off": w.t_off}
+        q_on, q_off = own_qrs.get(lead, (w.qrs_on, w.qrs_off))
+        out[lead] = {"p_on": w.p_on, "p_off": w.p_off, "qrs_on": q_on,
+                     "qrs_off": q_off, "t_on": w.t_on, "t_off": w.t_off}
+    return out
+
+
+def _beat_boundaries(corr: dict[str, np.ndarray], lw: dict[str, LeadWaves],
+                     own_qrs: dict[str, tuple[float, float]]
+                     ) -> dict[str, dict[str, list[float | None]]]:
+    """Per-beat boundaries: each lead's template boundary plus the beat's correction."""
+    which = {"p_on": "p", "p_off": "p", "qrs_on": "qrs_on", "qrs_off": "qrs_off",
+             "t_on": "t", "t_off": "t"}
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for lead, w in lw.items():
+        out[lead] = {}
+        q = own_qrs.get(lead)
+        for k, c in which.items():
+            base = getattr(w, k)
+            if q is not None and k in ("qrs_on", "qrs_off"):
+                base = q[0] if k == "qrs_on" else q[1]
+            out[lead][k] = [None if base is None or not math.isfinite(d) else base + float(d)
+                            for d in corr[c]]
     return out
 
 

@@ -194,3 +194,87 @@ def test_ectopic_beat_kept_in_rate():
     ref = annotated(83)
     d = measured(83).to_dict()
     assert d["rr_ms"] == pytest.approx(ref["rr_ms"], rel=0.1)
+
+
+# --- per-beat boundaries and per-lead QRS bounds (synthetic beats with known positions) -----
+FS = 500.0
+
+
+def _synth(n_beats: int = 11, rr: int = 450, t_drift: float = 0.0, lead_delay_ms: float = 0.0,
+           ectopic: int | None = None) -> tuple[Recording, np.ndarray]:
+    """Two leads, P-QRS-T beats every ``rr`` samples; the T wave of beat i comes
+    ``i * t_drift`` ms later; lead B's QRS starts ``lead_delay_ms`` after lead A's;
+    beat ``ectopic`` is a wide inverted complex without P wave."""
+    n = rr * (n_beats + 1)
+    t = np.arange(n) / FS
+    x = np.zeros((2, n))
+    rng = np.random.default_rng(1)
+    fids = np.arange(1, n_beats + 1) * rr / FS
+    for i, f in enumerate(fids):
+        g = lambda c, w, a: a * np.exp(-(((t - c) / w) ** 2))  # noqa: E731
+        if i == ectopic:
+            x[0] += g(f, 0.04, -1.2)
+            x[1] += g(f, 0.04, -1.0)
+            x += g(f + 0.3, 0.06, 0.3)
+            continue
+        x[0] += g(f - 0.16, 0.02, 0.15) + g(f, 0.012, 1.0) + g(f - 0.02, 0.008, -0.2)
+        x[1] += g(f - 0.16, 0.02, 0.12) + g(f + lead_delay_ms / 1000, 0.01, 0.8)
+        x += g(f + 0.28 + i * t_drift / 1000, 0.045, 0.3)
+    x += rng.normal(0, 0.005, size=x.shape)
+    return Recording(x.astype(np.float32), FS, ["II", "V1"], name="synthetic"), fids
+
+
+def test_per_beat_t_end_follows_a_drifting_t_wave():
+    rec, _ = _synth(t_drift=3.0)
+    iv = measure_intervals(rec)
+    t_off = iv.beat_boundaries["II"]["t_off"]
+    assert len(t_off) == len(iv.beat_times_s)
+    got = [(s, v) for s, v in zip(iv.beat_times_s, t_off, strict=True) if v is not None]
+    assert len(got) >= 9
+    beat_no = np.round(np.array([s for s, _ in got]) / 0.9)   # beats every 0.9 s
+    slope = np.polyfit(beat_no, [v for _, v in got], 1)[0]
+    assert slope == pytest.approx(3.0, abs=0.8)            # ms per beat, as built in
+    # without drift the per-beat T end stays put
+    flat = measure_intervals(_synth(t_drift=0.0)[0]).beat_boundaries["II"]["t_off"]
+    assert np.ptp([v for v in flat if v is not None]) <= 4.0
+    # the template boundary itself is one number per lead, unchanged contract
+    assert isinstance(iv.boundaries["II"]["t_off"], float)
+
+
+def test_ectopic_beat_has_no_template_p_wave_and_its_own_qrs():
+    rec, fids = _synth(ectopic=5)
+    iv = measure_intervals(rec)
+    times = np.asarray(iv.beat_times_s)
+    k = int(np.argmin(np.abs(times - fids[5])))
+    assert abs(times[k] - fids[5]) < 0.06
+    bb = iv.beat_boundaries["II"]
+    assert bb["p_on"][k] is None and bb["t_off"][k] is None
+    assert bb["p_on"][k - 1] is not None and bb["p_on"][k + 1] is not None
+    # the wide beat's own QRS is wider than the dominant narrow one
+    wide = bb["qrs_off"][k] - bb["qrs_on"][k]
+    narrow = bb["qrs_off"][k - 1] - bb["qrs_on"][k - 1]
+    assert wide > narrow + 30
+
+
+def test_late_lead_gets_a_later_qrs_onset_inside_the_global_bounds():
+    iv = measure_intervals(_synth(lead_delay_ms=20.0)[0])
+    g, a, b = iv.boundaries["global"], iv.boundaries["II"], iv.boundaries["V1"]
+    assert b["qrs_on"] > a["qrs_on"] + 10
+    for lead in (a, b):
+        assert g["qrs_on"] <= lead["qrs_on"] < lead["qrs_off"] <= g["qrs_off"]
+    same = measure_intervals(_synth(lead_delay_ms=0.0)[0]).boundaries
+    assert abs(same["V1"]["qrs_on"] - same["II"]["qrs_on"]) <= 6
+
+
+def test_per_beat_boundaries_on_real_record_stay_near_the_template():
+    iv = measured(2)
+    assert set(iv.beat_boundaries) == set(iv.boundaries) - {"global"}
+    for lead, keys in iv.beat_boundaries.items():
+        for k, vals in keys.items():
+            assert len(vals) == len(iv.beat_times_s)
+            base = iv.boundaries[lead][k]
+            got = [v for v in vals if v is not None]
+            if base is None:
+                assert not got
+            else:
+                assert got and max(abs(v - base) for v in got) <= 60.0, (lead, k)
