@@ -158,10 +158,14 @@ def _region(active: np.ndarray, peak: int, gap: int) -> tuple[int, int]:
 
 
 def qrs_bounds(sv: np.ndarray, fs: float, t0: int, frac: float | None = None,
-               search: tuple[float, float] = (-0.16, 0.2)) -> tuple[float, float] | None:
-    """QRS onset/offset (ms from ``t0``) on a slope-energy curve, or None."""
+               search: tuple[float, float] = (-0.16, 0.2),
+               not_before: float | None = None) -> tuple[float, float] | None:
+    """QRS onset/offset (ms from ``t0``) on a slope-energy curve, or None. ``not_before``
+    (ms from ``t0``): the QRS cannot start earlier (paced beats: after the pacing spike)."""
     frac = QRS_FRAC if frac is None else frac
     a = max(0, t0 + int(search[0] * fs))
+    if not_before is not None:
+        a = max(a, min(t0 - 1, t0 + int(round(not_before / 1000 * fs))))
     b = min(len(sv), t0 + int(search[1] * fs))
     w = int(round(0.04 * fs))
     pk = t0 - w + int(np.argmax(sv[t0 - w: t0 + w + 1]))
@@ -184,6 +188,17 @@ def _knee(y: np.ndarray, i0: int, i1: int) -> int:
     seg = y[i0: i1 + 1]
     line = np.linspace(seg[0], seg[-1], len(seg))
     return i0 + int(np.argmax(np.abs(seg - line)))
+
+
+P_HUMP_FRAC = 0.8      # P wave extent: same-sign deviation above this fraction of its peak
+P_HUMP_GAP_MS = 40.0    # ... bridging notches up to this long
+
+
+def _hump(y: np.ndarray, pk: int, thr: float, gap: int, a: int, b: int) -> tuple[int, int]:
+    """First/last index in [a, b] of the run of ``y >= thr`` around ``pk``, bridging gaps."""
+    active = np.zeros(len(y), dtype=bool)
+    active[a: b + 1] = y[a: b + 1] >= thr
+    return _region(active, pk, gap)
 
 
 def _smooth(y: np.ndarray, fs: float, ms: float) -> np.ndarray:
@@ -253,8 +268,12 @@ def delineate_lead(y: np.ndarray, fs: float, t0: int, qrs: tuple[float, float],
             w.reasons["p"] = "P wave not separated from the preceding T wave"
         else:
             w.p_peak_neg, w.p_amp = (t0 - pk) / ms, amp
-            on_k = _knee(ys, max(0, pk - int(round(120 * ms))), pk)
-            off_k = _knee(ys, pk, on_i)
+            lo, hi = pk, pk
+            if P_HUMP_FRAC > 0:   # a notched (bifid) P: the knees lie outside both humps
+                lo, hi = _hump(ys * np.sign(amp), pk, P_HUMP_FRAC * abs(amp),
+                               int(round(P_HUMP_GAP_MS * ms)), p_a, p_b)
+            on_k = _knee(ys, max(0, lo - int(round(120 * ms))), lo)
+            off_k = _knee(ys, hi, on_i)
             w.p_on = (on_k - t0) / ms + BIAS_MS["p_on"]
             w.p_off = (off_k - t0) / ms + BIAS_MS["p_off"]
     else:
@@ -342,10 +361,15 @@ def lead_qrs_1d(y: np.ndarray, fs: float, t0: int,
     return float(on), float(off)
 
 
-def global_qrs(t: Templates, rows: list[int]) -> tuple[float, float] | None:
-    """Global QRS onset/offset (ms) from the spatial velocity of the templates of ``rows``."""
+def global_qrs(t: Templates, rows: list[int],
+               spikes: list[float] | None = None) -> tuple[float, float] | None:
+    """Global QRS onset/offset (ms) from the spatial velocity of the templates of ``rows``.
+
+    ``spikes``: pacing spikes (ms from the fiducial, `pacing_spikes`); the QRS onset is then
+    searched from ``SPIKE_QRS_MS`` after the last one, where cardiologists mark the onset of the
+    evoked QRS (the spike itself and the latency after it are not QRS)."""
     sv = slope_energy(t.data, t.fs, rows)
-    b = qrs_bounds(sv, t.fs, t.t0)
+    b = qrs_bounds(sv, t.fs, t.t0, not_before=_after_spike(spikes))
     if b is None:
         return None
     return b[0] + BIAS_MS["qrs_on"], b[1] + BIAS_MS["qrs_off"]
@@ -488,20 +512,22 @@ def beat_shifts(t: Templates, rows: list[int], seg_ms: tuple[float, float], max_
     return out
 
 
-def own_qrs(t: Templates, rows: list[int], beat: int) -> tuple[float, float] | None:
+def own_qrs(t: Templates, rows: list[int], beat: int,
+            spikes: list[float] | None = None) -> tuple[float, float] | None:
     """QRS bounds (ms) of one beat from its own spatial velocity (same rule as the template)."""
     ep = t.epochs[rows, beat, :]
     if not np.all(np.isfinite(ep[:, t.t0 - int(0.25 * t.fs): t.t0 + int(0.2 * t.fs)])):
         return None
     sv = slope_energy(ep, t.fs)
-    b = qrs_bounds(sv, t.fs, t.t0)
+    b = qrs_bounds(sv, t.fs, t.t0, not_before=_after_spike(spikes))
     if b is None:
         return None
     return b[0] + BIAS_MS["qrs_on"], b[1] + BIAS_MS["qrs_off"]
 
 
 def per_beat(t: Templates, rows: list[int], glob: dict[str, float | None],
-             qrs: tuple[float, float]) -> dict[str, np.ndarray]:
+             qrs: tuple[float, float], spikes: list[float] | None = None
+             ) -> dict[str, np.ndarray]:
     """Per-beat corrections (ms, added to each lead's template boundary; NaN = no value for
     that beat): ``p`` and ``t`` shifts (template matching, dominant beats), ``qrs_on``/``qrs_off``
     deltas (non-dominant beats: their own QRS bounds minus the template's)."""
@@ -516,8 +542,59 @@ def per_beat(t: Templates, rows: list[int], glob: dict[str, float | None],
     for k in np.flatnonzero(~t.used):
         out["p"][k] = out["t"][k] = np.nan
         if QRS_OWN_NONDOMINANT:
-            b = own_qrs(t, rows, int(k))
+            b = own_qrs(t, rows, int(k), spikes)
             # a QRS spans its own fiducial; anything else is a failed search: keep the template
             if b is not None and b[0] < -10.0 < 10.0 < b[1]:
                 out["qrs_on"][k], out["qrs_off"][k] = b[0] - qrs[0], b[1] - qrs[1]
     return out
+
+
+# --- pacing spikes ------------------------------------------------------------------------
+SPIKE_RATIO = 3.5       # a pacing spike's high-frequency power exceeds the QRS's by this factor
+SPIKE_WINDOW_MS = (-300.0, -10.0)   # where spikes are searched, ms from the fiducial
+SPIKE_PAD_MS = (4.0, 8.0)           # removed around a spike: before, after (ms)
+SPIKE_QRS_MS = 10.0     # a paced QRS starts no earlier than this after its spike (ms)
+
+
+def _after_spike(spikes: list[float] | None) -> float | None:
+    """Earliest QRS onset (ms from the fiducial, before `BIAS_MS`) after pacing ``spikes``."""
+    if not spikes:
+        return None
+    return max(spikes) + SPIKE_QRS_MS - BIAS_MS["qrs_on"]
+
+
+def pacing_spikes(raw: np.ndarray, fs: float, t0: int) -> list[float]:
+    """Beat-locked pacing spikes (ms from the fiducial) in a median beat of the unfiltered signal.
+
+    ``raw`` (n_leads, n_samples): the median of beats aligned on their QRS but NOT low-passed.
+    A pacemaker fires at a fixed delay before each paced QRS, so its spike survives the median,
+    while noise does not. High-frequency content (residue of a 5-sample running median, RMS over
+    leads) peaks at a spike; a spike is a peak before the QRS at least ``SPIKE_RATIO`` times the
+    high-frequency content of the QRS itself (±20 ms around the fiducial), which a native QRS,
+    however sharp, never reaches. Returns spike times, latest last ([] for unpaced beats).
+
+    >>> import numpy as np
+    >>> fs, t0 = 500.0, 250
+    >>> tt = (np.arange(600) - t0) / fs
+    >>> beat = np.exp(-(tt / 0.02) ** 2)[None, :].repeat(3, axis=0)
+    >>> pacing_spikes(beat, fs, t0)
+    []
+    >>> beat[:, t0 - 40] += 1.0                      # spike 80 ms before the fiducial
+    >>> pacing_spikes(beat, fs, t0)
+    [-80.0]
+    """
+    ms = fs / 1000.0
+    y = np.atleast_2d(raw)
+    med = ndimage.median_filter(y, size=(1, 5), mode="nearest")
+    hf = np.sqrt(np.mean((y - med) ** 2, axis=0))
+    q = int(round(20 * ms))
+    ref = float(hf[max(0, t0 - q): t0 + q + 1].max())
+    a = max(2, t0 + int(round(SPIKE_WINDOW_MS[0] * ms)))
+    b = min(len(hf) - 2, t0 + int(round(SPIKE_WINDOW_MS[1] * ms)))
+    if b <= a or ref <= 0:
+        return []
+    seg = hf[a: b + 1]
+    thr = max(SPIKE_RATIO * ref, 0.5 * float(seg.max()))
+    peaks = [a + i for i in range(1, len(seg) - 1)
+             if seg[i] >= thr and seg[i] >= seg[i - 1] and seg[i] > seg[i + 1]]
+    return [(p - t0) / ms for p in peaks]

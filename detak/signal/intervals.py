@@ -14,6 +14,8 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
 3. RR: median of beat-to-beat intervals, HR = 60000 / RR;
 4. templates (median beats of the dominant morphology, aligned by cross-correlation) delineated
    per lead; QRS bounds from the spatial velocity of all leads (`detak.signal.delineation`);
+   paced beats (a spike at a fixed delay before each QRS in the unfiltered median beat): the
+   spikes are cut out of every beat and the QRS onset is searched after the last spike;
 5. values outside physiological bounds (`BOUNDS`) become null with a reason; the overall value is
    the median over leads (QRS: the multi-lead bounds; R/S: lead II or the only lead).
 
@@ -48,6 +50,7 @@ from detak.signal.delineation import (
 )
 
 INTERNAL_FS = 500.0
+LOWPASS_HZ = 40.0
 MIN_DURATION_S = 2.5
 KEYS: tuple[str, ...] = ("rr_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
                          "qtc_fridericia_ms", "st_ms", "rs_ratio", "hr_bpm")
@@ -148,12 +151,56 @@ def _rr(beats: Beats, fs: float) -> tuple[float | None, str | None]:
     return float(np.median(rr)), None
 
 
-def _prepare(rec: Recording) -> tuple[np.ndarray, int]:
+def _prepare(rec: Recording) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """(cleaned signal at INTERNAL_FS, number of spikes removed, the same before low-pass,
+    the same before low-pass and without `despike`: where beat-locked spikes are looked for)."""
     x, n_spikes = despike(rec.signal, rec.fs)
     x = filters.resample(x, rec.fs, INTERNAL_FS)
-    x = filters.remove_baseline(x, INTERNAL_FS)
-    x = filters.lowpass(x, INTERNAL_FS, 40.0)
-    return np.asarray(x, dtype=np.float64), n_spikes
+    xb = np.asarray(filters.remove_baseline(x, INTERNAL_FS), dtype=np.float64)
+    x = filters.lowpass(xb, INTERNAL_FS, LOWPASS_HZ)
+    if n_spikes:
+        xs = filters.resample(np.asarray(rec.signal, dtype=np.float64), rec.fs, INTERNAL_FS)
+        xs = np.asarray(filters.remove_baseline(xs, INTERNAL_FS), dtype=np.float64)
+    else:
+        xs = xb
+    return np.asarray(x, dtype=np.float64), n_spikes, xb, xs
+
+
+def _remove_paced_spikes(tmpl: Templates, xb: np.ndarray, xs: np.ndarray, rows: list[int],
+                         fs: float, notes: list[str]) -> tuple[np.ndarray, list[float]] | None:
+    """Beat-locked pacing spikes left after `despike` (small or smeared ones): found on the
+    median of the unfiltered beats, cut out of every beat (linear interpolation) before the
+    low-pass, so that the QRS onset is searched on the evoked QRS, not on the spike's remnant.
+    ``xb``: baseline-free signal (after `despike`); ``xs``: the same without `despike`, where
+    the spikes are looked for (large spikes that `despike` removed still mark paced beats).
+    Returns the re-filtered signal and the spike times (ms from the fiducial), or None when
+    the beats carry no pacing spike."""
+    import warnings
+
+    from detak.signal.delineation import SPIKE_PAD_MS, _epochs, pacing_spikes
+
+    pre = tmpl.t0
+    ep = _epochs(xs[rows], tmpl.fiducials, pre, tmpl.data.shape[1] - pre)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        raw = np.nanmedian(ep[:, tmpl.used, :], axis=1)
+    spikes = pacing_spikes(np.where(np.isfinite(raw), raw, 0.0), fs, pre)
+    if not spikes:
+        return None
+    ms = fs / 1000.0
+    xc = xb.copy()
+    n = xc.shape[1]
+    for f in tmpl.fiducials:
+        for s in spikes:
+            a = int(f + round((s - SPIKE_PAD_MS[0]) * ms))
+            b = int(f + round((s + SPIKE_PAD_MS[1]) * ms))
+            if a < 0 or b >= n:
+                continue
+            w = np.linspace(0.0, 1.0, b - a + 1)
+            xc[:, a: b + 1] = xc[:, a, None] * (1 - w) + xc[:, b, None] * w
+    notes.append("pacing spike(s) " + ", ".join(f"{s:.0f}" for s in spikes)
+                 + " ms before the QRS peak: QRS onset measured after the spike")
+    return np.asarray(filters.lowpass(xc, fs, LOWPASS_HZ), dtype=np.float64), spikes
 
 
 def measure_intervals(rec: Recording) -> Intervals:
@@ -177,7 +224,7 @@ def measure_intervals(rec: Recording) -> Intervals:
     if rec.duration_s < MIN_DURATION_S:
         return _empty(f"recording too short ({rec.duration_s:.1f} s < {MIN_DURATION_S} s)",
                       rec.fs, leads)
-    x, n_spikes = _prepare(rec)
+    x, n_spikes, xb, xs = _prepare(rec)
     fs = INTERNAL_FS
     beats = detect_beats(x, fs)
     notes = list(beats.notes)
@@ -213,8 +260,13 @@ def measure_intervals(rec: Recording) -> Intervals:
 
     rows = beats.usable_leads
     tmpl = build_templates(x, beats.samples, fs, rows)
+    paced = _remove_paced_spikes(tmpl, xb, xs, rows, fs, notes)
+    spikes: list[float] = []
+    if paced is not None:
+        x, spikes = paced
+        tmpl = build_templates(x, beats.samples, fs, rows)
     result.beat_times_s = [float(s) / fs for s in tmpl.fiducials]
-    qrs = global_qrs(tmpl, rows)
+    qrs = global_qrs(tmpl, rows, spikes)
     rr_for_windows = rr if rr is not None else 800.0
     lead_waves: dict[str, LeadWaves] = {}
     # QRS positions per lead (boundaries only; QRS-based intervals use the multi-lead bounds,
@@ -227,8 +279,8 @@ def measure_intervals(rec: Recording) -> Intervals:
             own_qrs[leads[r]] = lead_qrs(tmpl, r, qrs)
         _p_presence(tmpl, rows, leads, lead_waves, notes, rr_irregularity(beats.samples))
         glob = combine_leads(lead_waves)
-        result.beat_boundaries = _beat_boundaries(per_beat(tmpl, rows, glob, qrs), lead_waves,
-                                                  own_qrs)
+        corr = per_beat(tmpl, rows, glob, qrs, spikes)
+        result.beat_boundaries = _beat_boundaries(corr, lead_waves, own_qrs)
     result.boundaries = _boundaries(qrs, lead_waves, own_qrs)
     _fill_leads(result, leads, lead_waves)
     _overall(result, qrs, lead_waves, leads, rows)

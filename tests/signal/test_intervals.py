@@ -278,3 +278,68 @@ def test_per_beat_boundaries_on_real_record_stay_near_the_template():
                 assert not got
             else:
                 assert got and max(abs(v - base) for v in got) <= 60.0, (lead, k)
+
+
+# --- paced beats and notched P waves -------------------------------------------------------
+def _paced(spike_mv: float) -> tuple[Recording, float]:
+    """Three leads, wide QRS (starting ~60 ms before its peak) paced by a small biphasic spike
+    100 ms before the peak: too small for `despike`, but beat-locked."""
+    rr, n_beats = 500, 9
+    n = rr * (n_beats + 1)
+    t = np.arange(n) / FS
+    x = np.zeros((3, n))
+    rng = np.random.default_rng(3)
+    for f in np.arange(1, n_beats + 1) * rr:
+        c = f / FS
+        for row, a in enumerate((1.0, -0.8, 0.6)):
+            x[row] += a * np.exp(-(((t - c) / 0.03) ** 2)) + 0.25 * a * np.exp(
+                -(((t - c - 0.3) / 0.06) ** 2))
+        s = f - 50                                   # spike at -100 ms
+        x[:, s] += spike_mv
+        x[:, s + 1] -= spike_mv
+    x += rng.normal(0, 0.004, size=x.shape)
+    return Recording(x.astype(np.float32), FS, ["I", "II", "V5"], name="paced"), -100.0
+
+
+def test_paced_qrs_onset_comes_after_the_pacing_spike():
+    rec, spike = _paced(0.25)
+    iv = measure_intervals(rec)
+    assert any("pacing spike" in s for s in iv.notes), iv.notes
+    on = iv.boundaries["global"]["qrs_on"]
+    assert spike < on < -40.0            # after the spike, before the steep part of the QRS
+    # the same beats without the spike: no pacing note, onset where the QRS starts
+    clean = measure_intervals(_paced(0.0)[0])
+    assert not any("pacing spike" in s for s in clean.notes)
+    assert abs(clean.boundaries["global"]["qrs_on"] - on) <= 12.0
+
+
+def test_paced_ludb_records_qrs_onset_near_the_annotation():
+    # LUDB 8 (AF, ventricular pacing) and 45 (atrial + ventricular pacing): the onset of the
+    # evoked QRS, not the spike, is what the cardiologists marked; unpaced 1 has no spike note
+    for n in (8, 45):
+        iv = measured(n)
+        assert any("pacing spike" in s for s in iv.notes), (n, iv.notes)
+        fid = np.asarray(iv.beat_times_s) * 500.0
+        on = iv.beat_boundaries["II"]["qrs_on"]
+        errs = []
+        for w in ludb(n).waves["II"]:
+            if w.kind == "QRS" and w.onset is not None:
+                k = int(np.argmin(np.abs(fid - w.onset)))
+                if on[k] is not None:
+                    errs.append(fid[k] + on[k] / 2.0 - w.onset)   # samples at 500 Hz
+        assert len(errs) >= 5
+        assert abs(float(np.median(errs))) * 2.0 <= 15.0, (n, errs)
+    assert not any("pacing spike" in s for s in measured(1).notes)
+
+
+def test_notched_p_wave_boundaries_span_both_humps():
+    from detak.signal.delineation import delineate_lead
+
+    t0 = 250
+    tt = (np.arange(650) - t0) / FS
+    g = lambda c, w, a: a * np.exp(-(((tt - c) / w) ** 2))  # noqa: E731
+    # bifid P (humps at -190 and -140 ms, second taller), QRS at 0, T at +300 ms
+    y = g(-0.19, 0.018, 0.12) + g(-0.14, 0.018, 0.15) + g(0.0, 0.012, 1.0) + g(0.3, 0.05, 0.3)
+    w = delineate_lead(y, FS, t0, (-30.0, 30.0), 1000.0)
+    assert w.p_on is not None and w.p_off is not None
+    assert w.p_on < -200.0 and w.p_off > -130.0, (w.p_on, w.p_off)
