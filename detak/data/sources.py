@@ -22,9 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from detak.data.recording import Recording
+
+if TYPE_CHECKING:
+    from detak.data.ptbxl import PtbXl
 
 _PTBXL_FOLD = re.compile(r"^ptbxl://fold0*(\d+)$", re.IGNORECASE)
 _PTBXL_ID = re.compile(r"^ptbxl://0*(\d+)$", re.IGNORECASE)
@@ -34,6 +39,14 @@ _SAMPLE = re.compile(r"^sample://(.+)$", re.IGNORECASE)
 
 class SourceError(ValueError):
     """A source string names nothing detak can read."""
+
+
+@cache
+def _ptbxl() -> PtbXl:
+    """One PTB-XL handle per process: its metadata is parsed once, not once per record."""
+    from detak.data.ptbxl import open_ptbxl
+
+    return open_ptbxl()
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,7 @@ class SourceRecord:
     def load(self) -> Recording:
         """Read the recording (signals in mV)."""
         if self.kind == "ptbxl":
-            from detak.data.ptbxl import open_ptbxl
-
-            return open_ptbxl().record(int(self.key))
+            return _ptbxl().record(int(self.key))
         if self.kind == "ludb":
             from detak.data.ludb import load_ludb
 
@@ -84,12 +95,16 @@ def expand_source(source: str) -> list[SourceRecord]:
     """
     s = source.strip()
     if m := _PTBXL_FOLD.match(s):
-        from detak.data.ptbxl import open_ptbxl
+        from detak.data.ptbxl import FoldNotAvailableError
 
         k = int(m.group(1))
         if not 1 <= k <= 10:
             raise SourceError(f"{source!r}: PTB-XL has strat folds 1–10, not {k}")
-        ids = open_ptbxl().fold_ids(k)
+        ptb = _ptbxl()
+        try:
+            ids, _ = ptb.load_fold(k)  # decoded once into the cache; workers read it mapped
+        except FoldNotAvailableError as err:
+            raise SourceError(f"{source!r}: {err}") from err
         return [SourceRecord(source, f"ptbxl:{i}", "ptbxl", str(i)) for i in ids]
     if m := _PTBXL_ID.match(s):
         return [SourceRecord(source, f"ptbxl:{int(m.group(1))}", "ptbxl", m.group(1))]
