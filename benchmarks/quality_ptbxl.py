@@ -197,7 +197,7 @@ def report_ptbxl(df: pd.DataFrame, per_rec: float, folds: list[int]) -> dict:
 
     print("\n4. Clean-lead percentiles (records with no annotation)")
     cols = ["ptp_mv", "qrs_amplitude_mv", "flat_fraction", "clipped_runs", "clipped_fraction",
-            "wander_mv", "noise_mv", "noise_ratio", "nk_template_corr"]
+            "wander_mv", "noise_mv", "noise_ratio", "template_corr"]
     q = clean[cols].astype(float).quantile([0.0, 0.001, 0.01, 0.5, 0.99, 0.999, 1.0])
     out["clean_percentiles"] = {c: {str(k): round(float(v), 4) for k, v in q[c].items()}
                                 for c in cols}
@@ -210,8 +210,8 @@ def report_ptbxl(df: pd.DataFrame, per_rec: float, folds: list[int]) -> dict:
     print("   separation of annotated leads from clean leads (ROC AUC):")
     out["auc"] = {}
     for ann, metric in (("baseline_drift", "wander_mv"), ("static_noise", "noise_mv"),
-                        ("burst_noise", "noise_mv"), ("static_noise", "nk_template_corr")):
-        sign = -1.0 if metric == "nk_template_corr" else 1.0
+                        ("burst_noise", "noise_mv"), ("static_noise", "template_corr")):
+        sign = -1.0 if metric == "template_corr" else 1.0
         auc = _auc(sign * df.loc[df[ann], metric].astype(float),
                    sign * clean[metric].astype(float))
         out["auc"][f"{metric}~{ann}"] = round(auc, 3)
@@ -223,7 +223,7 @@ def report_ptbxl(df: pd.DataFrame, per_rec: float, folds: list[int]) -> dict:
     out["zhao2018_reference_lead"] = {k: round(float(v), 4) for k, v in zhao.items()}
     print("   zhao2018 on the reference lead: " + ", ".join(
         f"{k} {100 * v:.1f} %" for k, v in zhao.items()))
-    tc = clean["nk_template_corr"].astype(float)
+    tc = clean["template_corr"].astype(float)
     low = 100 * (tc < th.template_corr_warn).mean()
     print(f"   templatematch, all leads: median {tc.median():.3f}, 1st percentile "
           f"{tc.quantile(0.01):.3f}; below {th.template_corr_warn}: {low:.2f} %")

@@ -121,8 +121,8 @@ class QualityThresholds:
     # 0.010 mV. Rejected when the hum is about as large as a QRS complex (floating electrode).
     mains_warn_mv: float = 0.02
     mains_reject_mv: float = 0.5
-    # neurokit2 templatematch, mean beat-to-template correlation. Clean leads: 1st percentile
-    # 0.63 (the low ones are mostly ectopic or paced beats).
+    # Template match (Orphanidou 2015, = neurokit2's templatematch): mean beat-to-template
+    # correlation. Clean leads: 1st percentile 0.63 (low ones: mostly ectopic or paced beats).
     template_corr_warn: float = 0.5
     # Missing samples (share of the lead).
     nan_fraction_warn: float = 0.0
@@ -334,12 +334,51 @@ def _nk_quality(z: np.ndarray, peaks: np.ndarray, fs: float, method: str) -> Any
             return None
 
 
-def _template_corr(z: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
-    q = _nk_quality(z, peaks, fs, "templatematch") if peaks.size >= 3 else None
-    if q is None:
+def template_match(z: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
+    """Mean correlation of each beat with the average beat (Orphanidou et al. 2015), the
+    statistic of neurokit2's ``ecg_quality(method="templatematch")`` computed with numpy.
+
+    Same windows (± half the mean beat period around each R peak), template (mean of the
+    complete beats) and averaging (each beat's correlation held until the next beat, mean over
+    first to last R peak, the last beat left out) as neurokit2 0.2.13, without its per-beat
+    DataFrames: about 100× faster, which matters on 12 leads on a Raspberry Pi.
+    `tests/signal/test_quality.py` checks it against neurokit2 on real records.
+
+    >>> import numpy as np
+    >>> beat = np.r_[np.zeros(30), np.hanning(10), np.zeros(40)]
+    >>> round(template_match(np.tile(beat, 10), np.arange(10) * 80 + 35, 100.0), 3)
+    1.0
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    n = z.size
+    if peaks.size < 3 or n < 4 * fs:
         return None
-    q = np.asarray(q, dtype=np.float64)[peaks[0]: peaks[-1]]
-    return float(np.nanmean(q)) if np.isfinite(q).any() else None
+    period = float(np.mean(np.diff(peaks)))
+    pre = int(round(0.5 * period))
+    offsets = np.arange(-pre, int(round(0.5 * period)) + 1)
+    idx = peaks[:, None] + offsets[None, :]
+    valid = (idx[:, 0] >= 0) & (idx[:, -1] < n)
+    if valid.sum() < 3:
+        return None
+    beats = np.asarray(z, dtype=np.float64)[idx[valid]]
+    templ = beats.mean(axis=0)
+    b = beats - beats.mean(axis=1, keepdims=True)
+    t = templ - templ.mean()
+    denom = np.sqrt((b * b).sum(axis=1) * (t * t).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cc = (b @ t) / denom
+    starts = peaks[valid]
+    cc, starts = cc[:-1], starts[:-1]
+    ends = np.r_[starts[1:], peaks[-1]]
+    weights = (ends - starts).astype(np.float64)
+    ok = np.isfinite(cc) & (weights > 0)
+    if not ok.any():
+        return None
+    return float(np.sum(cc[ok] * weights[ok]) / np.sum(weights[ok]))
+
+
+def _template_corr(z: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
+    return template_match(z, peaks, fs)
 
 
 def _zhao(z: np.ndarray, peaks: np.ndarray, fs: float) -> str | None:
@@ -466,9 +505,9 @@ def _check_noise(lq: LeadQuality, rms: np.ndarray, amp: float, th: QualityThresh
 def _check_template(lq: LeadQuality, z: np.ndarray, peaks: np.ndarray, fs: float,
                     th: QualityThresholds) -> None:
     corr = _template_corr(z, peaks, fs)
-    lq.metrics["nk_template_corr"] = None if corr is None else round(corr, 3)
+    lq.metrics["template_corr"] = None if corr is None else round(corr, 3)
     if corr is not None and corr < th.template_corr_warn:
-        lq.flag("warn", f"beats unlike their average (neurokit2 template correlation {corr:.2f} "
+        lq.flag("warn", f"beats unlike their average (template correlation {corr:.2f} "
                         f"< {th.template_corr_warn:g}): noise, or ectopic or paced beats?")
 
 

@@ -354,3 +354,28 @@ def test_every_reason_names_its_lead_and_threshold(ludb: Recording) -> None:
         assert reasons, lead
         for r in reasons:
             assert r.startswith(f"{lead}: ") and re.search(r"[<>]=? ?\d", r), r
+
+
+def test_template_match_equals_neurokit2_templatematch_on_real_records():
+    """Our numpy template match must give neurokit2's number (it replaces it for speed)."""
+    import neurokit2 as nk
+
+    from detak.data.ludb import load_ludb
+    from detak.signal.filters import clean
+    from detak.signal.quality import _detect_beats, template_match
+
+    ptb = open_ptbxl()
+    recs = [ptb.record(int(i)) for i in ptb.fold_ids(9)[:4]]
+    recs += [load_ludb(n).recording for n in (8, 93)]  # AF; paced with AF
+    checked = 0
+    for rec in recs:
+        for lead in ("II", "V1"):
+            z = clean(rec).lead(lead).astype(np.float64)
+            peaks = _detect_beats(z, rec.fs)
+            ours = template_match(z, peaks, rec.fs)
+            ref = np.asarray(nk.ecg_quality(z, rpeaks=peaks, sampling_rate=int(rec.fs),
+                                            method="templatematch"), dtype=np.float64)
+            ref_mean = float(np.nanmean(ref[peaks[0]:peaks[-1]]))
+            assert ours == pytest.approx(ref_mean, abs=0.005), (rec.name, lead)
+            checked += 1
+    assert checked == 12
