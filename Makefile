@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-intervals clean
+.PHONY: install demo test lint bench-intervals bench-quality clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ lint: install
 
 bench-intervals: install
 	$(BIN)/python benchmarks/intervals_ludb.py
+
+bench-quality: install
+	$(BIN)/python benchmarks/quality_ptbxl.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
