@@ -307,8 +307,17 @@ QRS_LEAD_FRAC = 0.03    # a lead's QRS starts where it leaves its level at the g
                         # this fraction of its QRS peak-to-peak amplitude (and ends mirror-wise)
 QRS_LEAD_MIN_MV = 0.01  # ... and by at least this much
 QRS_LEAD_MAX_MS = 60.0  # a lead's bounds lie at most this far inside the global bounds
-# offsets (ms) vs LUDB lead annotations, odd records; the bound then is kept inside the global
-QRS_LEAD_BIAS_MS: dict[str, float] = {"on": -12.0, "off": 10.0}
+# offsets (ms) vs LUDB lead annotations, odd records (amplitude rule: on/off; slope rule: r/j)
+QRS_LEAD_BIAS_MS: dict[str, float] = {"on": -12.0, "off": 10.0, "r": -5.0, "j": 0.0}
+# a lead's QRS bounds: weight of its slope rule (`lead_slope_bounds`) vs the amplitude rule
+QRS_LEAD_SLOPE_W: dict[str, float] = {"on": 0.3, "off": 0.3}
+J_SMOOTH_MS = 12.0      # slope averaged over this window
+R_FRAC = 0.05           # QRS onset: slope above the PR's by this fraction of the QRS's steepest
+R_PR_MS = (-40.0, -10.0)  # the PR segment's slope: before the multi-lead QRS onset (ms)
+J_FRAC = 0.03           # J point: slope within this fraction of the QRS's steepest of the ST's
+J_HOLD_MS = 10.0        # ... for this long
+J_ST_MS = (40.0, 80.0)  # the ST segment's slope: after the multi-lead QRS offset (ms)
+J_EXT_MS = 40.0         # the J point is searched up to this far after the multi-lead offset
 
 
 def lead_qrs(t: Templates, row: int, glob: tuple[float, float]) -> tuple[float, float]:
@@ -318,8 +327,10 @@ def lead_qrs(t: Templates, row: int, glob: tuple[float, float]) -> tuple[float, 
     template first leaves the level it has at the multi-lead onset by ``QRS_LEAD_FRAC`` of the
     lead's QRS amplitude (at least ``QRS_LEAD_MIN_MV``), searched from the multi-lead onset
     forwards for at most ``QRS_LEAD_MAX_MS`` and not past the lead's largest deflection; the
-    offset mirror-wise from the multi-lead offset backwards. A lead's bounds never lie outside
-    the multi-lead ones.
+    offset mirror-wise from the multi-lead offset backwards; these never lie outside the
+    multi-lead bounds. Each is then averaged (weights ``QRS_LEAD_SLOPE_W``) with the lead's
+    slope rule (`lead_slope_bounds`), which may put a slurred terminal QRS a little after the
+    multi-lead offset.
     """
     if QRS_LEAD_MODE == "global" or QRS_LEAD_MAX_MS <= 0:
         return glob
@@ -358,7 +369,71 @@ def lead_qrs_1d(y: np.ndarray, fs: float, t0: int,
     hit = np.flatnonzero(seg > thr)
     off = glob[1] if not hit.size else min(
         glob[1], (a + hit[-1] - t0) / ms + QRS_LEAD_BIAS_MS["off"])
+    if QRS_LEAD_SLOPE_W["on"] > 0 or QRS_LEAD_SLOPE_W["off"] > 0:
+        s_on, s_off = lead_slope_bounds(y, fs, t0, g_on, g_off)
+        if s_on is not None:
+            # no lead starts before the multi-lead onset (the earliest over all leads)
+            on = max(glob[0], (1 - QRS_LEAD_SLOPE_W["on"]) * on + QRS_LEAD_SLOPE_W["on"] * s_on)
+        if s_off is not None:
+            off = (1 - QRS_LEAD_SLOPE_W["off"]) * off + QRS_LEAD_SLOPE_W["off"] * s_off
     return float(on), float(off)
+
+
+def lead_slope_bounds(y: np.ndarray, fs: float, t0: int, g_on: int,
+                      g_off: int) -> tuple[float | None, float | None]:
+    """A lead's QRS onset and offset (ms from ``t0``) where its own slope leaves / settles
+    to the slope of the PR / ST segment around it.
+
+    ``g_on``/``g_off``: the multi-lead QRS bounds (sample indices). The slope is the
+    |derivative| averaged over ``J_SMOOTH_MS``; a bound lies where it crosses the neighbouring
+    segment's slope (median over ``R_PR_MS`` before the onset / ``J_ST_MS`` after the offset)
+    plus ``J_FRAC`` (onset: ``R_FRAC``) of the QRS's steepest slope above it: searched from the
+    lead's first steep stroke (slope >= half its maximum) backwards to ``g_on``, and from its
+    last steep stroke forwards until the slope stays below for ``J_HOLD_MS``, at most
+    ``J_EXT_MS`` past ``g_off`` (a slurred terminal QRS may end later in one lead). The
+    amplitude rule of `lead_qrs_1d` misses where a lead's QRS still moves slowly; this rule
+    sees slope, not level, and the two are averaged (``QRS_LEAD_SLOPE_W``).
+
+    >>> import numpy as np
+    >>> fs, t0 = 500.0, 250
+    >>> tt = (np.arange(600) - t0) / fs
+    >>> y = np.exp(-(tt / 0.012) ** 2)       # a narrow QRS: about -25..25 ms
+    >>> on, off = lead_slope_bounds(y, fs, t0, t0 - 30, t0 + 30)
+    >>> -40.0 <= on < -10.0 < 10.0 < off <= 60.0
+    True
+    """
+    ms = fs / 1000.0
+    if g_off - g_on < 4:
+        return None, None
+    d = ndimage.uniform_filter1d(np.abs(np.gradient(y)) * fs,
+                                 max(1, int(round(J_SMOOTH_MS * ms))))
+    dmax = float(d[g_on: g_off + 1].max())
+    if dmax <= 0:
+        return None, None
+    steep = np.flatnonzero(d[g_on: g_off + 1] >= 0.5 * dmax) + g_on
+    on = off = None
+    pa = max(0, g_on + int(round(R_PR_MS[0] * ms)))
+    pb = g_on + int(round(R_PR_MS[1] * ms))
+    if pb > pa:
+        thr = float(np.median(d[pa:pb]))
+        thr += R_FRAC * (dmax - thr)
+        i = int(steep[0])
+        while i > g_on and d[i] >= thr:
+            i -= 1
+        on = (i - t0) / ms + QRS_LEAD_BIAS_MS["r"]
+    sa = g_off + int(round(J_ST_MS[0] * ms))
+    sb = min(len(d), g_off + int(round(J_ST_MS[1] * ms)))
+    if sb > sa:
+        thr = float(np.median(d[sa:sb]))
+        thr += J_FRAC * (dmax - thr)
+        i = int(steep[-1])
+        lim = min(len(d) - 1, g_off + int(round(J_EXT_MS * ms)))
+        hold = int(round(J_HOLD_MS * ms))
+        below = d < thr
+        while i < lim and not below[i: i + hold + 1].all():
+            i += 1
+        off = (i - t0) / ms + QRS_LEAD_BIAS_MS["j"]
+    return on, off
 
 
 def global_qrs(t: Templates, rows: list[int],

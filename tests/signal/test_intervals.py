@@ -260,8 +260,12 @@ def test_late_lead_gets_a_later_qrs_onset_inside_the_global_bounds():
     iv = measure_intervals(_synth(lead_delay_ms=20.0)[0])
     g, a, b = iv.boundaries["global"], iv.boundaries["II"], iv.boundaries["V1"]
     assert b["qrs_on"] > a["qrs_on"] + 10
+    from detak.signal.delineation import J_EXT_MS, QRS_LEAD_SLOPE_W
+
+    # a lead's offset may pass the multi-lead one only by the slope rule's share of its reach
+    late_end = g["qrs_off"] + QRS_LEAD_SLOPE_W["off"] * J_EXT_MS
     for lead in (a, b):
-        assert g["qrs_on"] <= lead["qrs_on"] < lead["qrs_off"] <= g["qrs_off"]
+        assert g["qrs_on"] <= lead["qrs_on"] < lead["qrs_off"] <= late_end
     same = measure_intervals(_synth(lead_delay_ms=0.0)[0]).boundaries
     assert abs(same["V1"]["qrs_on"] - same["II"]["qrs_on"]) <= 6
 
@@ -343,3 +347,44 @@ def test_notched_p_wave_boundaries_span_both_humps():
     w = delineate_lead(y, FS, t0, (-30.0, 30.0), 1000.0)
     assert w.p_on is not None and w.p_off is not None
     assert w.p_on < -200.0 and w.p_off > -130.0, (w.p_on, w.p_off)
+
+
+# --- per-lead QRS bounds: slope rule --------------------------------------------------------
+def _slurred_s() -> tuple[np.ndarray, int, float]:
+    """A lead's median beat: R at 0 ms, then a broad (slurred) terminal S wave, T at +300 ms;
+    returns the beat, the fiducial index and where the S wave has decayed to 2 % (ms)."""
+    t0 = 250
+    tt = (np.arange(650) - t0) / FS
+    s_wave = -0.25 * np.exp(-(((tt - 0.045) / 0.018) ** 2))
+    y = np.exp(-((tt / 0.012) ** 2)) + s_wave + 0.3 * np.exp(-(((tt - 0.3) / 0.05) ** 2))
+    end = float((np.flatnonzero(np.abs(s_wave) > 0.02 * 0.25)[-1] - t0) / FS * 1000)
+    return y, t0, end
+
+
+def test_slurred_terminal_qrs_ends_later_in_its_lead(monkeypatch):
+    from detak.signal import delineation as d
+
+    y, t0, end = _slurred_s()
+    glob = (-30.0, 50.0)                 # multi-lead bounds that cut the slurred S short
+    _, s_off = d.lead_slope_bounds(y, FS, t0, t0 - 15, t0 + 25)
+    assert s_off is not None and abs(s_off - end) <= 10.0, (s_off, end)
+    _, off = d.lead_qrs_1d(y, FS, t0, glob)
+    monkeypatch.setattr(d, "QRS_LEAD_SLOPE_W", {"on": 0.0, "off": 0.0})
+    _, amp_only = d.lead_qrs_1d(y, FS, t0, glob)
+    assert amp_only <= glob[1]           # the amplitude rule alone stays inside the global end
+    assert amp_only + 5.0 <= off < end, (amp_only, off, end)
+
+
+def test_slope_rule_finds_a_slurred_qrs_onset():
+    from detak.signal.delineation import lead_slope_bounds
+
+    t0 = 250
+    tt = (np.arange(650) - t0) / FS
+    delta = 0.25 * np.exp(-(((tt + 0.045) / 0.018) ** 2))   # slow initial (delta-like) wave
+    y = delta + np.exp(-((tt / 0.012) ** 2))
+    start = (np.flatnonzero(delta > 0.02 * 0.25)[0] - t0) / FS * 1000
+    on, _ = lead_slope_bounds(y, FS, t0, t0 - 45, t0 + 15)
+    assert on is not None and abs(on - start) <= 10.0, (on, start)
+    # a lead that starts late: its onset follows
+    late, _ = lead_slope_bounds(np.roll(y, 10), FS, t0, t0 - 45, t0 + 25)
+    assert late is not None and late >= on + 10.0
