@@ -44,8 +44,8 @@ def normalize_lead_name(name: str) -> str:
 def equivalent_standard_lead(name: str) -> str | None:
     """The standard lead a (possibly modified) lead stands for, or None.
 
-    >>> equivalent_standard_lead("MLII"), equivalent_standard_lead("V5"), equivalent_standard_lead("X")
-    ('II', 'V5', None)
+    >>> [equivalent_standard_lead(name) for name in ("MLII", "V5", "X")]
+    ['II', 'V5', None]
     """
     name = normalize_lead_name(name)
     if name in STANDARD_LEADS:

@@ -1,1 +1,2 @@
-"""Talking to hardware: transports chosen by URL, one driver per device family, the Recorder (issue 6)."""
+"""Talking to hardware: transports chosen by URL, one driver per device family, the Recorder
+(issue 6)."""

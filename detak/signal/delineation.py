@@ -206,6 +206,9 @@ def _smooth(y: np.ndarray, fs: float, ms: float) -> np.ndarray:
     return ndimage.uniform_filter1d(y, k)
 
 
+R_MIN_MV = 0.02  # smallest positive deflection that counts as an R (r) wave
+
+
 def delineate_lead(y: np.ndarray, fs: float, t0: int, qrs: tuple[float, float],
                    rr_ms: float) -> LeadWaves:
     """P and T waves and QRS amplitudes in one lead's template, given QRS bounds (ms)."""
@@ -218,10 +221,15 @@ def delineate_lead(y: np.ndarray, fs: float, t0: int, qrs: tuple[float, float],
     base = float(np.mean(y[b0: max(b0 + 1, on_i - int(round(4 * ms)))]))
     yq = y[on_i: off_i + 1] - base
     if yq.size:
-        r_i = int(np.argmax(yq))
-        w.r_amp = max(0.0, float(yq[r_i]))
-        after = yq[r_i:]
-        w.s_amp = max(0.0, float(-after.min())) if after.size else 0.0
+        # R: the largest positive deflection (R or R'), not counting the last 12 ms of the
+        # QRS, where a J-point elevation (common in V1–V2) rises without being an R wave.
+        # S: the largest negative deflection after the first positive one (a negative
+        # deflection before any R is a Q wave, not an S). QS complex: R = 0, S = its depth.
+        core = yq[: max(1, yq.size - int(round(12 * ms)))]
+        w.r_amp = max(0.0, float(core.max()))
+        positive = np.flatnonzero(core > R_MIN_MV)
+        tail = yq[positive[0]:] if positive.size else yq
+        w.s_amp = max(0.0, float(-tail.min()))
     ys = _smooth(y, fs, 20.0) - base
 
     # --- T wave -----------------------------------------------------------------------

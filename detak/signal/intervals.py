@@ -17,7 +17,7 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
    paced beats (a spike at a fixed delay before each QRS in the unfiltered median beat): the
    spikes are cut out of every beat and the QRS onset is searched after the last spike;
 5. values outside physiological bounds (`BOUNDS`) become null with a reason; the overall value is
-   the median over leads (QRS: the multi-lead bounds; R/S: lead II or the only lead).
+   the median over leads (QRS: the multi-lead bounds; R/S: V1, else II, else the only lead).
 
 >>> from detak.data.ludb import load_ludb
 >>> iv = measure_intervals(load_ludb(2).recording)
@@ -403,10 +403,17 @@ def _fill_leads(result: Intervals, leads: list[str], lw: dict[str, LeadWaves]) -
         result.per_lead_reasons[lead] = rs
 
 
+RS_LEAD_ORDER: tuple[str, ...] = ("V1", "II")
+
+
 def _rs_lead(leads: list[str], rows: list[int]) -> int | None:
-    for r in rows:
-        if equivalent_standard_lead(leads[r]) == "II":
-            return r
+    """The lead whose R/S ratio is the record's: V1, the lead where clinicians read R/S (and
+    where S3's "normal < 1" holds: V1 is normally rS), else lead II, else the first usable lead
+    (a single-lead device's own lead). Every lead's ratio stays in ``per_lead``."""
+    for wanted in RS_LEAD_ORDER:
+        for r in rows:
+            if equivalent_standard_lead(leads[r]) == wanted:
+                return r
     return rows[0] if rows else None
 
 

@@ -388,3 +388,11 @@ def test_slope_rule_finds_a_slurred_qrs_onset():
     # a lead that starts late: its onset follows
     late, _ = lead_slope_bounds(np.roll(y, 10), FS, t0, t0 - 45, t0 + 25)
     assert late is not None and late >= on + 10.0
+
+
+def test_overall_rs_ratio_is_read_in_v1_where_normal_is_below_one():
+    # LUDB 2 is a normal sinus-rhythm record: rS in V1 (R/S < 1), tall R in II (R/S > 1).
+    d = measure_intervals(ludb(2).recording).to_dict()
+    assert d["rs_lead"] == "V1"
+    assert d["rs_ratio"] == d["per_lead"]["V1"]["rs_ratio"]
+    assert d["rs_ratio"] < 1 < d["per_lead"]["II"]["rs_ratio"]
