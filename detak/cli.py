@@ -35,6 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_intervals)
 
     p = sub.add_parser(
+        "rules",
+        help="label rhythm risk from intervals with a readable rule set (s3, clinical)",
+        description="Label each INPUT with a rule set. INPUT is a SOURCE (as in `detak "
+        "intervals`) or a CSV of interval rows with the `detak intervals` keys (rr_ms, pr_ms, "
+        "qrs_ms, qt_ms, qtc_bazett_ms, st_ms, rs_ratio, hr_bpm, optional sex). Prints a JSON "
+        "list, one object per row/source: {\"label\": ..., \"reasons\": [...]}, reasons in "
+        "English and Bahasa Indonesia.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--ruleset", default="s3",
+                   help="s3 (the study's table), clinical (AHA/ACCF/HRS 2009, ACC/AHA/HRS "
+                   "2018), or a path to your own TOML rule file (default s3)")
+    p.add_argument("--number-format", default="auto",
+                   choices=["auto", "point", "comma", "dot-thousands"],
+                   help="how numbers are written in CSV inputs (S3's files: dot-thousands)")
+    p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    p.set_defaults(func=_cmd_rules)
+
+    p = sub.add_parser(
         "quality",
         help="check recordings: validation errors, flat/saturated leads, noise; ok/warn/reject",
         description="Validate recordings and assess their signal quality. Prints one JSON "
@@ -102,6 +121,12 @@ def _single_record(source: str):  # noqa: ANN202 - (SourceRecord, Recording)
     if len(items) != 1:
         raise SystemExit(f"detak: {source!r} names {len(items)} records; give one record")
     return items[0], items[0].load()
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from detak.models.rules_cli import run_rules_command
+
+    return run_rules_command(args.inputs, args.ruleset, number_format=args.number_format)
 
 
 def _cmd_quality(args: argparse.Namespace) -> int:

@@ -73,3 +73,11 @@ def test_data_summarises_the_shared_datasets():
 def test_bad_command_lines_exit_with_usage(args):
     proc = _detak(*args)
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+def test_rules_command_labels_a_first_degree_av_block_sample():
+    proc = _detak("rules", "sample://ptbxl-00102", "--ruleset", "clinical", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (obj,) = json.loads(proc.stdout)
+    assert obj["label"] == "abnormal"
+    assert "first_degree_av_block" in [r["finding"] for r in obj["reasons"]]
