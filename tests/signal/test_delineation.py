@@ -45,3 +45,45 @@ def test_rsr_prime_uses_the_tall_r_prime_and_the_s_between():
     r, s = _rs(beat)
     assert r == pytest.approx(0.9, abs=0.05)
     assert s == pytest.approx(0.4, abs=0.08)
+
+
+def test_p_off_level_finds_where_the_wave_falls_to_the_level():
+    from detak.signal.delineation import p_off_level
+
+    i = np.arange(400)
+    z = np.exp(-(((i - 100) / 20.0) ** 2))
+    expected = int(np.ceil(100 + 20 * np.sqrt(np.log(1 / 0.3))))
+    assert p_off_level(z, 100, 399, 0.3) == expected
+    assert p_off_level(z + 1.0, 100, 399, 0.3) == 399   # never falls: the search end
+
+
+def test_small_p_wave_keeps_its_own_boundary_when_it_agrees():
+    from detak.signal.delineation import P_MIN_MV, P_STRONG_MV, LeadWaves, combine_leads
+
+    small = (P_MIN_MV + P_STRONG_MV) / 2   # a real but small P wave
+    lws = {k: LeadWaves(p_on=-190.0, p_off=-100.0, p_amp=0.15) for k in ("I", "III", "aVF")}
+    lws["II"] = LeadWaves(p_on=-225.0, p_off=-105.0, p_amp=small)
+    lws["V1"] = LeadWaves(p_on=-300.0, p_off=-100.0, p_amp=small)   # disagrees by > AGREE_MS
+    out = combine_leads(lws)
+    assert out["p_on"] == -190.0              # the multi-lead value: the clear leads' median
+    assert lws["II"].p_on == -225.0 and lws["II"].p_off == -105.0
+    assert lws["V1"].p_on == -190.0           # too far from the others: takes theirs
+
+
+def test_p_offset_averages_the_knee_and_level_rules(monkeypatch):
+    from detak.signal import delineation as d
+
+    # a P wave with a long shallow tail: the knee and the level rule disagree
+    beat = (0.15 * np.exp(-((T + 0.17) / 0.02) ** 2) + 0.04 * np.exp(-((T + 0.12) / 0.03) ** 2)
+            + _g(0, 10, 1.0))
+
+    def p_off() -> float:
+        return d.delineate_lead(beat, FS, t0=250, qrs=(-30.0, 30.0), rr_ms=900.0).p_off
+
+    both = p_off()
+    monkeypatch.setattr(d, "P_OFF_LEVEL_W", 0.0)
+    knee = p_off()
+    monkeypatch.setattr(d, "P_OFF_LEVEL_W", 1.0)
+    level = p_off()
+    assert abs(knee - level) > 4
+    assert min(knee, level) < both < max(knee, level)

@@ -396,3 +396,20 @@ def test_overall_rs_ratio_is_read_in_v1_where_normal_is_below_one():
     assert d["rs_lead"] == "V1"
     assert d["rs_ratio"] == d["per_lead"]["V1"]["rs_ratio"]
     assert d["rs_ratio"] < 1 < d["per_lead"]["II"]["rs_ratio"]
+
+
+def _annotated_p_on_rel(n: int, iv) -> float:
+    """Median (ms) of lead II's annotated P onsets relative to the fiducial of the next beat."""
+    fid = np.asarray(iv.beat_times_s) * 500.0
+    rel = [(w.onset - fid[fid > w.peak][0]) * 2.0 for w in ludb(n).waves_of("II", "P")
+           if w.onset is not None and (fid > w.peak).any()]
+    return float(np.median(rel))
+
+
+@pytest.mark.parametrize("n", [19, 157])
+def test_small_p_wave_keeps_its_own_onset(n):
+    # Lead II's P is small here (0.04-0.05 mV, below P_STRONG_MV) while leads with taller P
+    # waves start 20-40 ms later (annotated so too); lead II must keep its own onset rather
+    # than take the multi-lead one.
+    iv = measured(n)
+    assert iv.boundaries["II"]["p_on"] == pytest.approx(_annotated_p_on_rel(n, iv), abs=10.0)
