@@ -54,6 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_rules)
 
     p = sub.add_parser(
+        "tabular",
+        help="train or cross-validate tabular models (nb, knn, dt, rf, lr)",
+        description="Tabular models on heart-failure records (S2), PTB-XL intervals (S3) or a "
+        "CSV of cases with a schema (S4). `evaluate` prints cross-validated metrics as JSON "
+        "(auc_mean, auc_sd, accuracy_mean, f1_mean, ...); `train` also fits on all rows and "
+        "saves the model with its JSON model card.",
+    )
+    p.add_argument("action", choices=["train", "evaluate"])
+    p.add_argument("--dataset", required=True,
+                   help="heart-failure, ptbxl-intervals, or a CSV of cases")
+    p.add_argument("--model", required=True, choices=["nb", "knn", "dt", "rf", "lr"])
+    p.add_argument("--cv", type=int, default=5, help="stratified folds (default 5)")
+    p.add_argument("--k", type=int, default=None, help="neighbours for knn (default 5)")
+    p.add_argument("--with-time", action="store_true",
+                   help="heart-failure: keep `time` (follow-up time leaks the outcome)")
+    p.add_argument("--schema", default=None,
+                   help="schema for a CSV dataset: s4_echo, ecg_intervals (default) or a path")
+    p.add_argument("--name", default=None, help="train: model name (default DATASET-MODEL)")
+    p.add_argument("--out", default=None, help="train: folder for the model files")
+    p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    p.set_defaults(func=_cmd_tabular)
+
+    p = sub.add_parser(
+        "classify",
+        help="classify one record with a saved tabular model (label, probabilities, neighbours)",
+        description="SOURCE is an ECG source (its intervals are measured), a JSON object or "
+        "CSV of feature rows. MODEL is a name from `detak tabular train` or a path.",
+    )
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("--model", required=True, metavar="NAME")
+    p.add_argument("--k", type=int, default=None, help="neighbours to list for knn")
+    p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser(
         "quality",
         help="check recordings: validation errors, flat/saturated leads, noise; ok/warn/reject",
         description="Validate recordings and assess their signal quality. Prints one JSON "
@@ -127,6 +162,26 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     from detak.models.rules_cli import run_rules_command
 
     return run_rules_command(args.inputs, args.ruleset, number_format=args.number_format)
+
+
+def _cmd_tabular(args: argparse.Namespace) -> int:
+    from detak.models import tabular_cli
+
+    opts = {"with_time": args.with_time, "schema": args.schema, "k": args.k}
+    if args.action == "evaluate":
+        tabular_cli.tabular_evaluate(args.dataset, args.model, args.cv, **opts)
+        return 0
+    return tabular_cli.tabular_train(args.dataset, args.model, args.cv, args.out,
+                                     name=args.name, **opts)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    import json
+
+    from detak.models.tabular_cli import classify
+
+    print(json.dumps(classify(args.source, args.model, k=args.k), indent=1, default=str))
+    return 0
 
 
 def _cmd_quality(args: argparse.Namespace) -> int:
@@ -227,7 +282,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``detak`` console script."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `detak ... | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -81,3 +81,29 @@ def test_rules_command_labels_a_first_degree_av_block_sample():
     (obj,) = json.loads(proc.stdout)
     assert obj["label"] == "abnormal"
     assert "first_degree_av_block" in [r["finding"] for r in obj["reasons"]]
+
+
+def test_tabular_evaluate_train_and_classify_heart_failure(tmp_path):
+    import os
+
+    env = {**os.environ, "DETAK_CACHE": str(tmp_path)}
+
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "detak.cli", *args], capture_output=True,
+                              text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    ev = run("tabular", "evaluate", "--dataset", "heart-failure", "--model", "lr", "--json")
+    assert {"auc_mean", "auc_sd", "accuracy_mean", "f1_mean"} <= set(ev)
+    assert 0.5 < ev["auc_mean"] <= 1.0
+    tr = run("tabular", "train", "--dataset", "heart-failure", "--model", "knn", "--json")
+    assert tr["name"] == "heart-failure-knn"
+    row = {"age": 75, "anaemia": 0, "creatinine_phosphokinase": 582, "diabetes": 0,
+           "ejection_fraction": 20, "high_blood_pressure": 1, "platelets": 265000,
+           "serum_creatinine": 1.9, "serum_sodium": 130, "sex": 1, "smoking": 0}
+    (tmp_path / "row.json").write_text(json.dumps(row))
+    out = run("classify", str(tmp_path / "row.json"), "--model", "heart-failure-knn", "--k", "3")
+    assert len(out["neighbours"]) == 3
+    assert [n["rank"] for n in out["neighbours"]] == [1, 2, 3]
+    assert str(out["label"]) in out["probabilities"]
