@@ -1,0 +1,386 @@
+"""Heart-rate / RR robustness on LUDB: detak vs a naive neurokit2 baseline (markdown output).
+
+    .venv/bin/python benchmarks/hr_robustness.py [--records all|odd|even|1,2,3] [--jobs 2]
+                                                  [--seed 0] [--dump results.json]
+
+For every LUDB record (10 s, 12 leads, 500 Hz):
+
+- reference RR = median of successive differences of the cardiologists' QRS peaks in the lead
+  with the most annotated QRS complexes, using only pairs of consecutive beats (no beat
+  annotated in any other lead between them); reference HR = 60000 / RR;
+- detak: ``measure_intervals(rec).to_dict()["rr_ms"]`` (multi-lead beat consensus);
+- naive baseline, in the same run: neurokit2 defaults on lead II, ``nk.ecg_process(lead_II,
+  sampling_rate)`` then the median of the differences of ``ECG_R_Peaks``.
+
+Conditions: clean 12 leads at 500 Hz; 12 leads resampled (``detak.signal.filters.resample``)
+to 100/130/150/360 Hz; lead II alone at 500 and 130 Hz (Polar-like); and perturbations from
+``detak.signal.perturb`` (seeded per record and condition: same output on every run) on the
+12 leads and on lead II alone: T waves ×3 (annotated T onset-offset per lead), two 1-s bursts
+of 20-150 Hz noise with peak-to-peak = each lead's QRS amplitude (all leads, or 3 leads
+including II), pacing spikes (1.5 ms, 3 mV × per-lead gain, 10 ms before each annotated QRS
+onset), 0.3 Hz 1 mV baseline wander, 50 Hz hum of 0.5 mV (and 0.2 mV on 12 leads). The
+baseline only ever sees lead II, so its numbers for "12 leads + X" and "lead II + X" are the
+same signal measured once (cached per record).
+
+No parameter of detak is tuned here: this only measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from multiprocessing import Pool
+from typing import Any
+
+import numpy as np
+
+FS = 500.0
+SEED = 0
+CLUSTER_MS = 80.0
+METHODS = ("detak", "naive")
+METHOD_LABEL = {"detak": "detak measure_intervals", "naive": "neurokit2 defaults, lead II"}
+
+# key: (label, leads "12"/"II", fs, perturbation key or None)
+CONDITIONS: dict[str, tuple[str, str, float, str | None]] = {
+    "clean12": ("12 leads, 500 Hz", "12", 500.0, None),
+    "rs100": ("12 leads, 100 Hz", "12", 100.0, None),
+    "rs130": ("12 leads, 130 Hz", "12", 130.0, None),
+    "rs150": ("12 leads, 150 Hz", "12", 150.0, None),
+    "rs360": ("12 leads, 360 Hz", "12", 360.0, None),
+    "ii500": ("lead II, 500 Hz", "II", 500.0, None),
+    "ii130": ("lead II, 130 Hz", "II", 130.0, None),
+    "t12": ("12 leads + T waves ×3", "12", 500.0, "tall_t"),
+    "noise12": ("12 leads + noise bursts, all leads", "12", 500.0, "noise_all"),
+    "noise3": ("12 leads + noise bursts, 3 leads (incl. II)", "12", 500.0, "noise_3"),
+    "pace12": ("12 leads + pacing spikes", "12", 500.0, "pacing"),
+    "wander12": ("12 leads + baseline wander 0.3 Hz 1 mV", "12", 500.0, "wander"),
+    "hum12": ("12 leads + 50 Hz hum 0.5 mV", "12", 500.0, "hum"),
+    "humlow12": ("12 leads + 50 Hz hum 0.2 mV", "12", 500.0, "hum_low"),
+    "tII": ("lead II + T waves ×3", "II", 500.0, "tall_t"),
+    "noiseII": ("lead II + noise bursts", "II", 500.0, "noise_all"),
+    "paceII": ("lead II + pacing spikes", "II", 500.0, "pacing"),
+    "wanderII": ("lead II + baseline wander", "II", 500.0, "wander"),
+    "humII": ("lead II + 50 Hz hum 0.5 mV", "II", 500.0, "hum"),
+}
+GROUPS = ("Clean and resampled", "Perturbed, 12 leads", "Perturbed, lead II only")
+PERTURBATIONS = ("tall_t", "noise_all", "noise_3", "pacing", "wander", "hum", "hum_low")
+
+
+def _group(key: str) -> str:
+    _, leads, _, pert = CONDITIONS[key]
+    if pert is None:
+        return GROUPS[0]
+    return GROUPS[1] if leads == "12" else GROUPS[2]
+
+
+# ---------------------------------------------------------------------- reference -----
+def reference_rr(lrec: Any) -> tuple[float | None, str | None, int]:
+    """(median RR ms over consecutive annotated beats, lead used, number of RR intervals).
+
+    The lead with the most annotated QRS; a pair of successive annotated peaks counts only if
+    no beat annotated in another lead lies between them (beats: the annotated QRS peaks of all
+    leads, clustered: a new beat starts after a gap > CLUSTER_MS)."""
+    leads = list(lrec.recording.leads)
+    counts = {lead: len(lrec.waves_of(lead, "QRS")) for lead in leads}
+    best = max(leads, key=lambda lead: (counts[lead], lead == "II"))
+    if counts[best] < 2:
+        return None, None, 0
+    # beats = clusters of the annotated QRS peaks of all leads (a new beat after a gap > 80 ms)
+    union = np.sort(np.asarray([w.peak for lead in leads for w in lrec.waves_of(lead, "QRS")]))
+    beat_id = np.concatenate([[0], np.cumsum(np.diff(union) > CLUSTER_MS / 1000 * FS)])
+    which = dict(zip(union.tolist(), beat_id.tolist(), strict=True))
+    peaks = sorted(w.peak for w in lrec.waves_of(best, "QRS"))
+    rr = [(b - a) / FS * 1000.0 for a, b in zip(peaks[:-1], peaks[1:], strict=True)
+          if which[b] - which[a] == 1]
+    if not rr:
+        return None, best, 0
+    return float(np.median(rr)), best, len(rr)
+
+
+def rhythm_groups(meta: dict[str, Any]) -> list[str]:
+    """Row groups a record belongs to (may be several), from ludb.csv via ``meta``."""
+    rhythm = [r.lower() for r in meta.get("rhythm", [])]
+    diag = [d.lower() for d in meta.get("diagnoses", [])]
+    out = []
+    if meta.get("atrial_fibrillation"):
+        out.append("atrial fibrillation")
+    elif meta.get("atrial_flutter"):
+        out.append("atrial flutter")
+    elif any(r.startswith("sinus") or "sinus" in r for r in rhythm):
+        out.append("sinus (incl. brady/tachy/arrhythmia)")
+    else:
+        out.append("other rhythm")
+    if meta.get("pacemaker"):
+        out.append("pacemaker")
+    if any("complete" in d and "bundle branch block" in d and "incomplete" not in d
+           for d in diag):
+        out.append("complete bundle-branch block")
+    if any("extrasystole" in d for d in diag):
+        out.append("extrasystoles")
+    if any("iii degree" in d for d in diag):
+        out.append("3rd-degree AV block")
+    return out
+
+
+# ---------------------------------------------------------------------- perturbation -----
+def _t_segments(lrec: Any, leads: list[str]) -> list[list[tuple[int, int]]]:
+    return [[(w.onset, w.offset) for w in lrec.waves_of(lead, "T")
+             if w.onset is not None and w.offset is not None and w.offset > w.onset]
+            for lead in leads]
+
+
+def _qrs_onsets(lrec: Any, lead: str) -> list[int]:
+    return [w.onset if w.onset is not None else w.peak - int(0.04 * FS)
+            for w in lrec.waves_of(lead, "QRS")]
+
+
+def perturbed_signal(lrec: Any, kind: str, ref_lead: str, rng: np.random.Generator
+                     ) -> np.ndarray:
+    """The 12-lead 500-Hz signal with perturbation ``kind`` (seeded by ``rng``)."""
+    from detak.signal import perturb
+
+    rec = lrec.recording
+    x = rec.signal
+    leads = list(rec.leads)
+    if kind == "tall_t":
+        return perturb.tall_t_waves(x, FS, _t_segments(lrec, leads), factor=3.0)
+    if kind == "noise_all":
+        return perturb.noise_bursts(x, FS, seed=rng)
+    if kind == "noise_3":
+        ii = leads.index("II")
+        others = [i for i in range(len(leads)) if i != ii]
+        rows = [ii, *rng.choice(others, size=2, replace=False).tolist()]
+        return perturb.noise_bursts(x, FS, leads=rows, seed=rng)
+    if kind == "pacing":
+        return perturb.pacing_spikes(x, FS, _qrs_onsets(lrec, ref_lead), seed=rng)
+    if kind == "wander":
+        return perturb.baseline_wander(x, FS, seed=rng)
+    if kind == "hum":
+        return perturb.mains_hum(x, FS, amplitude_mv=0.5, seed=rng)
+    if kind == "hum_low":
+        return perturb.mains_hum(x, FS, amplitude_mv=0.2, seed=rng)
+    raise ValueError(f"unknown perturbation {kind!r}")
+
+
+# ------------------------------------------------------------------------ methods -----
+def detak_rr(rec: Any) -> float | None:
+    from detak.signal.intervals import measure_intervals
+
+    return measure_intervals(rec).to_dict()["rr_ms"]
+
+
+def naive_rr(x: np.ndarray, fs: float) -> float | None:
+    """neurokit2 defaults on one lead: ecg_process, median diff of ECG_R_Peaks (ms)."""
+    import neurokit2 as nk
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, info = nk.ecg_process(np.asarray(x, dtype=np.float64), sampling_rate=int(fs))
+    except Exception:
+        return None
+    peaks = np.asarray(info["ECG_R_Peaks"], dtype=float)
+    if peaks.size < 2:
+        return None
+    return float(np.median(np.diff(peaks)) / fs * 1000.0)
+
+
+def _safe(fn: Callable[[], float | None], errors: list[str], what: str) -> float | None:
+    try:
+        v = fn()
+    except Exception as exc:  # a crash is a missing value, reported
+        errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        return None
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def evaluate_record(n: int, seed: int = SEED) -> dict[str, Any]:
+    from detak.data.ludb import load_ludb
+    from detak.signal.filters import resample
+
+    lrec = load_ludb(n)
+    rec = lrec.recording
+    ref, ref_lead, n_rr = reference_rr(lrec)
+    out: dict[str, Any] = {"record": n, "ref_rr": ref, "ref_lead": ref_lead, "n_rr": n_rr,
+                           "groups": rhythm_groups(lrec.meta), "rhythm": lrec.meta.get("rhythm"),
+                           "res": {}, "errors": []}
+    ii = rec.index("II")
+    pert_cache: dict[str, np.ndarray] = {}
+    naive_cache: dict[tuple[str | None, float], float | None] = {}
+    for key, (_, leads, fs, pert) in CONDITIONS.items():
+        if pert is None:
+            x = rec.signal
+        else:
+            if pert not in pert_cache:
+                rng = np.random.default_rng([seed, n, PERTURBATIONS.index(pert)])
+                pert_cache[pert] = perturbed_signal(lrec, pert, ref_lead or "II", rng)
+            x = pert_cache[pert]
+        if fs != FS:
+            x = resample(x, FS, fs)
+        r = rec.replace(signal=x, fs=fs)
+        if leads == "II":
+            r = r.select(["II"])
+        errs: list[str] = out["errors"]
+        if (pert, fs) not in naive_cache:   # lead II of the 12 leads = the lead-II-only signal
+            naive_cache[pert, fs] = _safe(lambda x=x, fs=fs: naive_rr(x[ii], fs), errs,
+                                          f"{key}/naive")
+        out["res"][key] = {"detak": _safe(lambda r=r: detak_rr(r), errs, f"{key}/detak"),
+                           "naive": naive_cache[pert, fs]}
+    return out
+
+
+def _warm_up() -> None:
+    import neurokit2  # noqa: F401
+
+    import detak.signal.intervals  # noqa: F401
+
+
+# ------------------------------------------------------------------------ report -----
+def _stats(results: list[dict[str, Any]], key: str, method: str) -> dict[str, Any]:
+    n_ref = 0
+    errs, hr_off, missing = [], [], 0
+    for r in results:
+        ref = r["ref_rr"]
+        if ref is None:
+            continue
+        n_ref += 1
+        v = r["res"][key][method]
+        if v is None:
+            missing += 1
+            continue
+        errs.append(abs(v - ref))
+        hr_off.append(abs(60000.0 / v - 60000.0 / ref) > 10.0)
+    e = np.asarray(errs)
+    n = e.size
+    fail = int(np.sum(hr_off)) + missing
+    return {
+        "n_ref": n_ref, "n": n,
+        "med": float(np.median(e)) if n else None,
+        "p50": float(np.mean(e > 50)) if n else None,
+        "p500": float(np.mean(e > 500)) if n else None,
+        "hr10": float(np.mean(hr_off)) if n else None,
+        "fail": fail / n_ref if n_ref else None,
+    }
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+def _row(label: str, method: str, s: dict[str, Any]) -> str:
+    med = "–" if s["med"] is None else f"{s['med']:.1f}"
+    return (f"| {label} | {METHOD_LABEL[method]} | {s['n']}/{s['n_ref']} | {med} | "
+            f"{_pct(s['p50'])} | {_pct(s['p500'])} | {_pct(s['hr10'])} | {_pct(s['fail'])} |")
+
+
+HEADER = ("| condition | method | records with a value | median \\|RR error\\| ms | "
+          "\\|error\\| > 50 ms | \\|error\\| > 500 ms | HR off > 10 bpm | "
+          "fail (no value or HR off > 10 bpm) |\n|---|---|---|---|---|---|---|---|")
+
+
+def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs: int
+           ) -> list[str]:
+    lines = [
+        "# Heart-rate / RR robustness on LUDB: detak vs naive neurokit2",
+        "",
+        f"Command: `{' '.join(['.venv/bin/python benchmarks/hr_robustness.py', *argv])}` — "
+        f"{len(results)} records, {jobs} processes, {seconds:.0f} s.",
+        "",
+        "Reference RR: median of successive differences of consecutive annotated QRS peaks "
+        "(lead with most annotated QRS). Error = |method RR − reference RR| per record "
+        "(each record is one 10-s window). Shares of error thresholds are among records with "
+        "a value; *fail* counts a missing value as a failure too.",
+        "",
+    ]
+    no_ref = [r["record"] for r in results if r["ref_rr"] is None]
+    if no_ref:
+        lines += [f"Records without a reference RR (excluded): {no_ref}", ""]
+    for g in GROUPS:
+        lines += [f"## {g}", "", HEADER]
+        for key, (label, *_rest) in CONDITIONS.items():
+            if _group(key) != g:
+                continue
+            for m in METHODS:
+                lines.append(_row(label, m, _stats(results, key, m)))
+        lines.append("")
+    lines += ["## By rhythm / diagnosis (ludb.csv; a record may be in several groups)", ""]
+    names = sorted({grp for r in results for grp in r["groups"]})
+    for key in ("clean12", "ii500"):
+        lines += [f"### {CONDITIONS[key][0]}", "",
+                  HEADER.replace("| condition |", "| group |", 1)]
+        for grp in names:
+            sub = [r for r in results if grp in r["groups"]]
+            for m in METHODS:
+                lines.append(_row(f"{grp} (n={len(sub)})", m, _stats(sub, key, m)))
+        lines.append("")
+    lines += ["## Records where a method is off by more than 50 ms or gives no value", "",
+              "| condition | method | records (reference RR → measured RR, ms) |",
+              "|---|---|---|"]
+    for key, (label, *_rest) in CONDITIONS.items():
+        for m in METHODS:
+            bad = []
+            for r in sorted(results, key=lambda r: r["record"]):
+                ref = r["ref_rr"]
+                if ref is None:
+                    continue
+                v = r["res"][key][m]
+                if v is None:
+                    bad.append(f"{r['record']} ({ref:.0f} → none)")
+                elif abs(v - ref) > 50:
+                    bad.append(f"{r['record']} ({ref:.0f} → {v:.0f})")
+            if bad:
+                shown = ", ".join(bad[:25]) + (f", … ({len(bad)} in all)" if len(bad) > 25
+                                               else "")
+                lines.append(f"| {label} | {m} | {shown} |")
+    errors = [e for r in results for e in r["errors"]]
+    lines += ["", f"Exceptions caught (counted as no value): {len(errors)}"]
+    lines += [f"- {e}" for e in errors[:20]]
+    return lines
+
+
+def _parse_records(spec: str) -> list[int]:
+    from detak.data.ludb import ludb_ids
+
+    ids = ludb_ids()
+    if spec == "all":
+        return ids
+    if spec == "odd":
+        return [i for i in ids if i % 2]
+    if spec == "even":
+        return [i for i in ids if not i % 2]
+    return [int(s) for s in spec.split(",") if s.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", default="all", help="all, odd, even or a list like 1,2,3")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--dump", help="write per-record results as JSON here")
+    args = ap.parse_args(argv)
+    from functools import partial
+
+    from tqdm import tqdm
+
+    ids = _parse_records(args.records)
+    t0 = time.time()
+    work = partial(evaluate_record, seed=args.seed)
+    with Pool(args.jobs, initializer=_warm_up) as pool:
+        results = list(tqdm(pool.imap_unordered(work, ids), total=len(ids), file=sys.stderr,
+                            desc="LUDB records", unit="rec"))
+    results.sort(key=lambda r: r["record"])
+    seconds = time.time() - t0
+    print("\n".join(report(results, seconds, argv, args.jobs)))
+    if args.dump:
+        with open(args.dump, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
