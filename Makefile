@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-intervals bench-quality clean
+.PHONY: install demo test lint bench-intervals bench-quality bench-hr clean
 
 install: $(STAMP)
 
@@ -30,3 +30,6 @@ bench-quality: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench-hr: install
+	$(BIN)/python benchmarks/hr_robustness.py

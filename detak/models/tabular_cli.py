@@ -1,7 +1,8 @@
 """Functions behind ``detak tabular train|evaluate`` and ``detak classify``.
 
 Datasets: ``heart-failure`` (S2's records; ``with_time`` adds the leaking follow-up time),
-``ptbxl-intervals`` (not built yet), or a CSV of cases read against a schema (default
+``ptbxl-intervals`` (S3 on PTB-XL: the elderly records' intervals with their ``s3`` rule label,
+see `_ptbxl_intervals`), or a CSV of cases read against a schema (default
 ``ecg_intervals``; see `detak.models.cases`).
 
 Where models live: ``tabular_train`` writes ``OUT/NAME.joblib`` + ``OUT/NAME.json``; OUT
@@ -61,11 +62,7 @@ def load_dataset(dataset: str, *, with_time: bool = False,
                        f"target DEATH_EVENT, {'with' if with_time else 'without'} follow-up time",
                        str(path), sha256_file(path))
     if dataset == "ptbxl-intervals":
-        raise DatasetNotBuiltError(
-            "dataset 'ptbxl-intervals' is not built yet: run the PTB-XL interval extraction of "
-            "issue 3 item 3 first (it caches one interval row per record); until then pass a CSV "
-            "of interval rows with the ecg_intervals schema columns (rr_ms, pr_ms, qrs_ms, "
-            "qt_ms, qtc_bazett_ms, st_ms, rs_ratio, hr_bpm, label)")
+        return _ptbxl_intervals()
     path = Path(dataset)
     if path.suffix.lower() != ".csv" and not path.is_file():
         raise ValueError(f"unknown dataset {dataset!r}: give {', '.join(DATASETS)} or a CSV file")
@@ -77,6 +74,29 @@ def load_dataset(dataset: str, *, with_time: bool = False,
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem) or "cases"
     return Dataset(slug, X, y, f"{path.name}: {len(cases)} cases, schema {sch.name}",
                    str(path), sha256_file(path))
+
+
+def _ptbxl_intervals() -> Dataset:
+    """``ptbxl-intervals``: the rows of the S3 study (`detak.models.s3_study`): PTB-XL records
+    of age >= 60 (300 = over 89 included) not rejected by the quality check and with at least
+    one measured value; features = S3's eight interval keys (``rr_ms pr_ms qrs_ms qt_ms
+    qtc_bazett_ms st_ms rs_ratio hr_bpm``, NaN where not measured: the pipelines impute);
+    target = the ``s3`` rule label. The interval table is cached; if it is not, the first call
+    measures every record (~20-30 min on two cores, progress on stderr)."""
+    import hashlib
+
+    from detak.models import s3_study
+
+    table = s3_study.load_table()
+    X, y, counts = s3_study.study_dataset(table)
+    h = hashlib.sha256(pd.util.hash_pandas_object(X.join(y), index=True).to_numpy().tobytes())
+    folds = sorted(int(f) for f in table["strat_fold"].unique())
+    desc = (f"PTB-XL v1.0.3 folds {', '.join(map(str, folds))}: {len(y)} records of age >= 60 "
+            f"({counts['rejected']} rejected by the quality check and {counts['unlabelled']} "
+            "without any measured value left out); intervals measured by detak; target = the "
+            "s3 rule label (detak.models.rulesets/s3.toml)")
+    return Dataset("ptbxl-intervals", X, y, desc, "ptbxl interval table "
+                   "(detak.signal.interval_table, cache_dir()/intervals)", h.hexdigest())
 
 
 def models_dir() -> Path:

@@ -2,17 +2,18 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from detak.data.heart_failure import load_heart_failure, split_xy
 from detak.models.tabular_cli import (
-    DatasetNotBuiltError,
     classify,
     load_dataset,
     tabular_evaluate,
     tabular_train,
 )
 from tests.models.test_cases import synthetic_s4
+from tests.models.test_s3_study import small_table
 
 
 def test_evaluate_prints_the_contract_keys(capsys):
@@ -27,11 +28,33 @@ def test_evaluate_prints_the_contract_keys(capsys):
     assert "time" in with_time["features"]
 
 
-def test_unbuilt_and_unknown_datasets_are_named(tmp_path):
-    with pytest.raises(DatasetNotBuiltError, match="not built yet"):
-        load_dataset("ptbxl-intervals")
+def test_unknown_datasets_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset 'heart'"):
         load_dataset("heart")
+
+
+def test_ptbxl_intervals_dataset_is_the_elderly_s3_labelled_rows(monkeypatch, capsys):
+    from detak.models import s3_study
+
+    table = small_table()  # the full table takes ~25 min to build; same code path
+    monkeypatch.setattr(s3_study, "load_table", lambda: table)
+    ds = load_dataset("ptbxl-intervals")
+    assert list(ds.X.columns) == ["rr_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+                                  "st_ms", "rs_ratio", "hr_bpm"]
+    rows = table.loc[ds.X.index]
+    assert (rows["age"] >= 60).all() and (rows["quality"] != "reject").all()
+    pd.testing.assert_frame_equal(ds.X, rows[list(ds.X.columns)].astype(float))
+    left_out = table[(table["age"] >= 60) & (table["quality"] != "reject")
+                     & table[list(ds.X.columns)].isna().all(axis=1)]
+    assert len(ds.y) == int(((table["age"] >= 60) & (table["quality"] != "reject")).sum()
+                            ) - len(left_out)
+    assert set(ds.y) <= {"Normal", "Abnormal", "Berpotensi Aritmia",
+                         "Sangat Berpotensi Aritmia"}
+    assert ds.y.loc[rows.index[rows["pr_ms"] > 200]].eq("Sangat Berpotensi Aritmia").all()
+    r = tabular_evaluate("ptbxl-intervals", "nb", cv=3)
+    assert json.loads(capsys.readouterr().out) == r
+    assert r["dataset"] == "ptbxl-intervals" and r["rows"] == len(ds.y)
+    assert 0.0 < r["auc_mean"] <= 1.0 and len(r["per_fold"]["auc"]) == 3
 
 
 def test_train_then_classify_by_name(tmp_path, monkeypatch, capsys):
