@@ -100,6 +100,25 @@ def notch(x: np.ndarray, fs: float, mains_hz: float = 50.0, quality: float = 30.
     return arr.astype(np.float32)
 
 
+def mains_rms(y: np.ndarray, fs: float, mains_hz: float) -> float | None:
+    """RMS (mV) of the mains line at ``mains_hz`` above the neighbouring spectrum (Welch), for
+    one lead; None when the line is not at least 6 Hz below Nyquist.
+
+    >>> import numpy as np
+    >>> fs = 500.0; t = np.arange(5000) / fs
+    >>> round(mains_rms(0.1 * np.sin(2 * np.pi * 50 * t), fs, 50.0), 3)   # 0.1 / sqrt(2)
+    0.071
+    """
+    if mains_hz + 6.0 >= fs / 2:
+        return None
+    y = np.asarray(y, dtype=np.float64)
+    f, p = sps.welch(y, fs=fs, nperseg=min(y.size, int(round(2 * fs))), detrend="constant")
+    band = (f >= mains_hz - 1.0) & (f <= mains_hz + 1.0)
+    side = (np.abs(f - mains_hz) >= 2.0) & (np.abs(f - mains_hz) <= 6.0)
+    excess = float(np.sum(p[band] - np.median(p[side])) * (f[1] - f[0]))
+    return float(np.sqrt(max(excess, 0.0)))
+
+
 def resample(x: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
     """Polyphase resampling (anti-aliased) from ``fs`` to ``target_fs``.
 

@@ -8,8 +8,8 @@ null) and extras (``n_beats``, ``method``, ``fs``, ``rs_lead``, ``notes``).
 
 Method (each choice measured on LUDB odd-numbered records, see benchmarks/intervals_ludb.py):
 
-1. pacing spikes removed, resampled to 500 Hz, 50/60 Hz notch, baseline removed, 40 Hz
-   low-pass;
+1. pacing spikes removed, resampled to 500 Hz, 50/60 Hz notch where hum is present,
+   baseline removed, 40 Hz low-pass;
 2. beats: neurokit2 R-peak detector per lead, consensus of a majority of usable leads,
    refractory and T-wave rejection, noise bursts discounted (`detak.signal.beats`);
 3. RR: median of beat-to-beat intervals, HR = 60000 / RR;
@@ -153,15 +153,19 @@ def _rr(beats: Beats, fs: float) -> tuple[float | None, str | None]:
 
 
 MAINS_HZ: tuple[float, ...] = (50.0, 60.0)
+MAINS_NOTCH_MV = 0.02  # hum RMS in any lead above which it is notched (clean LUDB: <= 0.010)
 
 
 def _remove_mains(x: np.ndarray, fs: float) -> np.ndarray:
-    """Notch 50 and 60 Hz (zero-phase, Q 30): mains hum that leaks through the 40 Hz low-pass
-    makes R-peak detectors count hum cycles as beats (benchmarks/hr_robustness.py: 0.5 mV of
-    50 Hz put 23 % of 12-lead LUDB records > 10 bpm off before this notch). The notches are
-    ~2 Hz wide, far above the QRS energy, so wave boundaries do not move."""
+    """Notch 50 or 60 Hz (zero-phase, Q 30) when a lead carries mains hum: hum leaking
+    through the 40 Hz low-pass makes R-peak detectors count hum cycles as beats
+    (benchmarks/hr_robustness.py: 0.5 mV of 50 Hz put 23 % of 12-lead LUDB records > 10 bpm
+    off without the notch). Only when hum is there: the notch's ringing around a sharp QRS
+    moves the multi-lead QRS onset by a few ms on clean records."""
     for f in MAINS_HZ:
-        x = filters.notch(x, fs, f, harmonics=False)
+        levels = [filters.mains_rms(row, fs, f) for row in np.atleast_2d(x)]
+        if max((v or 0.0) for v in levels) > MAINS_NOTCH_MV:
+            x = filters.notch(x, fs, f, harmonics=False)
     return x
 
 

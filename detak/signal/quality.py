@@ -56,10 +56,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy import signal as sps
 
 from detak.data.recording import MissingLeadError, Recording
-from detak.signal.filters import lowpass
+from detak.signal.filters import lowpass, mains_rms
 
 Verdict = Literal["ok", "warn", "reject"]
 _RANK = {"ok": 0, "warn": 1, "reject": 2}
@@ -286,18 +285,6 @@ def _steep_rail_runs(x: np.ndarray, fs: float, scale_mv: float) -> tuple[int, in
     return best
 
 
-def _mains_rms(y: np.ndarray, fs: float, mains_hz: float) -> float | None:
-    """RMS (mV) of the line at ``mains_hz`` above the neighbouring spectrum; None when the line
-    is not at least 6 Hz below Nyquist."""
-    if mains_hz + 6.0 >= fs / 2:
-        return None
-    f, p = sps.welch(y, fs=fs, nperseg=min(y.size, int(round(2 * fs))), detrend="constant")
-    band = (f >= mains_hz - 1.0) & (f <= mains_hz + 1.0)
-    side = (np.abs(f - mains_hz) >= 2.0) & (np.abs(f - mains_hz) <= 6.0)
-    excess = float(np.sum(p[band] - np.median(p[side])) * (f[1] - f[0]))
-    return math.sqrt(max(excess, 0.0))
-
-
 def _detect_beats(z: np.ndarray, fs: float) -> np.ndarray:
     """R peaks by neurokit2 on a 0.5-40 Hz lead turned so that its QRS points up (neurokit2
     finds no beats in leads whose QRS is mainly negative)."""
@@ -458,7 +445,7 @@ def _check_wander(lq: LeadQuality, base: np.ndarray, fs: float, th: QualityThres
 
 def _check_mains(lq: LeadQuality, y: np.ndarray, fs: float, mains: list[float],
                  th: QualityThresholds) -> None:
-    found = [(f, _mains_rms(y, fs, f)) for f in mains]
+    found = [(f, mains_rms(y, fs, f)) for f in mains]
     for f, v in found:
         lq.metrics[f"mains_{f:g}hz_mv"] = None if v is None else round(v, 4)
     measured = [(f, v) for f, v in found if v is not None]
