@@ -109,3 +109,26 @@ def save_npy_atomic(path: Path, array: np.ndarray) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_pickle_atomic(path: Path, obj: object) -> Path:
+    """Pickle ``obj`` (a DataFrame or Series: its ``to_pickle``) to ``path`` via a temporary file
+    and a rename, so a crash or a parallel reader never sees a half-written cache file.
+
+    >>> import tempfile, pandas as pd
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = save_pickle_atomic(Path(d) / "t.pkl", pd.Series([1, 2]))
+    ...     pd.read_pickle(p).tolist()
+    [1, 2]
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        obj.to_pickle(tmp)  # type: ignore[attr-defined]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

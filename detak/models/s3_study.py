@@ -338,7 +338,7 @@ def rr_irregularity_table(ids: Iterable[int], cache: bool = True,
     """RR irregularity (median |successive RR difference| / median RR; NaN with < 5 beats) of
     PTB-XL records ``ids``, from detak's multi-lead beat detector on the 100 Hz signals (no
     resampling; ~0.04 s a record). Cached in ``cache_dir()/intervals`` by ids and code."""
-    from detak.data.paths import cache_dir
+    from detak.data.paths import cache_dir, save_pickle_atomic
     from detak.data.sources import _ptbxl
 
     ids = sorted(int(i) for i in ids)
@@ -362,10 +362,7 @@ def rr_irregularity_table(ids: Iterable[int], cache: bool = True,
     s = pd.Series([values[i] for i in ids], index=pd.Index(ids, name="ecg_id"),
                   name="rr_irregularity")
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        s.to_pickle(tmp)
-        tmp.replace(path)
+        save_pickle_atomic(path, s)
     return s
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from detak.data.paths import cache_dir
+from detak.data.paths import cache_dir, save_pickle_atomic
 from detak.signal.analysis import INTERVAL_KEYS
 
 _SIGNAL_DIR = Path(__file__).parent
@@ -90,10 +90,7 @@ def ptbxl_interval_table(folds: Sequence[int] | None = None, *, jobs: int = 0,
                                   "superclasses"]]
     table = table.join(meta)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        table.to_pickle(tmp)
-        tmp.replace(path)
+        save_pickle_atomic(path, table)
     return table
 
 
