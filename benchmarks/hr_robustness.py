@@ -198,7 +198,8 @@ def _safe(fn: Callable[[], float | None], errors: list[str], what: str) -> float
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def evaluate_record(n: int, seed: int = SEED) -> dict[str, Any]:
+def evaluate_record(n: int, seed: int = SEED, conditions: tuple[str, ...] | None = None
+                    ) -> dict[str, Any]:
     from detak.data.ludb import load_ludb
     from detak.signal.filters import resample
 
@@ -212,6 +213,8 @@ def evaluate_record(n: int, seed: int = SEED) -> dict[str, Any]:
     pert_cache: dict[str, np.ndarray] = {}
     naive_cache: dict[tuple[str | None, float], float | None] = {}
     for key, (_, leads, fs, pert) in CONDITIONS.items():
+        if conditions is not None and key not in conditions:
+            continue
         if pert is None:
             x = rec.signal
         else:
@@ -299,10 +302,13 @@ def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs:
     no_ref = [r["record"] for r in results if r["ref_rr"] is None]
     if no_ref:
         lines += [f"Records without a reference RR (excluded): {no_ref}", ""]
+    present = [k for k in CONDITIONS if results and k in results[0]["res"]]
     for g in GROUPS:
+        if not any(_group(k) == g for k in present):
+            continue
         lines += [f"## {g}", "", HEADER]
         for key, (label, *_rest) in CONDITIONS.items():
-            if _group(key) != g:
+            if _group(key) != g or key not in present:
                 continue
             for m in METHODS:
                 lines.append(_row(label, m, _stats(results, key, m)))
@@ -310,6 +316,8 @@ def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs:
     lines += ["## By rhythm / diagnosis (ludb.csv; a record may be in several groups)", ""]
     names = sorted({grp for r in results for grp in r["groups"]})
     for key in ("clean12", "ii500"):
+        if key not in present:
+            continue
         lines += [f"### {CONDITIONS[key][0]}", "",
                   HEADER.replace("| condition |", "| group |", 1)]
         for grp in names:
@@ -321,6 +329,8 @@ def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs:
               "| condition | method | records (reference RR → measured RR, ms) |",
               "|---|---|---|"]
     for key, (label, *_rest) in CONDITIONS.items():
+        if key not in present:
+            continue
         for m in METHODS:
             bad = []
             for r in sorted(results, key=lambda r: r["record"]):
@@ -362,14 +372,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--dump", help="write per-record results as JSON here")
+    ap.add_argument("--conditions", default=None,
+                    help="only these condition keys, comma-separated (e.g. noiseII,tII); "
+                    f"all: {','.join(CONDITIONS)}")
     args = ap.parse_args(argv)
+    conditions = None
+    if args.conditions:
+        conditions = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
+        unknown = [c for c in conditions if c not in CONDITIONS]
+        if unknown:
+            ap.error(f"unknown condition(s) {unknown}; known: {', '.join(CONDITIONS)}")
     from functools import partial
 
     from tqdm import tqdm
 
     ids = _parse_records(args.records)
     t0 = time.time()
-    work = partial(evaluate_record, seed=args.seed)
+    work = partial(evaluate_record, seed=args.seed, conditions=conditions)
     with Pool(args.jobs, initializer=_warm_up) as pool:
         results = list(tqdm(pool.imap_unordered(work, ids), total=len(ids), file=sys.stderr,
                             desc="LUDB records", unit="rec"))

@@ -37,6 +37,9 @@ class Beats:
     usable_leads: list[int]
     noisy: np.ndarray
     notes: list[str] = field(default_factory=list)
+    #: per interval between consecutive beats: a noise burst in every usable lead lies in it
+    #: (a beat hidden by the burst may be missing, so the interval may span two RRs)
+    interval_noisy: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def despike(x: np.ndarray, fs: float, min_mv: float = 0.3) -> tuple[np.ndarray, int]:
@@ -99,14 +102,41 @@ def usable_leads(x: np.ndarray, fs: float) -> list[int]:
     return out
 
 
-def noise_mask(x: np.ndarray, fs: float) -> np.ndarray:
-    """Boolean (n_leads, n_samples): True inside noise bursts (sustained high slope energy).
+NOISE_WINDOW_S = 0.25      # noise bursts are judged in windows of this length
+HF_BURST_REL = 0.05        # high-band RMS above this fraction of the lead's QRS amplitude ...
+HF_BURST_MEDIAN = 3.0      # ... and this many times the lead's median window is a burst window
 
-    Slope energy is measured in 250-ms windows; a burst is 3+ consecutive windows above
-    4x the lead's median window (a QRS fills at most ~1-2 windows).
+
+def _runs(high: np.ndarray, min_len: int) -> list[slice]:
+    lab, _ = ndimage.label(high)
+    return [sl[0] for sl in ndimage.find_objects(lab) if sl[0].stop - sl[0].start >= min_len]
+
+
+def noise_mask(x: np.ndarray, fs: float, raw: np.ndarray | None = None) -> np.ndarray:
+    """Boolean (n_leads, n_samples): True inside noise bursts.
+
+    Two tests in windows of `NOISE_WINDOW_S`, either marks a burst:
+
+    - slope energy of ``x`` (the low-passed signal) above 4x the lead's median window for 3+
+      consecutive windows (a QRS fills at most ~1-2 windows);
+    - when ``raw`` (the same signal before the low-pass) is given: the energy the low-pass
+      removed (``raw - x``, above ~40 Hz, where an ECG has little and muscle noise has most of
+      its power) above `HF_BURST_REL` of the lead's QRS amplitude and `HF_BURST_MEDIAN` x the
+      lead's median window, for 2+ consecutive windows. A lead noisy from start to end is not
+      a burst (its median is high): it is left to the quality check.
+
+    >>> import numpy as np
+    >>> fs = 500.0
+    >>> t = np.arange(5000) / fs
+    >>> ecg = sum(np.exp(-((t - c) / 0.01) ** 2) for c in np.arange(0.4, 10, 0.8))[None, :]
+    >>> noise = np.where((t > 4) & (t < 5), np.sin(2 * np.pi * 90 * t), 0.0)[None, :]
+    >>> from detak.signal.filters import lowpass
+    >>> m = noise_mask(lowpass(ecg + noise, fs), fs, raw=ecg + noise)
+    >>> bool(m[0, 2250]), bool(m[0, 1000])
+    (True, False)
     """
     n_leads, n = x.shape
-    win = max(1, int(round(0.25 * fs)))
+    win = max(1, int(round(NOISE_WINDOW_S * fs)))
     n_win = n // win
     mask = np.zeros((n_leads, n), dtype=bool)
     if n_win < 6:
@@ -115,12 +145,16 @@ def noise_mask(x: np.ndarray, fs: float) -> np.ndarray:
     e = np.sqrt(np.mean(d[:, : n_win * win].reshape(n_leads, n_win, win) ** 2, axis=2))
     ref = np.median(e, axis=1, keepdims=True) + 1e-9
     high = e > 4.0 * ref
-    for row in range(n_leads):
-        lab, k = ndimage.label(high[row])
-        for sl in ndimage.find_objects(lab):
-            s = sl[0]
-            if s.stop - s.start >= 3:
-                mask[row, s.start * win: min(n, s.stop * win)] = True
+    runs = [(row, sl) for row in range(n_leads) for sl in _runs(high[row], 3)]
+    if raw is not None and raw.shape == x.shape:
+        hf = raw - x
+        h = np.sqrt(np.mean(hf[:, : n_win * win].reshape(n_leads, n_win, win) ** 2, axis=2))
+        amp = np.percentile(x, 99.5, axis=1) - np.percentile(x, 0.5, axis=1)
+        h_high = (h > HF_BURST_REL * amp[:, None]) & (
+            h > HF_BURST_MEDIAN * (np.median(h, axis=1, keepdims=True) + 1e-9))
+        runs += [(row, sl) for row in range(n_leads) for sl in _runs(h_high[row], 2)]
+    for row, s in runs:
+        mask[row, s.start * win: min(n, s.stop * win)] = True
     return mask
 
 
@@ -152,11 +186,14 @@ def slope_energy(x: np.ndarray, fs: float, rows: list[int] | None = None) -> np.
     return ndimage.uniform_filter1d(sv, k)
 
 
-def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR) -> Beats:
+def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
+                 raw: np.ndarray | None = None) -> Beats:
     """Multi-lead consensus beats on a cleaned (baseline-free, low-passed) signal.
 
-    ``x``: (n_leads, n_samples) in mV. Returns `Beats` with fiducials at the peak of the
-    spatial velocity of the usable leads (lead-independent, good for template alignment).
+    ``x``: (n_leads, n_samples) in mV; ``raw``: the same before the low-pass, if available
+    (finds muscle-noise bursts, see `noise_mask`). Returns `Beats` with fiducials at the peak
+    of the spatial velocity of the usable leads (lead-independent, good for template
+    alignment).
     """
     x = np.atleast_2d(np.asarray(x, dtype=np.float64))
     notes: list[str] = []
@@ -166,12 +203,17 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR) -> Beats:
     if not rows:
         notes.append("no usable lead (flat or clipped)")
         return empty
-    noisy = noise_mask(x, fs)
+    if raw is not None:
+        raw = np.atleast_2d(np.asarray(raw, dtype=np.float64))
+    noisy = noise_mask(x, fs, raw)
     dets: list[tuple[int, int]] = []
+    in_noise: list[int] = []
     for r in rows:
         for p in _detect_lead(x[r], fs, method):
             if not noisy[r, p]:
                 dets.append((int(p), r))
+            else:
+                in_noise.append(int(p))
     if not dets:
         notes.append("no R peaks detected")
         return empty
@@ -205,9 +247,11 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR) -> Beats:
     fid_arr = np.asarray(fid)
     sup_arr = np.asarray(support)
     fid_arr, sup_arr = _drop_weak(fid_arr, sup_arr, sv, fs, notes)
-    any_clean = ~np.all(noisy[rows], axis=0)
-    beat_noisy = ~any_clean[fid_arr] if fid_arr.size else np.zeros(0, dtype=bool)
-    return Beats(fid_arr, sup_arr, rows, beat_noisy, notes)
+    fid_arr, sup_arr = _drop_t_like(fid_arr, sup_arr, x[rows], sv, fs, notes)
+    fid_arr, sup_arr = _search_back(fid_arr, sup_arr, in_noise, noisy, rows, x, sv, fs, notes)
+    all_noisy = np.all(noisy[rows], axis=0)
+    beat_noisy = all_noisy[fid_arr] if fid_arr.size else np.zeros(0, dtype=bool)
+    return Beats(fid_arr, sup_arr, rows, beat_noisy, notes, _suspect_gaps(fid_arr, all_noisy))
 
 
 def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
@@ -249,3 +293,138 @@ def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
     if n_ref:
         notes.append(f"dropped {n_ref} detection(s) within {REFRACTORY_MS:g} ms of a beat")
     return fid, sup
+
+
+T_DELAY_S = (0.12, 0.42)   # a T wave's steepest slope follows its QRS within this delay
+T_SHARPNESS_RATIO = 0.7    # and is this much blunter (slope per amplitude) than the QRS
+
+
+def sharpness(x: np.ndarray, sv: np.ndarray, at: np.ndarray, fs: float) -> np.ndarray:
+    """Slope per amplitude (1/s) of the deflection at each sample in ``at``: the peak spatial
+    velocity within ±40 ms over the spatial peak-to-peak within ±100 ms. Amplitude-free, so a
+    T wave scaled up stays as blunt as it was; a QRS is 1.5-3x sharper than its T wave.
+
+    >>> import numpy as np
+    >>> fs = 500.0
+    >>> t = np.arange(1000) / fs
+    >>> narrow = np.exp(-((t - 0.5) / 0.01) ** 2); wide = np.exp(-((t - 1.2) / 0.05) ** 2)
+    >>> x = (narrow + 3 * np.exp(-((t - 1.5) / 0.05) ** 2))[None, :]
+    >>> sv = slope_energy(x, fs)
+    >>> s = sharpness(x, sv, np.array([250, 750]), fs)
+    >>> bool(s[0] > 3 * s[1])
+    True
+    """
+    w1, w2 = int(round(0.04 * fs)), int(round(0.1 * fs))
+    n = x.shape[1]
+    out = np.zeros(len(at))
+    for i, s in enumerate(np.asarray(at, dtype=int)):
+        a1, b1 = max(0, s - w1), min(n, s + w1 + 1)
+        a2, b2 = max(0, s - w2), min(n, s + w2 + 1)
+        ptp = float(np.sqrt(np.mean(np.ptp(x[:, a2:b2], axis=1) ** 2)))
+        out[i] = float(sv[a1:b1].max()) / max(ptp, 1e-9)
+    return out
+
+
+def _drop_t_like(fid: np.ndarray, sup: np.ndarray, x: np.ndarray, sv: np.ndarray, fs: float,
+                 notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Drop T waves taken for beats (tall T waves, single leads): a detection that follows a
+    beat within `T_DELAY_S` and is blunter than both neighbours by `T_SHARPNESS_RATIO`, when
+    such detections recur at a steady delay (T waves follow every QRS at the same distance;
+    an isolated premature wide beat does not recur like that)."""
+    if fid.size < 4:
+        return fid, sup
+    sh = sharpness(x, sv, fid, fs)
+    lo, hi = T_DELAY_S[0] * fs, T_DELAY_S[1] * fs
+    cand = np.zeros(fid.size, dtype=bool)
+    delay = np.full(fid.size, np.nan)
+    for i in range(1, fid.size):
+        d = fid[i] - fid[i - 1]
+        nxt = sh[i + 1] if i + 1 < fid.size else sh[i - 1]
+        if lo <= d <= hi and sh[i] < T_SHARPNESS_RATIO * min(sh[i - 1], nxt):
+            cand[i] = True
+            delay[i] = d
+    if cand.sum() < 2:
+        return fid, sup
+    # steady delay: the candidates' delays scatter little (T waves), not coupling intervals
+    # of ectopic beats that happen to be blunt
+    d = delay[cand]
+    if float(np.median(np.abs(d - np.median(d)))) > 0.03 * fs:
+        return fid, sup
+    notes.append(f"dropped {int(cand.sum())} blunt detection(s) at a steady "
+                 f"{np.median(d) / fs * 1000:.0f} ms after the QRS (T waves)")
+    return fid[~cand], sup[~cand]
+
+
+def _gaps_in_noise(fid: np.ndarray, all_noisy: np.ndarray) -> np.ndarray:
+    """Per interval between consecutive beats: does a stretch noisy in every lead lie in it?"""
+    if fid.size < 2:
+        return np.zeros(0, dtype=bool)
+    cum = np.concatenate([[0], np.cumsum(all_noisy)])
+    return (cum[fid[1:] + 1] - cum[fid[:-1]]) > 0
+
+
+def _suspect_gaps(fid: np.ndarray, all_noisy: np.ndarray) -> np.ndarray:
+    """Intervals that cross a burst and are out of rhythm (> 1.5x or < 0.6x the median of the
+    other intervals): a beat in the burst was missed or a noise spike counted."""
+    gaps = _gaps_in_noise(fid, all_noisy)
+    if not gaps.any() or gaps.all():
+        return gaps
+    rr = np.diff(fid)
+    med = float(np.median(rr[~gaps]))
+    return gaps & ((rr > 1.5 * med) | (rr < 0.6 * med))
+
+
+SEARCH_BACK_MIN_RR = 0.6  # a beat found in noise lies >= this x the clean median RR from others
+SEARCH_BACK_CORR = 0.7   # and look like the clean beats (correlation with their median)
+
+
+def _search_back(fid: np.ndarray, sup: np.ndarray, in_noise: list[int], noisy: np.ndarray,
+                 rows: list[int], x: np.ndarray, sv: np.ndarray, fs: float,
+                 notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Recover beats hidden in noise bursts: a detection inside a burst is taken back only
+    where the rhythm leaves room for a beat (in an interval that is too long, no other beat
+    closer than `SEARCH_BACK_MIN_RR` x the median clean RR) and when it looks like the clean
+    beats (`SEARCH_BACK_CORR`): noise spikes are not counted, the rhythm in a burst is not
+    lost either."""
+    if fid.size < 3 or not in_noise:
+        return fid, sup
+    any_noisy = np.any(noisy[rows], axis=0)
+    gaps = _gaps_in_noise(fid, any_noisy)
+    rr = np.diff(fid)
+    clean = rr[~gaps]
+    if clean.size < 2:
+        return fid, sup
+    med = float(np.median(clean))
+    w = int(round(0.1 * fs))
+    n = x.shape[1]
+    xr = x[rows]
+    good = [f for f in fid if w <= f < n - w and not any_noisy[f]]
+    if len(good) < 2:
+        return fid, sup
+    tmpl = np.median(np.stack([xr[:, f - w: f + w + 1] for f in good]), axis=0).ravel()
+
+    def corr(t: int) -> float:
+        if t < w or t >= n - w:
+            return -1.0
+        seg = xr[:, t - w: t + w + 1].ravel()
+        c = np.corrcoef(seg, tmpl)[0, 1]
+        return float(c) if np.isfinite(c) else -1.0
+
+    ws = int(round(0.05 * fs))
+    cands = sorted({a + int(np.argmax(sv[a:b])) for p in in_noise
+                    for a, b in [(max(0, p - ws), min(n, p + ws + 1))]})
+    added: list[int] = []
+    spans = [(int(fid[i]), int(fid[i + 1])) for i in np.flatnonzero(gaps & (rr > 1.5 * med))]
+    inside = [c for c in cands if any(a < c < b for a, b in spans)]
+    taken = list(fid)
+    for sc, c in sorted(((corr(c), c) for c in inside), reverse=True):
+        if sc < SEARCH_BACK_CORR:
+            break
+        if min(abs(c - t) for t in taken) >= SEARCH_BACK_MIN_RR * med:
+            taken.append(c)
+            added.append(c)
+    if not added:
+        return fid, sup
+    notes.append(f"recovered {len(added)} beat(s) inside noise bursts (rhythm and shape)")
+    order = np.argsort(np.r_[fid, added])
+    return np.r_[fid, added][order], np.r_[sup, np.zeros(len(added), dtype=sup.dtype)][order]

@@ -147,7 +147,10 @@ def _rr(beats: Beats, fs: float) -> tuple[float | None, str | None]:
         return None, f"fewer than 2 beats detected ({s.size})" + (
             f": {'; '.join(beats.notes)}" if beats.notes else "")
     rr = np.diff(s) / fs * 1000.0
-    ok = ~(beats.noisy[1:] | beats.noisy[:-1])
+    if beats.interval_noisy.size == rr.size:   # out-of-rhythm intervals across a burst
+        ok = ~beats.interval_noisy
+    else:
+        ok = ~(beats.noisy[1:] | beats.noisy[:-1])
     rr = rr[ok] if ok.any() else rr
     return float(np.median(rr)), None
 
@@ -244,7 +247,7 @@ def measure_intervals(rec: Recording) -> Intervals:
                       rec.fs, leads)
     x, n_spikes, xb, xs = _prepare(rec)
     fs = INTERNAL_FS
-    beats = detect_beats(x, fs)
+    beats = detect_beats(x, fs, raw=xb)
     notes = list(beats.notes)
     if n_spikes:
         notes.append(f"removed {n_spikes} pacing/artefact spike(s)")

@@ -114,3 +114,56 @@ def test_mains_hum_does_not_add_beats(leads):
                                                amplitude_mv=0.5, seed=n))
             assert float(np.abs(hum.signal - rec.signal).max()) > 0.4
             assert measure_intervals(hum).to_dict()["hr_bpm"] == pytest.approx(clean, abs=2)
+
+
+def _ref_hr(lr) -> float:
+    peaks = sorted(w.peak for w in lr.waves_of("II", "QRS"))
+    return 60000.0 / (float(np.median(np.diff(peaks))) / FS * 1000.0)
+
+
+def _t_segments(lr):
+    return [[(w.onset, w.offset) for w in lr.waves_of(lead, "T")
+             if w.onset is not None and w.offset is not None] for lead in lr.recording.leads]
+
+
+@pytest.mark.parametrize("n", [17, 34, 74, 108])
+def test_single_lead_tall_t_waves_are_not_counted_as_beats(n):
+    """Lead II alone with T waves x3: before `beats._drop_t_like` these LUDB records were
+    read 20-50 bpm too fast (T waves counted as beats; benchmarks/hr_robustness.py, tII)."""
+    from detak.data.ludb import load_ludb as load
+
+    lr = load(n)
+    rec = lr.recording
+    y = tall_t_waves(rec.signal, FS, _t_segments(lr), factor=3.0)
+    got = measure_intervals(rec.replace(signal=y).select(["II"]))
+    assert got.to_dict()["hr_bpm"] == pytest.approx(_ref_hr(lr), abs=5)
+    assert any("T waves" in note for note in got.notes)
+
+
+@pytest.mark.parametrize(("n", "leads"), [(4, ["II"]), (5, ["II"]), (34, None), (158, ["II"])])
+def test_noise_bursts_in_the_only_lead_are_not_counted_as_beats(n, leads):
+    """Two 1-s bursts of muscle-like noise (QRS-sized) in lead II alone, or in all 12 leads:
+    before the high-band burst test in `beats.noise_mask` these records were read 10-50 bpm
+    too fast (noise counted as beats)."""
+    from detak.data.ludb import load_ludb as load
+
+    lr = load(n)
+    rec = lr.recording
+    y = noise_bursts(rec.signal, FS, seed=np.random.default_rng([0, n, 1]))
+    r = rec.replace(signal=y)
+    if leads:
+        r = r.select(leads)
+    assert measure_intervals(r).to_dict()["hr_bpm"] == pytest.approx(_ref_hr(lr), abs=5)
+
+
+def test_noise_mask_leaves_clean_leads_alone_and_finds_bursts():
+    from detak.signal.beats import noise_mask
+    from detak.signal.filters import lowpass, remove_baseline
+
+    x = np.asarray(remove_baseline(record().recording.signal, FS))
+    lp = np.asarray(lowpass(x, FS))
+    assert not noise_mask(lp, FS, raw=x).any()          # a clean 12-lead record: no burst
+    y = noise_bursts(x, FS, leads=[1], starts_s=[2.0, 6.0], seed=0)
+    m = noise_mask(np.asarray(lowpass(y, FS)), FS, raw=y)
+    assert m[1, 1100:1400].all() and m[1, 3100:3400].all()   # inside both bursts
+    assert not m[1, 2000:2800].any() and not m[[0, 2]].any()  # between them, other leads
