@@ -11,6 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from detak.models.cnn_cli import add_cnn_commands
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -140,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="report folder (default: ./reports/demo-TIMESTAMP)")
     p.set_defaults(func=_cmd_demo)
+    add_cnn_commands(sub)
     return parser
 
 

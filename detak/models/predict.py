@@ -1,0 +1,282 @@
+"""Multilabel CNN predictions for any ECG source: ``detak predict`` (issue 4's contract).
+
+`predict_sources` returns one row per record with the columns ``record, NORM, MI, STTC, CD,
+HYP`` (probabilities). ``record`` is the ecg_id for PTB-XL sources and the record name (file
+stem) otherwise. Recordings at any rate ≥ 100 Hz are resampled to 100 Hz, filtered and
+standardised exactly as in training (`detak.models.cnn_data.preprocess_recording`); missing
+leads raise `ModelLeadsError` naming the record and the leads. ``ptbxl://foldK`` uses the
+cached filtered fold arrays instead of reading records one by one.
+
+A model is a folder with ``card.json``, ``standardizer.json`` and the weights (``NAME.pt``):
+given by path, or by NAME — a shipped model (`detak.models.shipped`) first, then a model
+trained into the default output folder ``cache_dir()/cnn/NAME``.
+
+Runtimes: ``torch`` (host) today; ``onnx`` and ``tflite`` are filled in by the export issue —
+`_make_runner` is the one place that switches on the runtime.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detak.models.cnn_data import CLASSES, MODEL_FS, N_SAMPLES, preprocess_recording
+from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE, shipped_model_dir
+from detak.signal.filters import Standardizer
+
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "tflite")
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+COLUMNS: tuple[str, ...] = ("record", *CLASSES)
+_FOLD = re.compile(r"^ptbxl://fold0*(\d+)$", re.IGNORECASE)
+_CHUNK_RECORDS = 512
+POOL_MIN_RECORDS = 64  # fewer records are read in this process (workers take ~2 s to start)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model folder for the NAME or path given."""
+
+
+class RuntimeNotAvailableError(RuntimeError):
+    """The runtime or precision asked for has no model file (yet)."""
+
+
+def default_models_dir() -> Path:
+    """Where `detak train` writes models by default: ``cache_dir()/cnn``."""
+    from detak.data.paths import cache_dir
+
+    return cache_dir() / "cnn"
+
+
+def resolve_model_dir(model: str | Path) -> Path:
+    """The folder of a model given as a folder, a file inside it, or a NAME (shipped first,
+    then ``cache_dir()/cnn/NAME``).
+
+    >>> resolve_model_dir("no-such-model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    """
+    p = Path(model).expanduser()
+    if p.is_dir() and (p / CARD_FILE).is_file():
+        return p
+    if p.is_file() and (p.parent / CARD_FILE).is_file():
+        return p.parent
+    name = str(model)
+    shipped = shipped_model_dir(name)
+    if shipped is not None:
+        return shipped
+    trained = default_models_dir() / name
+    if (trained / CARD_FILE).is_file():
+        return trained
+    raise ModelNotFoundError(
+        f"model {name!r} not found: not a folder with {CARD_FILE}, not a shipped model "
+        f"(detak models list), and no {trained / CARD_FILE} (train one with `detak train "
+        f"--model NAME`)")
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready to predict: ``predict(x)`` maps standardised (N, 12, 1000) float32 to
+    probabilities (N, 5)."""
+
+    name: str
+    folder: Path
+    card: dict[str, Any]
+    standardizer: Standardizer
+    runtime: str
+    precision: str
+    predict: Callable[[np.ndarray], np.ndarray]
+    module: Any = None  # the torch module for runtime torch
+
+
+def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
+    """Build the card's architecture and load ``weights.file`` (fp16 weights are cast back to
+    fp32); eval mode."""
+    import torch
+
+    from detak.models.cnn.registry import build_model
+
+    arch = card["architecture"]["name"]
+    path = folder / card["weights"]["file"]
+    if not path.is_file():
+        raise ModelNotFoundError(f"{folder}: weights file {path.name} is missing")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    module = build_model(arch)
+    module.load_state_dict(state)
+    return module.eval()
+
+
+def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: str,
+                 batch_size: int, threads: int | None) -> tuple[Callable, Any]:
+    """The runtime switch: a function standardised input → probabilities, and the module."""
+    name = card.get("name", folder.name)
+    if runtime not in RUNTIMES:
+        raise RuntimeNotAvailableError(f"unknown runtime {runtime!r}; use one of "
+                                       f"{', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise RuntimeNotAvailableError(f"unknown precision {precision!r}; use one of "
+                                       f"{', '.join(PRECISIONS)}")
+    if runtime in ("onnx", "tflite"):
+        raise RuntimeNotAvailableError(
+            f"runtime {runtime}: no exported model for {name} yet (detak export {runtime})")
+    if precision == "int8":
+        raise RuntimeNotAvailableError(
+            f"runtime torch runs {name} in fp32 only; int8 needs an exported model "
+            "(--runtime onnx or tflite, detak export)")
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    module = load_torch_module(folder, card)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = np.empty((len(x), len(CLASSES)), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, len(x), batch_size):
+                xb = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size], np.float32))
+                out[s:s + batch_size] = torch.sigmoid(module(xb)).numpy()
+        return out
+
+    return run, module
+
+
+def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32",
+               batch_size: int = 256, threads: int | None = None) -> LoadedModel:
+    """Resolve, read the card and standardizer, and load the weights for ``runtime``."""
+    from detak.models.model_card import read_card
+
+    folder = resolve_model_dir(model)
+    card = read_card(folder / CARD_FILE)
+    std_path = folder / STANDARDIZER_FILE
+    if not std_path.is_file():
+        raise ModelNotFoundError(f"{folder}: {STANDARDIZER_FILE} is missing (the training "
+                                 "statistics the inputs are standardised with)")
+    run, module = _make_runner(folder, card, runtime, precision, batch_size, threads)
+    return LoadedModel(name=str(card.get("name", folder.name)), folder=folder, card=card,
+                       standardizer=Standardizer.load(std_path), runtime=runtime,
+                       precision=precision, predict=run, module=module)
+
+
+def _prepare(args: tuple[Any, Standardizer]) -> np.ndarray:
+    item, std = args
+    return preprocess_recording(item.load(), std)
+
+
+def _record_name(item: Any) -> str:
+    if item.kind == "ptbxl":
+        return str(int(item.key))
+    if item.kind == "file":
+        return Path(item.record).name
+    return item.record
+
+
+def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int) -> list[np.ndarray]:
+    """Per item, the probabilities averaged over its 10-s windows."""
+    out: list[np.ndarray] = []
+    pool = None
+    if jobs > 1 and len(items) >= POOL_MIN_RECORDS:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+    try:
+        for s in range(0, len(items), _CHUNK_RECORDS):
+            chunk = items[s:s + _CHUNK_RECORDS]
+            args = [(it, loaded.standardizer) for it in chunk]
+            windows = (list(pool.map(_prepare, args, chunksize=16)) if pool
+                       else [_prepare(a) for a in args])
+            probs = loaded.predict(np.concatenate(windows))
+            bounds = np.cumsum([0] + [len(w) for w in windows])
+            out.extend(probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
+                                                              strict=True))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return out
+
+
+def predict_fold(loaded: LoadedModel, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ecg_ids, probabilities) for every record of PTB-XL strat fold ``fold`` from the cached
+    filtered fold arrays."""
+    from detak.models.cnn_data import fold_arrays
+
+    fa = fold_arrays(fold)
+    probs = np.empty((len(fa), len(CLASSES)), dtype=np.float32)
+    for s in range(0, len(fa), _CHUNK_RECORDS):
+        probs[s:s + _CHUNK_RECORDS] = loaded.predict(
+            loaded.standardizer.transform(fa.x[s:s + _CHUNK_RECORDS]))
+    return fa.ids, probs
+
+
+def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "edge",
+                    runtime: str = "torch", precision: str = "fp32", batch_size: int = 256,
+                    jobs: int | None = None) -> pd.DataFrame:
+    """Probabilities of the 5 superclasses for every record the sources name (see the module
+    docstring): a DataFrame with columns ``record, NORM, MI, STTC, CD, HYP``, in source order.
+
+    ``jobs``: worker processes that read and filter records (default: all cores; used for 64
+    records or more) and torch threads.
+
+    >>> predict_sources(["ptbxl://1"], model="no-such-model")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    """
+    from detak.data.sources import SourceError, expand_source
+
+    jobs = int(jobs or os.cpu_count() or 1)
+    loaded = (model if isinstance(model, LoadedModel)
+              else load_model(model, runtime, precision, batch_size, threads=jobs))
+    names: list[str] = []
+    rows: list[np.ndarray] = []
+    pending: list[Any] = []
+
+    def flush() -> None:
+        if pending:
+            rows.extend(_predict_items(loaded, pending, jobs))
+            names.extend(_record_name(it) for it in pending)
+            pending.clear()
+
+    for source in sources:
+        m = _FOLD.match(source.strip())
+        if m:
+            from detak.data.ptbxl import FoldNotAvailableError
+
+            flush()
+            try:
+                ids, probs = predict_fold(loaded, int(m.group(1)))
+            except FoldNotAvailableError as err:
+                raise SourceError(f"{source!r}: {err}") from err
+            except ValueError as err:
+                raise SourceError(f"{source!r}: {err}") from err
+            names.extend(str(int(i)) for i in ids)
+            rows.extend(probs)
+            continue
+        pending.extend(expand_source(source))
+    flush()
+    table = pd.DataFrame(np.asarray(rows, dtype=np.float64).reshape(-1, len(CLASSES)),
+                         columns=list(CLASSES))
+    table.insert(0, "record", names)
+    return table
+
+
+def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the prediction table as CSV (header ``record,NORM,MI,STTC,CD,HYP``; 6 decimals)."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    table.loc[:, list(COLUMNS)].to_csv(path, index=False, float_format="%.6f")
+    return path
+
+
+__all__ = ["COLUMNS", "LoadedModel", "ModelNotFoundError", "RuntimeNotAvailableError",
+           "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
+           "write_predictions", "MODEL_FS", "N_SAMPLES"]

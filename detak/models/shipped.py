@@ -1,0 +1,84 @@
+"""The CNN models shipped inside the package: ``detak/models/weights/NAME/``.
+
+Each folder holds the model file(s) — ``NAME.pt`` (a torch state_dict, fp32 or fp16), later
+``NAME.onnx`` / ``NAME_int8.tflite`` from the export issue — its ``card.json`` (written by
+`detak.models.training`) and ``standardizer.json``. This module only reads files: it never
+imports torch, so the kiosk can list what it has.
+
+>>> isinstance(list_models(), list)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+CARD_FILE = "card.json"
+STANDARDIZER_FILE = "standardizer.json"
+# file suffix → runtime that loads it
+RUNTIME_SUFFIXES: dict[str, str] = {".pt": "torch", ".onnx": "onnx", ".tflite": "tflite"}
+
+
+def weights_dir() -> Path:
+    """The folder of shipped models (may not exist before the first model ships)."""
+    return WEIGHTS_DIR
+
+
+def shipped_model_dir(name: str, root: Path | str | None = None) -> Path | None:
+    """``weights/NAME`` if a model of that name ships (has a card), else None.
+
+    >>> shipped_model_dir("no-such-model") is None
+    True
+    """
+    folder = Path(root or WEIGHTS_DIR) / name
+    return folder if (folder / CARD_FILE).is_file() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _precision(path: Path, runtime: str, card: dict[str, Any]) -> str:
+    if runtime == "torch":
+        return str(card.get("weights", {}).get("precision", "fp32"))
+    return "int8" if "int8" in path.stem.lower() else "fp32"
+
+
+def list_models(root: Path | str | None = None) -> list[dict[str, Any]]:
+    """One entry per shipped model file: ``name``, ``runtime`` (torch / onnx / tflite),
+    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, and the ``card`` path.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     m = Path(d) / "tiny"; m.mkdir()
+    ...     _ = (m / "card.json").write_text('{"weights": {"precision": "fp16"}}')
+    ...     _ = (m / "tiny.pt").write_bytes(b"abc")
+    ...     [(e["name"], e["runtime"], e["precision"], e["bytes"]) for e in list_models(d)]
+    [('tiny', 'torch', 'fp16', 3)]
+    """
+    base = Path(root or WEIGHTS_DIR)
+    if not base.is_dir():
+        return []
+    out = []
+    for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
+        try:
+            card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{folder / CARD_FILE}: unreadable model card ({err})") from err
+        for f in sorted(folder.iterdir()):
+            runtime = RUNTIME_SUFFIXES.get(f.suffix.lower())
+            if runtime is None or not f.is_file():
+                continue
+            out.append({"name": folder.name, "runtime": runtime,
+                        "precision": _precision(f, runtime, card), "path": str(f),
+                        "bytes": f.stat().st_size, "sha256": _sha256(f),
+                        "card": str(folder / CARD_FILE)})
+    return out

@@ -1,0 +1,143 @@
+"""detak.models.predict and `detak predict`: the CSV contract, PTB-XL fast path, resampling,
+named errors. The model is a randomly initialised edge net saved into tmp_path (no weights need
+to ship for these tests)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import signal as sps
+
+from detak.cli import main
+from detak.data.io import write_recording
+from detak.data.ludb import load_ludb
+from detak.data.recording import MissingLeadError
+from detak.models.cnn.registry import build_model
+from detak.models.cnn_data import InputError, ModelLeadsError
+from detak.models.predict import (
+    ModelNotFoundError,
+    RuntimeNotAvailableError,
+    load_model,
+    predict_sources,
+)
+from detak.signal.filters import Standardizer
+
+HEADER = "record,NORM,MI,STTC,CD,HYP"
+
+
+def make_tiny_model(folder: Path, seed: int = 0) -> Path:
+    """A random edge model with a card and a standardizer, as training writes them. The head
+    is scaled up so that the probabilities spread and differences between inputs show."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    m = build_model("edge")
+    with torch.no_grad():
+        m.head.weight.mul_(8.0)
+    torch.save(m.state_dict(), folder / "edge.pt")
+    Standardizer([0.0], [0.15]).save(folder / "standardizer.json")
+    card = {"format": "detak-cnn-card/1", "name": "tiny-edge", "architecture": {"name": "edge"},
+            "weights": {"file": "edge.pt", "precision": "fp32"}}
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-edge")
+
+
+def test_missing_lead_is_a_named_error(tiny, tmp_path):
+    rec = load_ludb(5).recording
+    rec = rec.select([lead for lead in rec.leads if lead != "V2"]).replace(name="lab-12")
+    path = write_recording(rec, tmp_path / "lab-12")
+    with pytest.raises(MissingLeadError, match=r"lab-12.*missing V2"):
+        predict_sources([str(path)], tiny)
+    # the command reports it by name, without a traceback
+    rc = main(["predict", str(path), "--model", str(tiny), "--out", str(tmp_path / "o.csv")])
+    assert rc == 2 and not (tmp_path / "o.csv").exists()
+
+
+def test_rate_below_100_hz_is_a_named_error(tiny, tmp_path):
+    rec = load_ludb(5).recording
+    slow = rec.replace(signal=rec.signal[:, ::10].copy(), fs=50.0, name="slow")
+    path = write_recording(slow, tmp_path / "slow")
+    with pytest.raises(InputError, match="50 Hz"):
+        predict_sources([str(path)], tiny)
+
+
+def test_runtimes_without_export_say_so(tiny):
+    with pytest.raises(RuntimeNotAvailableError,
+                       match=r"runtime onnx: no exported model for tiny-edge yet "
+                             r"\(detak export onnx\)"):
+        load_model(tiny, runtime="onnx")
+    with pytest.raises(RuntimeNotAvailableError, match="tflite"):
+        load_model(tiny, runtime="tflite")
+    with pytest.raises(RuntimeNotAvailableError, match="int8"):
+        load_model(tiny, precision="int8")
+    with pytest.raises(ModelNotFoundError, match="nope"):
+        load_model("nope")
+
+
+def test_predict_csv_contract_for_ptbxl_ids_and_wfdb_folder(tiny, tmp_path):
+    folder = tmp_path / "recs"
+    for n in (1, 2):
+        write_recording(load_ludb(n).recording.replace(name=f"ludb{n}"), folder / f"ludb{n}")
+    out = tmp_path / "p.csv"
+    assert main(["predict", "ptbxl://00008", "ptbxl://11", str(folder), "--model", str(tiny),
+                 "--out", str(out), "--jobs", "1"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == HEADER
+    table = pd.read_csv(out)
+    assert table["record"].astype(str).tolist() == ["8", "11", "ludb1", "ludb2"]
+    probs = table[["NORM", "MI", "STTC", "CD", "HYP"]].to_numpy()
+    assert ((probs >= 0) & (probs <= 1)).all()
+    assert np.abs(probs[0] - probs[1]).max() > 1e-3  # different records, different outputs
+
+
+def test_fold_fast_path_equals_record_by_record(tiny):
+    fold = predict_sources(["ptbxl://fold9"], tiny, jobs=1)
+    assert len(fold) == 2183 and list(fold.columns) == HEADER.split(",")
+    picks = fold.iloc[[0, 999, 2182]]
+    one = predict_sources([f"ptbxl://{r}" for r in picks["record"]], tiny, jobs=1)
+    assert one["record"].tolist() == picks["record"].tolist()
+    assert np.allclose(one.iloc[:, 1:].to_numpy(), picks.iloc[:, 1:].to_numpy(), atol=1e-5)
+
+
+def test_500_hz_record_predicts_like_its_100_hz_version(tiny, tmp_path):
+    recs = {n: load_ludb(n).recording for n in (8, 9)}
+    paths = {}
+    for n, rec in recs.items():
+        paths[f"{n}@500"] = write_recording(rec.replace(name=f"r{n}h"), tmp_path / f"r{n}h")
+        low = sps.decimate(rec.signal.astype(np.float64), 5, ftype="fir", zero_phase=True)
+        paths[f"{n}@100"] = write_recording(rec.replace(signal=low.astype(np.float32), fs=100.0,
+                                                        name=f"r{n}l"), tmp_path / f"r{n}l")
+    t = predict_sources([str(paths[k]) for k in ("8@500", "8@100", "9@500", "9@100")], tiny,
+                        jobs=1)
+    p = t.iloc[:, 1:].to_numpy()
+    same_record = max(np.abs(p[0] - p[1]).max(), np.abs(p[2] - p[3]).max())
+    other_record = np.abs(p[0] - p[2]).max()
+    assert same_record < 0.03
+    assert same_record < other_record / 3  # the tolerance is far below what the model resolves
+
+
+def test_models_lead_error_survives_worker_processes():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(ModelLeadsError("r1", ["V1"], ["I", "II"])))
+    assert err.missing == ["V1"] and "r1" in str(err)
+
+
+def test_worker_processes_give_the_same_rows_in_order(tiny, tmp_path, monkeypatch):
+    from detak.models import predict
+
+    folder = tmp_path / "recs"
+    for n in (11, 12, 13, 14):
+        write_recording(load_ludb(n).recording.replace(name=f"l{n}"), folder / f"l{n}")
+    serial = predict_sources([str(folder)], tiny, jobs=1)
+    monkeypatch.setattr(predict, "POOL_MIN_RECORDS", 2)
+    pooled = predict_sources([str(folder)], tiny, jobs=2)
+    assert pooled["record"].tolist() == ["l11", "l12", "l13", "l14"]
+    assert np.allclose(pooled.iloc[:, 1:].to_numpy(), serial.iloc[:, 1:].to_numpy(), atol=1e-6)
