@@ -23,7 +23,8 @@ MODEL_CHOICES = ("alexnet1d", "resnet1d", "inceptiontime", "edge")
 
 
 def add_cnn_commands(sub: Any) -> None:
-    """Add ``train``, ``evaluate``, ``predict`` and ``models`` to argparse sub-parsers."""
+    """Add ``train``, ``evaluate``, ``predict`` and ``models`` to argparse sub-parsers, and
+    ``export`` and ``bundle`` (`detak.export.cli.add_export_commands`)."""
     p = sub.add_parser(
         "train", help="train a 12-lead CNN on PTB-XL (folds 1-8 train, fold 9 validation)",
         description="Train MODEL on PTB-XL at 100 Hz with S1's preprocessing. Recipe s1 "
@@ -58,6 +59,9 @@ def add_cnn_commands(sub: Any) -> None:
         "AUC, MI AUC, Fmax) for it, beside the training metrics recorded in the model card.")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--source", nargs="+", default=["ptbxl://fold9"], metavar="SOURCE")
+    p.add_argument("--runtime", choices=["torch", "onnx", "tflite"], default="torch",
+                   help="run the torch weights or an exported model (detak export)")
+    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
     p.add_argument("--recompute-train", action="store_true",
                    help="predict the training folds again instead of reading the card")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -93,6 +97,10 @@ def add_cnn_commands(sub: Any) -> None:
     q.add_argument("--json", action="store_true", help="print JSON (default: text)")
     q.set_defaults(func=_cmd_models_info)
 
+    from detak.export.cli import add_export_commands  # export and bundle (issue 5)
+
+    add_export_commands(sub)
+
 
 def _print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=1, default=str)
@@ -117,7 +125,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
-                     recompute_train: bool = False) -> dict[str, Any]:
+                     recompute_train: bool = False, runtime: str = "torch",
+                     precision: str = "fp32") -> dict[str, Any]:
     """The ``evaluate`` result: metrics of ``model`` on PTB-XL ``sources`` and on training.
 
     >>> evaluate_sources("edge", ["ludb://1"])  # doctest: +ELLIPSIS
@@ -134,7 +143,7 @@ def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
     from detak.models.cnn_metrics import benchmark_metrics
     from detak.models.predict import load_model, predict_sources
 
-    loaded = load_model(model)
+    loaded = load_model(model, runtime=runtime, precision=precision)
     table = predict_sources(sources, loaded)
     ids = table["record"].astype(int).to_numpy()
     ptb = _ptbxl()
@@ -143,6 +152,7 @@ def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
     probs = table.loc[keep, list(CLASSES)].to_numpy()
     result: dict[str, Any] = {
         "model": loaded.name, "folder": str(loaded.folder), "sources": sources,
+        "runtime": runtime, "precision": precision,
         "records": int(len(ids)), "unlabelled_left_out": int((~keep).sum()),
         "eval": benchmark_metrics(y[keep], probs, n_boot=n_boot),
     }
@@ -177,11 +187,13 @@ def _fmt_metrics(title: str, m: dict[str, Any] | None) -> list[str]:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_sources(args.model, args.source, n_boot=args.boot,
-                              recompute_train=args.recompute_train)
+                              recompute_train=args.recompute_train, runtime=args.runtime,
+                              precision=args.precision)
     if args.json:
         _print_json(result)
         return 0
-    lines = [f"model {result['model']} ({result['folder']})"]
+    lines = [f"model {result['model']} ({result['folder']}), {result['runtime']} "
+             f"{result['precision']}"]
     lines += _fmt_metrics(" ".join(args.source), result["eval"])
     lines += _fmt_metrics(f"train [{result['train_source']}]", result["train"])
     print("\n".join(lines))

@@ -7,12 +7,16 @@ standardised exactly as in training (`detak.models.cnn_data.preprocess_recording
 leads raise `ModelLeadsError` naming the record and the leads. ``ptbxl://foldK`` uses the
 cached filtered fold arrays instead of reading records one by one.
 
-A model is a folder with ``card.json``, ``standardizer.json`` and the weights (``NAME.pt``):
-given by path, or by NAME — a shipped model (`detak.models.shipped`) first, then a model
-trained into the default output folder ``cache_dir()/cnn/NAME``.
+A model is a folder with ``card.json``, ``standardizer.json`` and the weights (``NAME.pt``) or
+exported files: given by path, or by NAME — an installed bundle (`detak.export.bundle`) first,
+then a shipped model (`detak.models.shipped`), then a model trained into the default output
+folder ``cache_dir()/cnn/NAME``.
 
-Runtimes: ``torch`` (host) today; ``onnx`` and ``tflite`` are filled in by the export issue —
-`_make_runner` is the one place that switches on the runtime.
+Runtimes: ``torch`` (host; fp32) runs ``NAME.pt``; ``onnx`` and ``tflite`` (kiosk; no torch)
+run the exported ``STEM.PRECISION.onnx`` / ``STEM.PRECISION.tflite`` (``detak export``; STEM is
+the weights file's stem) through `detak.export.runtime.load_runtime`, whose `ModelRuntime` is
+``LoadedModel.module`` (its ``run`` also returns the fused Grad-CAM maps). `_make_runner` is the
+one place that switches on the runtime.
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ def default_models_dir() -> Path:
 
 
 def resolve_model_dir(model: str | Path) -> Path:
-    """The folder of a model given as a folder, a file inside it, or a NAME (shipped first,
-    then ``cache_dir()/cnn/NAME``).
+    """The folder of a model given as a folder, a file inside it, or a NAME: the active
+    installed bundle of that name (`detak.export.bundle`, ``detak bundle install``) first, then
+    a shipped model, then ``cache_dir()/cnn/NAME``.
 
     >>> resolve_model_dir("no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -69,6 +74,11 @@ def resolve_model_dir(model: str | Path) -> Path:
     if p.is_file() and (p.parent / CARD_FILE).is_file():
         return p.parent
     name = str(model)
+    from detak.export.bundle import active_bundle
+
+    installed = active_bundle(name) if "/" not in name else None
+    if installed is not None:
+        return installed
     shipped = shipped_model_dir(name)
     if shipped is not None:
         return shipped
@@ -93,7 +103,7 @@ class LoadedModel:
     runtime: str
     precision: str
     predict: Callable[[np.ndarray], np.ndarray]
-    module: Any = None  # the torch module for runtime torch
+    module: Any = None  # torch: the nn.Module; onnx / tflite: the export.runtime.ModelRuntime
 
 
 def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
@@ -125,8 +135,24 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
         raise RuntimeNotAvailableError(f"unknown precision {precision!r}; use one of "
                                        f"{', '.join(PRECISIONS)}")
     if runtime in ("onnx", "tflite"):
-        raise RuntimeNotAvailableError(
-            f"runtime {runtime}: no exported model for {name} yet (detak export {runtime})")
+        from detak.export.runtime import (
+            BackendUnavailableError,
+            find_model_file,
+            load_runtime,
+            model_filename,
+        )
+
+        stem = Path(str(card.get("weights", {}).get("file") or f"{name}.pt")).stem
+        path = find_model_file(folder, stem, runtime, precision)
+        if path is None:
+            raise RuntimeNotAvailableError(
+                f"runtime {runtime}: no exported model for {name} yet (detak export {runtime}); "
+                f"{folder / model_filename(stem, runtime, precision)} does not exist")
+        try:
+            engine = load_runtime(path, threads=int(threads or 1), batch_size=batch_size)
+        except BackendUnavailableError as err:
+            raise RuntimeNotAvailableError(f"runtime {runtime}: {err}") from err
+        return engine.predict_proba, engine
     if precision == "int8":
         raise RuntimeNotAvailableError(
             f"runtime torch runs {name} in fp32 only; int8 needs an exported model "

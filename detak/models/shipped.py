@@ -1,7 +1,8 @@
 """The CNN models shipped inside the package: ``detak/models/weights/NAME/``.
 
-Each folder holds the model file(s) — ``NAME.pt`` (a torch state_dict, fp32 or fp16), later
-``NAME.onnx`` / ``NAME_int8.tflite`` from the export issue — its ``card.json`` (written by
+Each folder holds the model file(s) — ``NAME.pt`` (a torch state_dict, fp32 or fp16) and the
+exports ``NAME.fp32.onnx``, ``NAME.int8.onnx``, ``NAME.fp32.tflite``, ``NAME.int8.tflite``
+(``detak export``; their card is ``export.json``) — its ``card.json`` (written by
 `detak.models.training`) and ``standardizer.json``. This module only reads files: it never
 imports torch, so the kiosk can list what it has.
 
@@ -19,6 +20,7 @@ from typing import Any
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARD_FILE = "card.json"
 STANDARDIZER_FILE = "standardizer.json"
+EXPORT_CARD_FILE = "export.json"  # written by `detak export` (detak.export.pipeline)
 # file suffix → runtime that loads it
 RUNTIME_SUFFIXES: dict[str, str] = {".pt": "torch", ".onnx": "onnx", ".tflite": "tflite"}
 
@@ -54,7 +56,9 @@ def _precision(path: Path, runtime: str, card: dict[str, Any]) -> str:
 
 def list_models(root: Path | str | None = None) -> list[dict[str, Any]]:
     """One entry per shipped model file: ``name``, ``runtime`` (torch / onnx / tflite),
-    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, and the ``card`` path.
+    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, and the ``card`` path;
+    exported files of a folder with an ``export.json`` also get ``cam`` (fused Grad-CAM
+    outputs or not) and ``export_card``.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -71,14 +75,20 @@ def list_models(root: Path | str | None = None) -> list[dict[str, Any]]:
     for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
         try:
             card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+            export = (json.loads((folder / EXPORT_CARD_FILE).read_text(encoding="utf-8"))
+                      if (folder / EXPORT_CARD_FILE).is_file() else {})
         except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{folder / CARD_FILE}: unreadable model card ({err})") from err
+            raise ValueError(f"{folder}: unreadable model or export card ({err})") from err
         for f in sorted(folder.iterdir()):
             runtime = RUNTIME_SUFFIXES.get(f.suffix.lower())
             if runtime is None or not f.is_file():
                 continue
-            out.append({"name": folder.name, "runtime": runtime,
-                        "precision": _precision(f, runtime, card), "path": str(f),
-                        "bytes": f.stat().st_size, "sha256": _sha256(f),
-                        "card": str(folder / CARD_FILE)})
+            entry = {"name": folder.name, "runtime": runtime,
+                     "precision": _precision(f, runtime, card), "path": str(f),
+                     "bytes": f.stat().st_size, "sha256": _sha256(f),
+                     "card": str(folder / CARD_FILE)}
+            if runtime != "torch" and export:
+                entry["cam"] = bool((export.get("cam") or {}).get("kind"))
+                entry["export_card"] = str(folder / EXPORT_CARD_FILE)
+            out.append(entry)
     return out

@@ -1,0 +1,121 @@
+"""The 1 mV pulse procedure (detak/calibration/pulse.py) against the emulator's ``pulse=`` and
+its injected miscalibration (``gain=``, ``offset=``): the measured profile must undo it, and a
+recording through that profile must equal the source record."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from detak.calibration.profile import load_profile
+from detak.calibration.pulse import CalibrationError, calibrate, measure_pulse
+from detak.data.ludb import load_ludb
+from detak.data.ptbxl import open_ptbxl
+from detak.device.record import arecord
+
+
+def _square(n: int = 500, period: int = 100, low: float = 0.0, high: float = 1000.0):
+    t = np.arange(n)
+    return np.where((t // (period // 2)) % 2 == 0, high, low)
+
+
+# --- bad input first ---------------------------------------------------------------------------
+
+
+def test_channels_without_a_clean_pulse_are_named_with_the_reason() -> None:
+    rng = np.random.default_rng(0)
+    rows = np.stack([
+        _square(),                                             # fine
+        np.full(500, 7.0),                                     # flat
+        _square() + rng.normal(0, 150, 500),                   # drowned in noise
+        np.where(np.arange(500) < 450, 1000.0, 0.0),           # high 90 % of the time
+        _square(high=20000.0),                                 # 20 mV by the declared LSB
+    ])
+    m = measure_pulse(rows, 1000.0, ["A", "B", "C", "D", "E"])
+    assert [x.ok for x in m] == [True, False, False, False, False]
+    assert m[1].problem == "flat: no pulse seen"
+    assert "not a clean square wave" in m[2].problem
+    assert "high level holds 90% of the time" in m[3].problem
+    assert "a step of 20 mV by the declared LSB (1000 nV); expected about 1 mV" in m[4].problem
+    with pytest.raises(ValueError, match="counts of shape \\(5, 500\\) for 2 channels"):
+        measure_pulse(rows, 1000.0, ["A", "B"])
+
+
+def test_a_device_without_a_pulse_command_asks_for_an_external_calibrator() -> None:
+    with pytest.raises(CalibrationError, match="no calibration-pulse command.*--external-pulse"):
+        asyncio.run(calibrate("emu://ludb/1?speed=0&format=cyton", 1.0))
+
+
+def test_an_external_pulse_that_is_not_there_is_reported() -> None:
+    with pytest.raises(CalibrationError,
+                       match="no usable 1 mV pulse on CH1: .*; CH2: not a clean square"):
+        asyncio.run(calibrate("emu://ludb/1?speed=0&format=cyton", 1.0, external=True))
+
+
+def test_a_lead_map_that_cannot_give_12_leads_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="deriving the 12 leads needs channels mapped to I"):
+        asyncio.run(calibrate("emu://ludb/1?speed=0&format=cyton&pulse=1", 1.0, external=True,
+                              derive="12-lead"))
+
+
+# --- behaviour ---------------------------------------------------------------------------------
+
+
+def test_missing_samples_are_ignored_and_levels_are_medians() -> None:
+    x = _square(high=1080.0, low=30.0).astype(float)           # 1 mV = 1050 counts
+    x[::7] = np.nan
+    x[3] = 5000.0                                              # a spike
+    (m,) = measure_pulse(x[None], 1000.0, ["II"])
+    assert (m.low, m.high, m.ok) == (30.0, 1080.0, True)
+    assert m.gain == pytest.approx(1 / 1.05) and m.measured_mv == pytest.approx(1.05)
+
+
+@pytest.mark.parametrize("pulse", ["&pulse=1", ""])      # pulse from the start, or by command
+def test_the_measured_profile_undoes_the_injected_gain_and_offset(tmp_path, pulse) -> None:
+    url = f"emu://ptbxl/1?speed=0&gain=1.07&offset=-25{pulse}"
+    r = asyncio.run(calibrate(url, 2.0))
+    assert set(r.profile.channels) == set(r.info.channels)
+    for ch in r.profile.channels.values():
+        assert ch.gain == pytest.approx(1 / 1.07, rel=0.5 / 1070)    # 1 mV = round(1070) counts
+        assert ch.offset == -25.0
+    assert r.drift is None and "speed 0" in r.rate_note
+    path = r.profile.save(tmp_path / "emu.toml")
+    profile = load_profile(path)
+    # now record the same miscalibrated device (pulse off) through the profile
+    hea = asyncio.run(arecord("emu://ptbxl/1?speed=0&gain=1.07&offset=-25", 10.0, tmp_path,
+                              name="cal", calibration=profile))
+    from detak.data.wfdb_io import read_wfdb
+
+    rec = read_wfdb(hea)
+    src = open_ptbxl().record(1)
+    assert rec.calibration == "profile:emu"
+    assert np.abs(rec.signal - src.signal).max() <= 0.001 + 1e-6      # within 1 LSB (1 µV)
+    raw = asyncio.run(arecord("emu://ptbxl/1?speed=0&gain=1.07&offset=-25", 10.0, tmp_path,
+                              name="raw"))
+    assert np.abs(read_wfdb(raw).signal - src.signal).max() > 0.1     # uncalibrated: far off
+
+
+def test_an_8_channel_device_calibrated_with_an_external_pulse_gives_12_leads(tmp_path) -> None:
+    r = asyncio.run(calibrate("emu://ludb/6?speed=0&format=cyton&pulse=1&gain=0.92", 1.0,
+                              external=True, lead_map={f"CH{i + 1}": lead for i, lead in
+                                                       enumerate(("I", "II", "V1", "V2", "V3",
+                                                                  "V4", "V5", "V6"))},
+                              derive="12-lead"))
+    assert r.profile.method == "external 1 mV pulse"
+    assert all(c.gain == pytest.approx(1 / 0.92, rel=1e-4) for c in r.profile.channels.values())
+    from detak.data.wfdb_io import read_wfdb
+    from detak.signal.filters import resample
+
+    hea = asyncio.run(arecord("emu://ludb/6?speed=0&format=cyton&gain=0.92", 4.0, tmp_path,
+                              name="cy", calibration=r.profile))
+    rec = r.profile.apply(read_wfdb(hea))
+    src = load_ludb(6).recording
+    assert rec.leads == src.leads and rec.fs == 250.0
+    want = resample(src.signal, src.fs, 250.0)[:, :1000]
+    measured = [rec.leads.index(x) for x in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")]
+    # the measured leads: within WFDB's 1 µV (after the 0.92 gain and 24x-finer LSB)
+    assert np.abs(rec.signal[measured] - want[measured]).max() <= 0.001
+    i, ii = want[0].astype(np.float64), want[1].astype(np.float64)
+    assert np.abs(rec.lead("aVF") - (ii - i / 2)).max() <= 0.002
