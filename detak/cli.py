@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from detak.device.cli import add_device_commands
+from detak.explain.cli import add_explain_commands
 from detak.models.cnn_cli import add_cnn_commands
 
 
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="report folder (default: ./reports/demo-TIMESTAMP)")
     p.set_defaults(func=_cmd_demo)
     add_cnn_commands(sub)
+    add_explain_commands(sub)
     add_device_commands(sub)
     return parser
 

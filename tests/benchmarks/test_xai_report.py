@@ -1,0 +1,73 @@
+"""benchmarks/xai_report.py end to end on a tiny subset with a random model: every output is
+written, missing models are skipped with a reason, the headline has one row per method, and a
+re-run reads the cache instead of recomputing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xai_report as xr
+
+from tests.models.test_predict import make_tiny_model
+
+
+def test_selection_is_stratified_and_seeded():
+    y = np.zeros((100, 5), np.uint8)
+    y[:30, 1] = 1
+    a = xr.select_records(y, 10, 20, seed=0)
+    assert len(a) == 30 and (y[a, 1] == 1).sum() == 10
+    assert np.array_equal(a, xr.select_records(y, 10, 20, seed=0))
+    assert len(xr.select_records(y, None, None)) == 100
+
+
+def test_f1_threshold_picks_the_best_cut():
+    p = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    y = np.array([1, 1, 0, 1, 0])
+    # F1 at each cut: 0.9 → 0.5, 0.8 → 0.8, 0.7 → 0.67, 0.2 → 0.86 (best), 0.1 → 0.75
+    assert xr.f1_threshold(p, y) == 0.2
+
+
+def test_no_model_at_all_is_an_error(tmp_path):
+    assert xr.main(["--models", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys):
+    model = make_tiny_model(tmp_path / "tiny-edge")
+    argv = ["--models", str(model), str(tmp_path / "missing"), "--n-pos", "4", "--n-neg", "3",
+            "--template-records", "4", "--steps", "4", "--ig-steps", "2", "--methods",
+            "gradcam", "lrp:epsilon", "random", "--out", str(tmp_path / "out"),
+            "--cache", str(tmp_path / "cache"), "--mi-only"]
+    assert xr.main(argv) == 0
+    out = tmp_path / "out"
+    doc = json.loads((out / "xai.json").read_text())
+    assert doc["records"]["n_pos"] == 4 and doc["records"]["n_neg"] == 3
+    assert list(doc["skipped"]) == [str(tmp_path / "missing")]
+    (name, res), = doc["models"].items()
+    assert set(res["methods"]) == {"gradcam", "lrp:epsilon", "random"}
+    f = res["methods"]["lrp:epsilon"]["faithfulness"]["normal_beats"]
+    assert 0 <= f["deletion_auc"] <= 1 and len(f["deletion_curve"]) == 5
+    assert sum(res["groups"].values()) == 7
+    readme = (out / "README.md").read_text()
+    assert readme.count(f"| {name} | ") >= 3 and "Skipped:" in readme
+    for fig in doc["figures"]:
+        assert (out / fig).stat().st_size > 1000, fig
+    assert any(f.endswith(".svg") for f in doc["figures"])
+    headline = capsys.readouterr().out
+    assert "lrp:epsilon" in headline
+    # resumable: a second run finds every unit in the cache
+    cached = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npy")}
+    assert any(c.startswith("attr_lrp_epsilon") for c in cached)
+    assert xr.main(argv) == 0
+    assert {p.name: p.stat().st_mtime_ns
+            for p in (tmp_path / "cache").rglob("*.npy")} == cached
+    doc2 = json.loads((out / "xai.json").read_text())
+    assert doc2["models"][name]["methods"]["lrp:epsilon"]["faithfulness"] == \
+        res["methods"]["lrp:epsilon"]["faithfulness"]
+
+
+@pytest.mark.parametrize("bad", [["--methods", "shap"]])
+def test_bad_method_is_named(bad, tmp_path):
+    with pytest.raises(ValueError, match="unknown method 'shap'"):
+        xr.main(["--out", str(tmp_path), *bad])
