@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from detak.device.calibrate_cli import add_calibrate_command
 from detak.device.cli import add_device_commands
 from detak.explain.cli import add_explain_commands
 from detak.models.cnn_cli import add_cnn_commands
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cnn_commands(sub)
     add_explain_commands(sub)
     add_device_commands(sub)
+    add_calibrate_command(sub)
     return parser
 
 

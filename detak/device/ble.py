@@ -140,9 +140,10 @@ class BleTransport(Transport):
         if client is None or target is None:
             raise TransportClosed(f"BLE {self.address}: not connected or nothing to write to")
         step = max(20, int(client.mtu_size) - 3)
+        response = _write_with_response(client, target)
         try:
             for i in range(0, len(data), step):
-                await client.write_gatt_char(target, data[i:i + step], response=False)
+                await client.write_gatt_char(target, data[i:i + step], response=response)
         except (BleakError, OSError) as exc:
             raise TransportClosed(f"BLE {self.address}: write failed: {exc}") from exc
 
@@ -151,6 +152,17 @@ class BleTransport(Transport):
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect()
+
+
+def _write_with_response(client: Any, uuid: str) -> bool:
+    """Write with response unless the characteristic allows write-without-response (the Polar
+    PMD control point accepts only writes with response; the NUS RX takes both)."""
+    try:
+        char = client.services.get_characteristic(uuid)
+    except Exception:  # noqa: BLE001 - no service table: keep the fast default
+        return False
+    props = set(getattr(char, "properties", ()) or ())
+    return "write" in props and "write-without-response" not in props
 
 
 async def scan_ble(timeout: float = SCAN_TIMEOUT_S, backend: Any = None

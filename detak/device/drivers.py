@@ -8,7 +8,8 @@ wait for answers; a driver whose device needs no commands keeps the defaults, wh
 for the driver to have produced its `StreamInfo`.
 
 Drivers register by name (`register_driver`) so URLs can pick them (``?driver=NAME`` or a BLE
-``profile=``). Part B of issue 6 adds Polar H10, PC-80B, OpenBCI, OpenView and CSV drivers here.
+``profile=``). Part B of issue 6 adds Polar H10 (+ Heart Rate Service), PC-80B, OpenBCI Cyton,
+ProtoCentral OpenView and CSV-lines drivers in ``drivers_*.py``.
 
 A complete (if minimal) driver: one integer per channel per text line, no commands. ``feed``
 keeps the partial line for the next call, exactly as a byte stream requires:
@@ -34,7 +35,7 @@ True
 >>> get_driver("nope")
 Traceback (most recent call last):
 ...
-KeyError: "no driver 'nope'; known drivers: bridge"
+KeyError: "no driver 'nope'; known drivers: bridge, csv, cyton, hrs, openview, pc80b, polar-h10"
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class Driver(ABC):
     #: (None for byte-stream devices; the bridge over BLE uses the Nordic UART Service).
     ble_notify: ClassVar[tuple[str, ...]] = ()
     ble_write: ClassVar[str | None] = None
+    #: URL query parameters passed to ``__init__`` as options (``?driver=csv&fs=250``)
+    url_options: ClassVar[tuple[str, ...]] = ()
     #: how long `start` waits for the stream description by default
     info_timeout: ClassVar[float] = 5.0
 
@@ -138,6 +141,12 @@ def get_driver(name: str, **options: Any) -> Driver:
 
 def _load_builtin() -> None:
     import detak.device.bridge  # noqa: F401 - registers "bridge"
+    import detak.device.drivers_csv  # noqa: F401 - "csv" (issue 6 part B, also below)
+    import detak.device.drivers_cyton  # noqa: F401 - "cyton"
+    import detak.device.drivers_hrs  # noqa: F401 - "hrs"
+    import detak.device.drivers_openview  # noqa: F401 - "openview"
+    import detak.device.drivers_pc80b  # noqa: F401 - "pc80b"
+    import detak.device.drivers_polar  # noqa: F401 - "polar-h10"
 
 
 _load_builtin()

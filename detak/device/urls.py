@@ -12,7 +12,9 @@
 =============================================== ==============================================
 
 ``driver=NAME`` chooses another registered driver for serial, socket and file URLs (default
-``bridge``). Unknown parameters are an error naming them.
+``bridge``): ``serial:///dev/ttyUSB0?driver=cyton``, ``serial:///dev/ttyACM0?driver=csv&fs=250&
+lsb_nv=3222``. A driver's own options (its ``url_options``) are further parameters. Unknown
+parameters are an error naming them.
 
 >>> parse_device_url("serial:///dev/ttyACM0?baud=230400")
 DeviceURL(scheme='serial', target='/dev/ttyACM0', params={'baud': '230400'})
@@ -64,11 +66,41 @@ def parse_device_url(url: str) -> DeviceURL:
     if not target:
         raise ValueError(f"device URL {url!r} names no port, host or file")
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(params) - _PARAMS[scheme])
+    known = _PARAMS[scheme] | set(_driver_class(url, scheme, params).url_options)
+    unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"device URL {url!r}: unknown parameter(s) {', '.join(unknown)} "
-                         f"(known for {scheme}: {', '.join(sorted(_PARAMS[scheme]))})")
+                         f"(known for {scheme}: {', '.join(sorted(known))})")
     return DeviceURL(scheme, target, params)
+
+
+def _driver_name(scheme: str, params: dict[str, str]) -> str:
+    if scheme == "ble":
+        from detak.device.ble import get_profile
+
+        return get_profile(params.get("profile", "bridge")).driver
+    return params.get("driver", "bridge")
+
+
+def _driver_class(url: str, scheme: str, params: dict[str, str]) -> type[Driver]:
+    from detak.device.drivers import DRIVERS, _load_builtin
+
+    _load_builtin()
+    name = _driver_name(scheme, params)
+    if name not in DRIVERS:
+        raise ValueError(f"device URL {url!r}: no driver {name!r}; known drivers: "
+                         f"{', '.join(sorted(DRIVERS))}")
+    return DRIVERS[name]
+
+
+def _driver(url: str, u: DeviceURL) -> Driver:
+    """The URL's driver with its options (`ValueError` naming the URL on a bad option)."""
+    cls = _driver_class(url, u.scheme, u.params)
+    options = {k: v for k, v in u.params.items() if k in cls.url_options}
+    try:
+        return get_driver(_driver_name(u.scheme, u.params), **options)
+    except ValueError as exc:
+        raise ValueError(f"device URL {url!r}: {exc}") from None
 
 
 def _number(url: str, key: str, value: str) -> float:
@@ -91,17 +123,18 @@ def make_transport_and_driver(url: str) -> tuple[Transport, Driver]:
     u = parse_device_url(url)
     if u.scheme == "emu":
         from detak.device.emu import EmuTransport
+        from detak.firmware_bridge.personalities import emu_driver
 
-        return EmuTransport(url), get_driver("bridge")
+        transport = EmuTransport(url)
+        return transport, emu_driver(transport.config)
     if u.scheme == "ble":
-        from detak.device.ble import BleTransport, get_profile
+        from detak.device.ble import BleTransport
 
-        profile = get_profile(u.params.get("profile", "bridge"))
-        driver = get_driver(profile.driver)
+        driver = _driver(url, u)
         timeout = _number(url, "timeout", u.params.get("timeout", "20"))
         return BleTransport(u.target, notify=driver.ble_notify, write=driver.ble_write,
                             url=url, connect_timeout=timeout), driver
-    driver = get_driver(u.params.get("driver", "bridge"))
+    driver = _driver(url, u)
     if u.scheme == "serial":
         baud = int(_number(url, "baud", u.params.get("baud", "115200")))
         return SerialTransport(u.target, baudrate=baud, url=url), driver

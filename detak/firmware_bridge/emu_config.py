@@ -8,7 +8,9 @@ directory), followed by query parameters:
 speed      replay speed: 1 real time (default), 20 = twenty times faster, 0 = as fast as
            the link takes it
 block      samples per SAMPLES frame (default: sample rate / 50, i.e. a frame every 20 ms)
-format     int16 or int24 (default int16 for PTB-XL, int24 otherwise)
+format     int16 or int24 (default int16 for PTB-XL, int24 otherwise); or cyton / csv: impersonate
+           an OpenBCI Cyton or a CSV-lines serial device instead of speaking the bridge
+           protocol (see `detak.firmware_bridge.personalities`; pty or tcp links only)
 lsb_nv     nanovolts per count (default 1000, i.e. 1 µV)
 gain       device gain error applied before quantisation (default 1; part of calibration tests)
 offset     device offset in counts added to every sample (default 0)
@@ -76,6 +78,7 @@ class EmulatorConfig:
     link: str = "pty"
     fs: int = 100
     url: str = ""
+    wire: str = "bridge"          # bridge, or an impersonated format (cyton, csv)
 
     def load(self) -> Recording:
         """The record to replay, in millivolts."""
@@ -166,13 +169,30 @@ def parse_emu_url(url: str) -> EmulatorConfig:
     if not target:
         raise ValueError(f"emu:// URL {url!r} names no record (emu://{source}/...)")
     cfg = EmulatorConfig(source=source, target=target, url=url)
+    seen = set()
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key not in _KNOWN:
             raise ValueError(f"emu:// URL {url!r}: unknown parameter {key!r} "
                              f"(known: {', '.join(_KNOWN)})")
+        seen.add(key)
         for item in value.split(","):
             _apply(cfg, key, item.strip(), url)
+    if cfg.wire != "bridge":
+        _check_impersonation(cfg, seen, url)
     return cfg
+
+
+def _check_impersonation(cfg: EmulatorConfig, seen: set[str], url: str) -> None:
+    """Options that the impersonated format cannot carry are errors, not silently ignored."""
+    if cfg.link == "ble":
+        raise ValueError(f"emu:// URL {url!r}: format={cfg.wire} is a serial format; use "
+                         "link=pty or link=tcp")
+    if cfg.wire == "cyton" and "lsb_nv" in seen:
+        raise ValueError(f"emu:// URL {url!r}: format=cyton fixes the LSB (4.5 V / 24 / "
+                         "(2**23 - 1)); use gain= to inject a gain error instead of lsb_nv=")
+    if cfg.wire == "csv" and cfg.disconnects:
+        raise ValueError(f"emu:// URL {url!r}: format=csv cannot resume after disconnect= "
+                         "(the CSV stream has no commands and no sample counter)")
 
 
 def _apply(cfg: EmulatorConfig, key: str, v: str, url: str) -> None:
@@ -181,9 +201,13 @@ def _apply(cfg: EmulatorConfig, key: str, v: str, url: str) -> None:
     elif key == "block":
         cfg.block = int(_float(key, v, url, 1, 255))
     elif key == "format":
-        if v not in ("int16", "int24"):
-            raise ValueError(f"emu:// URL {url!r}: format={v!r}; use int16 or int24")
-        cfg.sample_format = v
+        if v in ("cyton", "csv"):
+            cfg.wire = v
+        elif v in ("int16", "int24"):
+            cfg.sample_format = v
+        else:
+            raise ValueError(f"emu:// URL {url!r}: format={v!r}; use int16 or int24 (the "
+                             "bridge's sample format), or cyton or csv (impersonation)")
     elif key == "lsb_nv":
         cfg.lsb_nv = _float(key, v, url, 1e-3, 1e9)
     elif key == "gain":

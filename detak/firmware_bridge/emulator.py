@@ -9,6 +9,10 @@ noise bursts, the 1 mV calibration pulse. Every injected fault is appended to `l
 with ``kind`` and the sample span it touched (``first_sample``, ``n_samples``), so tests can
 check that the host saw exactly those gaps.
 
+With ``format=cyton`` or ``format=csv`` it impersonates a third-party serial device instead
+(`detak.firmware_bridge.personalities`: the same record, pacing and sample faults, in that
+device's bytes and commands).
+
 The class does no I/O: ``receive(bytes, now)`` takes what the host sent, ``poll(now)`` returns
 the bytes the device sends by time ``now`` (seconds, any monotonic clock). Runners in
 `detak.firmware_bridge.serve` put it on a pseudo-terminal, a TCP socket or a fake BLE link.
@@ -66,6 +70,7 @@ from detak.firmware_bridge.messages import (
     decode_packet,
     encode_message,
 )
+from detak.firmware_bridge.personalities import make_personality
 
 FRAMES_PER_SECOND = 50
 MAX_BLOCKS_PER_POLL = 64          # at speed=0, how far one poll runs ahead
@@ -77,6 +82,9 @@ class VirtualDevice:
     def __init__(self, recording: Recording, config: EmulatorConfig | None = None) -> None:
         cfg = config or EmulatorConfig()
         self.config = cfg
+        self.personality = make_personality(cfg)        # None: the bridge protocol
+        if self.personality is not None:
+            recording = self.personality.prepare(cfg, recording)
         self.recording = recording
         self.fs = float(recording.fs)
         if not (math.isfinite(self.fs) and self.fs > 0):
@@ -166,6 +174,9 @@ class VirtualDevice:
 
     def receive(self, data: bytes, now: float) -> None:
         """Bytes from the host; replies are queued for the next `poll`."""
+        if self.personality is not None:
+            self.personality.receive(self, data, now)
+            return
         for packet in self._decoder.feed(data):
             self.subscribed = True
             self._handle(packet, now)
@@ -267,13 +278,15 @@ class VirtualDevice:
 
     def poll(self, now: float) -> bytes:
         """The bytes the device has sent by time ``now`` (queued replies, then due frames)."""
+        if self.personality is not None:
+            self.personality.before_poll(self, now)
         if self.streaming:
             due = self._due(now)
             n_src = self.n_source
             while self.streaming:
                 if not self.config.loop and self.next_sample >= n_src:
                     self.streaming = False
-                    if self.link_up:
+                    if self.link_up and self.personality is None:
                         self._send(StreamEnd(n_src, EndReason.END_OF_SOURCE))
                     break
                 n = self.block if self.config.loop else min(self.block,
@@ -310,11 +323,14 @@ class VirtualDevice:
             return
         self._lost = None
         values = self._values(first, n)
-        self._out += b"".join(encode_message(m, self._next_seq())
-                              for m in self._state_messages(first, n=n))
-        ts = int(round(first * 1e6 / self.fs)) % 2**32
-        frame = encode_message(Samples(first % 2**32, ts, self.sample_format, values),
-                               self._next_seq())
+        if self.personality is not None:
+            frame = self.personality.encode(self, first, values)
+        else:
+            self._out += b"".join(encode_message(m, self._next_seq())
+                                  for m in self._state_messages(first, n=n))
+            ts = int(round(first * 1e6 / self.fs)) % 2**32
+            frame = encode_message(Samples(first % 2**32, ts, self.sample_format, values),
+                                   self._next_seq())
         cfg = self.config
         if cfg.drop and self._rng.random() < cfg.drop:
             self.log.append({"kind": "drop", "seq": (self._seq - 1) % 2**16,

@@ -102,8 +102,10 @@ def test_missing_samples_stay_missing_after_resampling() -> None:
 
 
 def test_the_emulators_clock_drift_is_measured_against_the_host_clock() -> None:
-    """Real time: the emulator at speed 1 runs 4000 ppm fast for about 3 s."""
-    r = asyncio.run(calibrate("emu://ludb/1?speed=1&drift_ppm=4000&block=10", 2.5, settle=0.2))
+    """Real time: the emulator at speed 1 runs 8000 ppm fast for about 3 s. On an idle machine
+    the estimate is within ~20 ppm; the bound leaves room for a CI machine busy with other
+    work (4 busy processes on 2 cores: within 450 ppm)."""
+    r = asyncio.run(calibrate("emu://ludb/1?speed=1&drift_ppm=8000&block=10", 2.5, settle=0.2))
     assert r.drift is not None, r.rate_note
-    assert abs(r.drift.ppm - 4000) < 400, r.rate_note
+    assert abs(r.drift.ppm - 8000) < 1000, r.rate_note
     assert r.profile.drift_ppm == pytest.approx(r.drift.ppm)

@@ -1,0 +1,279 @@
+"""The 1 mV pulse procedure: measure each channel's gain and offset, write the device profile.
+
+The device's calibration pulse (or an external 1 mV calibrator, ``external=True``) puts a
+square wave between 0 mV and +``pulse_mv`` on every channel. `measure_pulse` finds its two
+levels in counts (the medians of the samples below and above the midpoint of the 1st-99th
+percentile range) and checks it really is a square wave: at least 90 % of the samples within
+10 % of the step from one level or the other, each level 20-80 % of the time, and a step that
+is 0.2-5 mV by the device's declared LSB. Then, per channel,
+``gain = pulse_mv / (step_counts * lsb)`` and ``offset = low level`` (the count that means 0 mV),
+exactly the correction `detak.device.scaling.ChannelScale` applies.
+
+`calibrate` runs it against a device URL: start the stream, switch the pulse on, let it settle,
+take ``seconds`` of pulse, switch it off, stop; meanwhile it verifies the sample rate against
+the host clock (`detak.calibration.rate`) when the stream is paced in real time. It returns a
+`DeviceProfile` ready to save.
+
+>>> import numpy as np
+>>> t = np.arange(400)
+>>> square = np.where((t // 50) % 2 == 0, 1050 + 30, 30)          # 1 mV = 1050 counts
+>>> (m,) = measure_pulse(square[None], lsb_nv=1000.0, channels=["II"])
+>>> m.low, m.high, round(m.gain * 1.05, 6), m.ok
+(30.0, 1080.0, 1.0, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from detak.calibration.profile import ChannelCalibration, DeviceProfile
+from detak.calibration.rate import DEFAULT_THRESHOLD_PPM, DriftEstimate, RateMonitor
+
+LEVEL_TOLERANCE = 0.10         # of the step
+MIN_ON_LEVELS = 0.90           # share of samples near one of the two levels
+MAX_RATE_PPM = 20000.0         # a larger "drift" is a replay or a wrong fs, not a clock error
+
+
+class CalibrationError(RuntimeError):
+    """The procedure could not measure what it needs; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class ChannelPulse:
+    """The pulse as one channel saw it (levels in counts) and the correction it implies."""
+
+    channel: str
+    low: float
+    high: float
+    lsb_nv: float
+    pulse_mv: float
+    on_levels: float
+    high_share: float
+    noise_counts: float
+    problem: str = ""
+
+    @property
+    def step(self) -> float:
+        return self.high - self.low
+
+    @property
+    def measured_mv(self) -> float:
+        """The pulse's height by the device's own LSB (``pulse_mv`` if it is calibrated)."""
+        return self.step * self.lsb_nv * 1e-6
+
+    @property
+    def gain(self) -> float:
+        return self.pulse_mv / self.measured_mv if self.step > 0 else float("nan")
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "low": self.low, "high": self.high,
+                "measured_mv": round(self.measured_mv, 6), "gain": self.gain,
+                "on_levels": round(self.on_levels, 4), "noise_counts": round(self.noise_counts, 3),
+                "problem": self.problem}
+
+
+def measure_pulse(counts: np.ndarray, lsb_nv: float | Sequence[float],
+                  channels: Sequence[str], pulse_mv: float = 1.0) -> list[ChannelPulse]:
+    """Measure the square wave on each row of ``counts`` (channels, n); NaN = missing sample.
+
+    Channels where it fails carry a ``problem`` (not raised: the caller reports them all).
+    """
+    x = np.asarray(counts, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != len(channels):
+        raise ValueError(f"counts of shape {x.shape} for {len(channels)} channels")
+    lsb = np.broadcast_to(np.asarray(lsb_nv, dtype=np.float64), (len(channels),))
+    out = []
+    for row, ch in enumerate(channels):
+        v = x[row][np.isfinite(x[row])]
+        if v.size < 20:
+            out.append(ChannelPulse(ch, np.nan, np.nan, float(lsb[row]), pulse_mv, 0.0, 0.0,
+                                    np.nan, f"only {v.size} samples"))
+            continue
+        p1, p99 = np.percentile(v, [1, 99])
+        mid = (p1 + p99) / 2
+        low_set, high_set = v[v < mid], v[v >= mid]
+        if p99 - p1 < 2 or not low_set.size or not high_set.size:
+            out.append(ChannelPulse(ch, float(np.median(v)), float(np.median(v)),
+                                    float(lsb[row]), pulse_mv, 0.0, 0.0, float(np.std(v)),
+                                    "flat: no pulse seen"))
+            continue
+        lo, hi = float(np.median(low_set)), float(np.median(high_set))
+        step = hi - lo
+        tol = LEVEL_TOLERANCE * step
+        near_lo, near_hi = np.abs(v - lo) <= tol, np.abs(v - hi) <= tol
+        on = float(np.mean(near_lo | near_hi))
+        share = float(np.mean(near_hi) / max(on, 1e-12))
+        resid = np.concatenate([v[near_lo] - lo, v[near_hi] - hi])
+        noise = float(np.std(resid)) if resid.size else float("nan")
+        m = ChannelPulse(ch, lo, hi, float(lsb[row]), pulse_mv, on, share, noise)
+        problem = ""
+        if on < MIN_ON_LEVELS:
+            problem = (f"not a clean square wave: only {on:.0%} of samples at its two levels "
+                       "(electrode off, noise, or no pulse?)")
+        elif not 0.2 <= share <= 0.8:
+            problem = f"the high level holds {share:.0%} of the time, not about half"
+        elif not 0.2 <= m.measured_mv / pulse_mv <= 5.0:
+            problem = (f"a step of {m.measured_mv:.4g} mV by the declared LSB "
+                       f"({lsb[row]:g} nV); expected about {pulse_mv:g} mV")
+        out.append(ChannelPulse(ch, lo, hi, float(lsb[row]), pulse_mv, on, share, noise,
+                                problem))
+    return out
+
+
+@dataclass
+class CalibrationResult:
+    """What `calibrate` measured and the profile it implies."""
+
+    profile: DeviceProfile
+    pulses: list[ChannelPulse]
+    drift: DriftEstimate | None
+    rate_note: str
+    info: Any
+    samples: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _speed_of(device: Any) -> float | None:
+    """An emulator's replay speed (None for real links)."""
+    cfg = getattr(device.transport, "config", None)
+    return getattr(cfg, "speed", None)
+
+
+async def calibrate(url: str, seconds: float = 4.0, *, settle: float = 0.5,
+                    external: bool = False, pulse_mv: float = 1.0, measure_rate: bool = True,
+                    lead_map: Mapping[str, str] | None = None, derive: str = "none",
+                    resample_above_ppm: float = DEFAULT_THRESHOLD_PPM,
+                    timeout: float | None = None) -> CalibrationResult:
+    """Run the pulse procedure on ``url`` (see the module docstring).
+
+    >>> import asyncio
+    >>> r = asyncio.run(calibrate("emu://ptbxl/1?speed=0&gain=1.25&offset=-40", 2.0))
+    >>> round(r.profile.channels["V1"].gain * 1.25, 6), r.profile.channels["V1"].offset
+    (1.0, -40.0)
+    """
+    from detak.device.drivers import DeviceCommandError
+    from detak.device.events import CalPulseChange, SampleBlock
+    from detak.device.session import open_device
+    from detak.device.transports import TransportClosed
+
+    if not seconds > 0 or not settle >= 0 or not pulse_mv > 0:
+        raise ValueError(f"seconds ({seconds}), settle ({settle}) and pulse_mv ({pulse_mv}) "
+                         "must be positive")
+    dev = open_device(url)
+    speed = None
+    try:
+        await dev.connect()
+        speed = _speed_of(dev)
+        info = await dev.start()
+        if not info.channels:
+            raise CalibrationError(f"{url}: the device streams no ECG channels "
+                                   f"({info.model or info.driver})")
+        fs = info.fs
+        monitor = RateMonitor(fs)
+        pulse_at: int | None = 0 if external else None
+        if not external:
+            try:
+                await dev.set_cal_pulse(True)
+            except DeviceCommandError as exc:
+                raise CalibrationError(
+                    f"{url}: {exc}. Connect a 1 mV square-wave calibrator to the inputs and "
+                    "run again with --external-pulse") from None
+        need = int(round(seconds * fs))
+        skip = int(round(settle * fs))
+        data = np.full((info.n_channels, need), np.nan)
+        next_index = 0
+        limit = timeout if timeout is not None else 20.0 + 3 * (seconds + settle)
+        deadline = time.monotonic() + limit
+        while pulse_at is None or next_index < pulse_at + skip + need:
+            if time.monotonic() > deadline:
+                got = int(np.isfinite(data[0]).sum())
+                why = ("the device never reported its calibration pulse on"
+                       if pulse_at is None else f"only {got} of {need} pulse samples arrived")
+                raise CalibrationError(f"{url}: {why} within {limit:g} s")
+            event = await dev.next_event(timeout=0.25)
+            if event is None:
+                if dev.ended is not None:
+                    raise CalibrationError(f"{url}: the stream ended ({dev.ended}) before "
+                                           f"{need} pulse samples arrived")
+                continue
+            if isinstance(event, CalPulseChange):
+                if event.on:
+                    pulse_at = event.sample if event.sample is not None else next_index
+                elif pulse_at is not None and not external:
+                    raise CalibrationError(f"{url}: the device switched its pulse off during "
+                                           "the measurement")
+            if not isinstance(event, SampleBlock):
+                continue
+            monitor.add(event)
+            first = next_index if event.first_sample is None else int(event.first_sample)
+            next_index = max(next_index, first + event.n_samples)
+            if pulse_at is None:
+                continue
+            a = pulse_at + skip
+            lo, hi = max(first, a), min(first + event.n_samples, a + need)
+            if hi > lo:
+                data[:, lo - a:hi - a] = event.counts[:, lo - first:hi - first]
+        if not external:
+            with contextlib.suppress(DeviceCommandError, TransportClosed):
+                await dev.set_cal_pulse(False)
+        await dev.stop()
+    finally:
+        await dev.close()
+    received = float(np.isfinite(data).all(axis=0).mean())
+    if received < 0.5:
+        raise CalibrationError(f"{url}: only {received:.0%} of the pulse samples arrived "
+                               "(lost frames?); run again")
+    pulses = measure_pulse(data, info.lsb_nv, info.channels, pulse_mv)
+    bad = [p for p in pulses if not p.ok]
+    if bad:
+        raise CalibrationError(f"{url}: no usable 1 mV pulse on "
+                               + "; ".join(f"{p.channel}: {p.problem}" for p in bad))
+    drift, note = None, ""
+    if not measure_rate:
+        note = "not measured (--no-rate)"
+    elif speed is not None and speed != 1:
+        note = f"not measured: the emulator replays at speed {speed:g}, not in real time"
+    elif not dev.interactive:
+        note = "not measured: a replayed capture has no real-time clock"
+    else:
+        try:
+            drift = monitor.estimate()
+        except ValueError as exc:
+            note = f"not measured: {exc}"
+        else:
+            if abs(drift.ppm) > MAX_RATE_PPM:
+                note = (f"measured {drift.ppm:+.0f} ppm, too large for a clock error (a replay, "
+                        "or a wrong declared sample rate?); not written to the profile")
+                drift = None
+            else:
+                note = (f"{drift.ppm:+.0f} ppm (95 % {drift.low_ppm:+.0f}..{drift.high_ppm:+.0f})"
+                        f" over {drift.seconds:.1f} s")
+    mapped = [(lead_map or {}).get(c, c) for c in info.channels]
+    if derive == "12-lead" and not {"I", "II"} <= set(mapped):
+        raise CalibrationError(f"{url}: deriving the 12 leads needs channels mapped to I and "
+                               f"II; the channels would be {', '.join(mapped)} "
+                               "(give a lead map, e.g. --lead-map CH1=I,CH2=II,...)")
+    profile = DeviceProfile(
+        model=info.model, serial=info.serial, driver=info.driver or dev.driver.name,
+        channels={p.channel: ChannelCalibration(gain=p.gain, offset=p.low, lsb_nv=p.lsb_nv)
+                  for p in pulses},
+        nominal_hz=fs, drift_ppm=drift.ppm if drift is not None else 0.0,
+        resample_above_ppm=resample_above_ppm, lead_map=dict(lead_map or {}), derive=derive,
+        method="external 1 mV pulse" if external else "1 mV pulse",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        notes={"url": url, "pulse_mv": pulse_mv, "pulse_seconds": seconds,
+               "sample_rate_check": note,
+               **({"drift": drift.to_dict()} if drift is not None else {})})
+    profile.check_device(info)                  # the lead map names real channels
+    return CalibrationResult(profile, pulses, drift, note, info, need)

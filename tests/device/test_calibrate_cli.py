@@ -1,0 +1,36 @@
+"""``detak calibrate`` (detak/device/calibrate_cli.py) against the virtual device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detak.calibration.profile import load_profile
+from detak.device.calibrate_cli import main
+
+
+def test_bad_arguments_are_named(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit, match="detak calibrate: lead map item 'CH1' is not "
+                                         "CHANNEL=LEAD"):
+        main(["emu://ludb/1?speed=0", "--lead-map", "CH1", "--out", str(tmp_path / "p.toml")])
+    with pytest.raises(SystemExit, match="detak calibrate: .*unknown parameter 'gian'"):
+        main(["emu://ludb/1?gian=2"])
+    with pytest.raises(SystemExit, match="detak calibrate: seconds \\(0.0\\)"):
+        main(["emu://ludb/1?speed=0", "--seconds", "0"])
+    assert not (tmp_path / "p.toml").exists()
+
+
+def test_calibrate_writes_the_profile_and_prints_its_path_last(tmp_path, capsys,
+                                                               monkeypatch) -> None:
+    monkeypatch.setenv("DETAK_PROFILES", str(tmp_path))
+    assert main(["emu://ludb/1?speed=0&gain=0.8&offset=12", "--seconds", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    path = Path(lines[-1])
+    assert path == tmp_path / "detak-emu-ludb-1.toml"
+    assert any(line.split()[:2] == ["II", "0.8000"] for line in lines)
+    assert "speed 0, not in real time" in "\n".join(lines)
+    p = load_profile(path)
+    assert p.model == "detak-emu" and p.serial == "ludb-1" and p.driver == "bridge"
+    assert p.channels["V4"].gain == pytest.approx(1.25) and p.channels["V4"].offset == 12.0
+    assert p.notes["url"] == "emu://ludb/1?speed=0&gain=0.8&offset=12"
