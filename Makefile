@@ -33,3 +33,8 @@ clean:
 
 bench-hr: install
 	$(BIN)/python benchmarks/hr_robustness.py
+
+# Issue 3: every tabular table and plot into docs/results/ (ARGS=--skip-s3 leaves S3 as it is).
+.PHONY: bench-tabular
+bench-tabular: install
+	$(BIN)/python benchmarks/tabular_report.py $(ARGS)

@@ -43,6 +43,9 @@ def add_device_commands(sub: Any) -> None:
     p.add_argument("--chunk-seconds", type=float, default=1.0,
                    help="journal chunk length: at most this much is lost in a crash")
     p.add_argument("--keep-parts", action="store_true", help="keep the journal folder")
+    p.add_argument("--profile", default=None, metavar="PROFILE.toml",
+                   help="calibration profile (from `detak calibrate`): gains, offsets, lead map, "
+                   "lead derivation and clock correction applied to the recording")
     p.add_argument("--capture", default=None, metavar="FILE",
                    help="also save the raw received bytes (replay with file://FILE)")
     p.set_defaults(func=_cmd_record)
@@ -85,10 +88,18 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return 0
     if not args.url or args.seconds is None:
         raise SystemExit("detak record: give URL and --seconds N (or --recover DIR)")
+    calibration = None
+    if args.profile:
+        from detak.calibration.profile import ProfileError, load_profile
+
+        try:
+            calibration = load_profile(args.profile)
+        except (ProfileError, OSError) as err:
+            raise SystemExit(f"detak record: profile {args.profile}: {err}") from None
     try:
         path = record(args.url, args.seconds, args.out, name=args.name,
                       chunk_seconds=args.chunk_seconds, keep_parts=args.keep_parts,
-                      capture=args.capture)
+                      capture=args.capture, calibration=calibration)
     except (ValueError, OSError, RuntimeError, PartsError) as err:
         raise SystemExit(f"detak record: {err}") from None
     from detak.data.wfdb_io import read_wfdb

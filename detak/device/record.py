@@ -98,6 +98,8 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
         if cap_fh is not None:
             cap_fh.close()
     recording = rec.finish(stats=dev.driver.stats())
+    if hasattr(calibration, "apply"):   # a device profile: lead map, derived leads, clock
+        recording = calibration.apply(recording)
     path = write_wfdb(recording, out / name)
     emulator = getattr(dev.transport, "device", None)
     if emulator is not None and hasattr(emulator, "lost_spans"):

@@ -4,11 +4,21 @@ random forest and logistic regression as scikit-learn Pipelines, saved with a mo
 Every model is ``SimpleImputer(mean) -> scaler -> estimator``: `MinMaxScaler` for KNN (S4's
 min-max normalisation, Euclidean distance), `StandardScaler` otherwise (S2, S3). The decision
 tree uses the entropy criterion (C4.5-like splits; scikit-learn grows binary CART trees without
-C4.5's pruning). Seeds are fixed (`SEED`).
+C4.5's pruning). The random forest has 30 trees with leaves of at least 5 records
+(`RF_DEFAULTS`: chosen by CV for the kiosk's load-time budget). Seeds are fixed (`SEED`).
 
 `TabularModel` holds the pipeline, the feature order, the classes and the card; ``save`` writes
 ``NAME.joblib`` and the ``NAME.json`` card (`detak.models.model_card`). Loading a model and
 classifying one row imports only numpy/scikit-learn/joblib (never torch, shap or lime).
+
+File format (``detak-tabular/2``): the ``.joblib`` file is written and read with joblib and
+holds a small dict (format, kind, features, classes) whose ``objects`` entry is the fitted
+Pipeline and the KNN training rows as one standard pickle (bytes). joblib's loader runs Python's
+pure-Python unpickler (it intercepts numpy arrays), which for a 100-tree forest's tens of
+thousands of small objects took 15-25 ms here; the same objects through the C unpickler take
+1.5-3 ms (``benchmarks/tabular_latency.py --before-after``). Same objects, same file size.
+Files of the earlier ``detak-tabular/1`` format (the Pipeline directly in the joblib dict) still
+load.
 
 >>> import pandas as pd
 >>> X = pd.DataFrame({"pr_ms": [150, 160, 170, 230, 240, 250],
@@ -40,7 +50,17 @@ KIND_NAMES: dict[str, str] = {
 }
 SEED = 0
 DEFAULT_K = 5
-FILE_FORMAT = "detak-tabular/1"
+# Random forest: 30 trees, leaves of >= 5 records (scikit-learn's default is 100 trees grown
+# to purity). Chosen with `benchmarks/tabular_latency.py --rf-grid`: on the heart-failure
+# records (5-fold CV repeated over 5 seeds) its ROC AUC and accuracy, with and without time,
+# are at least those of 100 unpruned trees (0.790 vs 0.785, 0.908 vs 0.904 with time), and on
+# the PTB-XL interval rows (train folds 1-8, validate fold 9) accuracy is the same (0.998); a
+# third of the trees and smaller ones load within the kiosk's 5 ms (100 full trees on the
+# interval rows: a 6.3 MB file, 14-36 ms on the shared build machine).
+RF_DEFAULTS: dict[str, int] = {"n_estimators": 30, "min_samples_leaf": 5}
+SMALL_BATCH = 8  # rows up to which predict_proba takes the one-record (kiosk) path
+FILE_FORMAT = "detak-tabular/2"
+OLD_FILE_FORMATS: tuple[str, ...] = ("detak-tabular/1",)
 
 
 class TabularModelError(ValueError):
@@ -99,7 +119,7 @@ def make_model(kind: str, seed: int = SEED, **params: Any) -> Pipeline:
     elif kind == "rf":
         from sklearn.ensemble import RandomForestClassifier
 
-        est_cls, defaults = RandomForestClassifier, {"n_estimators": 100, "random_state": seed}
+        est_cls, defaults = RandomForestClassifier, {**RF_DEFAULTS, "random_state": seed}
     else:
         from sklearn.linear_model import LogisticRegression
 
@@ -111,6 +131,31 @@ def make_model(kind: str, seed: int = SEED, **params: Any) -> Pipeline:
     scaler = MinMaxScaler() if kind == "knn" else StandardScaler()
     return Pipeline([("impute", SimpleImputer(strategy="mean")), ("scale", scaler),
                      ("model", estimator)])
+
+
+_OPENMP: Any = None
+
+
+def _one_openmp_thread() -> Any:
+    """A context limiting OpenMP to one thread (for one-row KNN queries).
+
+    scikit-learn's KNN distance kernel runs on OpenMP threads, one per core. For a single row
+    that buys nothing, and when the other core is busy (the kiosk measuring a recording) the
+    threads wait for each other: one 10 774-row query took ~85 ms instead of ~0.6 ms. The
+    threadpoolctl controller is built once per process (~10 ms, like an import); entering the
+    limit costs ~0.05 ms. The limit is process-wide while it lasts.
+    """
+    global _OPENMP
+    if _OPENMP is None:
+        from threadpoolctl import ThreadpoolController
+
+        _OPENMP = ThreadpoolController().select(user_api="openmp")
+    return _OPENMP.limit(limits=1)
+
+
+def _card_value(v: Any) -> Any:
+    v = _py(v)
+    return v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)
 
 
 def _py(v: Any) -> Any:
@@ -140,6 +185,7 @@ class TabularModel:
         self._pre = pipeline[:-1]
         self._est = pipeline[-1]
         self._is_forest = type(self._est).__name__ == "RandomForestClassifier"
+        self._is_knn = type(self._est).__name__ == "KNeighborsClassifier"
 
     @property
     def kind(self) -> str:
@@ -179,6 +225,12 @@ class TabularModel:
                           classes=classes, X=Xa, y=y_arr, description=description, source=source,
                           source_sha256=source_sha256, metrics=metrics, seed=seed,
                           pipeline=" -> ".join(type(s).__name__ for _, s in pipe.steps))
+        # The estimator's effective parameters (defaults included), so a card still says what
+        # was fitted after detak's defaults change.
+        est = pipe.named_steps["model"]
+        card["estimator"] = {"class": type(est).__name__,
+                             "params": {k: _card_value(v) for k, v in
+                                        sorted(est.get_params().items())}}
         keep = kind == "knn"
         return cls(pipe, list(map(str, X.columns)), classes, card,
                    train_values=Xa if keep else None,
@@ -215,14 +267,17 @@ class TabularModel:
         if Xa.ndim != 2 or Xa.shape[1] != len(self.features):
             raise TabularModelError(f"expected rows of {len(self.features)} features "
                                     f"({', '.join(self.features)}), got shape {Xa.shape}")
-        if self._is_forest and Xa.shape[0] <= 8:
+        if self._is_forest and Xa.shape[0] <= SMALL_BATCH:
             # Same arithmetic as RandomForestClassifier.predict_proba without its per-call
-            # joblib dispatch (about 5 ms for 100 trees on one row).
+            # joblib dispatch (about 4 ms for 100 trees, 1.4 ms for 30, on one row).
             Z = np.ascontiguousarray(self._pre.transform(Xa), dtype=np.float32)
             acc = np.zeros((Z.shape[0], len(self.classes)))
             for tree in self._est.estimators_:
                 acc += tree.predict_proba(Z, check_input=False)
             return acc / len(self._est.estimators_)
+        if self._is_knn and Xa.shape[0] <= SMALL_BATCH:
+            with _one_openmp_thread():
+                return self.pipeline.predict_proba(Xa)
         return self.pipeline.predict_proba(Xa)
 
     def predict(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -253,7 +308,8 @@ class TabularModel:
             raise TabularModelError(f"k must be at least 1, got {k}")
         k = min(k, n_train)
         z = self._pre.transform(self.row_array(row))
-        dist, idx = self._est.kneighbors(z, n_neighbors=k)
+        with _one_openmp_thread():
+            dist, idx = self._est.kneighbors(z, n_neighbors=k)
         order = np.lexsort((idx[0], dist[0]))  # by distance, ties by training position
         out = []
         for rank, o in enumerate(order, start=1):
@@ -274,6 +330,8 @@ class TabularModel:
         """Write ``NAME.joblib`` and ``NAME.json``. ``path`` is a folder (created; NAME is the
         card's name) or a file path ending in ``.joblib`` (NAME is its stem). Returns the
         ``.joblib`` path."""
+        import pickle
+
         import joblib
 
         path = Path(path)
@@ -283,10 +341,11 @@ class TabularModel:
             folder, stem = path, self.name
         folder.mkdir(parents=True, exist_ok=True)
         model_path = folder / f"{stem}.joblib"
-        payload = {"format": FILE_FORMAT, "pipeline": self.pipeline,
-                   "features": list(self.features), "classes": list(self.classes),
-                   "kind": self.kind, "train_values": self.train_values,
+        objects = {"pipeline": self.pipeline, "train_values": self.train_values,
                    "train_ids": self.train_ids, "train_labels": self.train_labels}
+        payload = {"format": FILE_FORMAT, "features": list(self.features),
+                   "classes": list(self.classes), "kind": self.kind,
+                   "objects": pickle.dumps(objects, protocol=pickle.HIGHEST_PROTOCOL)}
         joblib.dump(payload, model_path)
         card = dict(self.card)
         card["model_file"] = {"name": model_path.name, "sha256": sha256_file(model_path)}
@@ -324,6 +383,8 @@ def load_model(path: Path | str, verify: bool = True) -> TabularModel:
     ...     load_model(p).predict({"a": 2.9})["label"]
     1
     """
+    import pickle
+
     import joblib
 
     model_path, card_path = model_paths(path)
@@ -340,10 +401,24 @@ def load_model(path: Path | str, verify: bool = True) -> TabularModel:
         if got != want:
             raise ModelFileError(f"{model_path}: SHA-256 {got[:12]}… does not match the card "
                                  f"{card_path.name} ({want[:12]}…); the files are not a pair")
-    payload = joblib.load(model_path)
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise ModelFileError(f"{model_path}: not a detak tabular model ({FILE_FORMAT})")
-    return TabularModel(payload["pipeline"], payload["features"], payload["classes"], card,
-                        train_values=payload.get("train_values"),
-                        train_ids=payload.get("train_ids"),
-                        train_labels=payload.get("train_labels"))
+    try:
+        payload = joblib.load(model_path)
+    except Exception as exc:  # any unreadable file is the same user error
+        raise ModelFileError(f"{model_path}: not readable as a joblib file "
+                             f"({type(exc).__name__}: {exc})") from exc
+    fmt = payload.get("format") if isinstance(payload, dict) else None
+    if fmt == FILE_FORMAT:
+        try:
+            objects = pickle.loads(payload["objects"])
+        except Exception as exc:
+            raise ModelFileError(f"{model_path}: its 'objects' pickle does not load "
+                                 f"({type(exc).__name__}: {exc})") from exc
+    elif fmt in OLD_FILE_FORMATS:
+        objects = payload
+    else:
+        raise ModelFileError(f"{model_path}: not a detak tabular model (format {fmt!r}; "
+                             f"expected {FILE_FORMAT} or {', '.join(OLD_FILE_FORMATS)})")
+    return TabularModel(objects["pipeline"], payload["features"], payload["classes"], card,
+                        train_values=objects.get("train_values"),
+                        train_ids=objects.get("train_ids"),
+                        train_labels=objects.get("train_labels"))

@@ -34,3 +34,33 @@ def test_calibrate_writes_the_profile_and_prints_its_path_last(tmp_path, capsys,
     assert p.model == "detak-emu" and p.serial == "ludb-1" and p.driver == "bridge"
     assert p.channels["V4"].gain == pytest.approx(1.25) and p.channels["V4"].offset == 12.0
     assert p.notes["url"] == "emu://ludb/1?speed=0&gain=0.8&offset=12"
+
+
+def test_record_with_the_profile_undoes_the_devices_miscalibration(tmp_path, capsys,
+                                                                  monkeypatch) -> None:
+    """calibrate a miscalibrated virtual device, then `detak record --profile` gives back the
+    source record (PTB-XL 1) within 1 µV; without the profile it is > 20 µV off."""
+    import numpy as np
+
+    from detak.data.ptbxl import open_ptbxl
+    from detak.data.wfdb_io import read_wfdb
+    from detak.device.cli import _cmd_record, build_parser
+
+    monkeypatch.setenv("DETAK_PROFILES", str(tmp_path))
+    url = "emu://ptbxl/1?speed=0&gain=1.05&offset=30"
+    assert main([url + "&pulse=1", "--seconds", "1"]) == 0
+    profile = capsys.readouterr().out.strip().splitlines()[-1]
+    src = open_ptbxl().record(1).signal
+    out = {}
+    for tag, extra in (("raw", []), ("cal", ["--profile", profile])):
+        args = build_parser().parse_args(
+            ["record", url, "--seconds", "10", "--out", str(tmp_path / tag), *extra])
+        assert _cmd_record(args) == 0
+        path = capsys.readouterr().out.strip().splitlines()[-1]
+        out[tag] = read_wfdb(path).signal
+    assert np.abs(out["cal"] - src).max() < 1.5e-3    # 1 LSB (1 µV) + rounding
+    assert np.abs(out["raw"] - src).max() > 0.02    # 5 % gain, 30 µV offset
+    with pytest.raises(SystemExit, match="profile .*nope.toml"):
+        _cmd_record(build_parser().parse_args(
+            ["record", url, "--seconds", "1", "--out", str(tmp_path), "--profile",
+             str(tmp_path / "nope.toml")]))

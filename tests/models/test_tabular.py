@@ -157,13 +157,13 @@ def test_knn_neighbour_table_matches_a_hand_computation():
 
 def test_kiosk_path_imports_no_torch_shap_or_lime(tmp_path, hf):
     X, y = hf
-    for kind in ("knn", "rf"):
+    for kind in KINDS:
         TabularModel.train(kind, X, y, name=f"m-{kind}", description="x").save(tmp_path)
     row = {k: float(v) for k, v in X.iloc[5].items()}
     code = f"""
 import sys
 from detak.models.tabular import load_model
-for kind in ("knn", "rf"):
+for kind in {KINDS!r}:
     m = load_model({str(tmp_path)!r} + f"/m-{{kind}}.joblib")
     out = m.predict({row!r})
     assert out["label"] in (0, 1), out
@@ -179,3 +179,105 @@ print("IMPORTED:" + ",".join(bad))
     import importlib.util
 
     assert all(importlib.util.find_spec(n) for n in ("torch", "shap", "lime"))
+
+
+# -- file format detak-tabular/2, RF defaults, one-thread KNN (kiosk budget) -----------------
+
+
+def _rewrite(path, payload):
+    """Write ``payload`` with joblib to ``path`` and make the card's hash match it."""
+    import joblib
+
+    joblib.dump(payload, path)
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["model_file"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    card_path.write_text(json.dumps(card))
+
+
+def test_unreadable_or_foreign_model_files_are_named(tmp_path, hf):
+    X, y = hf
+    path = TabularModel.train("nb", X, y, name="nb", description="x").save(tmp_path)
+    _rewrite(path, {"format": "someone-else/9", "objects": b""})
+    with pytest.raises(ModelFileError, match="'someone-else/9'"):
+        load_model(path)
+    _rewrite(path, {"format": "detak-tabular/2", "features": ["a"], "classes": [0, 1],
+                    "kind": "nb", "objects": b"not a pickle"})
+    with pytest.raises(ModelFileError, match="'objects' pickle does not load"):
+        load_model(path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="not readable as a joblib file"):
+        load_model(path, verify=False)
+
+
+def test_joblib_layer_holds_no_estimator_objects(tmp_path, hf):
+    """The Pipeline goes through the C unpickler, not joblib's pure-Python one (the forest's
+    load time): joblib's layer is a dict of plain values with the objects as pickle bytes."""
+    import joblib
+
+    X, y = hf
+    path = TabularModel.train("rf", X, y, name="rf", description="x").save(tmp_path)
+    payload = joblib.load(path)
+    assert payload["format"] == "detak-tabular/2"
+    assert isinstance(payload["objects"], bytes)
+    assert all(isinstance(v, (str, list, bytes)) for v in payload.values())
+    assert all(isinstance(c, (int, str)) for c in payload["classes"])
+
+
+def test_models_saved_in_the_first_format_still_load(tmp_path, hf):
+    X, y = hf
+    m = TabularModel.train("knn", X, y, name="old", description="x", k=3)
+    path = m.save(tmp_path)
+    _rewrite(path, {"format": "detak-tabular/1", "pipeline": m.pipeline,
+                    "features": list(m.features), "classes": list(m.classes), "kind": "knn",
+                    "train_values": m.train_values, "train_ids": m.train_ids,
+                    "train_labels": m.train_labels})
+    old = load_model(path)
+    np.testing.assert_array_equal(old.predict_proba(X), m.predict_proba(X))
+    row = X.iloc[7].to_dict()
+    assert old.neighbours(row) == m.neighbours(row)
+
+
+def test_forest_defaults_and_the_card_records_the_effective_parameters(hf):
+    X, y = hf
+    rf = make_model("rf").named_steps["model"]
+    assert (rf.n_estimators, rf.min_samples_leaf) == (30, 5)  # benchmarks/tabular_latency.py
+    m = TabularModel.train("rf", X, y, name="rf", description="x")
+    assert m.card["estimator"]["class"] == "RandomForestClassifier"
+    assert m.card["estimator"]["params"]["n_estimators"] == len(m.pipeline[-1].estimators_)
+    m7 = TabularModel.train("rf", X, y, name="rf", description="x", n_estimators=7)
+    assert m7.card["params"] == {"n_estimators": 7}
+    assert m7.card["estimator"]["params"]["n_estimators"] == 7
+    assert m7.card["estimator"]["params"]["min_samples_leaf"] == 5
+    assert json.loads(json.dumps(m7.card)) == m7.card  # JSON-ready
+
+
+def test_one_row_knn_runs_on_one_openmp_thread_and_restores_the_pool(hf, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import detak.models.tabular as tab
+
+    def openmp_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+
+    X, y = hf
+    m = TabularModel.train("knn", X, y, name="knn", description="x")
+    before = openmp_threads()
+    assert before, "scikit-learn's OpenMP runtime should be loaded (else nothing is tested)"
+    seen = []
+    real = m._est.predict_proba
+
+    def spy(Z):
+        seen.append(openmp_threads())
+        return real(Z)
+
+    monkeypatch.setattr(m._est, "predict_proba", spy)
+    row = X.iloc[3].to_dict()
+    one = m.predict(row)["probabilities"]
+    assert seen == [[1] * len(before)]
+    assert openmp_threads() == before
+    m.predict_proba(X.to_numpy(float))  # a batch keeps every thread
+    assert seen[-1] == before
+    want = m.pipeline.predict_proba(X.to_numpy(float)[3:4])[0]
+    np.testing.assert_array_equal(list(one.values()), want)
+    assert tab._OPENMP is not None
