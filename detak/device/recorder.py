@@ -64,6 +64,10 @@ class Recorder:
                  name: str = "", url: str = "", start_time: datetime | None = None) -> None:
         if not (info.fs > 0 and np.isfinite(info.fs)):
             raise ValueError(f"device {info.device_id or '?'} declares sample rate {info.fs}")
+        if info.n_channels < 1:
+            raise ValueError(f"device {info.device_id or '?'} ({info.model or 'unknown model'}) "
+                             "streams no ECG channel (a heart-rate-only profile such as 'hrs'?): "
+                             "nothing to record")
         self.info = info
         self.fs = float(info.fs)
         self.scale = (calibration or DeviceInfoCalibration()).scale_for(info)

@@ -52,6 +52,10 @@ def test_a_stream_without_a_usable_sample_rate_or_lsb_is_refused(source) -> None
         Recorder(StreamInfo(0.0, info.channels, 1000.0, model="x"))
     with pytest.raises(ValueError, match="declares LSB 0.0 nV"):
         Recorder(StreamInfo(100.0, info.channels, 0.0, model="x"))
+    # a heart-rate-only BLE profile declares no ECG channel: refused at once, not recorded
+    # until the idle timeout
+    with pytest.raises(ValueError, match=r"streams no ECG channel \(a heart-rate-only"):
+        Recorder(StreamInfo(1.0, (), 1000.0, model="Polar H10"))
 
 
 # --- the happy path ----------------------------------------------------------------------------
