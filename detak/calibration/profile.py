@@ -161,15 +161,23 @@ class DeviceProfile:
     # --- after the recorder -------------------------------------------------------------------
 
     def apply(self, rec: Recording) -> Recording:
-        """Lead map, derived leads and sample-rate correction on a recording in mV."""
+        """Lead map, derived leads and sample-rate correction on a recording in mV. Applied
+        once: a recording this profile already went through (``meta["profile_applied"]``
+        says so, e.g. one written by ``detak record --profile``) is returned unchanged."""
         from detak.calibration.leads import apply_lead_map, derive_standard_leads
         from detak.calibration.rate import correct_sample_rate
 
+        if rec.meta.get("profile_applied") == self._tag():
+            return rec
         out = apply_lead_map(rec, self.lead_map)
         if self.derive == "12-lead":
             out = derive_standard_leads(out)
         out = correct_sample_rate(out, self.drift_ppm, self.resample_above_ppm)
-        return out.replace(calibration=f"profile:{self.name or self.model or 'unnamed'}")
+        return out.replace(calibration=self._tag(),
+                           meta={**out.meta, "profile_applied": self._tag()})
+
+    def _tag(self) -> str:
+        return f"profile:{self.name or self.model or 'unnamed'}"
 
     # --- TOML ---------------------------------------------------------------------------------
 

@@ -177,7 +177,7 @@ class ModelRuntime:
 
     def __init__(self, path: Path, backend: str, threads: int, output_names: list[str],
                  batch: int | None, run_batch: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, samples: int | None = None) -> None:
         self.path = path
         self.backend = backend
         self.threads = threads
@@ -185,6 +185,7 @@ class ModelRuntime:
         self.batch = batch  # fixed batch of the file (TFLite: 1), None when dynamic
         self._run_batch = run_batch
         self.batch_size = batch_size
+        self.samples = samples  # input length the file was exported for (None: unknown)
 
     @property
     def runtime(self) -> str:
@@ -218,6 +219,9 @@ class ModelRuntime:
         if arr.ndim != 3 or arr.shape[1] != 12:
             raise ValueError(f"{self.path.name}: input must be (records, 12, samples), got "
                              f"{arr.shape}")
+        if self.samples is not None and arr.shape[2] != self.samples:
+            raise ValueError(f"{self.path.name}: input must be {self.samples} samples per lead "
+                             f"(10 s at 100 Hz), got {arr.shape[2]}")
         step = self.batch or self.batch_size
         parts: dict[str, list[np.ndarray]] = {k: [] for k in self.output_names}
         for s in range(0, len(arr), step):
@@ -261,11 +265,14 @@ def _onnx_runtime(path: Path, threads: int, batch_size: int) -> ModelRuntime:
         raise ModelFileError(f"{path}: onnxruntime cannot load it ({err})") from err
     names = [o.name for o in sess.get_outputs()]
     input_name = sess.get_inputs()[0].name
+    dims = sess.get_inputs()[0].shape
+    samples = dims[2] if len(dims) == 3 and isinstance(dims[2], int) else None
 
     def run_batch(x: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(names, sess.run(names, {input_name: x}), strict=True))
 
-    return ModelRuntime(path, "onnxruntime", threads, names, None, run_batch, batch_size)
+    return ModelRuntime(path, "onnxruntime", threads, names, None, run_batch, batch_size,
+                        samples=samples)
 
 
 def _tflite_runtime(path: Path, threads: int, backend: str | None) -> ModelRuntime:
@@ -305,7 +312,9 @@ def _tflite_runtime(path: Path, threads: int, backend: str | None) -> ModelRunti
         out = runner(**{input_key: quantize(x)})
         return {k: dequantize(k, np.array(v)) for k, v in out.items()}
 
-    return ModelRuntime(path, name, threads, names, batch, run_batch)
+    shape = list(details["shape"])
+    return ModelRuntime(path, name, threads, names, batch, run_batch,
+                        samples=int(shape[2]) if len(shape) == 3 else None)
 
 
 def load_runtime(path: str | Path, threads: int = 1, backend: str | None = None,

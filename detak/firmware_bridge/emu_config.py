@@ -92,7 +92,12 @@ def load_source(source: str, target: str, fs: int = 100) -> Recording:
     'ludb:1'
     """
     if source == "ptbxl":
-        return _ptbxl().record(_int(target, "PTB-XL ecg_id"), fs=fs)
+        from detak.data.ptbxl import UnknownRecordError
+
+        try:
+            return _ptbxl().record(_int(target, "PTB-XL ecg_id"), fs=fs)
+        except UnknownRecordError as err:
+            raise ValueError(f"emu://ptbxl/{target}: {err}") from None
     if source == "ludb":
         from detak.data.ludb import load_ludb
 

@@ -110,7 +110,8 @@ def test_an_8_channel_device_calibrated_with_an_external_pulse_gives_12_leads(tm
 
     hea = asyncio.run(arecord("emu://ludb/6?speed=0&format=cyton&gain=0.92", 4.0, tmp_path,
                               name="cy", calibration=r.profile))
-    rec = r.profile.apply(read_wfdb(hea))
+    rec = read_wfdb(hea)                # arecord applied the profile (lead map, 12 leads)
+    assert r.profile.apply(rec) is rec  # and a profile is applied once only
     src = load_ludb(6).recording
     assert rec.leads == src.leads and rec.fs == 250.0
     want = resample(src.signal, src.fs, 250.0)[:, :1000]

@@ -96,6 +96,13 @@ def test_unknown_leadoff_electrode_lists_the_devices_electrodes(ptb1) -> None:
         _dev(ptb1, "leadoff=1:1:XX")
 
 
+def test_an_unknown_ptbxl_record_is_a_named_error_not_a_traceback() -> None:
+    from detak.firmware_bridge.emu_config import load_source
+
+    with pytest.raises(ValueError, match=r"emu://ptbxl/999999: .*999999"):
+        load_source("ptbxl", "999999")
+
+
 def test_missing_source_files_are_reported() -> None:
     with pytest.raises(FileNotFoundError, match="nope.hea does not exist"):
         parse_emu_url("emu://file//nonexistent/nope.hea").load()
