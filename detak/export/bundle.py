@@ -48,6 +48,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from detak.models.model_card import sha256_file
+
 __all__ = ["BUNDLE_FORMAT", "BundleError", "BundleFormatError", "BundleTruncatedError",
            "BundleSignatureError", "BundleTamperedError", "BundleKeyError", "Manifest",
            "generate_keypair", "load_private_key", "load_public_key", "key_id",
@@ -191,14 +193,6 @@ def rule_set_versions() -> dict[str, str]:
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _canonical(obj: Any) -> bytes:
@@ -414,10 +408,10 @@ def active_bundle(name: str, root: str | Path | None = None) -> Path | None:
 def _intact(folder: Path, manifest: Manifest) -> bool:
     """True if an installed folder holds exactly the manifest's bytes."""
     try:
-        if _sha256_file(folder / MANIFEST) != manifest.digest:
+        if sha256_file(folder / MANIFEST) != manifest.digest:
             return False
         return all((folder / f).is_file() and (folder / f).stat().st_size == int(e["bytes"])
-                   and _sha256_file(folder / f) == e["sha256"]
+                   and sha256_file(folder / f) == e["sha256"]
                    for f, e in manifest.files.items())
     except OSError:
         return False

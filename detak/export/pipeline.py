@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,7 @@ import numpy as np
 
 from detak.export.compare import auc_summary, cam_agreement
 from detak.export.runtime import NO_CAM_NOTE, load_runtime, model_filename
+from detak.models.model_card import sha256_file
 from detak.models.shipped import EXPORT_CARD_FILE
 
 __all__ = ["EXPORT_CARD", "EXPORT_CARD_FORMAT", "KINDS", "export_model", "read_export_card"]
@@ -46,14 +46,6 @@ EXPORT_CARD_FORMAT = "detak-export-card/1"
 KINDS: tuple[str, ...] = ("onnx", "tflite")
 PARITY_RECORDS = 100  # records on which fp32 exports are compared with torch
 MI = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_export_card(folder: str | Path) -> dict[str, Any]:
@@ -90,7 +82,7 @@ def _torch_outputs(graph: Any, x: np.ndarray, batch: int = 128) -> dict[str, np.
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _evaluate_file(path: Path, x: np.ndarray, y: np.ndarray, threads: int,
@@ -205,7 +197,7 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
     say(f"torch fp32 on {len(x)} records")
     ref = _torch_outputs(graph, x)
     torch_entry = {"weights": card["weights"]["file"],
-                   "weights_sha256": _sha256(folder / card["weights"]["file"]),
+                   "weights_sha256": sha256_file(folder / card["weights"]["file"]),
                    **auc_summary(y, ref["probs"])}
     if graph.has_cam:
         sel = np.flatnonzero(mi_pos)[:64]

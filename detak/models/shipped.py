@@ -12,10 +12,11 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from detak.models.model_card import sha256_file
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CARD_FILE = "card.json"
@@ -38,14 +39,6 @@ def shipped_model_dir(name: str, root: Path | str | None = None) -> Path | None:
     """
     folder = Path(root or WEIGHTS_DIR) / name
     return folder if (folder / CARD_FILE).is_file() else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _precision(path: Path, runtime: str, card: dict[str, Any]) -> str:
@@ -85,7 +78,7 @@ def list_models(root: Path | str | None = None) -> list[dict[str, Any]]:
                 continue
             entry = {"name": folder.name, "runtime": runtime,
                      "precision": _precision(f, runtime, card), "path": str(f),
-                     "bytes": f.stat().st_size, "sha256": _sha256(f),
+                     "bytes": f.stat().st_size, "sha256": sha256_file(f),
                      "card": str(folder / CARD_FILE)}
             if runtime != "torch" and export:
                 entry["cam"] = bool((export.get("cam") or {}).get("kind"))
