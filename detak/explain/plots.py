@@ -40,14 +40,10 @@ _GRID_MAJOR = "#e0a3a3"
 
 
 def _grid(ax: Any, w: float, h: float) -> None:
-    for x in np.arange(0, w + 0.01, 1.0):
-        major = abs(x / 5 - round(x / 5)) < 1e-6
-        ax.axvline(x, color=_GRID_MAJOR if major else _GRID_MINOR, lw=0.4 if major else 0.2,
-                   zorder=0)
-    for y in np.arange(0, h + 0.01, 1.0):
-        major = abs(y / 5 - round(y / 5)) < 1e-6
-        ax.axhline(y, color=_GRID_MAJOR if major else _GRID_MINOR, lw=0.4 if major else 0.2,
-                   zorder=0)
+    """The report's ECG-paper grid, lighter so that the attribution colours stand out."""
+    from detak.report.paper import draw_mm_grid
+
+    draw_mm_grid(ax, w, h, minor=_GRID_MINOR, major=_GRID_MAJOR, minor_lw=0.2, major_lw=0.4)
 
 
 def plot_attribution_ecg(x_mv: np.ndarray, attr: np.ndarray, fs: float, path: str | Path,

@@ -38,6 +38,21 @@ _LABELS = (("hr_bpm", "HR", "bpm", 0), ("rr_ms", "RR", "ms", 0), ("pr_ms", "PR",
            ("st_ms", "ST", "ms", 0), ("rs_ratio", "R/S", "", 2))
 
 
+def draw_mm_grid(ax: Any, width_mm: float, height_mm: float, *, minor: str = _GRID_MINOR,
+                 major: str = _GRID_MAJOR, minor_lw: float = 0.25, major_lw: float = 0.5
+                 ) -> None:
+    """ECG-paper grid on axes whose units are millimetres: a line every 1 mm, every fifth one
+    (5 mm = 0.2 s or 0.5 mV) heavier, behind the traces."""
+    for x in np.arange(0, width_mm + 0.01, 1.0):
+        is_major = abs(x / 5 - round(x / 5)) < 1e-6
+        ax.axvline(x, color=major if is_major else minor, lw=major_lw if is_major else minor_lw,
+                   zorder=0)
+    for y in np.arange(0, height_mm + 0.01, 1.0):
+        is_major = abs(y / 5 - round(y / 5)) < 1e-6
+        ax.axhline(y, color=major if is_major else minor, lw=major_lw if is_major else minor_lw,
+                   zorder=0)
+
+
 def format_intervals(values: Mapping[str, Any]) -> str:
     """One line of measured values for a plot title; unmeasured values show as '—'.
 
@@ -123,14 +138,7 @@ def plot_ecg_paper(rec: Recording, path: str | Path, intervals: Mapping[str, Any
     fig = plt.figure(figsize=(w_mm * _MM, h_mm * _MM), dpi=150)
     ax = fig.add_axes((_MARGIN_MM / w_mm, _MARGIN_MM / h_mm,
                        grid_w / w_mm, grid_h / h_mm))
-    for x in np.arange(0, grid_w + 0.01, 1.0):
-        major = abs(x / 5 - round(x / 5)) < 1e-6
-        ax.axvline(x, color=_GRID_MAJOR if major else _GRID_MINOR, lw=0.5 if major else 0.25,
-                   zorder=0)
-    for y in np.arange(0, grid_h + 0.01, 1.0):
-        major = abs(y / 5 - round(y / 5)) < 1e-6
-        ax.axhline(y, color=_GRID_MAJOR if major else _GRID_MINOR, lw=0.5 if major else 0.25,
-                   zorder=0)
+    draw_mm_grid(ax, grid_w, grid_h)
     for lead, t0, t1, row in panels:
         x = rec.lead(lead).astype(np.float64)
         i0, i1 = int(round(t0 * rec.fs)), min(rec.n_samples, int(round(t1 * rec.fs)))
