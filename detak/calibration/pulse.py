@@ -158,12 +158,12 @@ async def calibrate(url: str, seconds: float = 4.0, *, settle: float = 0.5,
     """Run the pulse procedure on ``url`` (see the module docstring).
 
     >>> import asyncio
-    >>> r = asyncio.run(calibrate("emu://ptbxl/1?speed=0&gain=1.25&offset=-40", 2.0))
+    >>> r = asyncio.run(calibrate("emu://ptbxl/1?speed=0&loop=1&gain=1.25&offset=-40", 2.0))
     >>> round(r.profile.channels["V1"].gain * 1.25, 6), r.profile.channels["V1"].offset
     (1.0, -40.0)
     """
     from detak.device.drivers import DeviceCommandError
-    from detak.device.events import CalPulseChange, SampleBlock
+    from detak.device.events import CalPulseChange, SampleBlock, StreamEnded
     from detak.device.session import open_device
     from detak.device.transports import TransportClosed
 
@@ -207,6 +207,12 @@ async def calibrate(url: str, seconds: float = 4.0, *, settle: float = 0.5,
                     raise CalibrationError(f"{url}: the stream ended ({dev.ended}) before "
                                            f"{need} pulse samples arrived")
                 continue
+            if isinstance(event, StreamEnded):
+                got = 0 if pulse_at is None else max(0, next_index - pulse_at - skip)
+                raise CalibrationError(
+                    f"{url}: the device ended its stream ({event.reason}) after {next_index} "
+                    + ("samples, before its calibration pulse came on" if pulse_at is None else
+                       f"samples, with {min(got, need)} of the {need} pulse samples needed"))
             if isinstance(event, CalPulseChange):
                 if event.on:
                     pulse_at = event.sample if event.sample is not None else next_index

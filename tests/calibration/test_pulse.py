@@ -5,6 +5,7 @@ recording through that profile must equal the source record."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -60,6 +61,16 @@ def test_a_lead_map_that_cannot_give_12_leads_is_refused() -> None:
                               derive="12-lead"))
 
 
+def test_a_stream_that_ends_before_enough_pulse_is_named_at_once() -> None:
+    # a 10-s record with the pulse on throughout, asked for 20 s of pulse: the device ends its
+    # stream at sample 1000; the procedure must say so, not wait for its timeout
+    t0 = time.monotonic()
+    with pytest.raises(CalibrationError, match=r"ended its stream \(end_of_source\) after 1000 "
+                                               r"samples, with 950 of the 2000 pulse samples"):
+        asyncio.run(calibrate("emu://ptbxl/1?speed=0&pulse=1", 20.0, external=True))
+    assert time.monotonic() - t0 < 15.0
+
+
 # --- behaviour ---------------------------------------------------------------------------------
 
 
@@ -74,7 +85,8 @@ def test_missing_samples_are_ignored_and_levels_are_medians() -> None:
 
 @pytest.mark.parametrize("pulse", ["&pulse=1", ""])      # pulse from the start, or by command
 def test_the_measured_profile_undoes_the_injected_gain_and_offset(tmp_path, pulse) -> None:
-    url = f"emu://ptbxl/1?speed=0&gain=1.07&offset=-25{pulse}"
+    # loop=1: at speed 0 the 10-s record can be sent whole before the pulse command lands
+    url = f"emu://ptbxl/1?speed=0&loop=1&gain=1.07&offset=-25{pulse}"
     r = asyncio.run(calibrate(url, 2.0))
     assert set(r.profile.channels) == set(r.info.channels)
     for ch in r.profile.channels.values():
