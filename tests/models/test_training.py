@@ -22,6 +22,8 @@ def test_bad_settings_are_named_errors(tmp_path):
         train_cnn("edge", out_dir=tmp_path, recipe="fast")
     with pytest.raises(TrainingError, match="no checkpoint"):
         train_cnn("edge", out_dir=tmp_path, resume=True)
+    with pytest.raises(TrainingError, match="unknown compute precision 'fp8'"):
+        train_cnn("edge", out_dir=tmp_path, compute="fp8")
 
 
 def test_tiny_run_reduces_the_loss_and_writes_model_files(tmp_path):
@@ -69,3 +71,14 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
         assert torch.equal(a[key], b[key]), key
     assert resumed["training"]["history"][1]["val_loss"] == pytest.approx(
         straight["training"]["history"][1]["val_loss"], abs=1e-7)
+
+
+def test_bf16_compute_learns_keeps_fp32_weights_and_is_part_of_the_resume_check(tmp_path):
+    card = train_cnn("edge", out_dir=tmp_path, epochs=3, eval_train=False, compute="bf16", **TINY)
+    hist = card["training"]["history"]
+    assert hist[-1]["train_loss"] < 0.9 * hist[0]["train_loss"]
+    assert card["training"]["compute"] == "bf16" and "--compute bf16" in card["command"]
+    assert all(v.dtype == torch.float32 for v in _weights(tmp_path).values()
+               if v.is_floating_point())                       # master weights stay fp32
+    with pytest.raises(TrainingError, match="written with compute='bf16', not None"):
+        train_cnn("edge", out_dir=tmp_path, epochs=3, resume=True, **TINY)   # an fp32 resume
