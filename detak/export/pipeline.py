@@ -16,7 +16,9 @@ int8 selection (ONNX): MinMax, Entropy and Percentile calibration are each quant
 on fold 9 (macro AUC; ties go to the earlier method in that order); the best becomes
 ``NAME.int8.onnx``. Fold 10 is never read.
 
-    detak export onnx --model edge                     # the trained cache_dir()/cnn/edge
+    detak export onnx --model edge        # NAME resolves like `detak predict`: an installed
+                                          # bundle, then the shipped folder (rewritten in
+                                          # place), then cache_dir()/cnn/edge
     detak export tflite --source runs/edge --out detak/models/weights/edge
 """
 

@@ -86,6 +86,10 @@ def add_cnn_commands(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--jobs", "-j", type=int, default=0,
                    help="worker processes and threads (default: all cores)")
+    p.add_argument("--cam", metavar="MAPS.npz", default=None,
+                   help="also write the fused Grad-CAM maps of every 10-s window (MI class and "
+                        "top class, 1000 samples each, with the record names) from an exported "
+                        "model that has them (--runtime onnx|tflite; e.g. edge)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("models", help="list the shipped CNN models, or describe one",
@@ -210,22 +214,27 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from detak.data.sources import SourceError
     from detak.models.cnn_data import InputError
     from detak.models.predict import (
+        CamCollector,
         ModelNotFoundError,
         RuntimeNotAvailableError,
         predict_sources,
         write_predictions,
     )
 
+    cams = CamCollector() if args.cam else None
     try:
         table = predict_sources(args.sources, args.model, runtime=args.runtime,
                                 precision=args.precision, batch_size=args.batch_size,
-                                jobs=args.jobs or None)
+                                jobs=args.jobs or None, cams=cams)
     except (MissingLeadError, InputError, SourceError, ModelNotFoundError,
             RuntimeNotAvailableError, OSError) as err:
         print(f"detak predict: {err}", file=sys.stderr)
         return 2
     path = write_predictions(table, args.out)
     print(f"{len(table)} records → {path}", file=sys.stderr)
+    if cams is not None:
+        maps = cams.save(args.cam)
+        print(f"{cams.n_windows} Grad-CAM windows → {maps}", file=sys.stderr)
     return 0
 
 

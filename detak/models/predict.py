@@ -17,6 +17,12 @@ run the exported ``STEM.PRECISION.onnx`` / ``STEM.PRECISION.tflite`` (``detak ex
 the weights file's stem) through `detak.export.runtime.load_runtime`, whose `ModelRuntime` is
 ``LoadedModel.module`` (its ``run`` also returns the fused Grad-CAM maps). `_make_runner` is the
 one place that switches on the runtime.
+
+Fused Grad-CAM maps (the kiosk's explanation, no torch, no gradients): with a `CamCollector`
+(``detak predict ... --cam MAPS.npz``) an exported model that carries the maps (a GAP + linear
+head, e.g. ``edge``) also hands back, per 10-s window, the map of the MI class and of the
+top-scoring class, upsampled to the 1000 input samples; `CamCollector.save` writes them with the
+record of each window. Models without such a head say so (`NoCamError`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ class ModelNotFoundError(FileNotFoundError):
 
 class RuntimeNotAvailableError(RuntimeError):
     """The runtime or precision asked for has no model file (yet)."""
+
+
+class NoCamError(RuntimeNotAvailableError):
+    """Maps were asked for but the runtime or the model file gives none (the message says
+    why)."""
 
 
 def default_models_dir() -> Path:
@@ -204,8 +215,85 @@ def _record_name(item: Any) -> str:
     return item.record
 
 
-def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int) -> list[np.ndarray]:
-    """Per item, the probabilities averaged over its 10-s windows."""
+class CamCollector:
+    """Collects the fused Grad-CAM maps while `predict_sources` runs an exported model.
+
+    ``wrap(loaded)`` returns a model whose ``predict`` keeps each window's ``cam_mi`` and
+    ``cam_top``; `predict_sources` tells it which record each window belongs to.
+
+    >>> c = CamCollector()
+    >>> c.n_windows, c.records
+    (0, [])
+    """
+
+    def __init__(self) -> None:
+        self.records: list[str] = []
+        self.window: list[int] = []
+        self._mi: list[np.ndarray] = []
+        self._top: list[np.ndarray] = []
+        self._top_class: list[np.ndarray] = []
+        self.model = self.runtime = self.precision = ""
+
+    @property
+    def n_windows(self) -> int:
+        return sum(len(m) for m in self._mi)
+
+    def wrap(self, loaded: LoadedModel) -> LoadedModel:
+        """``loaded`` with a ``predict`` that also keeps the maps (`NoCamError` when the model
+        has none)."""
+        engine = loaded.module
+        if loaded.runtime == "torch" or not hasattr(engine, "has_cam"):
+            raise NoCamError(
+                "--cam: the fused Grad-CAM maps come from the exported models the kiosk runs "
+                "(--runtime onnx or tflite); on the host, `detak explain --method gradcam` "
+                "computes Grad-CAM with torch")
+        if not engine.has_cam:
+            raise NoCamError(f"--cam: {loaded.name} ({engine.path.name}) has no fused Grad-CAM "
+                             f"output: {engine.cam_note}")
+        self.model, self.runtime, self.precision = loaded.name, loaded.runtime, loaded.precision
+
+        def run(x: np.ndarray) -> np.ndarray:
+            out = engine.run(x)
+            self._mi.append(out.cam_mi)
+            self._top.append(out.cam_top)
+            self._top_class.append(out.top_class)
+            return out.probs
+
+        return dataclasses.replace(loaded, predict=run)
+
+    def name_windows(self, names: Sequence[str], windows: Sequence[int]) -> None:
+        """The records (in prediction order) and how many windows each had."""
+        for name, n in zip(names, windows, strict=True):
+            self.records.extend([name] * int(n))
+            self.window.extend(range(int(n)))
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``record``, ``window``, ``cam_mi``, ``cam_top`` (n_windows, 1000) float32,
+        ``top_class`` (class names), ``fs``, ``model``, ``runtime``, ``precision`` as an .npz."""
+        n = self.n_windows
+        if n != len(self.records):
+            raise RuntimeError(f"{n} maps for {len(self.records)} windows")
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+        empty = np.empty((0, N_SAMPLES), np.float32)
+        top = np.concatenate(self._top_class) if self._top_class else np.empty(0, int)
+        with open(path, "wb") as fh:
+            np.savez_compressed(
+                fh, record=np.asarray(self.records, dtype=str),
+                window=np.asarray(self.window, dtype=np.int32),
+                cam_mi=np.concatenate(self._mi) if self._mi else empty,
+                cam_top=np.concatenate(self._top) if self._top else empty,
+                top_class=np.asarray([CLASSES[i] for i in top], dtype=str),
+                fs=np.float32(MODEL_FS), model=self.model, runtime=self.runtime,
+                precision=self.precision)
+        return path
+
+
+def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int,
+                   windows_out: list[int] | None = None) -> list[np.ndarray]:
+    """Per item, the probabilities averaged over its 10-s windows (their counts appended to
+    ``windows_out``)."""
     out: list[np.ndarray] = []
     pool = None
     if jobs > 1 and len(items) >= POOL_MIN_RECORDS:
@@ -220,6 +308,8 @@ def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int) -> list
             windows = (list(pool.map(_prepare, args, chunksize=16)) if pool
                        else [_prepare(a) for a in args])
             probs = loaded.predict(np.concatenate(windows))
+            if windows_out is not None:
+                windows_out.extend(len(w) for w in windows)
             bounds = np.cumsum([0] + [len(w) for w in windows])
             out.extend(probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
                                                               strict=True))
@@ -244,12 +334,13 @@ def predict_fold(loaded: LoadedModel, fold: int) -> tuple[np.ndarray, np.ndarray
 
 def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "edge",
                     runtime: str = "torch", precision: str = "fp32", batch_size: int = 256,
-                    jobs: int | None = None) -> pd.DataFrame:
+                    jobs: int | None = None, cams: CamCollector | None = None) -> pd.DataFrame:
     """Probabilities of the 5 superclasses for every record the sources name (see the module
     docstring): a DataFrame with columns ``record, NORM, MI, STTC, CD, HYP``, in source order.
 
     ``jobs``: worker processes that read and filter records (default: all cores; used for 64
-    records or more) and torch threads.
+    records or more) and torch threads. ``cams``: a `CamCollector` that keeps the fused Grad-CAM
+    maps of every window (exported models with a map only).
 
     >>> predict_sources(["ptbxl://1"], model="no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -261,14 +352,20 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
     jobs = int(jobs or os.cpu_count() or 1)
     loaded = (model if isinstance(model, LoadedModel)
               else load_model(model, runtime, precision, batch_size, threads=jobs))
+    if cams is not None:
+        loaded = cams.wrap(loaded)
     names: list[str] = []
     rows: list[np.ndarray] = []
     pending: list[Any] = []
 
     def flush() -> None:
         if pending:
-            rows.extend(_predict_items(loaded, pending, jobs))
-            names.extend(_record_name(it) for it in pending)
+            windows: list[int] = []
+            rows.extend(_predict_items(loaded, pending, jobs, windows))
+            new = [_record_name(it) for it in pending]
+            names.extend(new)
+            if cams is not None:
+                cams.name_windows(new, windows)
             pending.clear()
 
     for source in sources:
@@ -285,6 +382,8 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
                 raise SourceError(f"{source!r}: {err}") from err
             names.extend(str(int(i)) for i in ids)
             rows.extend(probs)
+            if cams is not None:
+                cams.name_windows([str(int(i)) for i in ids], [1] * len(ids))
             continue
         pending.extend(expand_source(source))
     flush()

@@ -141,3 +141,36 @@ def test_worker_processes_give_the_same_rows_in_order(tiny, tmp_path, monkeypatc
     pooled = predict_sources([str(folder)], tiny, jobs=2)
     assert pooled["record"].tolist() == ["l11", "l12", "l13", "l14"]
     assert np.allclose(pooled.iloc[:, 1:].to_numpy(), serial.iloc[:, 1:].to_numpy(), atol=1e-6)
+
+
+# --- fused Grad-CAM maps from the kiosk runtimes (--cam) ----------------------------------------
+
+
+def test_cam_needs_an_exported_model_with_maps(tmp_path, capsys):
+    rc = main(["predict", "sample://ptbxl-00102", "--model", "edge", "--out",
+               str(tmp_path / "p.csv"), "--cam", str(tmp_path / "maps.npz")])
+    assert rc == 2 and not (tmp_path / "maps.npz").exists()
+    assert "--cam: the fused Grad-CAM maps come from the exported models" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_cam_file_holds_one_map_per_window_aligned_with_the_csv(tmp_path, runtime):
+    csv, maps = tmp_path / "p.csv", tmp_path / "maps.npz"
+    sources = ["sample://ptbxl-00102", "sample://ptbxl-07489", "sample://ludb-1"]
+    assert main(["predict", *sources, "--model", "edge", "--runtime", runtime, "--precision",
+                 "int8", "--out", str(csv), "--cam", str(maps), "--jobs", "1"]) == 0
+    table = pd.read_csv(csv, dtype={"record": str})
+    with np.load(maps) as z:
+        assert list(z["record"]) == list(table["record"])           # 10-s records: one window
+        assert z["cam_mi"].shape == z["cam_top"].shape == (3, 1000)
+        assert np.isfinite(z["cam_mi"]).all() and (z["cam_mi"] >= 0).all()   # ReLU'd maps
+        assert z["cam_mi"].max(axis=1).min() > 0                      # not all-zero
+        top = list(z["top_class"])
+        assert set(top) <= {"NORM", "MI", "STTC", "CD", "HYP"}
+        probs = table[["NORM", "MI", "STTC", "CD", "HYP"]].to_numpy()
+        assert top == [("NORM", "MI", "STTC", "CD", "HYP")[i] for i in probs.argmax(axis=1)]
+        for i, cls in enumerate(top):                                 # the MI row is its own
+            if cls == "MI":
+                np.testing.assert_allclose(z["cam_top"][i], z["cam_mi"][i], rtol=1e-6)
+        assert float(z["fs"]) == 100.0 and str(z["model"]) == "edge"
+        assert str(z["runtime"]) == runtime and str(z["precision"]) == "int8"
