@@ -12,8 +12,13 @@ sends ``b``; `resume` (after a reconnect) sends ``b`` only.
 
 Sample numbers give gaps: the first packet is sample 0, a jump of k in the counter leaves k - 1
 samples missing. The counter wraps every 256 samples (about 1 s), so after a longer silence
-(a lost link) the number of wraps is taken from the host clock: the jump of 256 m + k that best
-matches the time since the previous packet (right for a device paced in real time).
+(a lost radio link) the number of wraps m in a jump of 256 m + k is taken from time — but from
+each packet's estimated *send* time, not from when the host happened to read it
+(`detak.device.wraps`): a packet was sent no later than the time of any later read minus the
+packets received after it up to that read, divided by fs. So a host stall (an fsync, a busy
+consumer), whose backlog arrives contiguous in one or several quick reads, never counts a wrap,
+while a real silence, after which packets arrive in real time, still does. Packets after a jump
+that may have wrapped are held back until the stream is real time again (0.2 s of host time).
 
 >>> packet = bytes([0xA0, 7]) + bytes.fromhex("000001" "ffffff" + "000000" * 6) + bytes(6) + b"\xc0"
 >>> drv = CytonDriver()
@@ -34,6 +39,7 @@ import numpy as np
 
 from detak.device.drivers import DeviceCommandError, Driver, Link, register_driver
 from detak.device.events import Event, Reply, SampleBlock, StreamInfo
+from detak.device.wraps import WrappingCounter
 
 HEADER = 0xA0
 PACKET = 33
@@ -98,11 +104,8 @@ class CytonDriver(Driver):
         self._buf = bytearray()
         self._text = bytearray()
         self._synced = False
-        self._last_num: int | None = None
-        self._last_time: float | None = None
-        self._index = 0
-        self._counts = {"bytes": 0, "packets": 0, "lost_packets": 0, "skipped_bytes": 0,
-                        "duplicate_packets": 0}
+        self._counter: WrappingCounter[np.ndarray] = WrappingCounter(256, self.fs)
+        self._counts = {"bytes": 0, "packets": 0, "skipped_bytes": 0}
 
     def stream_info(self) -> StreamInfo:
         return StreamInfo(fs=self.fs, channels=self.leads, lsb_nv=self.lsb_nv,
@@ -118,7 +121,7 @@ class CytonDriver(Driver):
         buf = self._buf
         buf += data
         events: list[Event] = []
-        packets: list[tuple[int, np.ndarray]] = []
+        packets: list[tuple[int, np.ndarray]] = []         # (sample number, values)
         while buf:
             if buf[0] != HEADER:
                 i = buf.find(bytes([HEADER]))
@@ -133,13 +136,12 @@ class CytonDriver(Driver):
                 num, values, _footer, _aux = decode_cyton_packet(bytes(buf[:PACKET]))
                 del buf[:PACKET]
                 self._synced = True
-                index = self._unwrap(num, host_time)
-                if index is not None:
-                    packets.append((index, values))
+                self._counts["packets"] += 1
+                packets.append((num, values))
                 continue
             self._skip(buf[:1], events)
             del buf[:1]
-        events += self._blocks(packets, host_time)
+        events += self._blocks(self._counter.feed(packets, host_time), host_time)
         return events
 
     def _skip(self, chunk: bytes | bytearray, events: list[Event]) -> None:
@@ -158,24 +160,6 @@ class CytonDriver(Driver):
             self._text.clear()
         del self._text[:-4096]
 
-    def _unwrap(self, num: int, host_time: float) -> int | None:
-        if self._last_num is None:
-            self._index = 0
-        else:
-            step = (num - self._last_num) % 256
-            if step == 0:
-                self._counts["duplicate_packets"] += 1
-                return None
-            if self._last_time is not None and host_time > self._last_time:
-                expected = (host_time - self._last_time) * self.fs
-                step += 256 * max(0, int(round((expected - step) / 256)))
-            self._counts["lost_packets"] += step - 1
-            self._index += step
-        self._last_num = num
-        self._last_time = host_time
-        self._counts["packets"] += 1
-        return self._index
-
     def _blocks(self, packets: list[tuple[int, np.ndarray]], host_time: float) -> list[Event]:
         out: list[Event] = []
         run: list[np.ndarray] = []
@@ -192,7 +176,8 @@ class CytonDriver(Driver):
         return out
 
     def stats(self) -> dict[str, int]:
-        return dict(self._counts)
+        return {**self._counts, "lost_packets": self._counter.lost,
+                "duplicate_packets": self._counter.duplicates}
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -208,7 +193,7 @@ class CytonDriver(Driver):
                     f"cyton: no '$$$' prompt within {self.reset_timeout:g} s after the soft "
                     "reset 'v' (is this an OpenBCI Cyton dongle, and is the board on?)"
                 ) from None
-            self._last_num = None
+            self._counter.reset()
             await link.send(CMD_START)
         self.info = self.stream_info()
         return self.info

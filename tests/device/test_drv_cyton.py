@@ -92,6 +92,65 @@ def test_sample_numbers_wrap_and_reveal_lost_packets() -> None:
     assert sum(n for _, n in spans) == 7 and drv.stats()["lost_packets"] == 2
 
 
+def _feed_timed(drv: CytonDriver, reads: list[tuple[float, list[int]]]) -> list[SampleBlock]:
+    """Feed reads ``(host time, sample numbers)``, one packet per number (8 bits), in order."""
+    out: list[SampleBlock] = []
+    for t, nums in reads:
+        out += _blocks(drv.feed(b"".join(_packet(n % 256, [n] * 8) for n in nums), host_time=t))
+    return out
+
+
+def test_a_host_stall_delivers_a_contiguous_backlog_not_a_wrap_gap() -> None:
+    # 100 packets in real time, then the host stalls 0.6 s (an fsync): the 150 packets the
+    # board sent meanwhile arrive in one read, contiguous
+    drv = CytonDriver()
+    reads = [(i / 250, [i]) for i in range(100)] + [(99 / 250 + 0.6, list(range(100, 250)))]
+    blocks = _feed_timed(drv, reads)
+    assert blocks[-1].first_sample == 100 and blocks[-1].n_samples == 150
+    assert drv.stats()["lost_packets"] == 0
+
+
+@pytest.mark.parametrize("stall", [0.3, 0.6, 1.5, 3.0])
+def test_no_host_stall_invents_a_gap_when_the_backlog_comes_in_tty_sized_reads(stall) -> None:
+    # a tty read returns at most 4 KiB (124 packets): a long backlog comes in several reads,
+    # a millisecond apart, then the stream is real time again
+    drv = CytonDriver()
+    n_backlog = int(round(stall * 250))
+    t = 49 / 250 + stall
+    reads = [(i / 250, [i]) for i in range(50)]
+    backlog = list(range(50, 50 + n_backlog))
+    reads += [(t + j / 1000, backlog[a:a + 124]) for j, a in enumerate(range(0, n_backlog, 124))]
+    t = reads[-1][0]
+    reads += [(t + (k + 1) / 250, [50 + n_backlog + k]) for k in range(100)]
+    blocks = _feed_timed(drv, reads)
+    got = [b.first_sample + i for b in blocks for i in range(b.n_samples)]
+    assert got == list(range(150 + n_backlog)) and drv.stats()["lost_packets"] == 0
+
+
+@pytest.mark.parametrize("silence_packets", [100, 300, 700])
+def test_a_real_link_silence_longer_than_a_wrap_is_still_counted(silence_packets: int) -> None:
+    # the radio loses packets 50 .. 50 + silence - 1 (the 8-bit counter wraps once for 300,
+    # twice for 700); the board keeps sampling and the rest arrives in real time
+    drv = CytonDriver()
+    sent = list(range(50)) + list(range(50 + silence_packets, 150 + silence_packets))
+    blocks = _feed_timed(drv, [(n / 250, [n]) for n in sent])
+    got = [b.first_sample + i for b in blocks for i in range(b.n_samples)]
+    assert got == sent and drv.stats()["lost_packets"] == silence_packets
+
+
+def test_packets_after_a_silence_are_held_only_until_the_stream_is_real_time_again() -> None:
+    drv = CytonDriver()
+    _feed_timed(drv, [(n / 250, [n]) for n in range(50)])
+    first = 50 + 400
+    released = []
+    for k in range(100):
+        released.append(len(_feed_timed(drv, [((first + k) / 250, [first + k])])))
+        if released[-1]:
+            break
+    assert 0.2 <= k / 250 <= 0.25              # the settle time (0.2 s) and one read
+    assert drv.stats()["lost_packets"] == 400
+
+
 def test_resync_skips_noise_and_a_stray_header_byte() -> None:
     drv = CytonDriver()
     p0, p1, p2 = (_packet(n, [n * 10] * 8) for n in range(3))
