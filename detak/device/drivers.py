@@ -9,7 +9,9 @@ for the driver to have produced its `StreamInfo`.
 
 Drivers register by name (`register_driver`) so URLs can pick them (``?driver=NAME`` or a BLE
 ``profile=``). Part B of issue 6 adds Polar H10 (+ Heart Rate Service), PC-80B, OpenBCI Cyton,
-ProtoCentral OpenView and CSV-lines drivers in ``drivers_*.py``.
+ProtoCentral OpenView and CSV-lines drivers in ``drivers_*.py``. The built-in drivers are
+imported on first use (`driver_class`, `get_driver`, `driver_names`), not when this module is
+imported: they import this module themselves, so loading them here would be an import cycle.
 
 A complete (if minimal) driver: one integer per channel per text line, no commands. ``feed``
 keeps the partial line for the next call, exactly as a byte stream requires:
@@ -30,7 +32,7 @@ keeps the partial line for the next call, exactly as a byte stream requires:
 >>> d = LinesDriver()
 >>> [b.counts.tolist() for b in d.feed(b"12\n-3\n4")], d.feed(b"0\n")[0].counts.tolist()
 ([[[12, -3]]], [[40]])
->>> "bridge" in DRIVERS
+>>> "bridge" in driver_names()
 True
 >>> get_driver("nope")
 Traceback (most recent call last):
@@ -130,16 +132,28 @@ def register_driver(cls: type[Driver]) -> type[Driver]:
     return cls
 
 
-def get_driver(name: str, **options: Any) -> Driver:
-    """A new driver instance by name (`KeyError` listing the known names)."""
+def driver_names() -> list[str]:
+    """The registered drivers' names (built-in ones included), sorted."""
+    _load_builtin()
+    return sorted(DRIVERS)
+
+
+def driver_class(name: str) -> type[Driver]:
+    """The driver class registered as ``name`` (`KeyError` listing the known names)."""
     _load_builtin()
     cls = DRIVERS.get(name)
     if cls is None:
         raise KeyError(f"no driver {name!r}; known drivers: {', '.join(sorted(DRIVERS))}")
-    return cls(**options)
+    return cls
+
+
+def get_driver(name: str, **options: Any) -> Driver:
+    """A new driver instance by name (`KeyError` listing the known names)."""
+    return driver_class(name)(**options)
 
 
 def _load_builtin() -> None:
+    """Import (and so register) the built-in drivers; called on first use (see above)."""
     import detak.device.bridge  # noqa: F401 - registers "bridge"
     import detak.device.drivers_csv  # noqa: F401 - "csv" (issue 6 part B, also below)
     import detak.device.drivers_cyton  # noqa: F401 - "cyton"
@@ -147,6 +161,3 @@ def _load_builtin() -> None:
     import detak.device.drivers_openview  # noqa: F401 - "openview"
     import detak.device.drivers_pc80b  # noqa: F401 - "pc80b"
     import detak.device.drivers_polar  # noqa: F401 - "polar-h10"
-
-
-_load_builtin()

@@ -6,8 +6,9 @@ contact detected, meaningful only if bit 2 "contact supported" is set; bit 3: en
 uint16 LE in kJ present; bit 4: RR intervals present), the heart rate, the optional energy, then
 RR intervals to the end of the packet: uint16 LE in units of 1/1024 SECOND, oldest first.
 
-HRS carries no ECG samples: `HrsDriver` emits `HeartRate` events only (the Polar H10 driver
-decodes the same characteristic next to its ECG stream). Its `StreamInfo` has no channels.
+HRS carries no ECG samples: `HrsDriver` emits `HeartRate` events (`detak.device.events`) only
+(the Polar H10 driver decodes the same characteristic next to its ECG stream). Its `StreamInfo`
+has no channels.
 
 >>> m = parse_heart_rate(bytes([0x16, 72, 0x00, 0x04, 0x10, 0x04]))
 >>> m.bpm, m.contact, m.rr_ms
@@ -21,26 +22,13 @@ ValueError: heart rate measurement 0148: flags say uint16 heart rate, 1 byte(s) 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 from detak.device.drivers import Driver, Link, register_driver
-from detak.device.events import DeviceError, Event, StreamInfo
+from detak.device.events import DeviceError, Event, HeartRate, StreamInfo
 
 HRS_SERVICE = "0000180d-0000-1000-8000-00805f9b34fb"
 HR_MEASUREMENT = "00002a37-0000-1000-8000-00805f9b34fb"
-
-
-@dataclass(frozen=True)
-class HeartRate:
-    """One Heart Rate Measurement: ``bpm``, sensor ``contact`` (None when the sensor cannot
-    tell), ``energy_kj`` if sent, RR intervals in ms (oldest first), arrival ``host_time``."""
-
-    bpm: int
-    contact: bool | None = None
-    energy_kj: int | None = None
-    rr_ms: tuple[float, ...] = ()
-    host_time: float = 0.0
 
 
 def parse_heart_rate(data: bytes, host_time: float = 0.0) -> HeartRate:
@@ -100,7 +88,7 @@ class HrsDriver(Driver):
             self._counts["bad_measurements"] += 1
             return [DeviceError(0, str(exc))]
         self._counts["measurements"] += 1
-        return [hr]            # type: ignore[list-item] - an extra event kind, see module doc
+        return [hr]
 
     def stats(self) -> dict[str, int]:
         return dict(self._counts)

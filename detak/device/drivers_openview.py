@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from detak.device.drivers import Driver, register_driver
-from detak.device.drivers_hrs import HeartRate
-from detak.device.events import Event, SampleBlock, StreamInfo
+from detak.device.events import Event, HeartRate, SampleBlock, StreamInfo
 
 SOF = b"\x0a\xfa"
 STOP = b"\x00\x0b"
@@ -175,7 +174,7 @@ class OpenViewDriver(Driver):
                 if values:
                     events.append(self._block(values, host_time))
                     values = []
-                events.append(HeartRate(hr, host_time=host_time))  # type: ignore[arg-type]
+                events.append(HeartRate(hr, host_time=host_time))
             values.append(value)
         if values:
             events.append(self._block(values, host_time))

@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 
 from detak.device.drivers import Driver, Link, register_driver
-from detak.device.drivers_hrs import HeartRate
 from detak.device.events import (
     BatteryStatus,
     DeviceError,
     Event,
+    HeartRate,
     LeadOffChange,
     SampleBlock,
     StreamEnded,
@@ -235,7 +235,7 @@ class PC80BDriver(Driver):
         if bpm == self._last_hr or bpm == 0:
             return []
         self._last_hr = bpm
-        return [HeartRate(bpm, host_time=host_time)]  # type: ignore[list-item]
+        return [HeartRate(bpm, host_time=host_time)]
 
     def _continuous(self, p: bytes, host_time: float) -> list[Event]:
         if not p:

@@ -130,7 +130,7 @@ class PolarH10Driver(Driver):
             except ValueError as exc:
                 return [DeviceError(0, str(exc))]
             self._counts["hr_measurements"] += 1
-            return [hr]           # type: ignore[list-item] - extra event kind (drivers_hrs)
+            return [hr]
         return []
 
     def _control(self, data: bytes) -> list[Event]:

@@ -120,6 +120,19 @@ class StreamEnded:
 
 
 @dataclass(frozen=True)
+class HeartRate:
+    """A heart rate the device computed (BLE Heart Rate Service, PC-80B, OpenView): ``bpm``,
+    sensor ``contact`` (None when the sensor cannot tell), ``energy_kj`` if sent, the RR
+    intervals it covers in ms (oldest first) and the arrival ``host_time`` (monotonic s)."""
+
+    bpm: int
+    contact: bool | None = None
+    energy_kj: int | None = None
+    rr_ms: tuple[float, ...] = ()
+    host_time: float = 0.0
+
+
+@dataclass(frozen=True)
 class Reply:
     """A device's answer to a host command (ACK when ``ok``, else NACK with ``reason``)."""
 
@@ -147,4 +160,4 @@ class LinkRestored:
 
 
 Event = (StreamInfo | SampleBlock | LeadOffChange | CalPulseChange | BatteryStatus
-         | DeviceError | StreamEnded | Reply | LinkLost | LinkRestored)
+         | DeviceError | StreamEnded | HeartRate | Reply | LinkLost | LinkRestored)

@@ -83,14 +83,12 @@ def _driver_name(scheme: str, params: dict[str, str]) -> str:
 
 
 def _driver_class(url: str, scheme: str, params: dict[str, str]) -> type[Driver]:
-    from detak.device.drivers import DRIVERS, _load_builtin
+    from detak.device.drivers import driver_class
 
-    _load_builtin()
-    name = _driver_name(scheme, params)
-    if name not in DRIVERS:
-        raise ValueError(f"device URL {url!r}: no driver {name!r}; known drivers: "
-                         f"{', '.join(sorted(DRIVERS))}")
-    return DRIVERS[name]
+    try:
+        return driver_class(_driver_name(scheme, params))
+    except KeyError as exc:
+        raise ValueError(f"device URL {url!r}: {exc.args[0]}") from None
 
 
 def _driver(url: str, u: DeviceURL) -> Driver:
