@@ -179,6 +179,27 @@ class DeviceProfile:
     def _tag(self) -> str:
         return f"profile:{self.name or self.model or 'unnamed'}"
 
+    # --- in a recording's journal ---------------------------------------------------------------
+
+    def to_journal(self) -> dict[str, Any]:
+        """What a recording's journal (``session.json``) keeps of this profile, so that a
+        recording rebuilt after a crash gets exactly the treatment a finished one gets.
+
+        >>> p = DeviceProfile(model="m", derive="12-lead", lead_map={"CH1": "I"}, name="x")
+        >>> q = DeviceProfile.from_journal(p.to_journal())
+        >>> (q.name, q.derive, q.lead_map) == ("x", "12-lead", {"CH1": "I"})
+        True
+        """
+        return {"name": self.name, "profile": self.to_dict()}
+
+    @classmethod
+    def from_journal(cls, d: dict[str, Any]) -> DeviceProfile:
+        """Inverse of `to_journal` (`ProfileError` naming the problem if it is malformed)."""
+        if not isinstance(d, dict) or not isinstance(d.get("profile"), dict):
+            raise ProfileError(f"a recording journal's profile entry must be "
+                               f"{{'name': ..., 'profile': {{...}}}}, got {d!r:.80}")
+        return cls.from_dict(d["profile"], name=str(d.get("name", "")))
+
     # --- TOML ---------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

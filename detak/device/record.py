@@ -8,7 +8,9 @@ parts folder. A live stream that goes silent for ``idle_timeout`` s is treated a
 (the session reconnects). For ``emu://`` URLs the emulator's fault log is written next to the
 record as ``<name>.emulator.json`` (what ``detak record`` promised to inject and where).
 
-`recover` turns the parts folder(s) a crash left into WFDB records.
+`recover` turns the parts folder(s) a crash left into WFDB records. Both end in
+`apply_journal_profile`: the device profile recorded in the journal (lead map, derived leads,
+clock correction) is applied the same way to a finished recording and to a recovered one.
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detak.data.recording import Recording
 from detak.device.chunks import PartsError, load_parts
 from detak.device.events import SampleBlock, StreamEnded
 from detak.device.recorder import Recorder, recording_from_parts
@@ -97,9 +100,7 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
         await dev.close()
         if cap_fh is not None:
             cap_fh.close()
-    recording = rec.finish(stats=dev.driver.stats())
-    if hasattr(calibration, "apply"):   # a device profile: lead map, derived leads, clock
-        recording = calibration.apply(recording)
+    recording = apply_journal_profile(rec.finish(stats=dev.driver.stats()), rec.store.session)
     path = write_wfdb(recording, out / name)
     emulator = getattr(dev.transport, "device", None)
     if emulator is not None and hasattr(emulator, "lost_spans"):
@@ -117,6 +118,28 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
 def record(url: str, seconds: float, out_dir: str | Path, **kwargs: Any) -> Path:
     """Synchronous `arecord`."""
     return asyncio.run(arecord(url, seconds, out_dir, **kwargs))
+
+
+def apply_journal_profile(recording: Recording, session: dict[str, Any]) -> Recording:
+    """``recording`` (counts already scaled by the journal's calibration) with the device
+    profile the journal's ``session`` names applied: lead map, derived leads and clock
+    correction. Without a profile it is returned as is.
+
+    >>> import numpy as np
+    >>> from detak.calibration.profile import DeviceProfile
+    >>> p = DeviceProfile(lead_map={"CH1": "I", "CH2": "II"}, derive="12-lead", name="p")
+    >>> rec = Recording(np.zeros((2, 10), np.float32), fs=100.0, leads=["CH1", "CH2"])
+    >>> apply_journal_profile(rec, {"profile": p.to_journal()}).leads[:3]
+    ('I', 'II', 'III')
+    >>> apply_journal_profile(rec, {"profile": None}) is rec
+    True
+    """
+    entry = session.get("profile")
+    if entry is None:
+        return recording
+    from detak.calibration.profile import DeviceProfile
+
+    return DeviceProfile.from_journal(entry).apply(recording)
 
 
 def find_parts(directory: str | Path) -> list[Path]:
@@ -146,7 +169,13 @@ def recover(directory: str | Path, out_dir: str | Path | None = None) -> list[Pa
         if counts.shape[1] == 0:
             raise PartsError(f"{p}: no complete chunk was written before the crash; nothing "
                              "to recover")
-        rec = recording_from_parts(session, events, counts)
+        from detak.calibration.profile import ProfileError
+
+        try:
+            rec = apply_journal_profile(recording_from_parts(session, events, counts), session)
+        except ProfileError as exc:
+            raise PartsError(f"{p}: the calibration profile in {p / 'session.json'}: {exc}"
+                             ) from None
         name = session.get("name") or p.name.removesuffix(".parts")
         target = Path(out_dir) if out_dir is not None else p.parent
         paths.append(write_wfdb(rec, target / name))

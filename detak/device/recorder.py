@@ -76,11 +76,13 @@ class Recorder:
                                max(2 * self.chunk, int(round(ring_seconds * self.fs))))
         self.limit = limit
         self.start_time = start_time or datetime.now(UTC)
+        to_journal = getattr(calibration, "to_journal", None)
         self.store = PartsStore(
             Path(parts_dir) if parts_dir is not None else None,
             {"n_channels": info.n_channels, "info": info.to_dict(), "chunk_samples": self.chunk,
              "calibration": self.scale.describe(), "url": url, "name": name,
-             "start_time": self.start_time.isoformat(), "limit": limit})
+             "start_time": self.start_time.isoformat(), "limit": limit,
+             "profile": to_journal() if callable(to_journal) else None})
         self.flushed = 0
         self.end = 0
         self.offset = 0

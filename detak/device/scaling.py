@@ -51,7 +51,13 @@ class ChannelScale:
 
 
 class Calibration(Protocol):
-    """What the `Recorder` needs from a calibration: the scale for a device's stream."""
+    """What the `Recorder` needs from a calibration: the scale for a device's stream.
+
+    A calibration that also changes the recording after scaling (a device profile of
+    `detak.calibration`: lead map, derived leads, clock correction) has ``to_journal()`` as
+    well: the `Recorder` keeps its result in the journal, and `detak.device.record` applies it
+    from there, to a finished recording and to one recovered after a crash alike.
+    """
 
     def scale_for(self, info: StreamInfo) -> ChannelScale: ...
 

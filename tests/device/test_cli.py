@@ -76,6 +76,52 @@ def test_recover_rebuilds_the_record_a_crash_left(tmp_path, capsys) -> None:
     assert np.array_equal(np.rint(rec.signal * 1000), counts[:, :600])
 
 
+def _cyton_profile(tmp_path: Path) -> Path:
+    """An 8-channel profile for the emulated Cyton: gains undoing the URL's gain=0.92, the
+    8-lead map, the 12 leads derived, and a 2000-ppm clock error that must be resampled."""
+    from detak.calibration.leads import EIGHT_LEAD_MAP
+    from detak.calibration.profile import ChannelCalibration, DeviceProfile
+
+    profile = DeviceProfile(model="OpenBCI Cyton", lead_map=dict(EIGHT_LEAD_MAP),
+                            derive="12-lead", drift_ppm=2000.0, resample_above_ppm=1000.0,
+                            channels={ch: ChannelCalibration(gain=1 / 0.92)
+                                      for ch in EIGHT_LEAD_MAP}, name="cy8")
+    return profile.save(tmp_path / "profiles" / "cy8.toml")
+
+
+def test_recover_applies_the_whole_profile_like_a_normal_recording(tmp_path, capsys) -> None:
+    from detak.calibration.profile import load_profile
+    from detak.device.record import record
+
+    url = "emu://ludb/6?speed=0&format=cyton&gain=0.92"
+    profile = _cyton_profile(tmp_path)
+    assert main(["record", url, "--seconds", "4", "--out", str(tmp_path), "--name", "full",
+                 "--profile", str(profile)]) == 0
+    full = read_wfdb(_last_line(capsys))
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_2_5_s(rec: Recorder, event: object) -> None:
+        if rec.end >= 625:
+            raise Crash
+
+    with pytest.raises(Crash):     # the process "dies": the journal has chunks 0 .. 499
+        record(url, 4.0, tmp_path / "crashed", name="crash", calibration=load_profile(profile),
+               on_event=crash_after_2_5_s)
+    assert main(["record", "--recover", str(tmp_path / "crashed")]) == 0
+    rec = read_wfdb(_last_line(capsys))
+    assert rec.meta["recovered"] is True
+    assert rec.calibration == full.calibration == "profile:cy8"
+    assert rec.meta["profile_applied"] == full.meta["profile_applied"] == "profile:cy8"
+    assert rec.leads == full.leads and len(rec.leads) == 12            # lead map + derivation
+    assert rec.meta["sample_rate"]["resampled"] is True                # clock corrected
+    assert rec.meta["sample_rate"]["true_fs"] == full.meta["sample_rate"]["true_fs"]
+    assert rec.n_samples == 499                                        # 500 at 250.5 Hz
+    # the same samples as the normal recording (the spline's end differs over a few samples)
+    assert np.abs(rec.signal[:, :480] - full.signal[:, :480]).max() <= 0.0015
+
+
 def test_capture_then_replay_the_capture(tmp_path, capsys) -> None:
     cap = tmp_path / "raw.bin"
     main(["record", "emu://ptbxl/1?speed=0&drop=0.05&seed=3", "--seconds", "10", "--out",
