@@ -35,6 +35,16 @@ MAX_PACKET = 4096
 MIN_PACKET = 6
 
 
+def max_encoded_len(n: int) -> int:
+    """The longest COBS encoding of an ``n``-byte packet (no delimiter): one code byte per
+    started 254-byte run. Frames longer than this cannot hold a packet of ``n`` bytes or less.
+
+    >>> max_encoded_len(4096), len(cobs_encode(b"\x01" * 4096))
+    (4113, 4113)
+    """
+    return n + n // 254 + 1
+
+
 class FramingError(ValueError):
     """Bytes that are not a valid COBS frame or whose CRC does not match."""
 
@@ -153,10 +163,14 @@ class FramingStats:
 class FrameDecoder:
     """Streaming decoder: ``feed(bytes)`` returns the complete, CRC-checked packets so far.
 
-    Packets are returned *without* their CRC. A damaged frame (bad COBS, bad CRC, too short,
-    longer than ``max_packet``) is counted in `stats` and skipped; decoding resumes at the next
-    ``0x00`` delimiter, so one damaged frame never costs more than itself. Bytes before the first
-    delimiter after start-up are treated as a (possibly partial) frame like any other.
+    Packets are returned *without* their CRC. A damaged frame (bad COBS, bad CRC, too short) is
+    counted in `stats` and skipped, and so is a packet longer than ``max_packet`` bytes (version
+    to CRC, after COBS decoding: docs/protocol.md's 4096-byte limit exactly, counted as
+    ``oversize``); decoding resumes at the next ``0x00`` delimiter, so one damaged frame never
+    costs more than itself. While a frame is being received, at most `max_encoded_len`
+    (``max_packet``) bytes of it are buffered: a longer one is already known to be oversize.
+    Bytes before the first delimiter after start-up are treated as a (possibly partial) frame
+    like any other.
 
     >>> d = FrameDecoder()
     >>> good = encode_frame(b"\\x01\\x81\\x05\\x00")
@@ -167,6 +181,7 @@ class FrameDecoder:
 
     def __init__(self, max_packet: int = MAX_PACKET) -> None:
         self.max_packet = max_packet
+        self._max_frame = max_encoded_len(max_packet)
         self._buf = bytearray()
         self._discarding = False
         self.stats = FramingStats()
@@ -198,19 +213,22 @@ class FrameDecoder:
         if self._discarding:
             return
         self._buf += data
-        if len(self._buf) > self.max_packet + self.max_packet // 254 + 2:
+        if len(self._buf) > self._max_frame:
             self._buf.clear()
             self._discarding = True
 
     def _decode(self, frame: bytes, out: list[bytes]) -> None:
         st = self.stats
-        if len(frame) > self.max_packet + self.max_packet // 254 + 2:
+        if len(frame) > self._max_frame:
             st.oversize += 1
             return
         try:
             packet = cobs_decode(frame)
         except FramingError:
             st.cobs_errors += 1
+            return
+        if len(packet) > self.max_packet:
+            st.oversize += 1
             return
         if len(packet) < MIN_PACKET:
             st.too_short += 1

@@ -159,7 +159,7 @@ def test_an_overlong_frame_is_discarded_and_the_next_one_decoded() -> None:
     dec = FrameDecoder(max_packet=64)
     good = encode_frame(b"\x01\x13\x00\x00abc")
     got = dec.feed(b"\x05" * 200)                      # no delimiter: memory stays bounded
-    assert got == [] and len(dec._buf) <= 64 + 64 // 254 + 2
+    assert got == [] and len(dec._buf) <= 64 + 64 // 254 + 1
     got = dec.feed(b"\x00" + good)
     assert got == [b"\x01\x13\x00\x00abc"]
     assert dec.stats.oversize == 1
@@ -170,3 +170,26 @@ def test_max_packet_default_accepts_the_largest_samples_block() -> None:
     packet = bytes([1, 0x10, 0, 0]) + bytes(range(1, 256)) * 15
     assert len(packet) + 2 <= MAX_PACKET
     assert FrameDecoder().feed(encode_frame(packet)) == [packet]
+
+
+def _packet_of(total: int, fill: str) -> bytes:
+    """A packet (version .. payload) whose length with the CRC is ``total`` bytes."""
+    n = total - 2 - 4
+    body = bytes(n) if fill == "zeros" else bytes((i % 255) + 1 for i in range(n))
+    return bytes([1, 0x10, 0, 0]) + body
+
+
+@pytest.mark.parametrize("fill", ["zeros", "no-zeros"])       # least and most COBS overhead
+@pytest.mark.parametrize("piece", [None, 97])                 # whole, or in 97-byte reads
+@pytest.mark.parametrize(("total", "ok"), [(4095, True), (4096, True), (4097, False),
+                                           (4100, False)])
+def test_packets_over_4096_bytes_are_discarded_exactly_as_protocol_md_says(fill, piece, total,
+                                                                          ok) -> None:
+    packet = _packet_of(total, fill)
+    after = encode_frame(b"\x01\x13\x00\x00abc")
+    wire = encode_frame(packet) + after
+    dec = FrameDecoder()
+    step = piece or len(wire)
+    got = [p for i in range(0, len(wire), step) for p in dec.feed(wire[i:i + step])]
+    assert got == ([packet] if ok else []) + [b"\x01\x13\x00\x00abc"]
+    assert dec.stats.oversize == (0 if ok else 1) and dec.stats.bad_frames == dec.stats.oversize
