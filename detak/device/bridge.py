@@ -3,7 +3,9 @@
 Decoding: `FrameDecoder` (COBS + CRC, resync at the next 0x00) then `decode_packet`; each
 message becomes a device-neutral event (`detak.device.events`). Sample indices (u32 on the
 wire) are unwrapped into a growing int; the packet sequence number (u16) counts lost packets;
-frames with bad CRC/COBS and packets breaking the protocol are counted, never raised.
+frames with bad CRC/COBS and packets breaking the protocol are counted, never raised. Packets of
+a type v1 does not define (a newer device) are skipped and counted apart (``unknown_messages``);
+longer payloads are read as far as v1 defines them (docs/protocol.md 4.3).
 
 Commands: `start` sends GET_INFO (the device answers DEVICE_INFO, then ACK) and START; a NACK
 ``ALREADY_IN_STATE`` to START means the device is still streaming (after a reconnect), which is
@@ -63,6 +65,7 @@ from detak.firmware_bridge.messages import (
     Start,
     Stop,
     StreamEnd,
+    UnknownMessageType,
     decode_packet,
     encode_message,
 )
@@ -100,8 +103,8 @@ class BridgeDriver(Driver):
         self._seq = 0
         self._last_rx_seq: int | None = None
         self._last_sample: int | None = None
-        self._counts = {"lost_packets": 0, "protocol_errors": 0, "unexpected_messages": 0,
-                        "retries": 0}
+        self._counts = {"lost_packets": 0, "protocol_errors": 0, "unknown_messages": 0,
+                        "unexpected_messages": 0, "retries": 0}
         self.last_protocol_error = ""
 
     # --- decoding ----------------------------------------------------------------------------
@@ -112,17 +115,25 @@ class BridgeDriver(Driver):
         for packet in self.decoder.feed(data):
             try:
                 seq, msg = decode_packet(packet)
+            except UnknownMessageType:
+                self._counts["unknown_messages"] += 1          # a newer device's message
+                seq = int.from_bytes(packet[2:4], "little")
+                self._count_seq(seq)
+                continue
             except ProtocolError as exc:
                 self._counts["protocol_errors"] += 1
                 self.last_protocol_error = str(exc)
                 continue
-            if self._last_rx_seq is not None:
-                self._counts["lost_packets"] += (seq - self._last_rx_seq - 1) % 2**16
-            self._last_rx_seq = seq
+            self._count_seq(seq)
             event = self._event(msg, host_time)
             if event is not None:
                 events.append(event)
         return events
+
+    def _count_seq(self, seq: int) -> None:
+        if self._last_rx_seq is not None:
+            self._counts["lost_packets"] += (seq - self._last_rx_seq - 1) % 2**16
+        self._last_rx_seq = seq
 
     def _event(self, msg: Message, host_time: float) -> Event | None:
         if isinstance(msg, Samples):

@@ -67,6 +67,7 @@ from detak.firmware_bridge.messages import (
     Samples,
     SetCalPulse,
     StreamEnd,
+    UnknownMessageType,
     decode_packet,
     encode_message,
 )
@@ -194,7 +195,7 @@ class VirtualDevice:
         try:
             _, msg = decode_packet(packet)
         except ProtocolError as exc:
-            reason = (NackReason.UNKNOWN_COMMAND if "unknown message type" in str(exc)
+            reason = (NackReason.UNKNOWN_COMMAND if isinstance(exc, UnknownMessageType)
                       else NackReason.BAD_LENGTH)
             self._reply(seq, mtype, [Nack(seq, mtype, reason, str(exc)[:60])])
             return
@@ -245,8 +246,10 @@ class VirtualDevice:
         self.streaming = True
         self.next_sample = 0
         self._t0 = now
-        self._mask_sent = 0
-        self._cal_sent = False
+        self._mask_sent = 0              # what the host assumes at START (protocol.md 4.2):
+        self._cal_sent = False           # no electrode off, pulse off; changes are announced
+        if self._cal_forced is not None:     # the last SET_CAL_PULSE holds across STOP/START
+            self._cal_forced = (0, self._cal_forced[1])
         n = self.n_source
         for a, b, _bit, rows, electrode in self._leadoff_spans:
             if a < n:

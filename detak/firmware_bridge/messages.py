@@ -6,7 +6,12 @@ Every packet is ``version (1) | type | seq (u16 LE) | payload``, then the CRC (s
 normative description; this module implements it.
 
 `encode_message` gives the wire bytes of one message; `decode_packet` turns a CRC-checked packet
-(from `FrameDecoder`) back into ``(seq, message)``; `ProtocolError` names the field that is wrong.
+(from `FrameDecoder`) back into ``(seq, message)``; `ProtocolError` names the field that is wrong
+(`UnknownMessageType` for a type this version does not define).
+
+Extensions (docs/protocol.md 4.3): a device→host payload with a fixed layout may be longer than
+v1 defines (a later revision appended fields); its v1 fields are decoded and the rest ignored.
+Shorter payloads, and host commands of any other length, are errors.
 
 >>> import numpy as np
 >>> block = Samples(first_sample=0, timestamp_us=0, sample_format=INT16,
@@ -85,6 +90,17 @@ class EndReason(IntEnum):
 
 class ProtocolError(ValueError):
     """A packet that passed the CRC but breaks the protocol (unknown type, bad length/field)."""
+
+
+class UnknownMessageType(ProtocolError):
+    """A packet of a type protocol v1 does not define (perhaps from a newer revision): a host
+    skips it, a device answers NACK 1 (docs/protocol.md 4.3)."""
+
+
+def _at_least(payload: bytes, n: int, name: str) -> bytes:
+    """The first ``n`` bytes of a device→host payload that later revisions may extend."""
+    _check(len(payload) >= n, f"{name} payload is {len(payload)} bytes, needs {n}")
+    return payload[:n]
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -195,8 +211,7 @@ class DeviceInfo(Message):
         for i in range(e):
             name, off = _unpack_str(payload, off, f"electrode {i} name")
             elecs.append(name)
-        _check(off == len(payload), f"DEVICE_INFO has {len(payload) - off} unexpected trailing "
-                                    "bytes")
+        # bytes after the last electrode name: fields of a later revision, ignored (4.3)
         return cls(sample_rate_mhz=rate, lsb_nv=float(lsb), adc_bits=bits, sample_format=fmt,
                    channels=tuple(chans), electrodes=tuple(elecs), model=model,
                    firmware=firmware, serial=serial)
@@ -280,9 +295,9 @@ class Samples(Message):
         _check(1 <= c <= MAX_CHANNELS, f"SAMPLES n_channels {c} not in 1..{MAX_CHANNELS}")
         _check(s >= 1, "SAMPLES n_samples is 0")
         need = 11 + c * s * fmt
-        _check(len(payload) == need, f"SAMPLES payload is {len(payload)} bytes; {c} channels x "
+        _check(len(payload) >= need, f"SAMPLES payload is {len(payload)} bytes; {c} channels x "
                                      f"{s} samples x {fmt} bytes needs {need}")
-        counts = unpack_counts(memoryview(payload)[11:], fmt, c)
+        counts = unpack_counts(memoryview(payload)[11:need], fmt, c)
         return cls(first_sample=first, timestamp_us=ts, sample_format=fmt, counts=counts)
 
 
@@ -299,8 +314,7 @@ class LeadOff(Message):
 
     @classmethod
     def from_payload(cls, payload: bytes) -> LeadOff:
-        _check(len(payload) == 8, f"LEAD_OFF payload is {len(payload)} bytes, needs 8")
-        return cls(*struct.unpack("<II", payload))
+        return cls(*struct.unpack("<II", _at_least(payload, 8, "LEAD_OFF")))
 
 
 @dataclass(frozen=True)
@@ -316,8 +330,7 @@ class CalState(Message):
 
     @classmethod
     def from_payload(cls, payload: bytes) -> CalState:
-        _check(len(payload) == 5, f"CAL_STATE payload is {len(payload)} bytes, needs 5")
-        sample, on = struct.unpack("<IB", payload)
+        sample, on = struct.unpack("<IB", _at_least(payload, 5, "CAL_STATE"))
         _check(on in (0, 1), f"CAL_STATE on must be 0 or 1, got {on}")
         return cls(sample, bool(on))
 
@@ -338,8 +351,7 @@ class Battery(Message):
 
     @classmethod
     def from_payload(cls, payload: bytes) -> Battery:
-        _check(len(payload) == 4, f"BATTERY payload is {len(payload)} bytes, needs 4")
-        pct, mv, flags = struct.unpack("<BHB", payload)
+        pct, mv, flags = struct.unpack("<BHB", _at_least(payload, 4, "BATTERY"))
         _check(pct <= 100 or pct == 255, f"BATTERY percent {pct} not in 0..100 or 255")
         return cls(pct, mv, bool(flags & 1), bool(flags & 2))
 
@@ -374,8 +386,7 @@ class StreamEnd(Message):
 
     @classmethod
     def from_payload(cls, payload: bytes) -> StreamEnd:
-        _check(len(payload) == 5, f"STREAM_END payload is {len(payload)} bytes, needs 5")
-        return cls(*struct.unpack("<IB", payload))
+        return cls(*struct.unpack("<IB", _at_least(payload, 5, "STREAM_END")))
 
 
 @dataclass(frozen=True)
@@ -389,8 +400,7 @@ class Ack(Message):
 
     @classmethod
     def from_payload(cls, payload: bytes) -> Ack:
-        _check(len(payload) == 3, f"ACK payload is {len(payload)} bytes, needs 3")
-        return cls(*struct.unpack("<HB", payload))
+        return cls(*struct.unpack("<HB", _at_least(payload, 3, "ACK")))
 
 
 @dataclass(frozen=True)
@@ -469,7 +479,8 @@ def encode_message(msg: Message, seq: int) -> bytes:
 def decode_packet(packet: bytes) -> tuple[int, Message]:
     """``(seq, message)`` from a CRC-checked packet without CRC (what `FrameDecoder` returns).
 
-    Raises `ProtocolError` for another protocol version, an unknown type or a bad payload.
+    Raises `ProtocolError` for another protocol version or a bad payload, `UnknownMessageType`
+    (a `ProtocolError`) for a type v1 does not define.
 
     >>> decode_packet(bytes.fromhex("01810300"))
     (3, Start())
@@ -483,15 +494,15 @@ def decode_packet(packet: bytes) -> tuple[int, Message]:
     _check(version == PROTOCOL_VERSION,
            f"protocol version {version} not supported (host speaks {PROTOCOL_VERSION})")
     cls = MESSAGE_CLASSES.get(mtype)
-    _check(cls is not None, f"unknown message type {mtype:#04x}")
-    assert cls is not None
+    if cls is None:
+        raise UnknownMessageType(f"unknown message type {mtype:#04x}")
     return seq, cls.from_payload(bytes(packet[4:]))
 
 
 __all__ = [
     "PROTOCOL_VERSION", "INT16", "INT24", "MsgType", "NackReason", "ErrorCode", "EndReason",
-    "ProtocolError", "Message", "DeviceInfo", "Samples", "LeadOff", "CalState", "Battery",
-    "Error", "StreamEnd", "Ack", "Nack", "GetInfo", "Start", "Stop", "GetBattery",
-    "SetCalPulse", "MESSAGE_CLASSES", "encode_message", "decode_packet", "packet_bytes",
-    "pack_counts", "unpack_counts", "FrameDecoder",
+    "ProtocolError", "UnknownMessageType", "Message", "DeviceInfo", "Samples", "LeadOff",
+    "CalState", "Battery", "Error", "StreamEnd", "Ack", "Nack", "GetInfo", "Start", "Stop",
+    "GetBattery", "SetCalPulse", "MESSAGE_CLASSES", "encode_message", "decode_packet",
+    "packet_bytes", "pack_counts", "unpack_counts", "FrameDecoder",
 ]

@@ -84,6 +84,22 @@ def test_garbage_and_host_commands_from_the_device_are_counted() -> None:
             ) == (1, 1)
 
 
+def test_unknown_message_types_are_skipped_counted_apart_and_longer_payloads_read() -> None:
+    # a newer device: a message type v1 does not know, and LEAD_OFF with a field appended
+    from detak.firmware_bridge.framing import encode_frame
+    from detak.firmware_bridge.messages import packet_bytes
+
+    drv = BridgeDriver()
+    newer = (encode_message(INFO, 0) + encode_frame(bytes([1, 0x30, 1, 0, 9, 9]))
+             + encode_frame(packet_bytes(LeadOff(4, 0b10), 2) + b"\x07")
+             + encode_message(_block(4), 3))
+    events = drv.feed(newer)
+    assert [type(e) for e in events] == [StreamInfo, LeadOffChange, SampleBlock]
+    assert events[1].electrodes_off == ("LA",)
+    st = drv.stats()
+    assert (st["unknown_messages"], st["protocol_errors"], st["lost_packets"]) == (1, 0, 0)
+
+
 def test_a_device_that_never_answers_fails_with_the_command_named() -> None:
     drv = BridgeDriver(timeout=0.05, retries=2)
     link = _FakeLink(drv, None)

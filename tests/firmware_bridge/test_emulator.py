@@ -247,6 +247,41 @@ def test_host_can_switch_the_pulse_and_gain_error_scales_it(ptb1) -> None:
     assert (got[:, :50] == 1050).all()
 
 
+def _until_first_samples(msgs: list) -> list:
+    i = next(k for k, m in enumerate(msgs) if isinstance(m, Samples))
+    return msgs[:i + 1]
+
+
+def test_at_start_nothing_is_announced_when_all_electrodes_are_on_and_the_pulse_off(ptb1):
+    # docs/protocol.md 4.2: at START the host assumes no electrode off and the pulse off
+    msgs = _until_first_samples(_run_all(_dev(ptb1, "speed=0")))
+    assert [type(m) for m in msgs] == [DeviceInfo, Ack, Ack, Samples]
+
+
+def test_at_start_a_lead_off_or_a_pulse_already_on_is_announced_at_sample_0(ptb1) -> None:
+    dev = _dev(ptb1, "speed=0&leadoff=0:1:LL")
+    dev.receive(encode_message(SetCalPulse(True), 0), 0.0)        # while stopped
+    msgs = _until_first_samples(_run_all(dev))
+    ll = 1 << dev.info.electrodes.index("LL")
+    assert msgs[-3:] == [LeadOff(0, ll), CalState(0, True), msgs[-1]]
+    assert msgs[-1].first_sample == 0
+
+
+def test_the_pulse_setting_is_kept_across_stop_and_start(ptb1) -> None:
+    dev = _dev(ptb1, "speed=1&block=10")
+    dev.receive(encode_message(Start(), 0), 0.0)
+    dev.poll(0.5)
+    dev.receive(encode_message(SetCalPulse(True), 1), 0.5)       # on from sample ~50
+    dev.poll(1.0)
+    dev.receive(encode_message(Stop(), 2), 1.0)
+    dev.poll(1.0)
+    dev.receive(encode_message(Start(), 3), 2.0)                 # a new stream from sample 0
+    msgs = _messages(dev.poll(2.5))
+    assert _until_first_samples(msgs)[-2:-1] == [CalState(0, True)]
+    got = _received(msgs, 12, 50)
+    assert (got[:, :50] == 1000).all()                          # the pulse from sample 0
+
+
 def test_noise_burst_has_the_requested_rms_and_stays_in_its_span(ptb1) -> None:
     dev = _dev(ptb1, "speed=0&noise=4:2:0.5")
     got = _received(_run_all(dev), 12, 1000).astype(float)

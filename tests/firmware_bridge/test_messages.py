@@ -27,6 +27,7 @@ from detak.firmware_bridge.messages import (
     Start,
     Stop,
     StreamEnd,
+    UnknownMessageType,
     decode_packet,
     encode_message,
     pack_counts,
@@ -81,8 +82,6 @@ def test_device_info_field_errors_name_the_field() -> None:
         DeviceInfo.from_payload(bytes(payload))
     with pytest.raises(ProtocolError, match="ends inside channel 7 name"):
         DeviceInfo.from_payload(INFO.payload()[:-31])   # 10 electrodes x 3 bytes + 1
-    with pytest.raises(ProtocolError, match="2 unexpected trailing bytes"):
-        DeviceInfo.from_payload(INFO.payload() + b"\x00\x00")
     with pytest.raises(ProtocolError, match="1..32 channels, got 0"):
         DeviceInfo(500000, 1000.0, 24, INT24, channels=()).payload()
     with pytest.raises(ProtocolError, match="more than 64"):
@@ -98,6 +97,35 @@ def test_fixed_size_payloads_reject_other_lengths() -> None:
         SetCalPulse.from_payload(b"\x02")
     with pytest.raises(ProtocolError, match="BATTERY percent 101"):
         Battery.from_payload(struct.pack("<BHB", 101, 0, 0))
+
+
+# --- extensions (docs/protocol.md 4.3) -----------------------------------------------------------
+
+EXTENSIBLE = [INFO, Samples(70000, 5, INT16, np.array([[1, -2], [3, 4]], np.int32)),
+              Samples(1, 2, INT24, np.array([[-1], [8388607]], np.int32)), LeadOff(9, 0b11),
+              CalState(4, False), Battery(87, 3912, True), StreamEnd(5000, 2), Ack(3, 0x84)]
+
+
+@pytest.mark.parametrize("msg", EXTENSIBLE, ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize("extra", [b"\x00", b"\xff\x01\x02\x03"])
+def test_a_v1_host_reads_its_fields_of_a_longer_device_payload_and_ignores_the_rest(msg,
+                                                                                    extra) -> None:
+    seq, back = decode_packet(packet_bytes(msg, 12) + extra)
+    assert (seq, back) == (12, msg)
+
+
+@pytest.mark.parametrize("msg", [GetInfo(), Start(), Stop(), GetBattery(), SetCalPulse(True)],
+                         ids=lambda m: type(m).__name__)
+def test_host_commands_are_not_extended_in_place(msg) -> None:
+    with pytest.raises(ProtocolError) as err:
+        decode_packet(packet_bytes(msg, 1) + b"\x00")
+    assert not isinstance(err.value, UnknownMessageType)
+
+
+@pytest.mark.parametrize("mtype", [0x02, 0x16, 0x7F, 0x85, 0xFF])
+def test_an_unknown_type_is_its_own_error_so_receivers_can_skip_it(mtype) -> None:
+    with pytest.raises(UnknownMessageType, match=f"unknown message type {mtype:#04x}"):
+        decode_packet(bytes([1, mtype, 0, 0, 1, 2, 3]))
 
 
 # --- layouts -----------------------------------------------------------------------------------

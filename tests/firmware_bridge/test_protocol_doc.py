@@ -14,18 +14,21 @@ import pytest
 
 from detak.firmware_bridge.framing import FrameDecoder, cobs_encode, crc16
 from detak.firmware_bridge.messages import (
+    INT16,
     INT24,
     Ack,
     Battery,
     CalState,
     DeviceInfo,
     Error,
+    GetBattery,
     GetInfo,
     LeadOff,
     Nack,
     Samples,
     SetCalPulse,
     Start,
+    Stop,
     StreamEnd,
     decode_packet,
     encode_message,
@@ -48,6 +51,10 @@ EXPECTED = {       # example name -> (message, seq), from the captions in the do
     "error": (Error(2, 42, "fifo"), 11),
     "stream_end": (StreamEnd(5000, 0), 12),
     "set_cal_pulse": (SetCalPulse(True), 2),
+    "stop": (Stop(), 3),
+    "get_battery": (GetBattery(), 4),
+    "samples_int16": (Samples(0, 0, INT16, np.array([[-2, 256, 0], [1, -32768, 32767]],
+                                                      np.int32)), 13),
 }
 
 
