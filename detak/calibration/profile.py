@@ -334,13 +334,30 @@ def profile_filename(model: str, serial: str = "") -> str:
     return re.sub(r"[^-\w.]+", "-", raw).strip("-") + ".toml"
 
 
-def find_profile(info: StreamInfo, directory: str | Path | None = None) -> DeviceProfile | None:
-    """The saved profile for this device (``model-serial.toml``, else ``model.toml``), if any."""
+def find_profile_path(info: StreamInfo, directory: str | Path | None = None) -> Path | None:
+    """Where this device's saved profile is: ``model-serial.toml``, else ``model.toml``, in
+    ``directory`` (default `profiles_dir`); None if neither exists.
+
+    >>> import tempfile
+    >>> info = StreamInfo(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m", serial="7")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     missing = find_profile_path(info, d)
+    ...     _ = DeviceProfile(model="m").save(Path(d) / "m.toml")
+    ...     found = find_profile_path(info, d).name
+    >>> missing, found
+    (None, 'm.toml')
+    """
     d = Path(directory) if directory is not None else profiles_dir()
     for fname in (profile_filename(info.model, info.serial), profile_filename(info.model)):
         if (d / fname).is_file():
-            return load_profile(d / fname)
+            return d / fname
     return None
+
+
+def find_profile(info: StreamInfo, directory: str | Path | None = None) -> DeviceProfile | None:
+    """The saved profile for this device (see `find_profile_path`), if any."""
+    path = find_profile_path(info, directory)
+    return None if path is None else load_profile(path)
 
 
 # --- a small TOML writer (tomllib only reads) ----------------------------------------------------

@@ -31,7 +31,10 @@ def add_device_commands(sub: Any) -> None:
         "speed) from URL into OUT/NAME.hea/.dat, in millivolts, with the device, calibration "
         "and gaps in the header. Lost frames become NaN gaps; a lost link is reconnected. "
         "Samples are journaled in OUT/NAME.parts/ while recording; after a crash, "
-        "`detak record --recover OUT` rebuilds the record. The last line printed is the "
+        "`detak record --recover OUT` rebuilds the record. Without --profile, the profile "
+        "`detak calibrate` saved for the connected device ($DETAK_PROFILES or "
+        "~/.config/detak/profiles/MODEL-SERIAL.toml, else MODEL.toml) is applied and named on "
+        "stderr; --no-profile records raw. The last line printed is the "
         f"record's header path. URL: {URL_HELP}.")
     p.add_argument("url", nargs="?", metavar="URL")
     p.add_argument("--seconds", type=float, default=None, help="seconds of ECG to record")
@@ -45,7 +48,10 @@ def add_device_commands(sub: Any) -> None:
     p.add_argument("--keep-parts", action="store_true", help="keep the journal folder")
     p.add_argument("--profile", default=None, metavar="PROFILE.toml",
                    help="calibration profile (from `detak calibrate`): gains, offsets, lead map, "
-                   "lead derivation and clock correction applied to the recording")
+                   "lead derivation and clock correction applied to the recording (default: "
+                   "the device's saved profile, if there is one)")
+    p.add_argument("--no-profile", action="store_true",
+                   help="record raw (the LSB the device declares), even if a profile is saved")
     p.add_argument("--capture", default=None, metavar="FILE",
                    help="also save the raw received bytes (replay with file://FILE)")
     p.set_defaults(func=_cmd_record)
@@ -88,6 +94,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
         return 0
     if not args.url or args.seconds is None:
         raise SystemExit("detak record: give URL and --seconds N (or --recover DIR)")
+    if args.profile and args.no_profile:
+        raise SystemExit("detak record: give --profile or --no-profile, not both")
     calibration = None
     if args.profile:
         from detak.calibration.profile import ProfileError, load_profile
@@ -99,7 +107,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
     try:
         path = record(args.url, args.seconds, args.out, name=args.name,
                       chunk_seconds=args.chunk_seconds, keep_parts=args.keep_parts,
-                      capture=args.capture, calibration=calibration)
+                      capture=args.capture, calibration=calibration,
+                      saved_profile=not args.no_profile)
     except (ValueError, OSError, RuntimeError, PartsError) as err:
         raise SystemExit(f"detak record: {err}") from None
     from detak.data.wfdb_io import read_wfdb

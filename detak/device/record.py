@@ -8,6 +8,11 @@ parts folder. A live stream that goes silent for ``idle_timeout`` s is treated a
 (the session reconnects). For ``emu://`` URLs the emulator's fault log is written next to the
 record as ``<name>.emulator.json`` (what ``detak record`` promised to inject and where).
 
+With ``saved_profile=True`` (what ``detak record`` does unless given ``--profile`` or
+``--no-profile``) and no ``calibration``, the profile ``detak calibrate`` saved for the connected
+device (by model and serial, `detak.calibration.profile.find_profile_path`) is applied, and
+stderr says which file.
+
 `recover` turns the parts folder(s) a crash left into WFDB records. Both end in
 `apply_journal_profile`: the device profile recorded in the journal (lead map, derived leads,
 clock correction) is applied the same way to a finished recording and to a recovered one.
@@ -36,7 +41,7 @@ from typing import Any
 
 from detak.data.recording import Recording
 from detak.device.chunks import PartsError, load_parts
-from detak.device.events import SampleBlock, StreamEnded
+from detak.device.events import SampleBlock, StreamEnded, StreamInfo
 from detak.device.recorder import Recorder, recording_from_parts
 from detak.device.scaling import Calibration
 from detak.device.session import open_device
@@ -54,12 +59,42 @@ def default_name(model: str, serial: str, when: datetime) -> str:
     return re.sub(r"[^-\w]+", "-", raw).strip("-") or "record"
 
 
+def saved_profile_for(info: StreamInfo, directory: str | Path | None = None) -> Any:
+    """The `DeviceProfile` saved for the device ``info`` describes (None if there is none),
+    checked against it; a file that cannot be used is a `ProfileError` naming it and the way out
+    (``--no-profile``). Tells stderr which file is used.
+
+    >>> import tempfile
+    >>> info = StreamInfo(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m", serial="7")
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     saved_profile_for(info, d) is None
+    True
+    """
+    from detak.calibration.profile import ProfileError, find_profile_path, load_profile
+
+    path = find_profile_path(info, directory)
+    if path is None:
+        return None
+    try:
+        profile = load_profile(path)
+        profile.check_device(info)
+    except ProfileError as exc:
+        raise ProfileError(f"the saved calibration profile {path} cannot be used: {exc} (fix "
+                           "or remove it, or record raw with --no-profile)") from None
+    print(f"detak record: using the saved calibration profile {path} for "
+          f"{info.device_id or 'the device'} (--no-profile records raw)", file=sys.stderr)
+    return profile
+
+
 async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | None = None,
                   chunk_seconds: float = 1.0, keep_parts: bool = False,
-                  calibration: Calibration | None = None,
+                  calibration: Calibration | None = None, saved_profile: bool = False,
+                  profiles_dir: str | Path | None = None,
                   idle_timeout: float = IDLE_TIMEOUT_S, capture: str | Path | None = None,
                   on_event: Callable[[Recorder, Any], None] | None = None) -> Path:
-    """Record ``seconds`` of ECG from ``url``; returns the WFDB header path."""
+    """Record ``seconds`` of ECG from ``url``; returns the WFDB header path. ``calibration``:
+    a profile (or any `Calibration`); else, with ``saved_profile``, the device's saved profile
+    from ``profiles_dir`` (default: $DETAK_PROFILES or ~/.config/detak/profiles)."""
     from detak.data.wfdb_io import write_wfdb
 
     if not seconds > 0:
@@ -73,6 +108,8 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
     try:
         await dev.connect()
         info = await dev.start()
+        if calibration is None and saved_profile:
+            calibration = saved_profile_for(info, profiles_dir)
         started = datetime.now(UTC)
         name = name or default_name(info.model, info.serial, started.astimezone())
         rec = Recorder(info, out / f"{name}.parts", limit=int(round(seconds * info.fs)),

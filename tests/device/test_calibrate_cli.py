@@ -39,7 +39,8 @@ def test_calibrate_writes_the_profile_and_prints_its_path_last(tmp_path, capsys,
 def test_record_with_the_profile_undoes_the_devices_miscalibration(tmp_path, capsys,
                                                                   monkeypatch) -> None:
     """calibrate a miscalibrated virtual device, then `detak record --profile` gives back the
-    source record (PTB-XL 1) within 1 µV; without the profile it is > 20 µV off."""
+    source record (PTB-XL 1) within 1 µV, and so does plain `detak record` (it finds the saved
+    profile); with --no-profile it is > 20 µV off."""
     import numpy as np
 
     from detak.data.ptbxl import open_ptbxl
@@ -52,13 +53,15 @@ def test_record_with_the_profile_undoes_the_devices_miscalibration(tmp_path, cap
     profile = capsys.readouterr().out.strip().splitlines()[-1]
     src = open_ptbxl().record(1).signal
     out = {}
-    for tag, extra in (("raw", []), ("cal", ["--profile", profile])):
+    for tag, extra in (("raw", ["--no-profile"]), ("cal", ["--profile", profile]),
+                       ("saved", [])):
         args = build_parser().parse_args(
             ["record", url, "--seconds", "10", "--out", str(tmp_path / tag), *extra])
         assert _cmd_record(args) == 0
         path = capsys.readouterr().out.strip().splitlines()[-1]
         out[tag] = read_wfdb(path).signal
     assert np.abs(out["cal"] - src).max() < 1.5e-3    # 1 LSB (1 µV) + rounding
+    assert np.array_equal(out["saved"], out["cal"])
     assert np.abs(out["raw"] - src).max() > 0.02    # 5 % gain, 30 µV offset
     with pytest.raises(SystemExit, match="profile .*nope.toml"):
         _cmd_record(build_parser().parse_args(

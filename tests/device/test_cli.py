@@ -122,6 +122,62 @@ def test_recover_applies_the_whole_profile_like_a_normal_recording(tmp_path, cap
     assert np.abs(rec.signal[:, :480] - full.signal[:, :480]).max() <= 0.0015
 
 
+def _save_emu_profile(directory: Path, fname: str, gain: float = 2.0) -> Path:
+    from detak.calibration.profile import ChannelCalibration, DeviceProfile
+
+    src = load_ludb(1).recording
+    profile = DeviceProfile(model="detak-emu", channels={lead: ChannelCalibration(gain=gain)
+                                                         for lead in src.leads})
+    return profile.save(directory / fname)
+
+
+@pytest.mark.parametrize("fname", ["detak-emu-ludb-1.toml", "detak-emu.toml"])
+def test_record_applies_the_saved_profile_of_the_connected_device(tmp_path, capsys, monkeypatch,
+                                                                  fname) -> None:
+    monkeypatch.setenv("DETAK_PROFILES", str(tmp_path / "profiles"))
+    saved = _save_emu_profile(tmp_path / "profiles", fname)
+    _save_emu_profile(tmp_path / "profiles", "detak-emu-ludb-2.toml", gain=3.0)   # not this one
+    assert main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path),
+                 "--name", "auto"]) == 0
+    out = capsys.readouterr()
+    rec = read_wfdb(out.out.strip().splitlines()[-1])
+    assert f"calibration profile {saved}" in out.err and "--no-profile" in out.err
+    assert rec.calibration == f"profile:{saved.stem}"
+    src = load_ludb(1).recording
+    assert np.abs(rec.signal - 2.0 * src.signal[:, :500]).max() <= 0.0015
+
+
+def test_no_profile_records_raw_even_with_a_saved_profile(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DETAK_PROFILES", str(tmp_path / "profiles"))
+    _save_emu_profile(tmp_path / "profiles", "detak-emu-ludb-1.toml")
+    assert main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path),
+                 "--no-profile"]) == 0
+    out = capsys.readouterr()
+    assert read_wfdb(out.out.strip().splitlines()[-1]).calibration == "device-info"
+    assert "profile" not in out.err
+
+
+def test_without_a_saved_profile_record_is_raw_and_silent(tmp_path, capsys) -> None:
+    assert main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert read_wfdb(out.out.strip().splitlines()[-1]).calibration == "device-info"
+    assert out.err == ""
+
+
+def test_a_broken_saved_profile_is_named_with_the_way_out(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DETAK_PROFILES", str(tmp_path))
+    (tmp_path / "detak-emu-ludb-1.toml").write_text("[leads]\nderive = 'twelve'\n")
+    with pytest.raises(SystemExit, match=r"detak-emu-ludb-1.toml.*derive.*--no-profile"):
+        main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("*.hea"))
+
+
+def test_profile_and_no_profile_together_are_refused(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="--profile or --no-profile, not both"):
+        main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path),
+              "--profile", "x.toml", "--no-profile"])
+
+
 def test_capture_then_replay_the_capture(tmp_path, capsys) -> None:
     cap = tmp_path / "raw.bin"
     main(["record", "emu://ptbxl/1?speed=0&drop=0.05&seed=3", "--seconds", "10", "--out",
