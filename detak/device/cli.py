@@ -120,7 +120,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
     print(f"recorded {rec.duration_s:g} s, {rec.n_leads} leads at {rec.fs:g} Hz from "
           f"{args.url}: {len(rec.meta.get('gaps', []))} gaps "
           f"({rec.meta.get('gap_samples', 0) / rec.fs:g} s), {bad} bad frames, "
-          f"{rec.meta.get('link', {}).get('lost', 0)} link losses")
+          f"{rec.meta.get('link', {}).get('lost', 0)} link losses"
+          + (f"; {hr['measurements']} device heart rates in {hr['file']}"
+             if (hr := rec.meta.get("device_heart_rate")) else ""))
     print(path)
     return 0
 

@@ -14,8 +14,10 @@ device (by model and serial, `detak.calibration.profile.find_profile_path`) is a
 stderr says which file.
 
 `recover` turns the parts folder(s) a crash left into WFDB records. Both end in
-`apply_journal_profile`: the device profile recorded in the journal (lead map, derived leads,
-clock correction) is applied the same way to a finished recording and to a recovered one.
+`write_record`: the device profile recorded in the journal (lead map, derived leads, clock
+correction) is applied the same way to a finished recording and to a recovered one, and the
+heart rates the device sent, if any, are written beside the record as ``<name>.hr.csv``
+(`detak.device.hr_file`; the header's ``device_heart_rate`` names the file).
 
 >>> import tempfile
 >>> with tempfile.TemporaryDirectory() as d:
@@ -42,7 +44,7 @@ from typing import Any
 from detak.data.recording import Recording
 from detak.device.chunks import PartsError, load_parts
 from detak.device.events import SampleBlock, StreamEnded, StreamInfo
-from detak.device.recorder import Recorder, recording_from_parts
+from detak.device.recorder import Recorder, heart_rate_rows, recording_from_parts
 from detak.device.scaling import Calibration
 from detak.device.session import open_device
 
@@ -95,8 +97,6 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
     """Record ``seconds`` of ECG from ``url``; returns the WFDB header path. ``calibration``:
     a profile (or any `Calibration`); else, with ``saved_profile``, the device's saved profile
     from ``profiles_dir`` (default: $DETAK_PROFILES or ~/.config/detak/profiles)."""
-    from detak.data.wfdb_io import write_wfdb
-
     if not seconds > 0:
         raise ValueError(f"record length must be > 0 seconds, got {seconds}")
     out = Path(out_dir)
@@ -137,8 +137,8 @@ async def arecord(url: str, seconds: float, out_dir: str | Path, *, name: str | 
         await dev.close()
         if cap_fh is not None:
             cap_fh.close()
-    recording = apply_journal_profile(rec.finish(stats=dev.driver.stats()), rec.store.session)
-    path = write_wfdb(recording, out / name)
+    recording, path = write_record(rec.finish(stats=dev.driver.stats()), rec.store.session,
+                                   rec.store.events, out / name)
     emulator = getattr(dev.transport, "device", None)
     if emulator is not None and hasattr(emulator, "lost_spans"):
         (out / f"{name}.emulator.json").write_text(json.dumps(
@@ -179,6 +179,25 @@ def apply_journal_profile(recording: Recording, session: dict[str, Any]) -> Reco
     return DeviceProfile.from_journal(entry).apply(recording)
 
 
+def write_record(recording: Recording, session: dict[str, Any], events: list[dict[str, Any]],
+                 base: Path) -> tuple[Recording, Path]:
+    """Write a journal's recording as ``base.hea/.dat`` (and ``base.hr.csv`` if the device
+    sent heart rates): the one way `arecord` and `recover` finish. Returns the recording as
+    written and its header path.
+    """
+    from detak.data.wfdb_io import write_wfdb
+    from detak.device.hr_file import SUFFIX, index_factor, write_heart_rates
+
+    rec = apply_journal_profile(recording, session)
+    rows = heart_rate_rows(events, recording.n_samples)
+    if rows:
+        hr_path = write_heart_rates(rows, base.with_name(base.name + SUFFIX),
+                                    index_factor(rec), rec.n_samples)
+        rec = rec.replace(meta={**rec.meta, "device_heart_rate": {
+            **rec.meta.get("device_heart_rate", {}), "file": hr_path.name}})
+    return rec, write_wfdb(rec, base)
+
+
 def find_parts(directory: str | Path) -> list[Path]:
     """Parts folders in ``directory`` (or ``directory`` itself if it is one)."""
     d = Path(directory)
@@ -195,7 +214,7 @@ def recover(directory: str | Path, out_dir: str | Path | None = None) -> list[Pa
     Records are written beside the parts folders (or into ``out_dir``); the parts are kept.
     Raises `PartsError` when there is nothing to recover.
     """
-    from detak.data.wfdb_io import write_wfdb
+    from detak.calibration.profile import ProfileError
 
     parts = find_parts(directory)
     if not parts:
@@ -206,14 +225,13 @@ def recover(directory: str | Path, out_dir: str | Path | None = None) -> list[Pa
         if counts.shape[1] == 0:
             raise PartsError(f"{p}: no complete chunk was written before the crash; nothing "
                              "to recover")
-        from detak.calibration.profile import ProfileError
-
+        name = session.get("name") or p.name.removesuffix(".parts")
+        target = Path(out_dir) if out_dir is not None else p.parent
         try:
-            rec = apply_journal_profile(recording_from_parts(session, events, counts), session)
+            _, path = write_record(recording_from_parts(session, events, counts), session,
+                                   events, target / name)
         except ProfileError as exc:
             raise PartsError(f"{p}: the calibration profile in {p / 'session.json'}: {exc}"
                              ) from None
-        name = session.get("name") or p.name.removesuffix(".parts")
-        target = Path(out_dir) if out_dir is not None else p.parent
-        paths.append(write_wfdb(rec, target / name))
+        paths.append(path)
     return paths

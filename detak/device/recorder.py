@@ -12,7 +12,11 @@ Nothing is ever joined silently:
 * a block whose counter went *back* after a reconnect (the device restarted) is placed after
   the gap the host clock measured (``meta["rebased"]``, marked approximate);
 * lead-off changes become per-lead spans (``meta["lead_off"]``), the 1 mV pulse becomes
-  ``meta["cal_pulse"]``; device errors, battery reports and link losses are kept as well.
+  ``meta["cal_pulse"]``; device errors, battery reports and link losses are kept as well;
+* heart rates the device computed (`HeartRate`: BLE Heart Rate Service, Polar H10, PC-80B,
+  OpenView) are journaled with the sample index they arrived at (the recording's length then)
+  and their host time; `heart_rate_rows` reads them back (``detak record`` writes them to
+  ``NAME.hr.csv``), ``meta["device_heart_rate"]`` counts them.
 
 ``finish()`` converts the journal to a `Recording` via the calibration hook (default: the LSB
 the device declares). `recording_from_parts` does the same for a journal left by a crash.
@@ -43,6 +47,7 @@ from detak.device.events import (
     CalPulseChange,
     DeviceError,
     Event,
+    HeartRate,
     LeadOffChange,
     LinkLost,
     LinkRestored,
@@ -67,7 +72,10 @@ class Recorder:
         if info.n_channels < 1:
             raise ValueError(f"device {info.device_id or '?'} ({info.model or 'unknown model'}) "
                              "streams no ECG channel (a heart-rate-only profile such as 'hrs'?): "
-                             "nothing to record")
+                             "nothing to record. A Polar H10 streams ECG too: use "
+                             "ble://ADDRESS?profile=polar-h10, which also stores its heart rate "
+                             "and RR beside the record (NAME.hr.csv); for heart rate alone, read "
+                             "the HeartRate events of detak.device.open_device(URL)")
         self.info = info
         self.fs = float(info.fs)
         self.scale = (calibration or DeviceInfoCalibration()).scale_for(info)
@@ -134,6 +142,9 @@ class Recorder:
         elif isinstance(event, DeviceError):
             self._log("device_error", code=event.code, text=event.text,
                       sample=None if event.sample is None else self._abs(event.sample))
+        elif isinstance(event, HeartRate):
+            self._log("heart_rate", sample=self.end, host_time=event.host_time, bpm=event.bpm,
+                      rr_ms=list(event.rr_ms), contact=event.contact)
         elif isinstance(event, BatteryStatus):
             self._log("battery", percent=event.percent, millivolts=event.millivolts,
                       charging=event.charging, sample=self.end)
@@ -313,6 +324,22 @@ def summarize_events(events: list[dict[str, Any]], n_samples: int) -> dict[str, 
     return out
 
 
+def heart_rate_rows(events: list[dict[str, Any]], n_samples: int) -> list[dict[str, Any]]:
+    """The device's heart-rate measurements in a journal, oldest first, up to sample
+    ``n_samples``: ``sample`` (the recording's length when it arrived, i.e. the index of the
+    next sample), ``host_time_s`` (arrival, the session's monotonic clock), ``hr_bpm``,
+    ``rr_ms`` (the RR intervals it carried, oldest first) and sensor ``contact`` (None: unknown).
+
+    >>> heart_rate_rows([{"kind": "heart_rate", "sample": 5, "host_time": 1.5, "bpm": 60,
+    ...                   "rr_ms": [1000.0]}], 10)
+    [{'sample': 5, 'host_time_s': 1.5, 'hr_bpm': 60, 'rr_ms': [1000.0], 'contact': None}]
+    """
+    return [{"sample": int(e["sample"]), "host_time_s": float(e.get("host_time", 0.0)),
+             "hr_bpm": int(e["bpm"]), "rr_ms": [float(x) for x in e.get("rr_ms", [])],
+             "contact": e.get("contact")}
+            for e in events if e.get("kind") == "heart_rate" and int(e["sample"]) <= n_samples]
+
+
 def recording_from_parts(session: dict[str, Any], events: list[dict[str, Any]],
                          counts: np.ndarray) -> Recording:
     """Build the `Recording` from a journal (``session.json``, events, counts)."""
@@ -322,6 +349,10 @@ def recording_from_parts(session: dict[str, Any], events: list[dict[str, Any]],
     meta = summarize_events(events, n)
     if not any(e.get("kind") == "finished" for e in events):
         meta["recovered"] = True
+    hr = heart_rate_rows(events, n)
+    if hr:
+        meta["device_heart_rate"] = {"measurements": len(hr),
+                                     "rr_intervals": sum(len(r["rr_ms"]) for r in hr)}
     limit = session.get("limit")
     meta.update({
         "device": {"model": info.model, "serial": info.serial, "firmware": info.firmware,

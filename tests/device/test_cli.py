@@ -178,6 +178,33 @@ def test_profile_and_no_profile_together_are_refused(tmp_path) -> None:
               "--profile", "x.toml", "--no-profile"])
 
 
+def test_recover_writes_the_heart_rates_beside_the_record(tmp_path, capsys) -> None:
+    import csv
+
+    from detak.device.events import HeartRate
+
+    src = open_ptbxl().record(1)
+    counts = np.rint(src.signal.astype(np.float64) * 1000).astype(np.int32)
+    info = StreamInfo(100.0, tuple(src.leads), 1000.0, model="emu", serial="x")
+    r = Recorder(info, tmp_path / "hr.parts", limit=1000, chunk_seconds=2.0, name="hr")
+    for i in range(0, 450, 10):
+        if i % 100 == 0:
+            r.add(HeartRate(60 + i // 100, None, None, (1000.0 - i / 10,), 2.0 + i / 100))
+        r.add(SampleBlock(counts[:, i:i + 10], i))
+    # the process dies: chunks 0 .. 399 and the events before the last chunk boundary survive
+    # (the heart rate at sample 400 was journaled after it, never made durable)
+    assert main(["record", "--recover", str(tmp_path)]) == 0
+    hea = Path(_last_line(capsys))
+    rec = read_wfdb(hea)
+    assert rec.meta["device_heart_rate"]["file"] == "hr.hr.csv"
+    with open(tmp_path / "hr.hr.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["sample"], r["host_time_s"], r["hr_bpm"], r["rr_ms"]) for r in rows] == [
+        ("0", "2.0", "60", "1000.0"), ("100", "3.0", "61", "990.0"),
+        ("200", "4.0", "62", "980.0"), ("300", "5.0", "63", "970.0")]
+    assert rec.meta["device_heart_rate"]["measurements"] == 4
+
+
 def test_capture_then_replay_the_capture(tmp_path, capsys) -> None:
     cap = tmp_path / "raw.bin"
     main(["record", "emu://ptbxl/1?speed=0&drop=0.05&seed=3", "--seconds", "10", "--out",

@@ -228,6 +228,31 @@ def test_streaming_ecg_over_bleak_records_the_signal_in_millivolts(ludb_uv) -> N
     assert np.abs(out.signal[0] - ludb_uv / 1000.0).max() < 1e-6
 
 
+def test_detak_record_from_the_h10_writes_its_heart_rate_beside_the_ecg(ludb_uv, tmp_path,
+                                                                        monkeypatch) -> None:
+    import csv
+
+    from detak.data.wfdb_io import read_wfdb
+    from detak.device import record as record_mod
+
+    peripheral = PolarPeripheral(ludb_uv)
+
+    def open_fake_h10(url: str) -> Device:
+        drv = PolarH10Driver()
+        return Device(BleTransport("A0:9E:1A:00:00:01", notify=drv.ble_notify,
+                                   write=drv.ble_write, backend=fake_backend(peripheral)), drv)
+
+    monkeypatch.setattr(record_mod, "open_device", open_fake_h10)
+    hea = record_mod.record("ble://A0:9E:1A:00:00:01?profile=polar-h10", 2.0, tmp_path,
+                            name="h10")
+    rec = read_wfdb(hea)
+    assert rec.n_samples == 260 and rec.meta["device_heart_rate"]["file"] == "h10.hr.csv"
+    with open(tmp_path / "h10.hr.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["sample"], r["hr_bpm"], r["rr_ms"]) for r in rows] == [("0", "61", "1000.0")]
+    assert float(rows[0]["host_time_s"]) > 0
+
+
 def test_a_lost_notification_over_bleak_becomes_a_gap_of_its_samples(ludb_uv) -> None:
     peripheral = PolarPeripheral(ludb_uv, skip=(4,))
     info, events = asyncio.run(_stream(peripheral, ludb_uv.size))

@@ -12,6 +12,7 @@ from detak.device.chunks import load_parts
 from detak.device.events import (
     CalPulseChange,
     DeviceError,
+    HeartRate,
     LeadOffChange,
     LinkLost,
     LinkRestored,
@@ -19,7 +20,7 @@ from detak.device.events import (
     StreamEnded,
     StreamInfo,
 )
-from detak.device.recorder import Recorder, recording_from_parts
+from detak.device.recorder import Recorder, heart_rate_rows, recording_from_parts
 from detak.device.scaling import ChannelScale
 
 
@@ -56,6 +57,11 @@ def test_a_stream_without_a_usable_sample_rate_or_lsb_is_refused(source) -> None
     # until the idle timeout
     with pytest.raises(ValueError, match=r"streams no ECG channel \(a heart-rate-only"):
         Recorder(StreamInfo(1.0, (), 1000.0, model="Polar H10"))
+
+
+def test_a_heart_rate_only_stream_is_refused_with_what_to_use_instead() -> None:
+    with pytest.raises(ValueError, match=r"profile=polar-h10.*NAME\.hr\.csv.*HeartRate events"):
+        Recorder(StreamInfo(1.0, (), 1.0, model="BLE heart-rate sensor", driver="hrs"))
 
 
 # --- the happy path ----------------------------------------------------------------------------
@@ -177,6 +183,36 @@ def test_a_calibration_hook_scales_per_channel(source) -> None:
     expected = (counts[:, :100] - 10) * 2 / 1000
     assert np.allclose(out.signal, expected, atol=1e-6) and out.calibration == "x2"
     assert out.meta["calibration"]["gain"] == [2.0] * 12
+
+
+# --- heart rate --------------------------------------------------------------------------------
+
+
+def test_heart_rates_are_kept_at_the_sample_they_arrived_with(source, tmp_path) -> None:
+    _, counts, info = source
+    r = Recorder(info, tmp_path / "h.parts", limit=300, chunk_seconds=1.0)
+    hr = {0: HeartRate(61, None, None, (1000.0,), 0.05),
+          20: HeartRate(62, True, 7, (980.0, 990.5), 1.05)}
+    for k, b in enumerate(_blocks(counts[:, :300])):
+        if k in hr:
+            r.add(hr[k])
+        r.add(b)
+    out = r.finish()
+    assert out.meta["device_heart_rate"] == {"measurements": 2, "rr_intervals": 3}
+    _, events, _ = load_parts(tmp_path / "h.parts")          # in the crash journal as well
+    assert heart_rate_rows(events, out.n_samples) == [
+        {"sample": 0, "host_time_s": 0.05, "hr_bpm": 61, "rr_ms": [1000.0], "contact": None},
+        {"sample": 100, "host_time_s": 1.05, "hr_bpm": 62, "rr_ms": [980.0, 990.5],
+         "contact": True}]
+    assert heart_rate_rows(events, 50) == heart_rate_rows(events, 300)[:1]
+
+
+def test_a_recording_without_heart_rates_says_nothing_about_them(source) -> None:
+    _, counts, info = source
+    r = Recorder(info, limit=100)
+    for b in _blocks(counts[:, :100]):
+        r.add(b)
+    assert "device_heart_rate" not in r.finish().meta
 
 
 # --- the journal -------------------------------------------------------------------------------
