@@ -24,7 +24,13 @@ folder that holds ``NAME.pt`` (torch reference) and the ``detak export`` files
 * MAC/s: the model's multiply-accumulates per record (model card) / latency, beside the core's
   assumed peak (``--peak-gmacs``, or AVX-512 VNNI: 128 int8 MACs/cycle on Intel cores with two
   512-bit FMA units, 64 on AMD Zen 4, whose 512-bit ops run on 256-bit units; × the clock in
-  /proc/cpuinfo, which in a VM is the nominal, not the turbo, clock).
+  /proc/cpuinfo, which in a VM is the nominal, not the turbo, clock). Because that assumed
+  peak can be wrong (turbo clock, unknown port counts), the script also *measures* one core's
+  ceiling in the same process (`measured_ceiling`): ONNX Runtime's own int8 GEMM
+  (``MatMulInteger``, uint8 × int8, the kernel its QDQ convolutions run on) and fp32 GEMM
+  (``MatMul``) on a large 512 × 1024 × 1024 product, 1 thread, median of 30 calls, before and
+  after the models (the higher of the two, as load on a shared machine only lowers it); the
+  table gives each row's MAC/s as a share of it.
 
 A Raspberry Pi 4 (Cortex-A72) has no int8 dot-product instructions; int8 is often no faster
 than fp32 there. This script reports what it measures on the machine it runs on — it invents
@@ -89,6 +95,49 @@ def assumed_peak(cpu: dict[str, Any], override: float | None) -> dict[str, Any]:
         out["int8_gmacs"] = override
         out["assumption"] = f"given with --peak-gmacs ({override} G int8 MAC/s)"
     return out
+
+
+def measured_ceiling(m: int = 512, k: int = 1024, n: int = 1024,
+                     calls: int = 30) -> dict[str, float]:
+    """One core's practical int8 and fp32 MAC/s: ONNX Runtime GEMMs (``MatMulInteger`` uint8 ×
+    int8 → int32, ``MatMul`` fp32) of ``m × k × n``, 1 thread, median of ``calls``."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    results: dict[str, float] = {}
+    for kind in ("int8", "fp32"):
+        if kind == "int8":
+            a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+            b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+            node = helper.make_node("MatMulInteger", ["A", "B"], ["Y"])
+            a_type, y_type = TensorProto.UINT8, TensorProto.INT32
+        else:
+            a = rng.standard_normal((m, k), dtype=np.float32)
+            b = rng.standard_normal((k, n), dtype=np.float32)
+            node = helper.make_node("MatMul", ["A", "B"], ["Y"])
+            a_type, y_type = TensorProto.FLOAT, TensorProto.FLOAT
+        graph = helper.make_graph([node], f"gemm_{kind}",
+                                  [helper.make_tensor_value_info("A", a_type, [m, k])],
+                                  [helper.make_tensor_value_info("Y", y_type, [m, n])],
+                                  [numpy_helper.from_array(b, "B")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        onnx.checker.check_model(model)
+        sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                    providers=["CPUExecutionProvider"])
+        for _ in range(3):
+            sess.run(None, {"A": a})
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            sess.run(None, {"A": a})
+            times.append(time.perf_counter() - t0)
+        results[f"{kind}_gmacs"] = round(m * k * n / statistics.median(times) / 1e9, 1)
+    results["shape"] = f"{m}x{k}x{n}"
+    return results
 
 
 def median_latency_ms(fn: Any, inputs: list[np.ndarray], runs: int) -> float:
@@ -283,24 +332,31 @@ def explain_slow_int8(rows: list[dict]) -> list[str]:
     return notes
 
 
-def markdown(rows: list[dict], peak: dict[str, Any], cpu: dict[str, Any]) -> str:
+def markdown(rows: list[dict], peak: dict[str, Any], cpu: dict[str, Any],
+             ceiling: dict[str, Any] | None = None) -> str:
     head = ("| model | runtime | precision | size (KB) | macro AUC | MI AUC | Δ AUC vs torch | "
             "CAM r (MI+, mean / p05) | latency ms (CAM) | no CAM | × torch fp32 | G MAC/s | "
-            "peak RSS MB |")
-    lines = [head, "|" + "---|" * 13]
+            "% of measured GEMM | peak RSS MB |")
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
         cam = (f"{r['cam_r']['mean_r']:.3f} / {r['cam_r']['p05_r']:.3f}"
                if r["cam_r"] and "mean_r" in r["cam_r"] else "—")
         nocam = f"{r['latency_nocam_ms']:.3f}" if r["latency_nocam_ms"] is not None else "—"
         rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else "—"
+        ref = (ceiling or {}).get("int8_gmacs" if r["precision"] == "int8" else "fp32_gmacs")
+        share = f"{100 * r['gmacs'] / ref:.0f} %" if ref else "—"
         lines.append(f"| {r['model']} | {r['runtime']} | {r['precision']} | "
                      f"{r['bytes'] / 1024:.0f} | {r['macro_auc']:.4f} | {r['mi_auc']:.4f} | "
                      f"{r['auc_change']:+.4f} | {cam} | {r['latency_ms']:.3f} | {nocam} | "
-                     f"{r['ratio_to_torch']:.2f} | {r['gmacs']:.0f} | {rss} |")
+                     f"{r['ratio_to_torch']:.2f} | {r['gmacs']:.0f} | {share} | {rss} |")
     lines.append("")
     lines.append(f"CPU: {cpu['model']} ({cpu['vendor']}, AVX-512 VNNI: {cpu['avx512_vnni']}); "
                  f"one core's assumed peak: {peak['int8_gmacs']} G int8 MAC/s, "
                  f"{peak['fp32_gmacs']} G fp32 MAC/s ({peak['assumption']}).")
+    if ceiling:
+        lines.append(f"Measured in this run (ONNX Runtime GEMM {ceiling['shape']}, 1 thread): "
+                     f"{ceiling['int8_gmacs']} G int8 MAC/s, {ceiling['fp32_gmacs']} G fp32 "
+                     "MAC/s — the '% of measured GEMM' column's reference.")
     if rows:
         lines.append(f"Fold {rows[0]['fold']}, {rows[0]['records']} labelled records; "
                      "latency: batch 1, 1 thread, median of the runs.")
@@ -325,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     cpu = cpu_info()
     peak = assumed_peak(cpu, args.peak_gmacs)
+    before = measured_ceiling()
     rows: list[dict] = []
     for model in args.models:
         rows.extend(bench_model(model, args, peak))
-    table = markdown(rows, peak, cpu)
+    after = measured_ceiling()
+    ceiling = {k: (max(v, after[k]) if isinstance(v, float) else v) for k, v in before.items()}
+    table = markdown(rows, peak, cpu, ceiling)
     notes = explain_slow_int8(rows)
     print(table)
     for n in notes:
@@ -337,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.markdown).write_text(table + "\n" + "".join(f"\nnote: {n}" for n in notes)
                                        + "\n")
     if args.json:
-        Path(args.json).write_text(json.dumps({"cpu": cpu, "peak": peak, "rows": rows,
+        Path(args.json).write_text(json.dumps({"cpu": cpu, "peak": peak, "ceiling": ceiling,
+                                               "rows": rows,
                                                "notes": notes}, indent=1, default=str))
     return 0
 
