@@ -136,7 +136,9 @@ def label_records(table: pd.DataFrame, rulesets: Sequence[str] = ("s3", "clinica
                 continue
             labels.append(r.label)
             findings.append({x.parameter: x.finding for x in [*r.reasons, *r.within_limits]})
-        out[f"{name}_label"] = labels
+        # object dtype: pandas ≥ 3 would turn a list of str/None into its string dtype, whose
+        # missing value is NaN, not the None documented above
+        out[f"{name}_label"] = pd.Series(labels, index=out.index, dtype=object)
         out[f"{name}_findings"] = findings
     return out
 
