@@ -57,7 +57,8 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
@@ -83,7 +84,7 @@ class PartsStore:
                                  f"it with `detak record --recover {self.directory.parent}` or "
                                  "remove it")
             (self.directory / CHUNKS).mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.directory / SESSION,
+            write_atomic(self.directory / SESSION,
                           json.dumps(self.session, indent=1).encode())
             self._fh = open(self.directory / EVENTS, "a", encoding="utf-8")  # noqa: SIM115
             _fsync_dir(self.directory)
@@ -104,7 +105,7 @@ class PartsStore:
             if self.directory is None:
                 self._chunks[int(start)] = counts.copy()
             else:
-                _write_atomic(self.directory / CHUNKS / f"{int(start):012d}.i32",
+                write_atomic(self.directory / CHUNKS / f"{int(start):012d}.i32",
                               counts.tobytes())
             self.chunks_written += 1
         self.sync()

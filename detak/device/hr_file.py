@@ -27,10 +27,12 @@ sample,host_time_s,hr_bpm,rr_ms,contact
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
 from detak.data.recording import Recording
+from detak.device.chunks import write_atomic
 
 COLUMNS = ("sample", "host_time_s", "hr_bpm", "rr_ms", "contact")
 SUFFIX = ".hr.csv"
@@ -55,16 +57,15 @@ def write_heart_rates(rows: list[dict[str, Any]], path: Path, factor: float = 1.
                       n_samples: int | None = None) -> Path:
     """Write ``rows`` (`heart_rate_rows`) to ``path``, sample indices times ``factor`` (clipped
     to ``n_samples``); the file is written whole or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for r in rows:
-            sample = int(round(r["sample"] * factor))
-            if n_samples is not None:
-                sample = min(sample, n_samples)
-            contact = "" if r["contact"] is None else int(bool(r["contact"]))
-            w.writerow([sample, repr(float(r["host_time_s"])), int(r["hr_bpm"]),
-                        " ".join(repr(float(x)) for x in r["rr_ms"]), contact])
-    tmp.replace(path)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    for r in rows:
+        sample = int(round(r["sample"] * factor))
+        if n_samples is not None:
+            sample = min(sample, n_samples)
+        contact = "" if r["contact"] is None else int(bool(r["contact"]))
+        w.writerow([sample, repr(float(r["host_time_s"])), int(r["hr_bpm"]),
+                    " ".join(repr(float(x)) for x in r["rr_ms"]), contact])
+    write_atomic(path, buf.getvalue().encode("utf-8"))
     return path

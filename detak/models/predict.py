@@ -20,9 +20,9 @@ one place that switches on the runtime.
 
 Fused Grad-CAM maps (the kiosk's explanation, no torch, no gradients): with a `CamCollector`
 (``detak predict ... --cam MAPS.npz``) an exported model that carries the maps (a GAP + linear
-head, e.g. ``edge``) also hands back, per 10-s window, the map of the MI class and of the
-top-scoring class, upsampled to the 1000 input samples; `CamCollector.save` writes them with the
-record of each window. Models without such a head say so (`NoCamError`).
+or S1's concat-pool head, `detak.export.cam`) also hands back, per 10-s window, the map of the MI
+class and of the top-scoring class, upsampled to the 1000 input samples; `CamCollector.save`
+writes them with the record of each window. Models without such a head say so (`NoCamError`).
 """
 
 from __future__ import annotations
@@ -274,8 +274,7 @@ class CamCollector:
         if n != len(self.records):
             raise RuntimeError(f"{n} maps for {len(self.records)} windows")
         path = Path(path)
-        if path.parent and not path.parent.exists():
-            raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)      # as write_predictions does
         empty = np.empty((0, N_SAMPLES), np.float32)
         top = np.concatenate(self._top_class) if self._top_class else np.empty(0, int)
         with open(path, "wb") as fh:
@@ -402,6 +401,7 @@ def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["COLUMNS", "LoadedModel", "ModelNotFoundError", "RuntimeNotAvailableError",
+__all__ = ["COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
+           "RuntimeNotAvailableError",
            "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
            "write_predictions", "MODEL_FS", "N_SAMPLES"]
