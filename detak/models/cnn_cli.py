@@ -93,11 +93,12 @@ def add_cnn_commands(sub: Any) -> None:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("models", help="list the shipped CNN models, or describe one",
-                       description="`models list` lists the shipped models (name, runtime, "
-                       "precision, path, bytes, sha256); `models info NAME` prints parameters, "
-                       "multiply-accumulates and input shape.")
+                       description="`models list` lists the shipped models and the installed "
+                       "bundles (name, runtime, precision, path, bytes, sha256, source, "
+                       "active); `models info NAME` prints parameters, multiply-accumulates "
+                       "and input shape.")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    q = msub.add_parser("list", help="list the shipped models")
+    q = msub.add_parser("list", help="list the shipped models and installed bundles")
     q.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     q.set_defaults(func=_cmd_models_list)
     q = msub.add_parser("info", help="parameters, MACs and input shape of a model")
@@ -248,8 +249,11 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     if not models:
         print("no shipped models (train with `detak train --model NAME`)")
     for m in models:
-        print(f"{m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {m['bytes']:>10} B  "
-              f"{m['sha256'][:16]}  {m['path']}")
+        used = "*" if m["active"] else " "
+        print(f"{used} {m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {m['source']:<7} "
+              f"{m['bytes']:>10} B  {m['sha256'][:16]}  {m['path']}")
+    if models:
+        print("* = what `--model NAME` loads (an installed bundle before the shipped model)")
     return 0
 
 

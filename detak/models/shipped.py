@@ -4,7 +4,8 @@ Each folder holds the model file(s) — ``NAME.pt`` (a torch state_dict, fp32 or
 exports ``NAME.fp32.onnx``, ``NAME.int8.onnx``, ``NAME.fp32.tflite``, ``NAME.int8.tflite``
 (``detak export``; their card is ``export.json``) — its ``card.json`` (written by
 `detak.models.training`) and ``standardizer.json``. This module only reads files: it never
-imports torch, so the kiosk can list what it has.
+imports torch, so the kiosk can list what it has (with the signed bundles installed on it,
+which `--model NAME` prefers).
 
 >>> isinstance(list_models(), list)
 True
@@ -47,41 +48,81 @@ def _precision(path: Path, runtime: str, card: dict[str, Any]) -> str:
     return "int8" if "int8" in path.stem.lower() else "fp32"
 
 
-def list_models(root: Path | str | None = None) -> list[dict[str, Any]]:
-    """One entry per shipped model file: ``name``, ``runtime`` (torch / onnx / tflite),
-    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, and the ``card`` path;
-    exported files of a folder with an ``export.json`` also get ``cam`` (fused Grad-CAM
-    outputs or not) and ``export_card``.
+def _folder_entries(folder: Path, name: str) -> list[dict[str, Any]]:
+    """One entry per model file in a model folder (shipped or an installed bundle)."""
+    try:
+        card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+        export = (json.loads((folder / EXPORT_CARD_FILE).read_text(encoding="utf-8"))
+                  if (folder / EXPORT_CARD_FILE).is_file() else {})
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{folder}: unreadable model or export card ({err})") from err
+    out = []
+    for f in sorted(folder.iterdir()):
+        runtime = RUNTIME_SUFFIXES.get(f.suffix.lower())
+        if runtime is None or not f.is_file():
+            continue
+        entry = {"name": name, "runtime": runtime,
+                 "precision": _precision(f, runtime, card), "path": str(f),
+                 "bytes": f.stat().st_size, "sha256": sha256_file(f),
+                 "card": str(folder / CARD_FILE)}
+        if runtime != "torch" and export:
+            entry["cam"] = bool((export.get("cam") or {}).get("kind"))
+            entry["export_card"] = str(folder / EXPORT_CARD_FILE)
+        out.append(entry)
+    return out
+
+
+def _active_bundle_folders(bundles: Path | str | None) -> dict[str, Path]:
+    """NAME → folder of every active installed bundle (``detak bundle install``)."""
+    from detak.export.bundle import active_bundle, bundles_root
+
+    root = Path(bundles or bundles_root())
+    active = root / "active"
+    if not active.is_dir():
+        return {}
+    found = {}
+    for link in sorted(active.iterdir()):
+        folder = None if link.name.startswith(".") else active_bundle(link.name, root)
+        if folder is not None:
+            found[link.name] = folder
+    return found
+
+
+def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
+                bundles: Path | str | None = None) -> list[dict[str, Any]]:
+    """One entry per model file the kiosk has: ``name``, ``runtime`` (torch / onnx / tflite),
+    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, the ``card`` path,
+    ``source`` (``package``: shipped in ``root``; ``bundle``: an installed signed bundle, with
+    its ``bundle_version``) and ``active`` (the folder ``--model NAME`` loads: an installed
+    bundle shadows the shipped model of the same name, as in
+    `detak.models.predict.resolve_model_dir`). Exported files of a folder with an
+    ``export.json`` also get ``cam`` (fused Grad-CAM outputs or not) and ``export_card``.
+    Bundles are looked up under ``bundles`` (default ``$DETAK_BUNDLES`` or
+    ``cache_dir()/bundles``) unless ``include_bundles`` is False.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     m = Path(d) / "tiny"; m.mkdir()
     ...     _ = (m / "card.json").write_text('{"weights": {"precision": "fp16"}}')
     ...     _ = (m / "tiny.pt").write_bytes(b"abc")
-    ...     [(e["name"], e["runtime"], e["precision"], e["bytes"]) for e in list_models(d)]
-    [('tiny', 'torch', 'fp16', 3)]
+    ...     [(e["name"], e["runtime"], e["precision"], e["bytes"], e["source"])
+    ...      for e in list_models(d, include_bundles=False)]
+    [('tiny', 'torch', 'fp16', 3, 'package')]
     """
     base = Path(root or WEIGHTS_DIR)
-    if not base.is_dir():
-        return []
+    installed = _active_bundle_folders(bundles) if include_bundles else {}
     out = []
-    for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
+    if base.is_dir():
+        for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
+            for entry in _folder_entries(folder, folder.name):
+                out.append({**entry, "source": "package",
+                            "active": folder.name not in installed})
+    for name, folder in installed.items():
         try:
-            card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
-            export = (json.loads((folder / EXPORT_CARD_FILE).read_text(encoding="utf-8"))
-                      if (folder / EXPORT_CARD_FILE).is_file() else {})
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{folder}: unreadable model or export card ({err})") from err
-        for f in sorted(folder.iterdir()):
-            runtime = RUNTIME_SUFFIXES.get(f.suffix.lower())
-            if runtime is None or not f.is_file():
-                continue
-            entry = {"name": folder.name, "runtime": runtime,
-                     "precision": _precision(f, runtime, card), "path": str(f),
-                     "bytes": f.stat().st_size, "sha256": sha256_file(f),
-                     "card": str(folder / CARD_FILE)}
-            if runtime != "torch" and export:
-                entry["cam"] = bool((export.get("cam") or {}).get("kind"))
-                entry["export_card"] = str(folder / EXPORT_CARD_FILE)
-            out.append(entry)
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            manifest = {}
+        for entry in _folder_entries(folder, name):
+            out.append({**entry, "source": "bundle", "active": True,
+                        "bundle_version": manifest.get("version")})
     return out

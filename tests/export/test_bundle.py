@@ -4,6 +4,7 @@ atomically and a refused bundle leaves the previous one active."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -212,3 +213,36 @@ def test_cli_refuses_with_a_named_error(bundle, keys, tmp_path, capsys):
     assert main(["bundle", "list", "--root", str(root)]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["bundle"], r["version"]) for r in rows] == [("edge", "1")]
+
+
+def test_models_list_shows_the_installed_bundle_that_predict_will_use(bundle, keys, tmp_path,
+                                                                        monkeypatch, capsys):
+    from detak.cli import main
+    from detak.models.shipped import list_models
+
+    shipped = tmp_path / "package"
+    _model_folder(shipped, payload=b"the shipped onnx")
+    root = tmp_path / "kiosk"
+    monkeypatch.setenv("DETAK_BUNDLES", str(root))
+    before = list_models(shipped)
+    assert {r["source"] for r in before} == {"package"} and all(r["active"] for r in before)
+
+    folder = install_bundle(bundle, keys[1])
+    rows = list_models(shipped)
+    from_bundle = [r for r in rows if r["source"] == "bundle"]
+    assert sorted((r["name"], r["runtime"], r["precision"]) for r in from_bundle) == [
+        ("edge", "onnx", "int8"), ("edge", "tflite", "int8")]  # *.pt is not bundled by default
+    assert all(Path(r["path"]).parent == folder and r["active"] for r in from_bundle)
+    assert all(r["bundle_version"] == "1" for r in from_bundle)
+    onnx = next(r for r in from_bundle if r["runtime"] == "onnx")
+    assert onnx["sha256"] == hashlib.sha256(b"onnx-bytes-v1").hexdigest()
+    # the shipped files of the same name are listed, but no longer what `--model edge` loads
+    assert [r["active"] for r in rows if r["source"] == "package"] == [False] * len(before)
+    assert list_models(shipped, include_bundles=False) == before
+
+    assert main(["models", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert any(r["source"] == "bundle" and r["path"] == onnx["path"] for r in listed)
+    assert main(["models", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "bundle" in table and str(folder) in table

@@ -62,7 +62,7 @@ def test_card_aucs_are_what_the_files_give(exported_edge, card):
 def test_models_list_shows_runtime_precision_and_cam(exported_edge):
     from detak.models.shipped import list_models
 
-    rows = list_models(exported_edge.parent)
+    rows = list_models(exported_edge.parent, include_bundles=False)
     got = {(r["runtime"], r["precision"], r.get("cam")) for r in rows}
     assert got == {("onnx", "fp32", True), ("onnx", "int8", True), ("tflite", "fp32", True),
                    ("tflite", "int8", True)}

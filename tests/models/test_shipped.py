@@ -37,11 +37,11 @@ def test_list_models_reports_files_sizes_and_hashes(tmp_path):
     (folder / "standardizer.json").write_text("{}")
     (tmp_path / "no-card").mkdir()
     (tmp_path / "no-card" / "x.pt").write_bytes(b"?")
-    rows = list_models(tmp_path)
+    rows = list_models(tmp_path, include_bundles=False)
     assert [(r["name"], r["runtime"], r["precision"]) for r in rows] == [
         ("edge", "torch", "fp32"), ("edge", "tflite", "int8")]
     assert rows[0]["bytes"] == 8
     assert rows[0]["sha256"] == hashlib.sha256(b"weights!").hexdigest()
     assert shipped_model_dir("edge", tmp_path) == folder
     assert shipped_model_dir("no-card", tmp_path) is None
-    assert list_models(tmp_path / "missing") == []
+    assert list_models(tmp_path / "missing", include_bundles=False) == []
