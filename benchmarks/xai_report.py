@@ -12,7 +12,11 @@ For each model found (``--models``; a NAME — shipped, else trained into
    model.
 2. **Threshold.** The MI threshold that maximises F1 on all labelled fold-9 records; it splits
    the subset into true/false positives/negatives.
-3. **Attributions** of the MI logit for every method (``--methods``) and record.
+3. **Attributions** of the MI logit for every method (``--methods``) and record. ``shap``
+   (expected gradients, `detak.explain.shap_cnn`; against ``--shap-background`` records of the
+   training folds, ``--shap-samples`` per record) is the optional SHAP of item 6: in the
+   default list, MI only (no other classes: it costs about as much as ``ig``, see the run
+   times in the README).
 4. **Faithfulness** on the MI-positive records: deletion and insertion AUCs (cells of one lead
    × 40 ms, ``--steps`` steps) with the ``zero`` and the ECG-valid ``normal_beats`` baseline
    (`detak.explain.faithfulness`; the normal beat is the median beat of ``--template-records``
@@ -49,7 +53,8 @@ import numpy as np
 DEFAULT_MODELS = ("alexnet1d", "resnet1d", "inceptiontime", "edge")
 DEFAULT_METHODS = ("gradcam", "gradcam_lead", "lrp:epsilon", "lrp:epsilon_plus_flat",
                    "lrp:epsilon_gamma_box", "lrp:epsilon_alpha2_beta1", "lrp:s1", "ig",
-                   "random")
+                   "shap", "random")
+MI_ONLY_METHODS = ("shap",)  # no lead relevance of the other classes (cost)
 EXAMPLE_METHODS = ("gradcam", "gradcam_lead", "lrp:s1", "lrp:epsilon_plus_flat", "ig")
 S1_MOST = ("V1", "V2", "V5", "V6")
 S1_LEAST = ("III", "aVR", "V3", "V4")
@@ -127,9 +132,29 @@ def _code_hash() -> str:
 
     h = hashlib.sha256()
     for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
-        if f.name not in ("tabular.py", "cli.py", "plots.py"):
+        if f.name not in ("tabular.py", "cli.py", "plots.py", "shap_cnn.py"):
             h.update(f.read_bytes())
     return h.hexdigest()[:10]
+
+
+def _shap_hash() -> str:
+    """The SHAP module's own hash: keys the ``shap`` units only (other units do not use it)."""
+    import detak.explain.shap_cnn as mod
+
+    return hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:10]
+
+
+def parse_method(method: str) -> tuple[str, str | None]:
+    """`detak.explain.methods.parse_method`, plus ``shap`` (`detak.explain.shap_cnn`)."""
+    from detak.explain.methods import parse_method as parse
+
+    return ("shap", None) if method == "shap" else parse(method)
+
+
+def method_label(method: str) -> str:
+    from detak.explain.methods import method_label as label
+
+    return "shap" if method.strip().lower() == "shap" else label(method)
 
 
 def _file_hash(path: Path) -> str:
@@ -194,7 +219,7 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     )
     from detak.explain.lead_relevance import lead_scores, summarize_leads
     from detak.explain.lrp import NEEDS_BOUNDS, zbox_bounds
-    from detak.explain.methods import attribute, parse_method
+    from detak.explain.methods import attribute
     from detak.explain.segments import (
         SEGMENT_NAMES,
         aggregate_segments,
@@ -241,6 +266,21 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     pos = np.flatnonzero(truth)
     needs = any(parse_method(m)[1] in NEEDS_BOUNDS for m in args.methods)
     bounds = zbox_bounds(std) if needs else None
+    background = None
+    if "shap" in args.methods:
+        from detak.explain.shap_cnn import gradient_shap, training_background
+
+        background = training_background(std, n=args.shap_background, seed=args.seed)
+
+    def explain(net: Any, xx: np.ndarray, cls: int, method: str, bb: Any) -> np.ndarray:
+        if method == "shap":
+            return gradient_shap(net, xx, cls, background, nsamples=args.shap_samples,
+                                 seed=args.seed)
+        return attribute(net, xx, cls, method, bounds=bb, ig_steps=args.ig_steps)
+
+    def unit(method: str) -> str:  # cache name; shap's carries its own code and settings
+        return (f"shap_{_shap_hash()}_{args.shap_background}_{args.shap_samples}"
+                if method == "shap" else method)
 
     # baselines (model units)
     zero = np.zeros_like(x)
@@ -279,9 +319,8 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         kind, comp = parse_method(method)
         b = bounds if kind == "lrp" and comp in NEEDS_BOUNDS else None
         t0 = time.time()
-        attr = cache.array(f"attr_{method}",
-                           lambda m=method, bb=b: attribute(model, x, MI, m, bounds=bb,
-                                                            ig_steps=args.ig_steps))
+        attr = cache.array(f"attr_{unit(method)}",
+                           lambda m=method, bb=b: explain(model, x, MI, m, bb))
         res: dict[str, Any] = {"kind": kind}
         # lead relevance (MI, MI-positive records)
         res["leads_mi"] = summarize_leads(lead_scores(attr[pos]))
@@ -298,7 +337,7 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
                 c = perturbation_curves(predict, x[pos], a[pos], bs[pos], steps=args.steps,
                                         seed=args.seed)
                 return np.stack([c.deletion, c.insertion])
-            cv = cache.array(f"curves_{method}_{bname}", curves)
+            cv = cache.array(f"curves_{unit(method)}_{bname}", curves)
             fr = np.linspace(0, 1, args.steps + 1)
             d_auc, i_auc = curve_auc(fr, cv[0]), curve_auc(fr, cv[1])
             res["faithfulness"][bname] = {
@@ -310,9 +349,9 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         if kind != "random":
             def rnd(a=attr, m=method, bb=b) -> np.ndarray:
                 rm = randomized_copy(model, seed=args.seed + 1)
-                ar = attribute(rm, x[pos], MI, m, bounds=bb, ig_steps=args.ig_steps)
+                ar = explain(rm, x[pos], MI, m, bb)
                 return rank_correlation(a[pos], ar)
-            rho = cache.array(f"random_rho_{method}", rnd)
+            rho = cache.array(f"random_rho_{unit(method)}", rnd)
             res["randomisation_rho"] = {"mean": float(np.mean(rho)),
                                         "median": float(np.median(rho))}
         # segments by outcome group
@@ -325,16 +364,17 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         # other classes (lead relevance on the subset's records positive for the class)
         res["leads_by_class"] = {"MI": {k: res["leads_mi"][k] for k in
                                         ("top3", "utilisation", "n")}}
-        if kind != "random" and not _no_leads(method) and not args.mi_only:
+        if (kind != "random" and not _no_leads(method) and not args.mi_only
+                and method not in MI_ONLY_METHODS):
             for c, cname in enumerate(CLASSES):
                 if c == MI:
                     continue
                 rows = np.flatnonzero(y[:, c] == 1)
                 if len(rows) < 5:
                     continue
-                ac = cache.array(f"attr_{method}_{cname}",
-                                 lambda r=rows, cc=c, m=method, bb=b: attribute(
-                                     model, x[r], cc, m, bounds=bb, ig_steps=args.ig_steps))
+                ac = cache.array(f"attr_{unit(method)}_{cname}",
+                                 lambda r=rows, cc=c, m=method, bb=b: explain(
+                                     model, x[r], cc, m, bb))
                 res["leads_by_class"][cname] = summarize_leads(lead_scores(ac))
         timings[method] = time.time() - t0
         result["methods"][method] = res
@@ -353,7 +393,7 @@ def _examples(name: str, model: Any, x: np.ndarray, data: dict[str, Any], prob: 
               group: np.ndarray, args: argparse.Namespace, bounds: Any) -> list[str]:
     """12-lead overlays of the true-positive record with the median MI probability."""
     from detak.explain.lrp import NEEDS_BOUNDS
-    from detak.explain.methods import SIGNED, attribute, parse_method
+    from detak.explain.methods import SIGNED, attribute
     from detak.explain.plots import plot_attribution_ecg
 
     tp = np.flatnonzero(group == "TP")
@@ -385,10 +425,10 @@ def _fmt(v: Any, nd: int = 3) -> str:
 
 def _no_leads(method: str) -> str | None:
     """Why a method has no lead information (None if it has)."""
-    from detak.explain.methods import lead_resolved, parse_method
+    from detak.explain.methods import lead_resolved
 
     kind, _ = parse_method(method)
-    if kind == "random" or lead_resolved(method):
+    if kind in ("random", "shap") or lead_resolved(method):
         return None
     return "— (time only)" if kind == "gradcam" else "— (flat rule: uniform)"
 
@@ -526,6 +566,8 @@ def write_outputs(results: dict[str, Any], data: dict[str, Any], args: argparse.
                        "ecg_ids": [int(i) for i in data["ids"]]},
            "settings": {"methods": list(args.methods), "steps": args.steps,
                         "ig_steps": args.ig_steps, "template_records": args.template_records,
+                        "shap_background": args.shap_background,
+                        "shap_samples": args.shap_samples,
                         "cell_ms": 40, "threads": args.threads},
            "models": results, "figures": sorted(figures)}
     (out / "xai.json").write_text(json.dumps(doc, indent=1))
@@ -568,7 +610,11 @@ def _readme(doc: dict[str, Any], results: dict[str, Any], skipped: dict[str, str
         "(low = the explanation depends on the learnt weights). Lead columns: S1's lead "
         "relevance for MI (Σ|R| per lead / Σ|R|), averaged over the MI-positive records; "
         "`leads for 80 %` = lead utilisation. `gradcam` has no lead axis (spread evenly); "
-        "`gradcam_lead` is Grad-CAM split across leads by |input × gradient| (a derived view).",
+        "`gradcam_lead` is Grad-CAM split across leads by |input × gradient| (a derived view)."
+        + (f" `shap`: expected gradients (shap.GradientExplainer) against "
+           f"{args.shap_background} training records (folds 1-8), {args.shap_samples} samples "
+           "per record; its sums over the lead × 40 ms cells are the cells' SHAP values (MI "
+           "only)." if "shap" in args.methods else ""),
         "",
         _table(HEADLINE_HEADER, headline_rows(results)),
         "",
@@ -667,6 +713,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="every labelled fold-9 record")
     p.add_argument("--steps", type=int, default=20, help="insertion/deletion steps")
     p.add_argument("--ig-steps", type=int, default=32)
+    p.add_argument("--shap-background", type=int, default=64,
+                   help="shap: training records in the background sample")
+    p.add_argument("--shap-samples", type=int, default=32,
+                   help="shap: expected-gradient samples per record (ig's cost at ig-steps)")
     p.add_argument("--template-records", type=int, default=200,
                    help="NORM-only fold-1 records for the normal-beat template")
     p.add_argument("--mi-only", action="store_true",
@@ -686,7 +736,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from detak.data.paths import cache_dir
-    from detak.explain.methods import method_label
     from detak.models.predict import ModelNotFoundError, resolve_model_dir
 
     torch.set_num_threads(args.threads)

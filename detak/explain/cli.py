@@ -1,8 +1,8 @@
 """``detak explain``: explain a CNN's prediction on any ECG source (host; torch imported only
 when the command runs).
 
-    detak explain SOURCE [SOURCE ...] --model NAME --method gradcam|gradcam_lead|lrp[:COMPOSITE]|ig
-                  --class MI --out DIR
+    detak explain SOURCE [SOURCE ...] --model NAME
+                  --method gradcam|gradcam_lead|lrp[:COMPOSITE]|ig|shap|random --class MI --out DIR
 
 For each record (and each 10-s window of longer records) it writes to DIR
 ``RECORD[.wK].METHOD.png`` and ``.svg`` (the 12-lead ECG in paper layout coloured by the
@@ -46,15 +46,21 @@ def add_explain_commands(sub: Any) -> None:
         "epsilon_alpha2_beta1_flat, s1_flat, s1_wsquare; z^B composites (s1, "
         "epsilon_gamma_box) read the PTB-XL training folds once for the per-lead bounds; "
         "the *_flat ones spread relevance evenly over the leads), "
-        "ig (Integrated Gradients), random.")
+        "ig (Integrated Gradients), shap (expected gradients, shap.GradientExplainer, "
+        "against --background records of the PTB-XL training folds), random.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--method", default="gradcam",
-                   help="gradcam, gradcam_lead, lrp[:COMPOSITE], ig or random (default gradcam)")
+                   help="gradcam, gradcam_lead, lrp[:COMPOSITE], ig, shap or random "
+                        "(default gradcam)")
     p.add_argument("--class", dest="cls", default="MI",
                    help="class to explain: NORM, MI, STTC, CD or HYP (default MI)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--ig-steps", type=int, default=32, help="Integrated Gradients steps")
+    p.add_argument("--background", type=int, default=64, metavar="N",
+                   help="shap: training records in the background sample (default 64)")
+    p.add_argument("--shap-samples", type=int, default=64, metavar="N",
+                   help="shap: expected-gradient samples per record (default 64)")
     p.add_argument("--no-plot", action="store_true", help="write the JSON only")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.set_defaults(func=run_explain)
@@ -72,21 +78,37 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
+def _is_shap(method: str) -> bool:
+    return method.strip().lower() == "shap"
+
+
+def _method_info(method: str) -> tuple[str, str, bool, bool, str]:
+    """(kind, label, signed, lead-resolved, note) of a ``--method`` value."""
+    from detak.explain.gradcam import PER_LEAD_LABEL
+    from detak.explain.methods import SIGNED, lead_resolved, method_label, parse_method
+
+    if _is_shap(method):
+        from detak.explain.shap_cnn import SHAP_NOTE
+
+        return "shap", "shap", True, True, SHAP_NOTE
+    kind, _ = parse_method(method)
+    resolved = lead_resolved(method)
+    note = (PER_LEAD_LABEL if kind == "gradcam_lead" else
+            "Grad-CAM (time only; spread evenly over the leads)" if kind == "gradcam" else
+            "" if resolved else "flat first-layer rule: relevance spread evenly over the leads")
+    return kind, method_label(method), kind in SIGNED, resolved, note
+
+
 def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_steps: int,
-                 plot: bool, bounds: Any) -> list[dict[str, Any]]:
+                 plot: bool, bounds: Any, background: Any = None,
+                 shap_samples: int = 64) -> list[dict[str, Any]]:
     import numpy as np
     import torch
 
     from detak.data.leads import STANDARD_LEADS
     from detak.explain.gradcam import PER_LEAD_LABEL, class_index
     from detak.explain.lead_relevance import lead_scores, lead_utilisation
-    from detak.explain.methods import (
-        SIGNED,
-        attribute,
-        lead_resolved,
-        method_label,
-        parse_method,
-    )
+    from detak.explain.methods import attribute
     from detak.explain.plots import plot_attribution_ecg
     from detak.models.cnn_data import MODEL_FS, preprocess_recording
 
@@ -94,13 +116,17 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
     std = loaded.standardizer
     windows = preprocess_recording(rec, std)
     c = class_index(cls)
-    attr = attribute(loaded.module, windows, c, method, bounds=bounds, ig_steps=ig_steps)
+    kind, label, signed, resolved, note = _method_info(method)
+    if kind == "shap":
+        from detak.explain.shap_cnn import gradient_shap
+
+        attr = gradient_shap(loaded.module, windows, c, background, nsamples=shap_samples)
+    else:
+        attr = attribute(loaded.module, windows, c, method, bounds=bounds, ig_steps=ig_steps)
     with torch.no_grad():
         logits = loaded.module(torch.from_numpy(windows)).numpy()
     mean = np.asarray(std.mean, np.float32).reshape(-1, 1)
     sd = np.asarray(std.std, np.float32).reshape(-1, 1)
-    kind, _ = parse_method(method)
-    label = method_label(method)
     rows = []
     name = _record_name(item)
     n_samples = windows.shape[-1]
@@ -115,14 +141,10 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
         prob = float(1.0 / (1.0 + np.exp(-logits[w, c])))
         doc: dict[str, Any] = {
             "record": name, "source": item.record if hasattr(item, "record") else name,
-            "model": loaded.name, "method": label,
-            "method_note": PER_LEAD_LABEL if kind == "gradcam_lead" else (
-                "Grad-CAM (time only; spread evenly over the leads)" if kind == "gradcam"
-                else "" if lead_resolved(method) else
-                "flat first-layer rule: relevance spread evenly over the leads"),
-            "lead_resolved": lead_resolved(method),
+            "model": loaded.name, "method": label, "method_note": note,
+            "lead_resolved": resolved,
             "class": cls.upper() if isinstance(cls, str) else cls, "probability": prob,
-            "logit": float(logits[w, c]), "signed": kind in SIGNED,
+            "logit": float(logits[w, c]), "signed": signed,
             "fs": MODEL_FS, "leads": list(STANDARD_LEADS),
             "window": w + 1, "n_windows": len(windows),
             "window_start_s": (starts[w] / MODEL_FS) if w < len(starts) else None,
@@ -139,7 +161,7 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
             x_mv = windows[w] * sd + mean
             title = (f"{name} · {loaded.name} · {label} · {doc['class']} p = {prob:.2f}")
             files = [str(p) for p in plot_attribution_ecg(
-                x_mv, attr[w], MODEL_FS, out / f"{stem}.png", signed=kind in SIGNED,
+                x_mv, attr[w], MODEL_FS, out / f"{stem}.png", signed=signed,
                 title=title, subtitle=PER_LEAD_LABEL if kind == "gradcam_lead" else "",
                 formats=("png", "svg"))]
         jpath = out / f"{stem}.json"
@@ -157,8 +179,11 @@ def run_explain(args: argparse.Namespace) -> int:
     from detak.explain.methods import parse_method
 
     try:
-        kind, comp = parse_method(args.method)
+        kind, comp = ("shap", None) if _is_shap(args.method) else parse_method(args.method)
         class_index(args.cls)
+        if kind == "shap" and (args.background < 1 or args.shap_samples < 1):
+            raise ValueError(f"shap needs --background >= 1 and --shap-samples >= 1, got "
+                             f"{args.background} and {args.shap_samples}")
     except ValueError as err:
         print(f"detak explain: {err}", file=sys.stderr)
         return 2
@@ -183,6 +208,17 @@ def run_explain(args: argparse.Namespace) -> int:
                   f"folds, which could not be read ({err}); use another composite",
                   file=sys.stderr)
             return 2
+    background = None
+    if kind == "shap":
+        from detak.explain.shap_cnn import training_background
+
+        try:
+            background = training_background(loaded.standardizer, n=args.background)
+        except (OSError, ValueError) as err:
+            print(f"detak explain: shap's background records come from the PTB-XL training "
+                  f"folds, which could not be read ({err}); use another method",
+                  file=sys.stderr)
+            return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     status = 0
@@ -196,7 +232,7 @@ def run_explain(args: argparse.Namespace) -> int:
         for item in items:
             try:
                 rows = _explain_one(loaded, item, args.method, args.cls, out, args.ig_steps,
-                                    not args.no_plot, bounds)
+                                    not args.no_plot, bounds, background, args.shap_samples)
             except (InputError, ModelLeadsError, FileNotFoundError, ValueError) as err:
                 print(f"detak explain: {source}: {err}", file=sys.stderr)
                 status = 2

@@ -33,11 +33,18 @@ def test_no_model_at_all_is_an_error(tmp_path):
     assert xr.main(["--models", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
 
 
-def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys):
+def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys, monkeypatch):
+    import detak.explain.shap_cnn as shap_mod
+
+    real = shap_mod.training_background
+    # SHAP's background from fold 1 only (the report reads fold 1 anyway; folds 1-8 are slow)
+    monkeypatch.setattr(shap_mod, "training_background",
+                        lambda std, n, seed: real(std, n=n, seed=seed, folds=(1,)))
     model = make_tiny_model(tmp_path / "tiny-edge")
     argv = ["--models", str(model), str(tmp_path / "missing"), "--n-pos", "4", "--n-neg", "3",
             "--template-records", "4", "--steps", "4", "--ig-steps", "2", "--methods",
-            "gradcam", "lrp:epsilon", "random", "--out", str(tmp_path / "out"),
+            "gradcam", "lrp:epsilon", "shap", "random", "--shap-background", "4",
+            "--shap-samples", "2", "--out", str(tmp_path / "out"),
             "--cache", str(tmp_path / "cache"), "--mi-only"]
     assert xr.main(argv) == 0
     out = tmp_path / "out"
@@ -45,12 +52,17 @@ def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys):
     assert doc["records"]["n_pos"] == 4 and doc["records"]["n_neg"] == 3
     assert list(doc["skipped"]) == [str(tmp_path / "missing")]
     (name, res), = doc["models"].items()
-    assert set(res["methods"]) == {"gradcam", "lrp:epsilon", "random"}
+    assert set(res["methods"]) == {"gradcam", "lrp:epsilon", "shap", "random"}
+    shap = res["methods"]["shap"]
+    assert shap["kind"] == "shap" and len(shap["leads_mi"]["top3"]) == 3
+    assert -1 <= shap["randomisation_rho"]["mean"] <= 1
+    assert doc["settings"]["shap_background"] == 4 and doc["settings"]["shap_samples"] == 2
     f = res["methods"]["lrp:epsilon"]["faithfulness"]["normal_beats"]
     assert 0 <= f["deletion_auc"] <= 1 and len(f["deletion_curve"]) == 5
     assert sum(res["groups"].values()) == 7
     readme = (out / "README.md").read_text()
-    assert readme.count(f"| {name} | ") >= 3 and "Skipped:" in readme
+    assert readme.count(f"| {name} | ") >= 4 and "Skipped:" in readme
+    assert f"| {name} | shap |" in readme
     for fig in doc["figures"]:
         assert (out / fig).stat().st_size > 1000, fig
     assert any(f.endswith(".svg") for f in doc["figures"])
@@ -59,6 +71,7 @@ def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys):
     # resumable: a second run finds every unit in the cache
     cached = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*.npy")}
     assert any(c.startswith("attr_lrp_epsilon") for c in cached)
+    assert any(c.startswith("attr_shap_") for c in cached)
     assert xr.main(argv) == 0
     assert {p.name: p.stat().st_mtime_ns
             for p in (tmp_path / "cache").rglob("*.npy")} == cached
@@ -67,7 +80,7 @@ def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys):
         res["methods"]["lrp:epsilon"]["faithfulness"]
 
 
-@pytest.mark.parametrize("bad", [["--methods", "shap"]])
+@pytest.mark.parametrize("bad", [["--methods", "deeplift"]])
 def test_bad_method_is_named(bad, tmp_path):
-    with pytest.raises(ValueError, match="unknown method 'shap'"):
+    with pytest.raises(ValueError, match="unknown method 'deeplift'"):
         xr.main(["--out", str(tmp_path), *bad])

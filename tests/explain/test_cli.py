@@ -26,9 +26,9 @@ def tiny(tmp_path_factory):
 
 
 def test_unknown_method_class_and_model_are_named(tiny, tmp_path, capsys):
-    assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--method", "shap",
+    assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--method", "deeplift",
                  "--out", str(tmp_path)]) == 2
-    assert "unknown method 'shap'" in capsys.readouterr().err
+    assert "unknown method 'deeplift'" in capsys.readouterr().err
     assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--class", "AFIB",
                  "--out", str(tmp_path)]) == 2
     assert "unknown class 'AFIB'" in capsys.readouterr().err
@@ -92,3 +92,53 @@ def test_gradcam_json_only(tiny, tmp_path, capsys):
     a = np.asarray(doc["attribution"])
     assert doc["class"] == "NORM" and (a >= 0).all() and not doc["signed"]
     assert [p.suffix for p in out.iterdir()] == [".json"]
+
+
+def test_shap_writes_signed_values_that_add_up_to_the_logit_change(tiny, tmp_path, capsys,
+                                                                    monkeypatch):
+    import torch
+
+    import detak.explain.shap_cnn as shap_mod
+    from detak.models.predict import load_model
+
+    drawn = []
+    real = shap_mod.training_background
+
+    def recorded(standardizer, n=64, seed=0, folds=shap_mod.TRAIN_FOLDS):
+        bg = real(standardizer, n=n, seed=seed, folds=(1,))  # one fold: faster, same code
+        drawn.append(bg)
+        return bg
+
+    monkeypatch.setattr(shap_mod, "training_background", recorded)
+    out = tmp_path / "s"
+    assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--method", "shap",
+                 "--background", "16", "--shap-samples", "512", "--no-plot",
+                 "--out", str(out)]) == 0
+    assert len(drawn) == 1 and drawn[0].shape == (16, 12, 1000)
+    doc = json.loads((out / "8.shap.json").read_text())
+    assert doc["method"] == "shap" and doc["signed"] and doc["lead_resolved"]
+    assert "GradientExplainer" in doc["method_note"]
+    a = np.asarray(doc["attribution"])
+    assert a.shape == (12, 1000) and (a > 0).any() and (a < 0).any()
+    module = load_model(str(tiny), runtime="torch").module
+    with torch.no_grad():
+        base = float(module(torch.from_numpy(drawn[0]))[:, 1].mean())
+    assert a.sum() == pytest.approx(doc["logit"] - base, rel=0.2, abs=0.02)
+
+
+def test_shap_names_bad_counts_and_missing_training_data(tiny, tmp_path, capsys, monkeypatch):
+    assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--method", "shap",
+                 "--background", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "--background >= 1" in capsys.readouterr().err
+    import detak.explain.shap_cnn as shap_mod
+    from detak.data.ptbxl import FoldNotAvailableError
+
+    def no_folds(*a, **k):
+        raise FoldNotAvailableError("PTB-XL fold 1 at 100 Hz is not in /nowhere")
+
+    monkeypatch.setattr(shap_mod, "training_background", no_folds)
+    assert _run(["explain", "ptbxl://8", "--model", str(tiny), "--method", "shap",
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "PTB-XL training folds" in err and "fold 1" in err
+    assert not (tmp_path / "b").exists()
