@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -95,25 +96,43 @@ def f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
 
 
 class Cache:
-    """``.npy`` / ``.json`` files in one folder, one per computed unit."""
+    """``.npy`` / ``.json`` files in one folder, one per computed unit; beside each computed
+    array, ``KEY.seconds`` holds how long it took (`recorded_seconds`), so a re-run that reads
+    the cache can still say what the computation costs. Writes go through a per-process
+    temporary file, so two report processes can share a folder."""
 
     def __init__(self, folder: Path, fresh: bool = False) -> None:
         self.folder = folder
         self.fresh = fresh
+        self.used: list[str] = []
         folder.mkdir(parents=True, exist_ok=True)
+
+    def recorded_seconds(self, key: str) -> float | None:
+        p = self._path(key, "seconds")
+        try:
+            return float(p.read_text())
+        except (OSError, ValueError):
+            return None
 
     def _path(self, key: str, ext: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
         return self.folder / f"{safe}.{ext}"
 
     def array(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        self.used.append(key)
         p = self._path(key, "npy")
         if p.is_file() and not self.fresh:
             return np.load(p)
+        t0 = time.time()
         a = np.asarray(compute())
-        tmp = p.with_suffix(".tmp.npy")
+        seconds = time.time() - t0
+        tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npy")
         np.save(tmp, a)
         tmp.replace(p)
+        t = self._path(key, "seconds")
+        tmp_t = t.with_name(f"{t.name}.{os.getpid()}.tmp")
+        tmp_t.write_text(f"{seconds:.3f}")
+        tmp_t.replace(t)
         return a
 
     def obj(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -121,7 +140,7 @@ class Cache:
         if p.is_file() and not self.fresh:
             return json.loads(p.read_text())
         v = compute()
-        tmp = p.with_suffix(".tmp.json")
+        tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.json")
         tmp.write_text(json.dumps(v))
         tmp.replace(p)
         return v
@@ -205,8 +224,11 @@ def load_data(args: argparse.Namespace) -> dict[str, Any]:
 
 # --- one model -----------------------------------------------------------------------------
 
-def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_root: Path
-              ) -> dict[str, Any]:
+def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_root: Path,
+              previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every unit of one model (see the module docstring). ``previous``: this model's entry of
+    an earlier ``xai.json`` with the same settings, whose compute times stand in for cached
+    units computed before times were recorded."""
     import torch
 
     from detak.explain.faithfulness import (
@@ -315,8 +337,15 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         "normal_baseline_fallbacks": fallback, "methods": {},
     }
     timings: dict[str, float] = {}
+    compute: dict[str, float | None] = {}
+    compute_source: dict[str, str] = {}
+    prev_compute = {}
+    if previous and previous.get("weights_sha256_12") == result["weights_sha256_12"]:
+        prev_s = previous.get("seconds", {})
+        prev_compute = prev_s.get("compute_by_method") or prev_s.get("by_method") or {}
     for method in args.methods:
         kind, comp = parse_method(method)
+        first_unit = len(cache.used)
         b = bounds if kind == "lrp" and comp in NEEDS_BOUNDS else None
         t0 = time.time()
         attr = cache.array(f"attr_{unit(method)}",
@@ -377,6 +406,14 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
                                      model, x[r], cc, m, bb))
                 res["leads_by_class"][cname] = summarize_leads(lead_scores(ac))
         timings[method] = time.time() - t0
+        recorded = [cache.recorded_seconds(k) for k in cache.used[first_unit:]]
+        if all(r is not None for r in recorded):
+            compute[method], compute_source[method] = float(sum(recorded)), "recorded"
+        elif prev_compute.get(method) is not None:
+            compute[method] = float(prev_compute[method])
+            compute_source[method] = "earlier run's xai.json"
+        else:
+            compute[method], compute_source[method] = None, "unknown"
         result["methods"][method] = res
         f = res["faithfulness"]
         log(f"[{name}] {method}: deletion {f['zero']['deletion_auc']:.3f}/"
@@ -384,7 +421,11 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
             f"{f['normal_beats']['insertion_auc']:.3f} rho "
             f"{res.get('randomisation_rho', {}).get('mean', float('nan')):.2f} top3 "
             f"{res['leads_mi']['top3']} ({timings[method]:.0f} s)")
-    result["seconds"] = {"total": time.time() - t_model, "by_method": timings}
+    known = [v for v in compute.values() if v is not None]
+    result["seconds"] = {"total": time.time() - t_model, "by_method": timings,
+                         "compute_by_method": compute, "compute_source": compute_source,
+                         "compute_total": (float(sum(known)) if len(known) == len(compute)
+                                           else None)}
     result["_examples"] = _examples(Path(name).name, model, x, data, prob, group, args, bounds)
     return result
 
@@ -559,7 +600,10 @@ def write_outputs(results: dict[str, Any], data: dict[str, Any], args: argparse.
                                 title=f"{name}: lead relevance for MI ({r['n_mi_pos']} "
                                 "MI-positive fold-9 records)")
         figures.append(p.name)
+    per_model = [r["seconds"].get("compute_total") for r in results.values()]
     doc = {"command": command, "seconds": seconds, "skipped": skipped,
+           "compute_seconds": (float(sum(per_model)) if per_model and
+                               all(v is not None for v in per_model) else None),
            "records": {"fold": 9, "full": bool(args.full), "n": int(len(data["ids"])),
                        "n_pos": int((data["y"][:, MI] == 1).sum()),
                        "n_neg": int((data["y"][:, MI] == 0).sum()), "seed": args.seed,
@@ -585,8 +629,12 @@ def _readme(doc: dict[str, Any], results: dict[str, Any], skipped: dict[str, str
         "",
         f"    {doc['command']}",
         "",
-        f"Run time: {doc['seconds'] / 60:.1f} min on 1 torch thread "
-        "(shared 2-core machine; cached units are not recomputed on a re-run).",
+        f"Run time: this invocation {doc['seconds'] / 60:.1f} min (cached units are not "
+        "recomputed); computing every unit: "
+        + (f"{doc['compute_seconds'] / 60:.1f} min" if doc.get("compute_seconds") is not None
+           else "unknown (some units predate the time records)")
+        + f" on {args.threads} torch thread{'s' if args.threads > 1 else ''} of a shared 2-core "
+        "machine (per model below; the per-method times are in `xai.json`).",
         "",
         ("Records: every labelled fold-9 record" if rec["full"] else
          f"Records: a stratified subset of fold 9 (the validation fold; fold 10 is not in the "
@@ -626,8 +674,10 @@ def _readme(doc: dict[str, Any], results: dict[str, Any], skipped: dict[str, str
                   f"{r['p_mi_mean_pos']:.3f}, of their zero baseline "
                   f"{r['p_mi_of_baseline_mean']['zero']:.3f}, of their normal-beats baseline "
                   f"{r['p_mi_of_baseline_mean']['normal_beats']:.3f} (records without beats, "
-                  f"zero fallback: {r['normal_baseline_fallbacks']}); "
-                  f"{r['seconds']['total'] / 60:.1f} min.", ""]
+                  f"zero fallback: {r['normal_baseline_fallbacks']}); compute "
+                  + (f"{r['seconds']['compute_total'] / 60:.1f} min"
+                     if r["seconds"].get("compute_total") is not None else "time unknown")
+                  + ".", ""]
     lines += ["## Findings (computed)", ""] + [f"- {f}" for f in findings(results)] + [""]
     # S1 comparison
     rows, notes = s1_comparison(results)
@@ -754,9 +804,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     data = load_data(args)
     cache_root = Path(args.cache) if args.cache else cache_dir() / "explain" / "report"
+    previous: dict[str, Any] = {}
+    prev_file = Path(args.out) / "xai.json"
+    if prev_file.is_file() and not args.fresh:
+        try:
+            prev = json.loads(prev_file.read_text())
+            same = (prev.get("records", {}).get("ecg_ids") == [int(i) for i in data["ids"]]
+                    and all(prev.get("settings", {}).get(k) == getattr(args, k)
+                            for k in ("steps", "ig_steps", "template_records")))
+            previous = prev.get("models", {}) if same else {}
+        except (OSError, ValueError):
+            previous = {}
     results = {}
     for name in available:
-        results[Path(name).name] = run_model(name, data, args, cache_root)
+        results[Path(name).name] = run_model(name, data, args, cache_root,
+                                             previous.get(Path(name).name))
     argv_list = list(argv) if argv is not None else sys.argv[1:]
     command = " ".join([".venv/bin/python benchmarks/xai_report.py", *argv_list])
     out = write_outputs(results, data, args, skipped, time.time() - t_start, command)

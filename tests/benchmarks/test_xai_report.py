@@ -78,6 +78,19 @@ def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys, monkeypatch):
     doc2 = json.loads((out / "xai.json").read_text())
     assert doc2["models"][name]["methods"]["lrp:epsilon"]["faithfulness"] == \
         res["methods"]["lrp:epsilon"]["faithfulness"]
+    # the compute time survives a cached re-run: recorded beside each unit ...
+    t1, t2 = res["seconds"], doc2["models"][name]["seconds"]
+    assert t1["compute_total"] > 0 and t1["compute_source"]["shap"] == "recorded"
+    assert t2["compute_by_method"] == t1["compute_by_method"]
+    assert doc2["compute_seconds"] == pytest.approx(t1["compute_total"])
+    assert "computing every unit: " in (out / "README.md").read_text()
+    # ... or, for units computed before times were recorded, from the earlier xai.json
+    for f in (tmp_path / "cache").rglob("*.seconds"):
+        f.unlink()
+    assert xr.main(argv) == 0
+    t3 = json.loads((out / "xai.json").read_text())["models"][name]["seconds"]
+    assert set(t3["compute_source"].values()) == {"earlier run's xai.json"}
+    assert t3["compute_by_method"] == t1["compute_by_method"]
 
 
 @pytest.mark.parametrize("bad", [["--methods", "deeplift"]])
