@@ -5,6 +5,7 @@ message becomes a device-neutral event (`detak.device.events`). Sample indices (
 wire) are unwrapped into a growing int; the packet sequence number (u16) counts lost packets;
 frames with bad CRC/COBS and packets breaking the protocol are counted, never raised. Packets of
 a type v1 does not define (a newer device) are skipped and counted apart (``unknown_messages``);
+a packet with a v1 header and a bad payload is a protocol error, not also a lost packet;
 longer payloads are read as far as v1 defines them (docs/protocol.md 4.3).
 
 Commands: `start` sends GET_INFO (the device answers DEVICE_INFO, then ACK) and START; a NACK
@@ -46,6 +47,7 @@ from detak.device.events import (
 from detak.firmware_bridge.electrodes import leads_affected
 from detak.firmware_bridge.framing import FrameDecoder
 from detak.firmware_bridge.messages import (
+    PROTOCOL_VERSION,
     Ack,
     Battery,
     CalState,
@@ -123,6 +125,9 @@ class BridgeDriver(Driver):
             except ProtocolError as exc:
                 self._counts["protocol_errors"] += 1
                 self.last_protocol_error = str(exc)
+                if len(packet) >= 4 and packet[0] == PROTOCOL_VERSION:
+                    # a v1 header with a bad payload: the packet arrived, it is not lost too
+                    self._count_seq(int.from_bytes(packet[2:4], "little"))
                 continue
             self._count_seq(seq)
             event = self._event(msg, host_time)

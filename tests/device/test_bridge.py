@@ -75,6 +75,25 @@ def test_samples_with_the_wrong_channel_count_are_counted_not_raised() -> None:
     assert "SAMPLES has 2 channels, DEVICE_INFO said 3" in drv.last_protocol_error
 
 
+def test_a_packet_with_a_bad_payload_is_a_protocol_error_not_also_a_lost_packet() -> None:
+    from detak.firmware_bridge.framing import encode_frame
+    from detak.firmware_bridge.messages import MsgType
+
+    drv = BridgeDriver()
+    bad_lead_off = bytes([1, MsgType.LEAD_OFF, 1, 0]) + b"\x01"   # v1 header, 1-byte payload
+    events = drv.feed(encode_message(INFO, 0) + encode_frame(bad_lead_off)
+                      + encode_message(_block(0), 2))
+    assert [type(e) for e in events] == [StreamInfo, SampleBlock]
+    st = drv.stats()
+    assert (st["protocol_errors"], st["lost_packets"]) == (1, 0)   # it arrived: not lost
+    assert drv.last_protocol_error
+    # a packet whose header is not v1's cannot say its sequence number: the gap stays counted
+    drv = BridgeDriver()
+    drv.feed(encode_message(INFO, 0) + encode_frame(bytes([2, MsgType.LEAD_OFF, 1, 0]))
+             + encode_message(_block(0), 2))
+    assert (drv.stats()["protocol_errors"], drv.stats()["lost_packets"]) == (1, 1)
+
+
 def test_garbage_and_host_commands_from_the_device_are_counted() -> None:
     drv = BridgeDriver()
     events = drv.feed(b"\x13\x37\x00" + encode_message(Start(), 0) + encode_message(INFO, 1))
