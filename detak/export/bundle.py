@@ -53,7 +53,8 @@ from detak.models.model_card import sha256_file
 __all__ = ["BUNDLE_FORMAT", "BundleError", "BundleFormatError", "BundleTruncatedError",
            "BundleSignatureError", "BundleTamperedError", "BundleKeyError", "Manifest",
            "generate_keypair", "load_private_key", "load_public_key", "key_id",
-           "create_bundle", "verify_bundle", "install_bundle", "active_bundle", "bundles_root",
+           "create_bundle", "verify_bundle", "install_bundle", "active_bundle", "active_bundles",
+           "bundles_root",
            "rule_set_versions", "BUNDLES_ENV", "PUBLIC_KEY_ENV"]
 
 BUNDLE_FORMAT = "detak-bundle/1"
@@ -403,6 +404,24 @@ def active_bundle(name: str, root: str | Path | None = None) -> Path | None:
         return None
     target = link.resolve()
     return target if (target / "card.json").is_file() else None
+
+
+def active_bundles(root: str | Path | None = None) -> dict[str, Path]:
+    """NAME → folder of every active installed bundle under ``root``.
+
+    >>> active_bundles("/nonexistent")
+    {}
+    """
+    root = Path(root or bundles_root())
+    active = root / "active"
+    if not active.is_dir():
+        return {}
+    found = {}
+    for link in sorted(active.iterdir()):
+        folder = None if link.name.startswith(".") else active_bundle(link.name, root)
+        if folder is not None:
+            found[link.name] = folder
+    return found
 
 
 def _intact(folder: Path, manifest: Manifest) -> bool:

@@ -72,22 +72,6 @@ def _folder_entries(folder: Path, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def _active_bundle_folders(bundles: Path | str | None) -> dict[str, Path]:
-    """NAME → folder of every active installed bundle (``detak bundle install``)."""
-    from detak.export.bundle import active_bundle, bundles_root
-
-    root = Path(bundles or bundles_root())
-    active = root / "active"
-    if not active.is_dir():
-        return {}
-    found = {}
-    for link in sorted(active.iterdir()):
-        folder = None if link.name.startswith(".") else active_bundle(link.name, root)
-        if folder is not None:
-            found[link.name] = folder
-    return found
-
-
 def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
                 bundles: Path | str | None = None) -> list[dict[str, Any]]:
     """One entry per model file the kiosk has: ``name``, ``runtime`` (torch / onnx / tflite),
@@ -110,7 +94,9 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
     [('tiny', 'torch', 'fp16', 3, 'package')]
     """
     base = Path(root or WEIGHTS_DIR)
-    installed = _active_bundle_folders(bundles) if include_bundles else {}
+    from detak.export.bundle import active_bundles
+
+    installed = active_bundles(bundles) if include_bundles else {}
     out = []
     if base.is_dir():
         for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
