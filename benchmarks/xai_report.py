@@ -12,11 +12,11 @@ For each model found (``--models``; a NAME — shipped, else trained into
    model.
 2. **Threshold.** The MI threshold that maximises F1 on all labelled fold-9 records; it splits
    the subset into true/false positives/negatives.
-3. **Attributions** of the MI logit for every method (``--methods``) and record. ``shap``
-   (expected gradients, `detak.explain.shap_cnn`; against ``--shap-background`` records of the
-   training folds, ``--shap-samples`` per record) is the optional SHAP of item 6: in the
-   default list, MI only (no other classes: it costs about as much as ``ig``, see the run
-   times in the README).
+3. **Attributions** of the MI logit for every method (``--methods``, those of
+   `detak.explain.methods`) and record. ``shap`` (expected gradients; against
+   ``--shap-background`` records of the training folds, ``--shap-samples`` per record) is the
+   optional SHAP of item 6: in the default list, MI only (no other classes: it costs about as
+   much as ``ig``, see the run times in the README).
 4. **Faithfulness** on the MI-positive records: deletion and insertion AUCs (cells of one lead
    × 40 ms, ``--steps`` steps) with the ``zero`` and the ECG-valid ``normal_beats`` baseline
    (`detak.explain.faithfulness`; the normal beat is the median beat of ``--template-records``
@@ -151,29 +151,9 @@ def _code_hash() -> str:
 
     h = hashlib.sha256()
     for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
-        if f.name not in ("tabular.py", "cli.py", "plots.py", "shap_cnn.py"):
+        if f.name not in ("tabular.py", "cli.py", "plots.py"):
             h.update(f.read_bytes())
     return h.hexdigest()[:10]
-
-
-def _shap_hash() -> str:
-    """The SHAP module's own hash: keys the ``shap`` units only (other units do not use it)."""
-    import detak.explain.shap_cnn as mod
-
-    return hashlib.sha256(Path(mod.__file__).read_bytes()).hexdigest()[:10]
-
-
-def parse_method(method: str) -> tuple[str, str | None]:
-    """`detak.explain.methods.parse_method`, plus ``shap`` (`detak.explain.shap_cnn`)."""
-    from detak.explain.methods import parse_method as parse
-
-    return ("shap", None) if method == "shap" else parse(method)
-
-
-def method_label(method: str) -> str:
-    from detak.explain.methods import method_label as label
-
-    return "shap" if method.strip().lower() == "shap" else label(method)
 
 
 def _file_hash(path: Path) -> str:
@@ -241,7 +221,7 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     )
     from detak.explain.lead_relevance import lead_scores, summarize_leads
     from detak.explain.lrp import NEEDS_BOUNDS, zbox_bounds
-    from detak.explain.methods import attribute
+    from detak.explain.methods import attribute, needs_background, parse_method
     from detak.explain.segments import (
         SEGMENT_NAMES,
         aggregate_segments,
@@ -289,20 +269,19 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     needs = any(parse_method(m)[1] in NEEDS_BOUNDS for m in args.methods)
     bounds = zbox_bounds(std) if needs else None
     background = None
-    if "shap" in args.methods:
-        from detak.explain.shap_cnn import gradient_shap, training_background
+    if any(needs_background(m) for m in args.methods):
+        from detak.explain.shap_cnn import training_background
 
         background = training_background(std, n=args.shap_background, seed=args.seed)
 
     def explain(net: Any, xx: np.ndarray, cls: int, method: str, bb: Any) -> np.ndarray:
-        if method == "shap":
-            return gradient_shap(net, xx, cls, background, nsamples=args.shap_samples,
-                                 seed=args.seed)
-        return attribute(net, xx, cls, method, bounds=bb, ig_steps=args.ig_steps)
+        return attribute(net, xx, cls, method, bounds=bb, ig_steps=args.ig_steps,
+                         seed=args.seed,
+                         background=background, shap_samples=args.shap_samples)
 
-    def unit(method: str) -> str:  # cache name; shap's carries its own code and settings
-        return (f"shap_{_shap_hash()}_{args.shap_background}_{args.shap_samples}"
-                if method == "shap" else method)
+    def unit(method: str) -> str:  # cache name; shap's carries its settings
+        return (f"shap_{args.shap_background}_{args.shap_samples}"
+                if needs_background(method) else method)
 
     # baselines (model units)
     zero = np.zeros_like(x)
@@ -434,7 +413,7 @@ def _examples(name: str, model: Any, x: np.ndarray, data: dict[str, Any], prob: 
               group: np.ndarray, args: argparse.Namespace, bounds: Any) -> list[str]:
     """12-lead overlays of the true-positive record with the median MI probability."""
     from detak.explain.lrp import NEEDS_BOUNDS
-    from detak.explain.methods import SIGNED, attribute
+    from detak.explain.methods import SIGNED, attribute, parse_method
     from detak.explain.plots import plot_attribution_ecg
 
     tp = np.flatnonzero(group == "TP")
@@ -466,10 +445,10 @@ def _fmt(v: Any, nd: int = 3) -> str:
 
 def _no_leads(method: str) -> str | None:
     """Why a method has no lead information (None if it has)."""
-    from detak.explain.methods import lead_resolved
+    from detak.explain.methods import lead_resolved, parse_method
 
     kind, _ = parse_method(method)
-    if kind in ("random", "shap") or lead_resolved(method):
+    if kind == "random" or lead_resolved(method):
         return None
     return "— (time only)" if kind == "gradcam" else "— (flat rule: uniform)"
 
@@ -786,6 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from detak.data.paths import cache_dir
+    from detak.explain.methods import method_label
     from detak.models.predict import ModelNotFoundError, resolve_model_dir
 
     torch.set_num_threads(args.threads)

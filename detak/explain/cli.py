@@ -78,25 +78,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def _is_shap(method: str) -> bool:
-    return method.strip().lower() == "shap"
-
-
 def _method_info(method: str) -> tuple[str, str, bool, bool, str]:
     """(kind, label, signed, lead-resolved, note) of a ``--method`` value."""
-    from detak.explain.gradcam import PER_LEAD_LABEL
-    from detak.explain.methods import SIGNED, lead_resolved, method_label, parse_method
+    from detak.explain.methods import (
+        SIGNED,
+        lead_resolved,
+        method_label,
+        method_note,
+        parse_method,
+    )
 
-    if _is_shap(method):
-        from detak.explain.shap_cnn import SHAP_NOTE
-
-        return "shap", "shap", True, True, SHAP_NOTE
     kind, _ = parse_method(method)
-    resolved = lead_resolved(method)
-    note = (PER_LEAD_LABEL if kind == "gradcam_lead" else
-            "Grad-CAM (time only; spread evenly over the leads)" if kind == "gradcam" else
-            "" if resolved else "flat first-layer rule: relevance spread evenly over the leads")
-    return kind, method_label(method), kind in SIGNED, resolved, note
+    return (kind, method_label(method), kind in SIGNED, lead_resolved(method),
+            method_note(method))
 
 
 def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_steps: int,
@@ -117,12 +111,8 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
     windows = preprocess_recording(rec, std)
     c = class_index(cls)
     kind, label, signed, resolved, note = _method_info(method)
-    if kind == "shap":
-        from detak.explain.shap_cnn import gradient_shap
-
-        attr = gradient_shap(loaded.module, windows, c, background, nsamples=shap_samples)
-    else:
-        attr = attribute(loaded.module, windows, c, method, bounds=bounds, ig_steps=ig_steps)
+    attr = attribute(loaded.module, windows, c, method, bounds=bounds, ig_steps=ig_steps,
+                     background=background, shap_samples=shap_samples)
     with torch.no_grad():
         logits = loaded.module(torch.from_numpy(windows)).numpy()
     mean = np.asarray(std.mean, np.float32).reshape(-1, 1)
@@ -179,7 +169,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from detak.explain.methods import parse_method
 
     try:
-        kind, comp = ("shap", None) if _is_shap(args.method) else parse_method(args.method)
+        kind, comp = parse_method(args.method)
         class_index(args.cls)
         if kind == "shap" and (args.background < 1 or args.shap_samples < 1):
             raise ValueError(f"shap needs --background >= 1 and --shap-samples >= 1, got "

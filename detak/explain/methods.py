@@ -14,6 +14,9 @@ Methods (`parse_method` reads them; the CLI's ``--method``):
 * ``ig`` — Integrated Gradients (Sundararajan et al. 2017) from the all-zero input (in model
   units: the training mean, a flat line), `integrated_gradients`; ``ig`` sums to
   logit(x) - logit(0) up to the Riemann error.
+* ``shap`` — SHAP by expected gradients (`detak.explain.shap_cnn.gradient_shap`) against a
+  ``background`` sample of training records (`detak.explain.shap_cnn.training_background`),
+  ``shap_samples`` gradient passes per record; adds up to logit(x) - E[logit(background)].
 * ``random`` — i.i.d. Gaussian attribution (seeded): the floor any method must beat.
 
 All return (B, leads, samples) float32 attribution of the class's logit.
@@ -38,13 +41,16 @@ from torch import nn
 
 from detak.explain.gradcam import _as_tensor, _class_vector, gradcam, gradcam_per_lead
 from detak.explain.lrp import COMPOSITES, FLAT_FIRST, ZBoxBounds, lrp
+from detak.explain.shap_cnn import gradient_shap
 
 __all__ = ["METHOD_KINDS", "DEFAULT_COMPOSITE", "parse_method", "method_label", "attribute",
-           "integrated_gradients", "lead_resolved", "SIGNED"]
+           "integrated_gradients", "lead_resolved", "method_note", "needs_background",
+           "SIGNED"]
 
-METHOD_KINDS: tuple[str, ...] = ("gradcam", "gradcam_lead", "lrp", "ig", "random")
+METHOD_KINDS: tuple[str, ...] = ("gradcam", "gradcam_lead", "lrp", "ig", "shap", "random")
 DEFAULT_COMPOSITE = "s1"
-SIGNED: frozenset[str] = frozenset({"lrp", "ig", "random"})
+SIGNED: frozenset[str] = frozenset({"lrp", "ig", "shap", "random"})
+_KNOWN = "gradcam, gradcam_lead, lrp[:COMPOSITE], ig, shap or random"
 
 
 def parse_method(spec: str) -> tuple[str, str | None]:
@@ -53,16 +59,15 @@ def parse_method(spec: str) -> tuple[str, str | None]:
 
     >>> parse_method("gradcam"), parse_method("lrp")
     (('gradcam', None), ('lrp', 's1'))
-    >>> parse_method("shap")
+    >>> parse_method("lime")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown method 'shap'; use gradcam, gradcam_lead, lrp[:COMPOSITE], ig or random
+    ValueError: unknown method 'lime'; use gradcam, gradcam_lead, lrp[:COMPOSITE], ig, shap ...
     """
     kind, _, comp = spec.strip().partition(":")
     kind = kind.lower()
     if kind not in METHOD_KINDS:
-        raise ValueError(f"unknown method {spec!r}; use gradcam, gradcam_lead, lrp[:COMPOSITE], "
-                         "ig or random")
+        raise ValueError(f"unknown method {spec!r}; use {_KNOWN}")
     if kind == "lrp":
         comp = comp or DEFAULT_COMPOSITE
         if comp not in COMPOSITES:
@@ -92,6 +97,36 @@ def lead_resolved(spec: str) -> bool:
     """
     kind, comp = parse_method(spec)
     return kind not in ("gradcam", "random") and comp not in FLAT_FIRST
+
+
+def needs_background(spec: str) -> bool:
+    """Whether `attribute` needs ``background=`` (training records) for the method: ``shap``.
+
+    >>> needs_background("shap"), needs_background("ig")
+    (True, False)
+    """
+    return parse_method(spec)[0] == "shap"
+
+
+def method_note(spec: str) -> str:
+    """What a reader of the method's map should know (empty when nothing to say).
+
+    >>> method_note("gradcam")
+    'Grad-CAM (time only; spread evenly over the leads)'
+    """
+    from detak.explain.gradcam import PER_LEAD_LABEL
+    from detak.explain.shap_cnn import SHAP_NOTE
+
+    kind, _ = parse_method(spec)
+    if kind == "gradcam_lead":
+        return PER_LEAD_LABEL
+    if kind == "gradcam":
+        return "Grad-CAM (time only; spread evenly over the leads)"
+    if kind == "shap":
+        return SHAP_NOTE
+    if not lead_resolved(spec) and kind == "lrp":
+        return "flat first-layer rule: relevance spread evenly over the leads"
+    return ""
 
 
 def integrated_gradients(model: nn.Module, x: torch.Tensor | np.ndarray,
@@ -131,13 +166,27 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor | np.ndarray,
 
 def attribute(model: nn.Module, x: torch.Tensor | np.ndarray,
               cls: int | str | Sequence[int] = "MI", method: str = "gradcam", *,
-              bounds: ZBoxBounds | None = None, ig_steps: int = 32, seed: int = 0
+              bounds: ZBoxBounds | None = None, ig_steps: int = 32, seed: int = 0,
+              background: np.ndarray | torch.Tensor | None = None, shap_samples: int = 64
               ) -> np.ndarray:
     """Attribution (B, leads, samples) float32 of the logit of ``cls`` by ``method`` (see the
     module docstring). ``bounds``: z^B bounds for the ``lrp:epsilon_gamma_box`` / ``lrp:s1``
-    composites; ``seed``: the ``random`` method's seed."""
+    composites; ``background``, ``shap_samples``: ``shap``'s training records (model units) and
+    gradient samples per record; ``seed``: the ``random`` and ``shap`` draws.
+
+    >>> from detak.models.cnn.registry import build_model
+    >>> attribute(build_model("edge"), np.zeros((1, 12, 1000)), "MI", "shap")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'shap' needs background= (training records in model units, see ...)
+    """
     kind, comp = parse_method(method)
     xt = _as_tensor(x)
+    if kind == "shap":
+        if background is None:
+            raise ValueError("method 'shap' needs background= (training records in model "
+                             "units, see detak.explain.shap_cnn.training_background)")
+        return gradient_shap(model, xt, cls, background, nsamples=shap_samples, seed=seed)
     if kind == "gradcam":
         cam = gradcam(model, xt, cls)
         return np.repeat(cam[:, None, :] / xt.shape[1], xt.shape[1], axis=1).astype(np.float32)

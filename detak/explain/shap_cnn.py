@@ -10,9 +10,9 @@ logit(x) - E[logit(background)], so the sum over a lead × 40 ms cell
 "players" the issue asks for. A gradient method, not a sampling one: KernelSHAP over the 3,000
 lead × 40 ms cells of a record would need many thousands of forward passes per record.
 
-It is not part of `detak.explain.methods.attribute` because, unlike the other methods, it needs
+`detak.explain.methods.attribute` calls it as method ``shap``; unlike the other methods it needs
 the background data (`training_background`: ``n`` records of the PTB-XL training folds 1-8,
-standardised like the model's input).
+standardised like the model's input), passed as ``background=``.
 
 Cost: ``nsamples`` forward + backward passes per record, like ``ig`` with as many steps (the
 default 64 is twice the report's IG), plus the background's share of memory.

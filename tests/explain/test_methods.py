@@ -17,7 +17,8 @@ def x():
 
 
 @pytest.mark.parametrize("spec,msg", [
-    ("shap", "unknown method 'shap'"),
+    ("lime", "unknown method 'lime'"),
+    ("shap:fast", "method 'shap' takes no ':fast' option"),
     ("lrp:nope", "unknown LRP composite 'nope'"),
     ("ig:fast", "method 'ig' takes no ':fast' option"),
 ])
@@ -46,3 +47,16 @@ def test_random_method_is_seeded(x):
     m = random_model("edge")
     a, b = attribute(m, x, 1, "random", seed=3), attribute(m, x, 1, "random", seed=3)
     assert np.array_equal(a, b) and not np.array_equal(a, attribute(m, x, 1, "random", seed=4))
+
+
+def test_shap_without_background_is_named_and_with_it_matches_gradient_shap(x):
+    from detak.explain.shap_cnn import gradient_shap
+
+    m = random_model("edge")
+    with pytest.raises(ValueError, match="method 'shap' needs background="):
+        attribute(m, x, "MI", "shap")
+    bg = np.random.default_rng(1).standard_normal((4, 12, 1000)).astype(np.float32)
+    a = attribute(m, x, "MI", "shap", background=bg, shap_samples=8, seed=3)
+    b = gradient_shap(m, x, "MI", bg, nsamples=8, seed=3)
+    assert a.shape == x.shape and np.abs(a).max() > 0
+    np.testing.assert_array_equal(a, b)
