@@ -97,3 +97,26 @@ def test_report_end_to_end_on_a_tiny_subset(tmp_path, capsys, monkeypatch):
 def test_bad_method_is_named(bad, tmp_path):
     with pytest.raises(ValueError, match="unknown method 'deeplift'"):
         xr.main(["--out", str(tmp_path), *bad])
+
+
+def _method(kind: str, rank: list[str], per_record: float) -> dict:
+    return {"kind": kind, "leads_mi": {"mean": {lead: 1 / 12 for lead in rank}, "rank": rank,
+                                       "utilisation_per_record": per_record}}
+
+
+def test_s1_comparison_ranks_models_by_lead_utilisation():
+    leads = ["V1", "V2", "V5", "V6", "I", "II", "aVL", "aVF", "III", "aVR", "V3", "V4"]
+    results = {
+        "narrow": {"methods": {"ig": _method("ig", leads, 6.0),
+                               "lrp:s1": _method("lrp", leads, 7.0),
+                               "gradcam": _method("gradcam", leads, 11.0),   # no lead axis
+                               "random": _method("random", leads, 11.0)}},
+        "wide": {"methods": {"ig": _method("ig", leads, 9.0),
+                             "lrp:s1": _method("lrp", leads, 10.0)}},
+    }
+    rows, notes = xr.s1_comparison(results)
+    assert len(rows) == 4 and rows[0][4] == "4/4" and rows[0][5] == "4/4"
+    util = [n for n in notes if n.startswith("lead utilisation")]
+    assert len(util) == 1
+    # mean over the lead-resolved methods only: narrow 6.5, wide 9.5; the widest named first
+    assert "wide 9.5, narrow 6.5" in util[0] and "most leads: wide" in util[0]
