@@ -6,16 +6,22 @@ middle layers, γ or αβ for lower convolutions, flat / w² / z^B for the first
 
 =========================  ===============================================================
 ``epsilon``                LRP-ε (ε = 1e-6: numerically LRP-0) in every conv and dense layer
-``epsilon_plus_flat``      zennit's EpsilonPlusFlat: flat first layer, z+ convs, ε dense
-``epsilon_gamma_box``      zennit's EpsilonGammaBox: z^B first layer (per-lead bounds), γ=0.25
-                           convs, ε dense
+``epsilon_plus_flat``      zennit's EpsilonPlusFlat rules: flat input layer(s), z+ convs, ε dense
+``epsilon_gamma_box``      zennit's EpsilonGammaBox rules: z^B input layer(s) (per-lead bounds),
+                           γ=0.25 convs, ε dense
 ``epsilon_alpha2_beta1``   zennit's EpsilonAlpha2Beta1: α=2 β=1 convs, ε dense
-``epsilon_alpha2_beta1_flat``  the same with a flat first layer
+``epsilon_alpha2_beta1_flat``  the same with flat input layer(s)
 ``s1``                     S1's table by depth: LRP-0 in the dense (top) layers, ε=0.25 in the
                            upper half of the convs (middle), γ=0.25 in the lower half, z^B in
                            every conv that reads the input (per-lead bounds)
 ``s1_flat``, ``s1_wsquare``  ``s1`` with the flat or w² rule in the input layer(s)
 =========================  ===============================================================
+
+The input layers are every conv that reads the input directly or through weight-free pooling
+(`_layer_order`): one for AlexNet-1D, ResNet-1D and edge; three for InceptionTime (the first
+module's bottleneck and max-pool branch, and the first residual shortcut). zennit's own
+first-layer composites put the first-layer rule on the first conv in module order only, so
+detak builds all of them by layer name.
 
 z^B needs the lowest and highest value of each lead of the (standardised) input:
 `zbox_bounds` takes them from the training folds 1-8 of PTB-XL (min and max per lead after
@@ -61,15 +67,12 @@ from torch import nn
 from zennit.canonizers import AttributeCanonizer, Canonizer, CompositeCanonizer
 from zennit.composites import (
     EpsilonAlpha2Beta1,
-    EpsilonAlpha2Beta1Flat,
-    EpsilonGammaBox,
-    EpsilonPlusFlat,
     LayerMapComposite,
     layer_map_base,
 )
 from zennit.core import Composite
 from zennit.layer import Sum
-from zennit.rules import Epsilon, Flat, Gamma, WSquare, ZBox
+from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
 
 from detak.explain.gradcam import _as_tensor, _class_vector
 from detak.models.cnn.heads import ConcatPoolHead
@@ -350,25 +353,33 @@ def zbox_bounds(standardizer: Standardizer, lead_range: tuple[np.ndarray, np.nda
 
 def _layer_order(model: nn.Module, n_leads: int = 12, n_samples: int = 1000
                  ) -> tuple[list[str], list[str], set[str]]:
-    """(convs in execution order, linears in execution order, convs reading the input)."""
+    """(convs in execution order, linears in execution order, convs reading the input — directly
+    or through weight-free pooling, like InceptionTime's max-pool branch)."""
     names = {id(m): n for n, m in model.named_modules()}
     convs: list[str] = []
     linears: list[str] = []
     input_layers: set[str] = set()
     x = torch.zeros(1, n_leads, n_samples)
+    input_like: list[torch.Tensor] = [x]   # the input and weight-free views of it
 
     def hook(mod: nn.Module, inp: tuple) -> None:
         name = names[id(mod)]
         if isinstance(mod, nn.Conv1d):
             if name not in convs:
                 convs.append(name)
-            if inp[0] is x:
+            if any(inp[0] is t for t in input_like):
                 input_layers.add(name)
         elif name not in linears:
             linears.append(name)
 
+    def pooled(mod: nn.Module, inp: tuple, out: torch.Tensor) -> None:
+        if any(inp[0] is t for t in input_like):
+            input_like.append(out)
+
     handles = [m.register_forward_pre_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv1d, nn.Linear))]
+    handles += [m.register_forward_hook(pooled) for m in model.modules()
+                if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d, nn.Identity, nn.Dropout))]
     try:
         with torch.no_grad():
             model.eval()(x)
@@ -412,17 +423,26 @@ give the per-lead input bounds (zbox_bounds(standardizer))
         conv_types = (nn.Conv1d, nn.Linear)
         return LayerMapComposite(layer_map_base() + [(conv_types, Epsilon(epsilon=1e-6))],
                                  canonizers=canon)
-    if name == "epsilon_plus_flat":
-        return EpsilonPlusFlat(canonizers=canon)
-    if name == "epsilon_gamma_box":
-        low, high = bounds.tensors()
-        return EpsilonGammaBox(low=low, high=high, canonizers=canon)
     if name == "epsilon_alpha2_beta1":
         return EpsilonAlpha2Beta1(canonizers=canon)
-    if name == "epsilon_alpha2_beta1_flat":
-        return EpsilonAlpha2Beta1Flat(canonizers=canon)
-    # S1's table, by depth
     convs, linears, inputs = _layer_order(model)
+    rest = [c for c in convs if c not in inputs]
+    if name in ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1_flat"):
+        # zennit's EpsilonPlusFlat / EpsilonGammaBox / EpsilonAlpha2Beta1Flat rules (their
+        # defaults), with the first-layer rule on every input layer
+        if name == "epsilon_gamma_box":
+            low, high = bounds.tensors()
+            in_rule: Callable[[], object] = lambda: ZBox(low=low, high=high)  # noqa: E731
+            conv_rule: Callable[[], object] = lambda: Gamma(gamma=0.25)  # noqa: E731
+        else:
+            in_rule = Flat
+            conv_rule = ZPlus if name == "epsilon_plus_flat" else (
+                lambda: AlphaBeta(alpha=2, beta=1))
+        by_name: dict[str, object] = {c: in_rule() for c in inputs}
+        by_name.update({c: conv_rule() for c in rest})
+        by_name.update({lin: Epsilon(epsilon=1e-6) for lin in linears})
+        return _NamedRules(by_name, canon)
+    # S1's table, by depth
     if name == "s1":
         low, high = bounds.tensors()
         first: Callable[[], object] = lambda: ZBox(low=low, high=high)  # noqa: E731
@@ -430,7 +450,6 @@ give the per-lead input bounds (zbox_bounds(standardizer))
         first = Flat
     else:
         first = WSquare
-    rest = [c for c in convs if c not in inputs]
     half = len(rest) // 2
     rules: dict[str, object] = {c: first() for c in inputs}
     rules.update({c: Gamma(gamma=S1_GAMMA) for c in rest[:half]})

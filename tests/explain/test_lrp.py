@@ -12,11 +12,13 @@ from torch import nn
 from detak.explain.lead_relevance import lead_scores
 from detak.explain.lrp import (
     COMPOSITES,
+    FLAT_FIRST,
     BoundsRequiredError,
     CanonizerError,
     ZBoxBounds,
     _layer_order,
     lrp,
+    make_composite,
     training_lead_range,
     zbox_bounds,
 )
@@ -109,8 +111,9 @@ def test_model_is_restored_after_lrp(x):
 
 def test_s1_rules_by_depth_find_every_input_layer():
     convs, linears, inputs = _layer_order(random_model("inceptiontime"))
-    # the first module's bottleneck and the first residual shortcut read the input
-    assert inputs == {"modules_.0.bottleneck", "shortcuts.2.0"}
+    # the first module's bottleneck, its max-pool branch (a conv on max-pooled input: no
+    # weights between it and the input) and the first residual shortcut read the input
+    assert inputs == {"modules_.0.bottleneck", "modules_.0.pool_branch.1", "shortcuts.2.0"}
     assert linears == ["head.mlp.2", "head.mlp.6"]
     assert convs[0] == "modules_.0.bottleneck"
 
@@ -134,11 +137,35 @@ def test_zbox_bounds_contain_the_records_they_come_from():
     np.testing.assert_allclose(b.low, lo / 0.15, rtol=1e-5)
 
 
-def test_flat_first_layer_spreads_relevance_evenly_over_leads(x):
-    # why the report and the CLI flag the *_flat composites as not lead-resolved
-    m = random_model("resnet1d")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_flat_first_layer_spreads_relevance_evenly_over_leads(x, name):
+    # why the report and the CLI flag the *_flat composites as not lead-resolved; it holds
+    # only if the flat rule sits on every layer that reads the input (InceptionTime has three)
+    m = random_model(name)
     b = ZBoxBounds(np.full(12, -20.0), np.full(12, 20.0))
-    np.testing.assert_allclose(lead_scores(lrp(m, x, "MI", "epsilon_plus_flat")), 1 / 12,
-                               rtol=1e-4)
-    box = lead_scores(lrp(m, x, "MI", "s1", bounds=b))
-    assert np.ptp(box, axis=1).min() > 0.01
+    spread = []
+    for comp in sorted(FLAT_FIRST):
+        r = lrp(m, x, "MI", comp)
+        np.testing.assert_allclose(r.sum(axis=2), r.sum(axis=2)[:, :1].repeat(12, axis=1),
+                                   rtol=1e-3, atol=1e-6 * np.abs(r).sum(), err_msg=comp)
+        np.testing.assert_allclose(lead_scores(r), 1 / 12, rtol=0.05, err_msg=comp)
+        spread.append(np.ptp(lead_scores(r), axis=1).max())
+    box = lead_scores(lrp(m, x, "MI", "s1", bounds=b))   # z^B: the leads differ
+    assert np.ptp(box, axis=1).min() > max(5 * max(spread), 2e-3)
+
+
+def test_first_layer_rules_sit_on_every_input_layer():
+    # zennit's own EpsilonGammaBox / EpsilonPlusFlat put the first-layer rule on the first conv
+    # in module order only; InceptionTime reads its input in three convs
+    from zennit.rules import Flat, ZBox
+
+    m = random_model("inceptiontime")
+    b = ZBoxBounds(np.full(12, -20.0), np.full(12, 20.0))
+    _, _, inputs = _layer_order(m)
+    for comp, rule in (("epsilon_gamma_box", ZBox), ("epsilon_plus_flat", Flat),
+                       ("epsilon_alpha2_beta1_flat", Flat), ("s1", ZBox), ("s1_flat", Flat)):
+        composite = make_composite(comp, m, bounds=b)
+        ctx: dict = {}
+        got = {n for n, mod in m.named_modules()
+               if isinstance(composite.module_map(ctx, n, mod), rule)}
+        assert got == inputs, comp
