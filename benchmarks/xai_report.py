@@ -532,13 +532,15 @@ def s1_comparison(results: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
     our top-4 / bottom-4 leads are S1's, V1's rank; and one sentence per model."""
     rows, notes = [], []
     util: dict[str, float] = {}
+    v1: dict[str, float] = {}
     for name, r in results.items():
         agree_top, agree_bottom, n = 0, 0, 0
-        per_record = []
+        per_record, v1_share = [], []
         for method, m in r["methods"].items():
             if m["kind"] == "random" or _no_leads(method):
                 continue   # random: no signal; gradcam, flat: uniform over leads by construction
             per_record.append(m["leads_mi"]["utilisation_per_record"])
+            v1_share.append(m["leads_mi"]["mean"]["V1"])
             mean = m["leads_mi"]["mean"]
             rank = m["leads_mi"]["rank"]
             top4, bottom4 = set(rank[:4]), set(rank[-4:])
@@ -556,6 +558,12 @@ def s1_comparison(results: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
                          f"{agree_bottom}/{4 * n} of our bottom-4 among S1's least relevant "
                          f"(III, aVR, V3, V4); chance is 4/3 of 4 each (1/3 of slots).")
             util[name] = float(np.mean(per_record))
+            v1[name] = float(np.mean(v1_share))
+    if v1:
+        order = sorted(v1, key=lambda k: -v1[k])
+        notes.append("V1's share of |relevance| (mean over the lead-resolved methods; uniform "
+                     "1/12 = 0.083): " + ", ".join(f"{k} {v1[k]:.3f}" for k in order)
+                     + f"; largest: {order[0]} (S1: AlexNet-1D leans on V1).")
     if util:
         order = sorted(util, key=lambda k: -util[k])
         notes.append("lead utilisation (leads carrying 80 % of |relevance|, per MI-positive "

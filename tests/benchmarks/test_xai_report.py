@@ -99,16 +99,17 @@ def test_bad_method_is_named(bad, tmp_path):
         xr.main(["--out", str(tmp_path), *bad])
 
 
-def _method(kind: str, rank: list[str], per_record: float) -> dict:
-    return {"kind": kind, "leads_mi": {"mean": {lead: 1 / 12 for lead in rank}, "rank": rank,
+def _method(kind: str, rank: list[str], per_record: float, v1: float = 1 / 12) -> dict:
+    mean = {lead: (1 - v1) / 11 for lead in rank} | {"V1": v1}
+    return {"kind": kind, "leads_mi": {"mean": mean, "rank": rank,
                                        "utilisation_per_record": per_record}}
 
 
 def test_s1_comparison_ranks_models_by_lead_utilisation():
     leads = ["V1", "V2", "V5", "V6", "I", "II", "aVL", "aVF", "III", "aVR", "V3", "V4"]
     results = {
-        "narrow": {"methods": {"ig": _method("ig", leads, 6.0),
-                               "lrp:s1": _method("lrp", leads, 7.0),
+        "narrow": {"methods": {"ig": _method("ig", leads, 6.0, v1=0.3),
+                               "lrp:s1": _method("lrp", leads, 7.0, v1=0.2),
                                "gradcam": _method("gradcam", leads, 11.0),   # no lead axis
                                "random": _method("random", leads, 11.0)}},
         "wide": {"methods": {"ig": _method("ig", leads, 9.0),
@@ -120,3 +121,5 @@ def test_s1_comparison_ranks_models_by_lead_utilisation():
     assert len(util) == 1
     # mean over the lead-resolved methods only: narrow 6.5, wide 9.5; the widest named first
     assert "wide 9.5, narrow 6.5" in util[0] and "most leads: wide" in util[0]
+    v1 = [n for n in notes if n.startswith("V1's share")]
+    assert len(v1) == 1 and "narrow 0.250, wide 0.083" in v1[0] and "largest: narrow" in v1[0]
