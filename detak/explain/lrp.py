@@ -425,36 +425,27 @@ give the per-lead input bounds (zbox_bounds(standardizer))
                                  canonizers=canon)
     if name == "epsilon_alpha2_beta1":
         return EpsilonAlpha2Beta1(canonizers=canon)
+    # the rest are built by layer name: the input rule on every input layer (zennit's
+    # EpsilonPlusFlat / EpsilonGammaBox / EpsilonAlpha2Beta1Flat rules and defaults; S1's table)
     convs, linears, inputs = _layer_order(model)
     rest = [c for c in convs if c not in inputs]
-    if name in ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1_flat"):
-        # zennit's EpsilonPlusFlat / EpsilonGammaBox / EpsilonAlpha2Beta1Flat rules (their
-        # defaults), with the first-layer rule on every input layer
-        if name == "epsilon_gamma_box":
-            low, high = bounds.tensors()
-            in_rule: Callable[[], object] = lambda: ZBox(low=low, high=high)  # noqa: E731
-            conv_rule: Callable[[], object] = lambda: Gamma(gamma=0.25)  # noqa: E731
-        else:
-            in_rule = Flat
-            conv_rule = ZPlus if name == "epsilon_plus_flat" else (
-                lambda: AlphaBeta(alpha=2, beta=1))
-        by_name: dict[str, object] = {c: in_rule() for c in inputs}
-        by_name.update({c: conv_rule() for c in rest})
-        by_name.update({lin: Epsilon(epsilon=1e-6) for lin in linears})
-        return _NamedRules(by_name, canon)
-    # S1's table, by depth
-    if name == "s1":
+    if name in NEEDS_BOUNDS:
         low, high = bounds.tensors()
-        first: Callable[[], object] = lambda: ZBox(low=low, high=high)  # noqa: E731
-    elif name == "s1_flat":
-        first = Flat
+        in_rule: Callable[[], object] = lambda: ZBox(low=low, high=high)  # noqa: E731
     else:
-        first = WSquare
-    half = len(rest) // 2
-    rules: dict[str, object] = {c: first() for c in inputs}
-    rules.update({c: Gamma(gamma=S1_GAMMA) for c in rest[:half]})
-    rules.update({c: Epsilon(epsilon=S1_EPSILON) for c in rest[half:]})
-    rules.update({lin: Epsilon(epsilon=1e-9) for lin in linears})
+        in_rule = WSquare if name == "s1_wsquare" else Flat
+    rules: dict[str, object] = {c: in_rule() for c in inputs}
+    if name.startswith("s1"):   # by depth: γ in the lower half, ε in the upper, LRP-0 dense
+        half = len(rest) // 2
+        rules.update({c: Gamma(gamma=S1_GAMMA) for c in rest[:half]})
+        rules.update({c: Epsilon(epsilon=S1_EPSILON) for c in rest[half:]})
+        rules.update({lin: Epsilon(epsilon=1e-9) for lin in linears})
+    else:
+        conv_rule: Callable[[], object] = {
+            "epsilon_plus_flat": ZPlus, "epsilon_gamma_box": lambda: Gamma(gamma=0.25),
+            "epsilon_alpha2_beta1_flat": lambda: AlphaBeta(alpha=2, beta=1)}[name]
+        rules.update({c: conv_rule() for c in rest})
+        rules.update({lin: Epsilon(epsilon=1e-6) for lin in linears})
     return _NamedRules(rules, canon)
 
 
