@@ -22,6 +22,12 @@ noise      T[:DUR[:MV]]: Gaussian noise burst of MV mV RMS (default 0.3) for DUR
 pulse      1 (the 1 mV calibration pulse from the start to the end) or T[:DUR]
 drift_ppm  the device clock runs this many ppm fast (negative: slow) against the host's
 seed       random seed of the corrupt/drop/noise draws (default 0)
+lose_answer COMMAND[:N]: the link loses the device's whole answer to the first N (default 1)
+           commands of that type (GET_INFO, START, STOP, SET_CAL_PULSE, GET_BATTERY); the lost
+           packets use their sequence numbers, so the host sees them lost and resends
+repeat     how the device answers a repeated command (same seq and type): fresh (default, the
+           protocol's rule since v1.1: the same messages with new sequence numbers) or bytes
+           (the identical bytes of the first answer, old sequence numbers: a v1.0 reading)
 loop       1: start the record again at its end instead of ending the stream
 link       pty (default), tcp or ble (in-process fake BLE peripheral speaking over NUS)
 fs         PTB-XL only: 100 (default) or 500 (needs the PhysioNet records500 files)
@@ -51,7 +57,10 @@ from detak.data.recording import Recording
 SOURCES = ("ptbxl", "ludb", "file")
 LINKS = ("pty", "tcp", "ble")
 _KNOWN = ("block", "corrupt", "disconnect", "drift_ppm", "drop", "format", "fs", "gain", "leadoff",
-          "link", "loop", "lsb_nv", "noise", "offset", "pulse", "seed", "speed")
+          "link", "loop", "lose_answer", "lsb_nv", "noise", "offset", "pulse", "repeat", "seed",
+          "speed")
+COMMANDS = ("GET_INFO", "START", "STOP", "SET_CAL_PULSE", "GET_BATTERY")
+REPEATS = ("fresh", "bytes")
 
 
 @dataclass
@@ -73,6 +82,8 @@ class EmulatorConfig:
     noises: list[tuple[float, float, float]] = field(default_factory=list)
     pulses: list[tuple[float, float]] = field(default_factory=list)
     drift_ppm: float = 0.0
+    lose_answers: dict[str, int] = field(default_factory=dict)
+    repeat: str = "fresh"
     seed: int = 0
     loop: bool = False
     link: str = "pty"
@@ -232,6 +243,16 @@ def _apply(cfg: EmulatorConfig, key: str, v: str, url: str) -> None:
             cfg.pulses.append((0.0, math.inf))
         elif v != "0":
             cfg.pulses.append(_spec(key, v, url, (None, math.inf), (float, float)))
+    elif key == "lose_answer":
+        name, n = _spec(key, v, url, (None, 1.0), (str, float))
+        if name.upper() not in COMMANDS:
+            raise ValueError(f"emu:// URL {url!r}: lose_answer={name!r}; use one of "
+                             f"{', '.join(COMMANDS)}")
+        cfg.lose_answers[name.upper()] = cfg.lose_answers.get(name.upper(), 0) + int(n)
+    elif key == "repeat":
+        if v not in REPEATS:
+            raise ValueError(f"emu:// URL {url!r}: repeat={v!r}; use {' or '.join(REPEATS)}")
+        cfg.repeat = v
     elif key == "drift_ppm":
         cfg.drift_ppm = _float(key, v, url, -1e5, 1e5)
     elif key == "seed":

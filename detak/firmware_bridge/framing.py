@@ -209,6 +209,11 @@ class FrameDecoder:
         self._append(frames[-1])
         return out
 
+    def reset(self) -> None:
+        """Forget a partially received frame (the link it came on is gone)."""
+        self._buf.clear()
+        self._discarding = False
+
     def _append(self, data: bytes | bytearray | memoryview) -> None:
         if self._discarding:
             return

@@ -73,8 +73,26 @@ def test_recording_resumes_after_a_disconnect(tmp_path, capsys, ptb1) -> None:
     assert rec.meta["gaps"] == [[*span, "link"]]
     assert rec.meta["link"] == {"lost": 1, "restored": 1}
     assert span[1] < 1000                                           # it came back...
+    # the emulator numbers the frames it could not send (as a UART device that cannot tell
+    # the link is down): the sequence jump across the reconnect is not counted as lost packets
+    assert rec.meta["link_stats"]["lost_packets"] == 0
     after = slice(span[1], 1000)
     assert np.abs(rec.signal[:, after] - ptb1.signal[:, after]).max() <= LSB_MV + 1e-6
+
+
+@pytest.mark.parametrize("repeat", ["fresh", "bytes"])
+def test_a_lost_start_ack_is_repeated_and_the_recording_is_whole(tmp_path, capsys, ptb1,
+                                                                 repeat) -> None:
+    # the ACK of START is lost; the host resends START; the device repeats its answer with a
+    # fresh sequence number (v1.1) or as its identical old bytes (a v1.0 device)
+    url = f"emu://ptbxl/1?speed=20&lose_answer=START&repeat={repeat}"
+    rec, log = _record(capsys, url, 10, tmp_path)
+    stats = rec.meta["link_stats"]
+    assert (stats["lost_packets"], stats["retries"]) == (1, 1)
+    assert stats["repeated_packets"] == (1 if repeat == "bytes" else 0)
+    assert [f["kind"] for f in log["faults"]] == ["lost_answer"]
+    assert rec.meta["gaps"] == [] and rec.signal.shape == (12, 1000)
+    assert np.abs(rec.signal - ptb1.signal).max() <= LSB_MV + 1e-6
 
 
 @pytest.mark.parametrize("link", ["tcp", "ble"])
