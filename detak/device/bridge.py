@@ -128,6 +128,7 @@ class BridgeDriver(Driver):
         self._pending_start: int | None = None
         self._resuming = False
         self._last_start_ack: int | None = None
+        self._state_sample: dict[str, int] = {}     # latest LEAD_OFF / CAL_STATE sample
         self._counts = {"lost_packets": 0, "repeated_packets": 0, "protocol_errors": 0,
                         "unknown_messages": 0, "unexpected_messages": 0, "retries": 0,
                         "stale_stream_messages": 0}
@@ -157,6 +158,9 @@ class BridgeDriver(Driver):
             if self._stream == "idle" and isinstance(msg, _STREAM_MESSAGES):
                 self._counts["stale_stream_messages"] += 1     # a stream we did not start
                 continue
+            if self._stale_state(msg):
+                self._counts["stale_stream_messages"] += 1     # a repeat of an older state
+                continue
             event = self._event(msg, host_time)
             if event is None:
                 continue
@@ -181,6 +185,19 @@ class BridgeDriver(Driver):
             return
         self._counts["lost_packets"] += ahead - 1
         self._last_rx_seq = seq
+
+    def _stale_state(self, msg: Message) -> bool:
+        """LEAD_OFF / CAL_STATE for a sample before the latest one of its kind: a repeated
+        answer's old state (their samples never go back within a stream, protocol.md 4.1)."""
+        if not isinstance(msg, LeadOff | CalState):
+            return False
+        kind = type(msg).__name__
+        sample = _unwrap(msg.sample, self._last_sample)
+        latest = self._state_sample.get(kind)
+        if latest is not None and sample < latest:
+            return True
+        self._state_sample[kind] = sample
+        return False
 
     def _start_answered(self, reply: Reply) -> list[Event]:
         """The answer to the pending START: release the stream events held meanwhile (an ACK,
@@ -233,8 +250,9 @@ class BridgeDriver(Driver):
             if (isinstance(msg, Ack) and msg.command == MsgType.START
                     and msg.seq != self._last_start_ack):
                 self._last_start_ack = msg.seq      # (a repeated ACK changes nothing)
-                if not self._held:                  # held samples are the new stream's
+                if not self._held:                  # held events are the new stream's
                     self._last_sample = None        # a fresh stream counts from 0 again
+                    self._state_sample = {}
             if isinstance(msg, Ack):
                 return Reply(msg.seq, msg.command, True)
             return Reply(msg.seq, msg.command, False, msg.reason, msg.text)
@@ -272,6 +290,7 @@ class BridgeDriver(Driver):
         seq, data = self.encode_command(msg)
         if isinstance(msg, Start) and link.interactive:
             self._stream, self._pending_start, self._held = "pending", seq, []
+            self._state_sample = {}             # what arrives now is the new stream's
         for attempt in range(self.retries + 1):
             fut = link.expect(lambda e: isinstance(e, Reply) and e.seq == seq
                               and e.command == msg.TYPE)

@@ -365,3 +365,15 @@ def test_blocks_of_varying_size_and_a_late_lead_off_are_placed_at_their_samples(
     out = _recorded(events, events[0], sum(sizes))
     assert (out.signal[0] * 1000).round().tolist() == list(range(sum(sizes)))
     assert out.meta["lead_off"] == {"I": [[5, 13]], "V1": [[5, 13]]}       # LA feeds I, V1
+
+
+def test_a_repeated_answer_cannot_move_the_lead_off_state_back_in_time() -> None:
+    # GET_INFO's answer while streaming (LEAD_OFF at sample 40) repeated after the state has
+    # changed at sample 60: the repeat is stale and must not undo the change
+    drv = BridgeDriver()
+    wire = (encode_message(INFO, 0) + encode_message(LeadOff(40, 0b10), 1)
+            + encode_message(LeadOff(60, 0), 2) + encode_message(LeadOff(40, 0b10), 3)
+            + encode_message(LeadOff(80, 0b1), 4))
+    events = drv.feed(wire)
+    assert [e.sample for e in events if isinstance(e, LeadOffChange)] == [40, 60, 80]
+    assert drv.stats()["stale_stream_messages"] == 1
