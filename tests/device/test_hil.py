@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,33 @@ def test_real_hardware_when_configured(tmp_path, capsys) -> None:
     assert rec.n_samples == round(5 * rec.fs) and rec.n_leads >= 1
     assert np.isfinite(rec.signal).mean() > 0.95, rec.meta["gaps"]
     assert rec.meta["device"]["model"] and rec.meta["calibration"]["lsb_nv"]
+
+
+def test_record_sends_stop_and_the_next_session_restarts_a_stream_left_running(
+        tmp_path, capsys, ptb1) -> None:
+    import serial
+
+    from detak.firmware_bridge.emulator import VirtualDevice
+    from detak.firmware_bridge.messages import GetInfo, MsgType, Start, encode_message
+    from detak.firmware_bridge.serve import PtyLink
+
+    dev = VirtualDevice.from_url("emu://ptbxl/1?speed=20&loop=1")
+    link = PtyLink(dev)
+    path = link.start()
+    try:
+        rec, _ = _record(capsys, f"serial://{path}", 2, tmp_path / "a")
+        assert not dev.streaming and dev._last_command[1] == MsgType.STOP   # STOP at the end
+        # a host process that starts the stream and dies without STOP
+        with serial.Serial(path, timeout=0.2) as port:
+            port.write(encode_message(GetInfo(), 0) + encode_message(Start(), 1))
+            port.read(4096)
+        deadline = time.monotonic() + 5
+        while dev.next_sample < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dev.streaming and dev.next_sample >= 300
+        rec, _ = _record(capsys, f"serial://{path}", 5, tmp_path / "b")
+    finally:
+        link.stop()
+    assert rec.meta["gaps"] == [] and rec.signal.shape == (12, 500)      # from sample 0
+    assert np.abs(rec.signal - ptb1.signal[:, :500]).max() <= LSB_MV + 1e-6
+    assert rec.meta["link_stats"]["stale_stream_messages"] > 0
