@@ -377,3 +377,18 @@ def test_a_repeated_answer_cannot_move_the_lead_off_state_back_in_time() -> None
     events = drv.feed(wire)
     assert [e.sample for e in events if isinstance(e, LeadOffChange)] == [40, 60, 80]
     assert drv.stats()["stale_stream_messages"] == 1
+
+
+def test_longer_device_info_and_samples_payloads_are_read_as_far_as_v1_defines_them() -> None:
+    # docs/protocol.md 4.3, the one payload-length rule: a later revision may append fields
+    from detak.firmware_bridge.framing import encode_frame
+    from detak.firmware_bridge.messages import packet_bytes
+
+    block = _block(0)
+    drv = BridgeDriver()
+    events = drv.feed(encode_frame(packet_bytes(INFO, 0) + b"\x05\x01\x02")
+                      + encode_frame(packet_bytes(block, 1) + b"\xff" * 7))
+    assert [type(e) for e in events] == [StreamInfo, SampleBlock]
+    assert events[0].channels == INFO.channels
+    assert np.array_equal(events[1].counts, block.counts)
+    assert drv.stats()["protocol_errors"] == 0
