@@ -168,7 +168,8 @@ class BridgeDriver(Driver):
                 self._held.append(event)        # kept until START's answer says whose it is
                 continue
             events.append(event)
-            if isinstance(event, Reply) and event.seq == self._pending_start:
+            if (isinstance(event, Reply) and event.seq == self._pending_start
+                    and event.command == MsgType.START):
                 events += self._start_answered(event)
         return events
 
