@@ -100,6 +100,10 @@ class Driver(ABC):
         """Restart the stream after a reconnect (default: like `start`)."""
         return await self.start(link)
 
+    def link_lost(self) -> None:
+        """The transport failed and the session is about to reconnect (default: nothing)."""
+        return None
+
     async def stop(self, link: Link) -> None:
         """Stop streaming (default: nothing to send)."""
         return None

@@ -191,6 +191,7 @@ class Device:
                     self._end(str(exc))
                     return
                 self._dispatch(LinkLost(time.monotonic(), str(exc)))
+                drv.link_lost()
                 attempts = await self._reopen()
                 if attempts is None:
                     self._end(f"{exc}; could not reconnect within {self.reconnect_timeout:g} s")

@@ -4,28 +4,34 @@
 ``emu://file//abs/rec.hea`` is absolute, ``emu://file/rel/rec.hea`` relative to the working
 directory), followed by query parameters:
 
-========== ====================================================================================
-speed      replay speed: 1 real time (default), 20 = twenty times faster, 0 = as fast as
-           the link takes it
-block      samples per SAMPLES frame (default: sample rate / 50, i.e. a frame every 20 ms)
-format     int16 or int24 (default int16 for PTB-XL, int24 otherwise); or cyton / csv: impersonate
-           an OpenBCI Cyton or a CSV-lines serial device instead of speaking the bridge
-           protocol (see `detak.firmware_bridge.personalities`; pty or tcp links only)
-lsb_nv     nanovolts per count (default 1000, i.e. 1 µV)
-gain       device gain error applied before quantisation (default 1; part of calibration tests)
-offset     device offset in counts added to every sample (default 0)
-corrupt    probability per wire byte of a SAMPLES frame of being flipped (default 0)
-drop       probability per SAMPLES frame of not being sent (default 0)
-disconnect T[:DOWN]: the link drops at T s of record time for DOWN s (default 1)
-leadoff    T[:DUR[:ELECTRODE]]: electrode (default LA) off from T s for DUR s (default 1)
-noise      T[:DUR[:MV]]: Gaussian noise burst of MV mV RMS (default 0.3) for DUR s (default 1)
-pulse      1 (the 1 mV calibration pulse from the start to the end) or T[:DUR]
-drift_ppm  the device clock runs this many ppm fast (negative: slow) against the host's
-seed       random seed of the corrupt/drop/noise draws (default 0)
-loop       1: start the record again at its end instead of ending the stream
-link       pty (default), tcp or ble (in-process fake BLE peripheral speaking over NUS)
-fs         PTB-XL only: 100 (default) or 500 (needs the PhysioNet records500 files)
-========== ====================================================================================
+=========== ====================================================================================
+speed       replay speed: 1 real time (default), 20 = twenty times faster, 0 = as fast as
+            the link takes it
+block       samples per SAMPLES frame (default: sample rate / 50, i.e. a frame every 20 ms)
+format      int16 or int24 (default int16 for PTB-XL, int24 otherwise); or cyton / csv: impersonate
+            an OpenBCI Cyton or a CSV-lines serial device instead of speaking the bridge
+            protocol (see `detak.firmware_bridge.personalities`; pty or tcp links only)
+lsb_nv      nanovolts per count (default 1000, i.e. 1 µV)
+gain        device gain error applied before quantisation (default 1; part of calibration tests)
+offset      device offset in counts added to every sample (default 0)
+corrupt     probability per wire byte of a SAMPLES frame of being flipped (default 0)
+drop        probability per SAMPLES frame of not being sent (default 0)
+disconnect  T[:DOWN]: the link drops at T s of record time for DOWN s (default 1)
+leadoff     T[:DUR[:ELECTRODE]]: electrode (default LA) off from T s for DUR s (default 1)
+noise       T[:DUR[:MV]]: Gaussian noise burst of MV mV RMS (default 0.3) for DUR s (default 1)
+pulse       1 (the 1 mV calibration pulse from the start to the end) or T[:DUR]
+drift_ppm   the device clock runs this many ppm fast (negative: slow) against the host's
+seed        random seed of the corrupt/drop/noise draws (default 0)
+lose_answer COMMAND[:N]: the link loses the device's whole answer to the first N (default 1)
+            commands of that type (GET_INFO, START, STOP, SET_CAL_PULSE, GET_BATTERY); the lost
+            packets use their sequence numbers, so the host sees them lost and resends
+repeat      how the device answers a repeated command (same seq and type): fresh (default, the
+            protocol's rule since v1.1: the same messages with new sequence numbers) or bytes
+            (the identical bytes of the first answer, old sequence numbers: a v1.0 reading)
+loop        1: start the record again at its end instead of ending the stream
+link        pty (default), tcp or ble (in-process fake BLE peripheral speaking over NUS)
+fs          PTB-XL only: 100 (default) or 500 (needs the PhysioNet records500 files)
+=========== ====================================================================================
 
 Several faults of one kind: repeat the key or separate by commas (``leadoff=1,4:2:V2``).
 
@@ -51,7 +57,10 @@ from detak.data.recording import Recording
 SOURCES = ("ptbxl", "ludb", "file")
 LINKS = ("pty", "tcp", "ble")
 _KNOWN = ("block", "corrupt", "disconnect", "drift_ppm", "drop", "format", "fs", "gain", "leadoff",
-          "link", "loop", "lsb_nv", "noise", "offset", "pulse", "seed", "speed")
+          "link", "loop", "lose_answer", "lsb_nv", "noise", "offset", "pulse", "repeat", "seed",
+          "speed")
+COMMANDS = ("GET_INFO", "START", "STOP", "SET_CAL_PULSE", "GET_BATTERY")
+REPEATS = ("fresh", "bytes")
 
 
 @dataclass
@@ -73,6 +82,8 @@ class EmulatorConfig:
     noises: list[tuple[float, float, float]] = field(default_factory=list)
     pulses: list[tuple[float, float]] = field(default_factory=list)
     drift_ppm: float = 0.0
+    lose_answers: dict[str, int] = field(default_factory=dict)
+    repeat: str = "fresh"
     seed: int = 0
     loop: bool = False
     link: str = "pty"
@@ -232,6 +243,16 @@ def _apply(cfg: EmulatorConfig, key: str, v: str, url: str) -> None:
             cfg.pulses.append((0.0, math.inf))
         elif v != "0":
             cfg.pulses.append(_spec(key, v, url, (None, math.inf), (float, float)))
+    elif key == "lose_answer":
+        name, n = _spec(key, v, url, (None, 1.0), (str, float))
+        if name.upper() not in COMMANDS:
+            raise ValueError(f"emu:// URL {url!r}: lose_answer={name!r}; use one of "
+                             f"{', '.join(COMMANDS)}")
+        cfg.lose_answers[name.upper()] = cfg.lose_answers.get(name.upper(), 0) + int(n)
+    elif key == "repeat":
+        if v not in REPEATS:
+            raise ValueError(f"emu:// URL {url!r}: repeat={v!r}; use {' or '.join(REPEATS)}")
+        cfg.repeat = v
     elif key == "drift_ppm":
         cfg.drift_ppm = _float(key, v, url, -1e5, 1e5)
     elif key == "seed":

@@ -20,8 +20,11 @@ the bytes the device sends by time ``now`` (seconds, any monotonic clock). Runne
 Link loss (``disconnect=T:DOWN``): from sample T·fs the device is unreachable for DOWN s;
 ``link_up`` turns False (a runner then closes the link), and turns True again after the down
 time. Samples produced while down, and after the link is back until the host sends a valid
-frame again, are lost (one ``disconnect`` log entry covers them). Drops and corruption only hit
-SAMPLES frames; control messages are never damaged by the emulator.
+frame again, are lost (one ``disconnect`` log entry covers them); their frames still use
+sequence numbers, as on a UART device that cannot tell the link is down. Drops and corruption
+only hit SAMPLES frames; control messages are lost only when ``lose_answer=COMMAND`` asks for
+it (the whole answer to that command; a repeated command is answered with fresh sequence
+numbers, or with the identical old bytes under ``repeat=bytes``).
 
 >>> import numpy as np
 >>> from detak.data.recording import Recording
@@ -115,6 +118,8 @@ class VirtualDevice:
         self._seq = 0
         self._last_command: tuple[int, int] | None = None
         self._last_reply: list[Message] = []
+        self._last_reply_bytes = b""
+        self._lose_answers = dict(cfg.lose_answers)
         self.streaming = False
         self.next_sample = 0
         self._t0 = 0.0
@@ -189,8 +194,11 @@ class VirtualDevice:
                             f"device speaks version {PROTOCOL_VERSION}"))
             return
         if self._last_command == (seq, mtype):            # a retry: same answer again
-            for msg in self._last_reply:
-                self._send(msg)
+            if self.config.repeat == "bytes":             # a v1.0 reading: the old bytes
+                self._out += self._last_reply_bytes
+            else:                                         # v1.1: fresh sequence numbers
+                for msg in self._last_reply:
+                    self._send(msg)
             return
         try:
             _, msg = decode_packet(packet)
@@ -235,8 +243,20 @@ class VirtualDevice:
 
     def _reply(self, seq: int, mtype: int, msgs: list[Message]) -> None:
         self._last_command, self._last_reply = (seq, mtype), msgs
+        start = len(self._out)
+        first_seq = self._seq
         for m in msgs:
             self._send(m)
+        self._last_reply_bytes = bytes(self._out[start:])
+        try:
+            name = MsgType(mtype).name
+        except ValueError:
+            name = ""
+        if self._lose_answers.get(name, 0) > 0:           # fault: the link loses the answer
+            self._lose_answers[name] -= 1
+            del self._out[start:]
+            self.log.append({"kind": "lost_answer", "command": name, "seq": seq,
+                             "device_seqs": [(first_seq + i) % 2**16 for i in range(len(msgs))]})
 
     def _send(self, msg: Message) -> None:
         self._out += encode_message(msg, self._seq)
@@ -319,6 +339,9 @@ class VirtualDevice:
             self.link_up = True
             self.subscribed = False          # until the host talks to us again
         if not self.link_up or not self.subscribed:
+            # like a UART device that cannot tell the link is down, the frame it could not
+            # send still uses its sequence number (docs/protocol.md 3 allows either)
+            self._seq = (self._seq + 1) % 2**16
             if self._lost is None:
                 self._lost = {"kind": "disconnect", "first_sample": first, "n_samples": 0}
                 self.log.append(self._lost)

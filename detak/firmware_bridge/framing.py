@@ -166,8 +166,11 @@ class FrameDecoder:
     Packets are returned *without* their CRC. A damaged frame (bad COBS, bad CRC, too short) is
     counted in `stats` and skipped, and so is a packet longer than ``max_packet`` bytes (version
     to CRC, after COBS decoding: docs/protocol.md's 4096-byte limit exactly, counted as
-    ``oversize``); decoding resumes at the next ``0x00`` delimiter, so one damaged frame never
-    costs more than itself. While a frame is being received, at most `max_encoded_len`
+    ``oversize``); decoding resumes at the next ``0x00`` delimiter, so a damaged byte costs its
+    own frame only - but a damaged delimiter joins the two frames it separated into one bad
+    frame and costs both (docs/protocol.md 2.4). Empty frames (``0x00`` bytes between frames,
+    allowed to any sender) are skipped without being counted; `reset` drops a partial frame
+    when its link is gone. While a frame is being received, at most `max_encoded_len`
     (``max_packet``) bytes of it are buffered: a longer one is already known to be oversize.
     Bytes before the first delimiter after start-up are treated as a (possibly partial) frame
     like any other.
@@ -208,6 +211,11 @@ class FrameDecoder:
                 self._decode(frame, out)
         self._append(frames[-1])
         return out
+
+    def reset(self) -> None:
+        """Forget a partially received frame (the link it came on is gone)."""
+        self._buf.clear()
+        self._discarding = False
 
     def _append(self, data: bytes | bytearray | memoryview) -> None:
         if self._discarding:

@@ -120,7 +120,7 @@ def test_unknown_message_types_are_skipped_counted_apart_and_longer_payloads_rea
 
 
 def test_a_device_that_never_answers_fails_with_the_command_named() -> None:
-    drv = BridgeDriver(timeout=0.05, retries=2)
+    drv = BridgeDriver(timeout=0.05, retries=2, first_seq=0)
     link = _FakeLink(drv, None)
     with pytest.raises(DeviceCommandError, match=r"did not answer GET_INFO \(seq 0\) within "
                                                  r"0.05 s, 3 tries"):
@@ -192,3 +192,203 @@ def test_start_survives_lost_answers_by_resending_the_same_seq() -> None:
     assert info.channels == rec.leads and info.fs == 100.0
     assert drv.stats()["retries"] == 2
     assert dev.streaming
+
+
+# --- protocol v1.1: repeated answers, sessions, reconnects (docs/protocol.md 3, 4.2) ------------
+
+
+class _Bench:
+    """A host session against a VirtualDevice with a clock: every ``send`` and ``pump`` lets
+    ``step`` seconds of device time pass, and every event the driver produces is kept in
+    ``events`` (in order), as the session's queue would hold them."""
+
+    interactive = True
+
+    def __init__(self, driver: BridgeDriver, device: VirtualDevice, step: float = 0.02):
+        self.driver, self.device, self.step = driver, device, step
+        self.now = 0.0
+        self.events: list = []
+        self.waiters: list = []
+
+    def _deliver(self) -> None:
+        self.now += self.step
+        for event in self.driver.feed(self.device.poll(self.now), host_time=self.now):
+            self.events.append(event)
+            for pred, fut in list(self.waiters):
+                if not fut.done() and pred(event):
+                    fut.set_result(event)
+
+    async def send(self, data: bytes, channel: str | None = None) -> None:
+        self.device.receive(data, self.now)
+        self._deliver()
+
+    def expect(self, predicate):
+        fut = asyncio.get_running_loop().create_future()
+        self.waiters.append((predicate, fut))
+        return fut
+
+    def pump(self, seconds: float) -> None:
+        for _ in range(int(round(seconds / self.step))):
+            self._deliver()
+
+
+def _recorded(events: list, info: StreamInfo, n: int):
+    from detak.device.recorder import Recorder
+
+    rec = Recorder(info, limit=n)
+    for e in events:
+        rec.add(e)
+    return rec.finish()
+
+
+def test_an_old_sequence_number_on_a_repeated_answer_is_not_a_wrap_around_loss() -> None:
+    # a v1.0 device that resends the identical bytes of its earlier answer (ACK seq 2) after
+    # SAMPLES moved its sequence on to 4: seq 3 was lost, seq 2 came twice
+    drv = BridgeDriver()
+    ack = encode_message(Ack(0, 0x81), 2)
+    drv.feed(encode_message(INFO, 1) + ack + encode_message(_block(0), 4) + ack
+             + encode_message(_block(2), 5))
+    st = drv.stats()
+    assert (st["lost_packets"], st["repeated_packets"]) == (1, 1)
+
+
+@pytest.mark.parametrize("repeat", ["fresh", "bytes"])
+def test_a_lost_start_ack_costs_one_packet_and_no_sample_whichever_way_it_is_repeated(
+        repeat) -> None:
+    # the device's ACK of START is lost on the link; it streams on; the host resends START after
+    # its timeout; the device answers again - with a fresh seq (v1.1) or its old bytes (v1.0)
+    rec = open_ptbxl().record(1)
+    dev = VirtualDevice(rec, parse_emu_url(f"emu://ptbxl/1?speed=1&lose_answer=START"
+                                           f"&repeat={repeat}"))
+    drv = BridgeDriver(timeout=0.05, retries=3)
+    bench = _Bench(drv, dev)
+    info = asyncio.run(drv.start(bench))
+    bench.pump(12.0)                                   # the record (10 s) ends: STREAM_END
+    st = drv.stats()
+    assert st["retries"] == 1
+    assert st["lost_packets"] == 1                     # the one ACK the link lost
+    assert st["repeated_packets"] == (1 if repeat == "bytes" else 0)
+    assert [e for e in bench.events if isinstance(e, StreamEnded)][0].next_sample == 1000
+    firsts = [e.first_sample for e in bench.events if isinstance(e, SampleBlock)]
+    assert firsts == list(range(0, 1000, dev.block))   # samples before the ACK are kept
+    out = _recorded(bench.events, info, 1000)
+    assert out.meta["gaps"] == []
+    assert np.abs(out.signal - rec.signal).max() <= 0.001 + 1e-6
+
+
+def test_a_new_host_session_restarts_a_stream_a_previous_host_left_running() -> None:
+    rec = open_ptbxl().record(1)
+    dev = VirtualDevice(rec, parse_emu_url("emu://ptbxl/1?speed=1"))
+    first = _Bench(BridgeDriver(timeout=0.05), dev)
+    asyncio.run(first.driver.start(first))
+    first.pump(3.0)                                    # that host process dies without STOP
+    assert dev.streaming and dev.next_sample >= 290
+    drv = BridgeDriver(timeout=0.05)
+    bench = _Bench(drv, dev)
+    bench.now = first.now
+    info = asyncio.run(drv.start(bench))
+    bench.pump(11.0)
+    blocks = [e for e in bench.events if isinstance(e, SampleBlock)]
+    assert blocks[0].first_sample == 0                 # a recording of its own, from sample 0
+    ends = [e for e in bench.events if isinstance(e, StreamEnded)]
+    assert [(e.next_sample, e.reason) for e in ends] == [(1000, "end_of_source")]
+    out = _recorded(bench.events, info, 1000)
+    assert out.meta["gaps"] == [] and np.abs(out.signal - rec.signal).max() <= 0.001 + 1e-6
+    assert drv.stats()["stale_stream_messages"] > 0   # the old stream's tail, not recorded
+
+
+def test_a_reconnect_resumes_a_running_stream_without_restarting_it() -> None:
+    rec = open_ptbxl().record(1)
+    dev = VirtualDevice(rec, parse_emu_url("emu://ptbxl/1?speed=1"))
+    drv = BridgeDriver(timeout=0.05)
+    bench = _Bench(drv, dev)
+    asyncio.run(drv.start(bench))
+    bench.pump(2.0)
+    drv.link_lost()
+    asyncio.run(drv.resume(bench))
+    bench.pump(1.0)
+    firsts = [e.first_sample for e in bench.events if isinstance(e, SampleBlock)]
+    assert firsts == list(range(0, firsts[-1] + 1, dev.block))   # one stream, never restarted
+
+
+def test_a_sequence_gap_across_a_reconnect_is_not_counted_as_lost_packets() -> None:
+    # a device that cannot tell the link is down numbers the frames it could not send
+    drv = BridgeDriver()
+    drv.feed(encode_message(INFO, 0) + encode_message(_block(0), 1) + b"\x04\x01\x10")
+    drv.link_lost()                                    # the partial frame goes with the link
+    events = drv.feed(encode_message(_block(400), 2001) + encode_message(_block(402), 2002))
+    assert [e.first_sample for e in events] == [400, 402]
+    st = drv.stats()
+    assert (st["lost_packets"], st["short_frames"] + st["cobs_errors"] + st["crc_errors"]) == (0, 0)
+
+
+def test_the_host_numbers_its_commands_from_a_random_start_per_session() -> None:
+    starts = {BridgeDriver()._seq for _ in range(8)}
+    assert len(starts) > 1
+    assert BridgeDriver(first_seq=65535).encode_command(Start())[0] == 65535
+
+
+def test_a_damaged_delimiter_costs_the_two_frames_it_joins() -> None:
+    drv = BridgeDriver()
+    wire = bytearray(encode_message(INFO, 0))
+    frames = [encode_message(_block(2 * i), i + 1) for i in range(4)]
+    joined = bytearray(frames[1])
+    joined[-1] = 0x01                                  # block 1's delimiter damaged
+    wire += frames[0] + joined + frames[2] + frames[3]
+    events = drv.feed(bytes(wire))
+    st = drv.stats()
+    assert [e.first_sample for e in events if isinstance(e, SampleBlock)] == [0, 6]
+    assert (st["crc_errors"] + st["cobs_errors"], st["lost_packets"]) == (1, 2)
+    out = _recorded(events, events[0], 8)
+    assert out.meta["gaps"] == [[2, 6, "lost"]]
+
+
+def test_leading_zeros_and_empty_frames_cost_nothing() -> None:
+    drv = BridgeDriver()
+    events = drv.feed(b"\x00\x00" + encode_message(INFO, 0) + b"\x00\x00\x00"
+                      + encode_message(_block(0), 1))
+    st = drv.stats()
+    assert [type(e) for e in events] == [StreamInfo, SampleBlock]
+    assert st["crc_errors"] + st["cobs_errors"] + st["short_frames"] + st["lost_packets"] == 0
+
+
+def test_blocks_of_varying_size_and_a_late_lead_off_are_placed_at_their_samples() -> None:
+    drv = BridgeDriver()
+    sizes = [3, 1, 7, 2]
+    firsts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist()
+    wire = encode_message(INFO, 0)
+    for i, (a, n) in enumerate(zip(firsts, sizes, strict=True)):
+        counts = np.tile(np.arange(a, a + n, dtype=np.int32), (3, 1))
+        wire += encode_message(Samples(a, 0, INT16, counts), i + 1)
+    wire += encode_message(LeadOff(5, 0b10), 5)       # after the block holding sample 5
+    events = drv.feed(wire)
+    out = _recorded(events, events[0], sum(sizes))
+    assert (out.signal[0] * 1000).round().tolist() == list(range(sum(sizes)))
+    assert out.meta["lead_off"] == {"I": [[5, 13]], "V1": [[5, 13]]}       # LA feeds I, V1
+
+
+def test_a_repeated_answer_cannot_move_the_lead_off_state_back_in_time() -> None:
+    # GET_INFO's answer while streaming (LEAD_OFF at sample 40) repeated after the state has
+    # changed at sample 60: the repeat is stale and must not undo the change
+    drv = BridgeDriver()
+    wire = (encode_message(INFO, 0) + encode_message(LeadOff(40, 0b10), 1)
+            + encode_message(LeadOff(60, 0), 2) + encode_message(LeadOff(40, 0b10), 3)
+            + encode_message(LeadOff(80, 0b1), 4))
+    events = drv.feed(wire)
+    assert [e.sample for e in events if isinstance(e, LeadOffChange)] == [40, 60, 80]
+    assert drv.stats()["stale_stream_messages"] == 1
+
+
+def test_longer_device_info_and_samples_payloads_are_read_as_far_as_v1_defines_them() -> None:
+    # docs/protocol.md 4.3, the one payload-length rule: a later revision may append fields
+    from detak.firmware_bridge.framing import encode_frame
+    from detak.firmware_bridge.messages import packet_bytes
+
+    block = _block(0)
+    drv = BridgeDriver()
+    events = drv.feed(encode_frame(packet_bytes(INFO, 0) + b"\x05\x01\x02")
+                      + encode_frame(packet_bytes(block, 1) + b"\xff" * 7))
+    assert [type(e) for e in events] == [StreamInfo, SampleBlock]
+    assert events[0].channels == INFO.channels
+    assert np.array_equal(events[1].counts, block.counts)
+    assert drv.stats()["protocol_errors"] == 0

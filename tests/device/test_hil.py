@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +74,26 @@ def test_recording_resumes_after_a_disconnect(tmp_path, capsys, ptb1) -> None:
     assert rec.meta["gaps"] == [[*span, "link"]]
     assert rec.meta["link"] == {"lost": 1, "restored": 1}
     assert span[1] < 1000                                           # it came back...
+    # the emulator numbers the frames it could not send (as a UART device that cannot tell
+    # the link is down): the sequence jump across the reconnect is not counted as lost packets
+    assert rec.meta["link_stats"]["lost_packets"] == 0
     after = slice(span[1], 1000)
     assert np.abs(rec.signal[:, after] - ptb1.signal[:, after]).max() <= LSB_MV + 1e-6
+
+
+@pytest.mark.parametrize("repeat", ["fresh", "bytes"])
+def test_a_lost_start_ack_is_repeated_and_the_recording_is_whole(tmp_path, capsys, ptb1,
+                                                                 repeat) -> None:
+    # the ACK of START is lost; the host resends START; the device repeats its answer with a
+    # fresh sequence number (v1.1) or as its identical old bytes (a v1.0 device)
+    url = f"emu://ptbxl/1?speed=20&lose_answer=START&repeat={repeat}"
+    rec, log = _record(capsys, url, 10, tmp_path)
+    stats = rec.meta["link_stats"]
+    assert (stats["lost_packets"], stats["retries"]) == (1, 1)
+    assert stats["repeated_packets"] == (1 if repeat == "bytes" else 0)
+    assert [f["kind"] for f in log["faults"]] == ["lost_answer"]
+    assert rec.meta["gaps"] == [] and rec.signal.shape == (12, 1000)
+    assert np.abs(rec.signal - ptb1.signal).max() <= LSB_MV + 1e-6
 
 
 @pytest.mark.parametrize("link", ["tcp", "ble"])
@@ -101,3 +120,33 @@ def test_real_hardware_when_configured(tmp_path, capsys) -> None:
     assert rec.n_samples == round(5 * rec.fs) and rec.n_leads >= 1
     assert np.isfinite(rec.signal).mean() > 0.95, rec.meta["gaps"]
     assert rec.meta["device"]["model"] and rec.meta["calibration"]["lsb_nv"]
+
+
+def test_record_sends_stop_and_the_next_session_restarts_a_stream_left_running(
+        tmp_path, capsys, ptb1) -> None:
+    import serial
+
+    from detak.firmware_bridge.emulator import VirtualDevice
+    from detak.firmware_bridge.messages import GetInfo, MsgType, Start, encode_message
+    from detak.firmware_bridge.serve import PtyLink
+
+    dev = VirtualDevice.from_url("emu://ptbxl/1?speed=20&loop=1")
+    link = PtyLink(dev)
+    path = link.start()
+    try:
+        rec, _ = _record(capsys, f"serial://{path}", 2, tmp_path / "a")
+        assert not dev.streaming and dev._last_command[1] == MsgType.STOP   # STOP at the end
+        # a host process that starts the stream and dies without STOP
+        with serial.Serial(path, timeout=0.2) as port:
+            port.write(encode_message(GetInfo(), 0) + encode_message(Start(), 1))
+            port.read(4096)
+        deadline = time.monotonic() + 5
+        while dev.next_sample < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dev.streaming and dev.next_sample >= 300
+        rec, _ = _record(capsys, f"serial://{path}", 5, tmp_path / "b")
+    finally:
+        link.stop()
+    assert rec.meta["gaps"] == [] and rec.signal.shape == (12, 500)      # from sample 0
+    assert np.abs(rec.signal - ptb1.signal[:, :500]).max() <= LSB_MV + 1e-6
+    assert rec.meta["link_stats"]["stale_stream_messages"] > 0

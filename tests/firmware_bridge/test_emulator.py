@@ -321,3 +321,28 @@ def test_emu_file_replays_any_record_file(tmp_path, ludb1) -> None:
     assert dev.info.electrodes == ("RA", "LA", "LL", "RL", "V1")
     got = _received(_run_all(dev), 3, 1000) / 1000
     assert np.abs(got - ludb1.signal[:3, :1000]).max() <= 0.0005 + 1e-6
+
+
+def test_zero_bytes_and_empty_frames_from_the_host_are_ignored(ptb1) -> None:
+    # docs/protocol.md 2.3: a sender may write 0x00 between frames (e.g. one on connecting)
+    dev = _dev(ptb1)
+    dev.receive(b"\x00\x00" + encode_message(GetInfo(), 40) + b"\x00\x00\x00", 0.0)
+    msgs = _messages(dev.poll(0.0))
+    assert [type(m).__name__ for m in msgs] == ["DeviceInfo", "Ack"]
+    assert msgs[1] == Ack(40, 0x80)
+
+
+@pytest.mark.parametrize("repeat", ["fresh", "bytes"])
+def test_a_lost_answer_uses_its_sequence_numbers_and_a_retry_repeats_it(ptb1, repeat) -> None:
+    dev = _dev(ptb1, f"speed=1&lose_answer=GET_INFO&repeat={repeat}")
+    dec = FrameDecoder()
+    dev.receive(encode_message(GetInfo(), 7), 0.0)
+    assert dev.poll(0.0) == b""                         # the link lost DEVICE_INFO and ACK
+    assert dev.log == [{"kind": "lost_answer", "command": "GET_INFO", "seq": 7,
+                        "device_seqs": [0, 1]}]
+    dev.receive(encode_message(GetInfo(), 7), 0.5)     # the host's retry
+    seqs = [decode_packet(p)[0] for p in dec.feed(dev.poll(0.5))]
+    assert seqs == ([0, 1] if repeat == "bytes" else [2, 3])
+    dev.receive(encode_message(GetInfo(), 8), 0.6)     # a new command: answered, not lost
+    assert [decode_packet(p)[0] for p in dec.feed(dev.poll(0.6))] == (
+        [2, 3] if repeat == "bytes" else [4, 5])

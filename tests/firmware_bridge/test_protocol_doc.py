@@ -105,3 +105,12 @@ def test_cobs_table_in_the_document_matches_the_codec() -> None:
 def test_crc_check_value_stated_in_the_document() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert "**0x29B1**" in text and crc16(b"123456789") == 0x29B1
+
+
+def test_payload_lengths_are_stated_by_one_rule() -> None:
+    # revision 1.0 said "exactly" in 4.1.1 and 4.1.2 and allowed longer payloads in 4.3
+    text = DOC.read_text(encoding="utf-8")
+    assert text.count("**Payload lengths — the one rule.**") == 1
+    for contradiction in ("ends exactly after the last name", "must be exactly 11"):
+        assert contradiction not in text
+    assert "document revision 1.1" in text.splitlines()[0]

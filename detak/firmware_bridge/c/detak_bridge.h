@@ -1,5 +1,6 @@
 /*
- * detak firmware-bridge protocol v1 -- reference encoder for device firmware (C99).
+ * detak firmware-bridge protocol v1 (document revision 1.1) -- reference encoder for device
+ * firmware (C99).
  *
  * Spec: docs/protocol.md in the detak repository. This file is the reference for firmware
  * authors: it needs only <stdint.h>/<stddef.h>/<string.h>, allocates nothing, and encodes
@@ -12,6 +13,17 @@
  *
  * Every encoder returns the number of bytes written, or 0 if the buffer was too small or an
  * argument was out of range. Each successful call uses the next sequence number of `sender`.
+ *
+ * Protocol rules that touch the encoder (docs/protocol.md, revision 1.1):
+ *  - a retried host command (same seq and type as the one before) is answered again by calling
+ *    the encoders again with the same contents: the repeat takes fresh sequence numbers. Do not
+ *    resend stored bytes of the first answer (their sequence numbers are behind);
+ *  - keep one db_sender from power-up: its seq is never reset by START, STOP or a link loss;
+ *  - writing a lone 0x00 at power-up and whenever the link (re)opens is allowed and recommended
+ *    (receivers skip empty frames; it ends any partial frame they hold);
+ *  - n_samples may differ from one db_encode_samples call to the next; timestamp_us is a
+ *    free-running microsecond clock of any origin;
+ *  - send LEAD_OFF / CAL_STATE before the SAMPLES block that holds their sample.
  *
  * Licence: Apache-2.0, like detak.
  */
@@ -64,7 +76,7 @@ extern "C" {
 #define DB_WIRE_MAX(n) (DB_PACKET_LEN(n) + DB_PACKET_LEN(n) / 254u + 2u)
 
 typedef struct {
-    uint16_t seq;                 /* sequence number of the next packet; starts at 0 */
+    uint16_t seq;                 /* sequence number of the next packet; 0 at power-up */
 } db_sender;
 
 typedef struct {
