@@ -28,6 +28,7 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from detak.data.gaps import BEAT_WINDOW_S, beat_keep_mask, fill_gaps, gap_spans, rr_keep_mask
 from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
@@ -224,6 +226,42 @@ def _remove_paced_spikes(tmpl: Templates, xb: np.ndarray, xs: np.ndarray, rows: 
     return np.asarray(filters.lowpass(xc, fs, LOWPASS_HZ), dtype=np.float64), spikes
 
 
+def _gap_spans(rec: Recording) -> list[tuple[int, int]]:
+    """The flagged gaps (`detak.data.gaps.gap_spans`); NaN/inf outside them, or a malformed
+    ``meta["gaps"]``, is an `IntervalError` naming it."""
+    from detak.data.validation import RecordingError
+
+    if np.all(np.isfinite(rec.signal)) and not rec.meta.get("gaps"):
+        return []
+    try:
+        return gap_spans(rec)
+    except RecordingError as err:
+        raise IntervalError(str(err)) from None
+
+
+def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
+                    notes: list[str]) -> Beats:
+    """``beats`` (at `INTERNAL_FS`) without those whose measurement window touches a gap
+    (`detak.data.gaps.beat_keep_mask`); an interval across a gap or a left-out beat is marked
+    ``interval_noisy`` so it is not an RR."""
+    k = INTERNAL_FS / rec_fs
+    sp = [(int(a * k), int(math.ceil(b * k))) for a, b in spans]
+    keep = beat_keep_mask(beats.samples, sp, INTERNAL_FS)
+    idx = np.flatnonzero(keep)
+    s = beats.samples[idx]
+    across = np.zeros(max(idx.size - 1, 0), dtype=bool)
+    if idx.size > 1:
+        old = (beats.interval_noisy if beats.interval_noisy.size == beats.samples.size - 1
+               else beats.noisy[1:] | beats.noisy[:-1])
+        across = (np.diff(idx) != 1) | ~rr_keep_mask(s, sp) | old[idx[:-1]]
+    dropped = int(beats.samples.size - idx.size)
+    if dropped:
+        notes.append(f"{dropped} beat(s) left out near a gap (window -{BEAT_WINDOW_S[0]:g} to "
+                     f"+{BEAT_WINDOW_S[1]:g} s); RR across a gap not used")
+    return dataclasses.replace(beats, samples=s, support=beats.support[idx],
+                               noisy=beats.noisy[idx], interval_noisy=across)
+
+
 def measure_intervals(rec: Recording) -> Intervals:
     """Measure intervals on ``rec`` (mV, any sample rate >= 50 Hz, any lead set).
 
@@ -239,8 +277,9 @@ def measure_intervals(rec: Recording) -> Intervals:
     name = rec.name or "recording"
     if not rec.fs or not math.isfinite(rec.fs) or rec.fs < 50:
         raise IntervalError(f"{name}: sample rate {rec.fs} Hz is missing or below 50 Hz")
-    if not np.all(np.isfinite(rec.signal)):
-        raise IntervalError(f"{name}: signal has NaN or inf samples; fill or cut gaps first")
+    spans = _gap_spans(rec)
+    if spans:          # filled only so the filters run: beats near a gap are left out below
+        rec = fill_gaps(rec, "linear", spans)
     leads = [str(lead) for lead in rec.leads]
     if rec.duration_s < MIN_DURATION_S:
         return _empty(f"recording too short ({rec.duration_s:.1f} s < {MIN_DURATION_S} s)",
@@ -249,6 +288,8 @@ def measure_intervals(rec: Recording) -> Intervals:
     fs = INTERNAL_FS
     beats = detect_beats(x, fs, raw=xb)
     notes = list(beats.notes)
+    if spans:
+        beats = _drop_gap_beats(beats, spans, rec.fs, notes)
     if n_spikes:
         notes.append(f"removed {n_spikes} pacing/artefact spike(s)")
     if not beats.usable_leads:
