@@ -50,14 +50,18 @@ DEFAULT_FILL = "linear"
 #: the CNN refuses a recording (for MI) when its best 10-s window needs more than this filled;
 #: benchmarks/gap_fill_auc.py on PTB-XL fold 9 (see README "Recordings with gaps")
 MAX_FILLED_GAP_S = 0.5
-#: a beat's measurement window around its fiducial (before, after), seconds: P onset is at
-#: most ~0.35 s before the R peak (PR <= 0.3 s plus half a QRS), T end at most ~0.6 s after it
+#: a beat's wave-measurement window around its fiducial (before, after), seconds: P onset is
+#: at most ~0.35 s before the R peak (PR <= 0.3 s plus half a QRS), T end at most ~0.6 s after;
+#: PR, QRS, QT are measured on beats whose whole window is gap-free
 BEAT_WINDOW_S: tuple[float, float] = (0.35, 0.6)
-#: the quality check rejects a recording whose gaps cover more than this share of it ...
+#: an R peak's own surroundings (its QRS): beats counted for RR and heart rate need this gap-free
+QRS_WINDOW_S: tuple[float, float] = (0.1, 0.1)
+#: the quality check rejects a recording whose gaps cover more than this share of it (the
+#: missing-sample limit of one lead) ...
 MAX_GAP_SHARE = 0.2
-#: ... or whose longest gap-free stretch is shorter than this (two consecutive beats with their
-#: windows at 40 bpm: 1.5 s RR + 0.95 s)
-MIN_CLEAN_S = 3.0
+#: ... or whose longest gap-free stretch is shorter than this: one RR at 40 bpm (1.5 s) with
+#: both QRS windows
+MIN_CLEAN_S = 1.7
 
 
 class GapError(ValueError):

@@ -57,7 +57,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from detak.data.gaps import GapReport, beat_keep_mask, flagged_spans, gap_mask, rr_keep_mask
+from detak.data.gaps import (
+    QRS_WINDOW_S,
+    GapReport,
+    beat_keep_mask,
+    flagged_spans,
+    gap_mask,
+    rr_keep_mask,
+)
 from detak.data.recording import MissingLeadError, Recording
 from detak.signal.filters import lowpass, mains_rms
 
@@ -602,7 +609,7 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
         order = list(range(len(leads))) if ii is None else [ii] + [
             i for i in range(len(leads)) if i != ii]
         peaks, ref = _find_beats(views, order, leads, th)
-        peaks = peaks[beat_keep_mask(peaks, gaps.spans, fs)]
+        peaks = peaks[beat_keep_mask(peaks, gaps.spans, fs, QRS_WINDOW_S)]
 
     rms = _noise_windows(views.inband, fs, peaks)
     for i in measurable:
@@ -622,7 +629,8 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
 def _with_gaps(report: QualityReport, gaps: GapReport, peaks: np.ndarray) -> QualityReport:
     """The flagged gaps as the first reason (``gaps: ...``, code ``gaps`` in ``report.gaps``):
     at least a warning, a rejection by `GapReport.rejects` (gaps over 20 % of the recording,
-    or no gap-free stretch of 3 s); the heart rate from RR intervals that cross no gap."""
+    or no gap-free stretch of 1.7 s); the beats are those whose QRS (±0.1 s) is gap-free, the
+    heart rate comes from RR intervals that cross no gap."""
     if not gaps.count:
         return report
     why = gaps.rejects()

@@ -112,7 +112,7 @@ def test_report_to_dict_names_count_total_where() -> None:
 
 def test_reject_rule() -> None:
     assert "30 %" in GapReport.of(_rec([[0, 300, "lost"]])).rejects()
-    many = [[k, k + 5, "lost"] for k in range(200, 1000, 200)]        # 1.95-s stretches
+    many = [[k, k + 5, "lost"] for k in range(150, 1000, 150)]        # 1.45-s stretches
     assert "longest gap-free stretch" in GapReport.of(_rec(many)).rejects()
     assert GapReport.of(_rec([[500, 510, "lost"]])).rejects() is None
 
