@@ -36,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from detak.data.gaps import BEAT_WINDOW_S, beat_keep_mask, fill_gaps, gap_spans, rr_keep_mask
+from detak.data.gaps import (
+    BEAT_WINDOW_S,
+    QRS_WINDOW_S,
+    beat_keep_mask,
+    fill_gaps,
+    gap_spans,
+    rr_keep_mask,
+)
 from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
@@ -240,13 +247,14 @@ def _gap_spans(rec: Recording) -> list[tuple[int, int]]:
 
 
 def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
-                    notes: list[str]) -> Beats:
-    """``beats`` (at `INTERNAL_FS`) without those whose measurement window touches a gap
-    (`detak.data.gaps.beat_keep_mask`); an interval across a gap or a left-out beat is marked
-    ``interval_noisy`` so it is not an RR."""
+                    notes: list[str]) -> tuple[Beats, np.ndarray]:
+    """(``beats`` (at `INTERNAL_FS`) without those whose QRS window touches a gap, the samples
+    of the beats whose whole wave window is gap-free) (`detak.data.gaps.beat_keep_mask`): RR and
+    heart rate from the first, PR/QRS/QT templates from the second. An interval across a gap or
+    a left-out beat is marked ``interval_noisy``: it is not an RR."""
     k = INTERNAL_FS / rec_fs
     sp = [(int(a * k), int(math.ceil(b * k))) for a, b in spans]
-    keep = beat_keep_mask(beats.samples, sp, INTERNAL_FS)
+    keep = beat_keep_mask(beats.samples, sp, INTERNAL_FS, QRS_WINDOW_S)
     idx = np.flatnonzero(keep)
     s = beats.samples[idx]
     across = np.zeros(max(idx.size - 1, 0), dtype=bool)
@@ -254,12 +262,13 @@ def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
         old = (beats.interval_noisy if beats.interval_noisy.size == beats.samples.size - 1
                else beats.noisy[1:] | beats.noisy[:-1])
         across = (np.diff(idx) != 1) | ~rr_keep_mask(s, sp) | old[idx[:-1]]
-    dropped = int(beats.samples.size - idx.size)
-    if dropped:
-        notes.append(f"{dropped} beat(s) left out near a gap (window -{BEAT_WINDOW_S[0]:g} to "
-                     f"+{BEAT_WINDOW_S[1]:g} s); RR across a gap not used")
+    wave = s[beat_keep_mask(s, sp, INTERNAL_FS, BEAT_WINDOW_S)]
+    notes.append(f"gaps: {beats.samples.size - idx.size} beat(s) left out (a gap within "
+                 f"{QRS_WINDOW_S[0]:g} s of the R peak), {int((~across).sum())} RR interval(s) "
+                 f"that cross no gap; PR/QRS/QT from the {wave.size} beat(s) whose window "
+                 f"(-{BEAT_WINDOW_S[0]:g} to +{BEAT_WINDOW_S[1]:g} s) is gap-free")
     return dataclasses.replace(beats, samples=s, support=beats.support[idx],
-                               noisy=beats.noisy[idx], interval_noisy=across)
+                               noisy=beats.noisy[idx], interval_noisy=across), wave
 
 
 def measure_intervals(rec: Recording) -> Intervals:
@@ -288,8 +297,9 @@ def measure_intervals(rec: Recording) -> Intervals:
     fs = INTERNAL_FS
     beats = detect_beats(x, fs, raw=xb)
     notes = list(beats.notes)
+    wave = beats.samples
     if spans:
-        beats = _drop_gap_beats(beats, spans, rec.fs, notes)
+        beats, wave = _drop_gap_beats(beats, spans, rec.fs, notes)
     if n_spikes:
         notes.append(f"removed {n_spikes} pacing/artefact spike(s)")
     if not beats.usable_leads:
@@ -321,12 +331,18 @@ def measure_intervals(rec: Recording) -> Intervals:
         return result
 
     rows = beats.usable_leads
-    tmpl = build_templates(x, beats.samples, fs, rows)
+    if wave.size == 0:
+        for k in KEYS:
+            if values[k] is None and k not in reasons:
+                reasons[k] = "no beat whose window (-0.35 to +0.6 s) is free of gaps"
+        _fill_leads(result, leads, {})
+        return result
+    tmpl = build_templates(x, wave, fs, rows)
     paced = _remove_paced_spikes(tmpl, xb, xs, rows, fs, notes)
     spikes: list[float] = []
     if paced is not None:
         x, spikes = paced
-        tmpl = build_templates(x, beats.samples, fs, rows)
+        tmpl = build_templates(x, wave, fs, rows)
     result.beat_times_s = [float(s) / fs for s in tmpl.fiducials]
     qrs = global_qrs(tmpl, rows, spikes)
     rr_for_windows = rr if rr is not None else 800.0
