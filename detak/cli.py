@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate recordings and assess their signal quality. Prints one JSON "
         "object per record (JSON Lines for several) with the verdict ok / warn / reject and the "
         "reasons. Flagged gaps (from detak record) are the first reason and a \"gaps\" object "
-        "(count, total_s, spans_s); rejected when they cover > 20 %% or no gap-free stretch "
+        "(count, total_s, spans_s); rejected when they cover > 20 % or no gap-free stretch "
         "lasts 1.7 s. Exit status 1 if any record is rejected or unreadable.",
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
