@@ -119,6 +119,26 @@ def parse_gaps(value: Any, fs: float, n_samples: int) -> list[Span]:
     return merge_spans(spans)
 
 
+def with_gaps(rec: Recording, spans_s: Sequence[tuple[float, float]],
+              reason: str = "lost") -> Recording:
+    """A copy of ``rec`` with gaps as the `Recorder` leaves them: NaN in every lead over each
+    ``(start_s, end_s)`` span and ``meta["gaps"]`` listing ``[start, stop, reason]`` samples
+    (to simulate a link that dropped frames).
+
+    >>> import numpy as np
+    >>> out = with_gaps(Recording(np.ones((2, 100)), 100.0, ["I", "II"]), [(0.1, 0.12)])
+    >>> out.meta["gaps"], int(np.isnan(out.signal).sum())
+    ([[10, 12, 'lost']], 4)
+    """
+    sig = rec.signal.copy()
+    gaps = []
+    for a, b in spans_s:
+        i0, i1 = int(round(a * rec.fs)), int(round(b * rec.fs))
+        sig[:, i0:i1] = np.nan
+        gaps.append([i0, i1, reason])
+    return rec.replace(signal=sig, meta={**rec.meta, "gaps": gaps})
+
+
 def merge_spans(spans: Sequence[Span]) -> list[Span]:
     """Sorted union of ``(start, stop)`` spans (overlapping or touching ones merged).
 

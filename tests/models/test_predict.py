@@ -180,13 +180,9 @@ def test_cam_file_holds_one_map_per_window_aligned_with_the_csv(tmp_path, runtim
 
 
 def _gapped(rec, spans_s):
-    sig = rec.signal.copy()
-    gaps = []
-    for a, b in spans_s:
-        i0, i1 = int(round(a * rec.fs)), int(round(b * rec.fs))
-        sig[:, i0:i1] = np.nan
-        gaps.append([i0, i1, "lost"])
-    return rec.replace(signal=sig, meta={**rec.meta, "gaps": gaps})
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, spans_s)
 
 
 def test_gap_is_filled_with_a_warning_and_too_much_gap_is_refused(tiny, tmp_path, capsys):

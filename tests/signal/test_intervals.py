@@ -418,14 +418,10 @@ def test_small_p_wave_keeps_its_own_onset(n):
 # --- flagged gaps ---------------------------------------------------------------------------
 
 
-def _gapped(rec: Recording, spans_s: list[tuple[float, float]]) -> Recording:
-    sig = rec.signal.copy()
-    gaps = []
-    for a, b in spans_s:
-        i0, i1 = int(round(a * rec.fs)), int(round(b * rec.fs))
-        sig[:, i0:i1] = np.nan
-        gaps.append([i0, i1, "lost"])
-    return rec.replace(signal=sig, meta={**rec.meta, "gaps": gaps})
+def _gapped(rec, spans_s):
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, spans_s)
 
 
 def test_unflagged_nan_is_still_an_error_naming_it():

@@ -384,10 +384,9 @@ def test_template_match_equals_neurokit2_templatematch_on_real_records():
 # ------------------------------------------------------------------------------ flagged gaps
 
 def _gapped(rec: Recording, spans: list[tuple[int, int]]) -> Recording:
-    sig = rec.signal.copy()
-    for a, b in spans:
-        sig[:, a:b] = np.nan
-    return rec.replace(signal=sig, meta={**rec.meta, "gaps": [[a, b, "lost"] for a, b in spans]})
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, [(a / rec.fs, b / rec.fs) for a, b in spans])
 
 
 def test_flagged_gaps_are_named_once_with_a_code(ptb: Recording) -> None:
