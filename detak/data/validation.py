@@ -9,10 +9,11 @@ Errors (the recording cannot be analysed; ``RecordingError.problem`` in brackets
 * the same lead name twice after normalisation (``AVR`` and ``aVR``) [``duplicate_leads``];
 * NaN or inf samples [``nonfinite_samples``], naming the leads and the first bad sample's time.
   With ``allow_flagged_gaps=True``, NaN samples inside the spans listed in ``meta["gaps"]``
-  are accepted (a recorder marks signal drop-outs there). ``meta["gaps"]`` is a list of
-  ``[start_s, end_s]`` pairs or ``{"start_s": ..., "end_s": ...}`` dicts, in seconds from the
-  first sample, end exclusive, applying to every lead; a malformed list is [``bad_gaps``].
-  inf is never accepted.
+  are accepted (a recorder marks signal drop-outs there; ``detak intervals``, ``quality`` and
+  ``predict`` pass it). ``meta["gaps"]`` is a list of ``[start, stop, reason]`` sample spans
+  (what the `Recorder` writes), ``[start_s, end_s]`` pairs or ``{"start_s": ..., "end_s":
+  ...}`` dicts in seconds from the first sample, end exclusive, applying to every lead
+  (`detak.data.gaps`); a malformed list is [``bad_gaps``]. inf is never accepted.
 
 Flags (reported per lead with a reason, the recording stays usable):
 
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detak.data.gaps import gap_mask, parse_gaps
 from detak.data.recording import Recording
 
 MIN_FS_HZ = 50.0
@@ -125,31 +127,12 @@ class ValidationReport:
 
 def _gap_mask(rec: Recording) -> tuple[np.ndarray | None, Issue | None]:
     """Boolean mask of samples inside ``meta["gaps"]``, or an issue if the list is malformed."""
-    gaps = rec.meta.get("gaps")
-    if gaps is None:
+    if rec.meta.get("gaps") is None:
         return None, None
-    mask = np.zeros(rec.n_samples, dtype=bool)
-    if not isinstance(gaps, list | tuple):
-        return None, Issue("bad_gaps", f'meta["gaps"] must be a list of [start_s, end_s] '
-                                       f"spans, got {type(gaps).__name__}")
-    for k, span in enumerate(gaps):
-        try:
-            if isinstance(span, dict):
-                start, end = float(span["start_s"]), float(span["end_s"])
-            else:
-                start, end = (float(v) for v in span)
-        except (TypeError, ValueError, KeyError):
-            return None, Issue("bad_gaps", f'meta["gaps"][{k}] = {span!r} is not a '
-                                           f"[start_s, end_s] span")
-        if not (math.isfinite(start) and math.isfinite(end) and end > start):
-            return None, Issue("bad_gaps", f'meta["gaps"][{k}] = {span!r}: need finite '
-                                           f"start_s < end_s")
-        # sample i (time i/fs) lies in [start, end)
-        i0 = max(0, math.ceil(start * rec.fs - 1e-6))
-        i1 = min(rec.n_samples, math.ceil(end * rec.fs - 1e-6))
-        if i1 > i0:
-            mask[i0:i1] = True
-    return mask, None
+    try:
+        return gap_mask(rec.n_samples, parse_gaps(rec.meta["gaps"], rec.fs, rec.n_samples)), None
+    except ValueError as err:
+        return None, Issue("bad_gaps", str(err))
 
 
 def _fs_text(fs: float) -> str:
@@ -214,7 +197,9 @@ def validate_recording(rec: Recording, *, allow_flagged_gaps: bool = False,
         if parts:
             hint = ""
             if not allow_flagged_gaps and "gaps" in rec.meta:
-                hint = '; meta["gaps"] lists gaps: pass allow_flagged_gaps=True to accept them'
+                hint = ('; meta["gaps"] lists gaps: validate_recording(..., '
+                        'allow_flagged_gaps=True) accepts NaNs inside them, as the detak '
+                        'commands do')
             elif allow_flagged_gaps:
                 hint = ' outside the gaps in meta["gaps"]'
             lead_word = "lead" if len(parts) == 1 else "leads"

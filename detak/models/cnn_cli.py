@@ -77,7 +77,10 @@ def add_cnn_commands(sub: Any) -> None:
         description="SOURCE: a WFDB record, a folder of WFDB records, ptbxl://ID or "
         "ptbxl://foldK. Records at any rate >= 100 Hz are resampled to 100 Hz; missing leads "
         "are an error naming the record. Writes a CSV with the header record,NORM,MI,STTC,CD,"
-        "HYP, one row per record (record = ecg_id for PTB-XL, the record name otherwise).")
+        "HYP, one row per record (record = ecg_id for PTB-XL, the record name otherwise). "
+        "A record with flagged gaps (detak record) runs on its longest gap-free stretch if it "
+        "holds 10 s, else on the 10-s window with the least gap filled by linear interpolation "
+        "(a warning on stderr); more than 0.5 s to fill is refused.")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--runtime", choices=["torch", "onnx", "tflite"], default="torch")

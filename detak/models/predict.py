@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detak.models.cnn_data import CLASSES, MODEL_FS, N_SAMPLES, preprocess_recording
+from detak.models.cnn_data import CLASSES, MODEL_FS, N_SAMPLES, InputError, preprocess_recording
 from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE, shipped_model_dir
 from detak.signal.filters import Standardizer
 
@@ -204,7 +204,35 @@ def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32
 
 def _prepare(args: tuple[Any, Standardizer]) -> np.ndarray:
     item, std = args
-    return preprocess_recording(item.load(), std)
+    return preprocess_recording(gap_free_input(item.load()), std)
+
+
+def gap_free_input(rec: Any) -> Any:
+    """What the CNN sees of a recording with flagged gaps (`detak.data.gaps.model_window`): the
+    longest gap-free stretch if it covers a 10-s window, else the 10-s window with the least
+    gap, filled by linear interpolation, with a warning on stderr; `InputError` when that
+    window needs more than `MAX_FILLED_GAP_S` filled (the MI limit, README "Recordings with
+    gaps"). A recording without gaps is returned as it is.
+
+    >>> from detak.data.samples import load_sample
+    >>> rec = load_sample("ptbxl-00102")
+    >>> gap_free_input(rec) is rec
+    True
+    """
+    import sys
+
+    from detak.data.gaps import GapError, model_window
+    from detak.data.validation import RecordingError
+
+    if not rec.meta.get("gaps"):
+        return rec
+    try:
+        out, note = model_window(rec, N_SAMPLES / MODEL_FS)
+    except (GapError, RecordingError) as err:
+        raise InputError(str(err)) from None
+    if note:
+        print(f"detak predict: warning: {note}", file=sys.stderr, flush=True)
+    return out
 
 
 def _record_name(item: Any) -> str:

@@ -43,7 +43,7 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
     base: dict[str, Any] = {"record": rec.name, "fs": rec.fs, "leads": list(rec.leads),
                             "duration_s": round(rec.duration_s, 3) if rec.fs else None}
     try:
-        validation = validate_recording(rec)
+        validation = validate_recording(rec, allow_flagged_gaps=True)  # quality names the gaps
     except RecordingError as err:
         return {**base, **_all_null(f"recording invalid: {err}"),
                 "quality": {"verdict": "reject", "reasons": [str(err)]},

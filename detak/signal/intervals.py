@@ -28,6 +28,7 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from detak.data.gaps import (
+    BEAT_WINDOW_S,
+    QRS_WINDOW_S,
+    beat_keep_mask,
+    fill_gaps,
+    gap_spans,
+    rr_keep_mask,
+)
 from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
@@ -224,6 +233,44 @@ def _remove_paced_spikes(tmpl: Templates, xb: np.ndarray, xs: np.ndarray, rows: 
     return np.asarray(filters.lowpass(xc, fs, LOWPASS_HZ), dtype=np.float64), spikes
 
 
+def _gap_spans(rec: Recording) -> list[tuple[int, int]]:
+    """The flagged gaps (`detak.data.gaps.gap_spans`); NaN/inf outside them, or a malformed
+    ``meta["gaps"]``, is an `IntervalError` naming it."""
+    from detak.data.validation import RecordingError
+
+    if np.all(np.isfinite(rec.signal)) and not rec.meta.get("gaps"):
+        return []
+    try:
+        return gap_spans(rec)
+    except RecordingError as err:
+        raise IntervalError(str(err)) from None
+
+
+def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
+                    notes: list[str]) -> tuple[Beats, np.ndarray]:
+    """(``beats`` (at `INTERNAL_FS`) without those whose QRS window touches a gap, the samples
+    of the beats whose whole wave window is gap-free) (`detak.data.gaps.beat_keep_mask`): RR and
+    heart rate from the first, PR/QRS/QT templates from the second. An interval across a gap or
+    a left-out beat is marked ``interval_noisy``: it is not an RR."""
+    k = INTERNAL_FS / rec_fs
+    sp = [(int(a * k), int(math.ceil(b * k))) for a, b in spans]
+    keep = beat_keep_mask(beats.samples, sp, INTERNAL_FS, QRS_WINDOW_S)
+    idx = np.flatnonzero(keep)
+    s = beats.samples[idx]
+    across = np.zeros(max(idx.size - 1, 0), dtype=bool)
+    if idx.size > 1:
+        old = (beats.interval_noisy if beats.interval_noisy.size == beats.samples.size - 1
+               else beats.noisy[1:] | beats.noisy[:-1])
+        across = (np.diff(idx) != 1) | ~rr_keep_mask(s, sp) | old[idx[:-1]]
+    wave = s[beat_keep_mask(s, sp, INTERNAL_FS, BEAT_WINDOW_S)]
+    notes.append(f"gaps: {beats.samples.size - idx.size} beat(s) left out (a gap within "
+                 f"{QRS_WINDOW_S[0]:g} s of the R peak), {int((~across).sum())} RR interval(s) "
+                 f"that cross no gap; PR/QRS/QT from the {wave.size} beat(s) whose window "
+                 f"(-{BEAT_WINDOW_S[0]:g} to +{BEAT_WINDOW_S[1]:g} s) is gap-free")
+    return dataclasses.replace(beats, samples=s, support=beats.support[idx],
+                               noisy=beats.noisy[idx], interval_noisy=across), wave
+
+
 def measure_intervals(rec: Recording) -> Intervals:
     """Measure intervals on ``rec`` (mV, any sample rate >= 50 Hz, any lead set).
 
@@ -239,8 +286,9 @@ def measure_intervals(rec: Recording) -> Intervals:
     name = rec.name or "recording"
     if not rec.fs or not math.isfinite(rec.fs) or rec.fs < 50:
         raise IntervalError(f"{name}: sample rate {rec.fs} Hz is missing or below 50 Hz")
-    if not np.all(np.isfinite(rec.signal)):
-        raise IntervalError(f"{name}: signal has NaN or inf samples; fill or cut gaps first")
+    spans = _gap_spans(rec)
+    if spans:          # filled only so the filters run: beats near a gap are left out below
+        rec = fill_gaps(rec, "linear", spans)
     leads = [str(lead) for lead in rec.leads]
     if rec.duration_s < MIN_DURATION_S:
         return _empty(f"recording too short ({rec.duration_s:.1f} s < {MIN_DURATION_S} s)",
@@ -249,6 +297,9 @@ def measure_intervals(rec: Recording) -> Intervals:
     fs = INTERNAL_FS
     beats = detect_beats(x, fs, raw=xb)
     notes = list(beats.notes)
+    wave = beats.samples
+    if spans:
+        beats, wave = _drop_gap_beats(beats, spans, rec.fs, notes)
     if n_spikes:
         notes.append(f"removed {n_spikes} pacing/artefact spike(s)")
     if not beats.usable_leads:
@@ -280,12 +331,18 @@ def measure_intervals(rec: Recording) -> Intervals:
         return result
 
     rows = beats.usable_leads
-    tmpl = build_templates(x, beats.samples, fs, rows)
+    if wave.size == 0:
+        for k in KEYS:
+            if values[k] is None and k not in reasons:
+                reasons[k] = "no beat whose window (-0.35 to +0.6 s) is free of gaps"
+        _fill_leads(result, leads, {})
+        return result
+    tmpl = build_templates(x, wave, fs, rows)
     paced = _remove_paced_spikes(tmpl, xb, xs, rows, fs, notes)
     spikes: list[float] = []
     if paced is not None:
         x, spikes = paced
-        tmpl = build_templates(x, beats.samples, fs, rows)
+        tmpl = build_templates(x, wave, fs, rows)
     result.beat_times_s = [float(s) / fs for s in tmpl.fiducials]
     qrs = global_qrs(tmpl, rows, spikes)
     rr_for_windows = rr if rr is not None else 800.0

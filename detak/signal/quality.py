@@ -57,6 +57,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from detak.data.gaps import (
+    QRS_WINDOW_S,
+    GapReport,
+    beat_keep_mask,
+    flagged_spans,
+    gap_mask,
+    rr_keep_mask,
+)
 from detak.data.recording import MissingLeadError, Recording
 from detak.signal.filters import lowpass, mains_rms
 
@@ -169,6 +177,8 @@ class QualityReport:
     n_beats: int = 0
     heart_rate_bpm: float | None = None
     thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+    #: the flagged gaps (`detak.data.gaps.GapReport.to_dict`), None when there are none
+    gaps: dict[str, Any] | None = None
 
     @property
     def rejected(self) -> bool:
@@ -201,7 +211,7 @@ class QualityReport:
             "duration_s": _jsonable(self.duration_s), "reference_lead": self.reference_lead,
             "n_beats": int(self.n_beats), "heart_rate_bpm": _jsonable(self.heart_rate_bpm),
             "per_lead": {k: v.to_dict() for k, v in self.per_lead.items()},
-            "thresholds": dataclasses.asdict(self.thresholds),
+            "thresholds": dataclasses.asdict(self.thresholds), "gaps": self.gaps,
         }
 
 
@@ -572,6 +582,8 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
     th = thresholds or DEFAULT_THRESHOLDS
     fs = float(rec.fs)
     raw, nan_share = _fill_nan(np.asarray(rec.signal, dtype=np.float64))
+    gaps = GapReport.of(rec, flagged_spans(rec))       # named once, not per lead as missing
+    nan_share = (~np.isfinite(rec.signal) & ~gap_mask(rec.n_samples, gaps.spans)).mean(axis=1)
     duration = raw.shape[1] / fs
     leads = [LeadQuality(name) for name in _unique(rec.leads)]
     ii = _lead_ii(rec)
@@ -597,6 +609,7 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
         order = list(range(len(leads))) if ii is None else [ii] + [
             i for i in range(len(leads)) if i != ii]
         peaks, ref = _find_beats(views, order, leads, th)
+        peaks = peaks[beat_keep_mask(peaks, gaps.spans, fs, QRS_WINDOW_S)]
 
     rms = _noise_windows(views.inband, fs, peaks)
     for i in measurable:
@@ -610,7 +623,23 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
     if neurokit and ref is None:
         rec_reasons.append(f"no heartbeats found in any usable lead (neurokit2 R peaks: none, "
                            f"fewer than 3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
-    return _report(rec, leads, rec_reasons, th, ii, ref, peaks)
+    return _with_gaps(_report(rec, leads, rec_reasons, th, ii, ref, peaks), gaps, peaks)
+
+
+def _with_gaps(report: QualityReport, gaps: GapReport, peaks: np.ndarray) -> QualityReport:
+    """The flagged gaps as the first reason (``gaps: ...``, code ``gaps`` in ``report.gaps``):
+    at least a warning, a rejection by `GapReport.rejects` (gaps over 20 % of the recording,
+    or no gap-free stretch of 1.7 s); the beats are those whose QRS (±0.1 s) is gap-free, the
+    heart rate comes from RR intervals that cross no gap."""
+    if not gaps.count:
+        return report
+    why = gaps.rejects()
+    report.reasons.insert(0, f"gaps: {gaps.describe()}" + (f"; rejected: {why}" if why else ""))
+    report.verdict = "reject" if why or report.rejected else "warn"
+    report.gaps = gaps.to_dict()
+    rr = np.diff(peaks)[rr_keep_mask(peaks, gaps.spans)]
+    report.heart_rate_bpm = round(60.0 * gaps.fs / float(np.median(rr)), 1) if rr.size else None
+    return report
 
 
 def _report(rec: Recording, leads: list[LeadQuality], rec_reasons: list[str],

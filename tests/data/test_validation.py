@@ -194,3 +194,12 @@ def test_ludb_record_resting_on_its_minimum_is_flagged() -> None:
     assert (edges[1::2] - edges[::2]).max() >= 100
     report = validate_recording(read_wfdb(_ludb_path(115)))
     assert report.ok and ("II", "saturated") in [(f.lead, f.problem) for f in report.flags]
+
+
+def test_the_recorders_sample_spans_are_accepted() -> None:
+    """`Recorder` / `detak record` write ``[start, stop, reason]`` in samples (250 Hz here)."""
+    rec = _with_gap([[500, 750, "lost"]])
+    assert validate_recording(rec, allow_flagged_gaps=True).ok
+    rec.meta["gaps"] = [[500, 700, "lost"]]          # 0.2 s short
+    err = _error(rec, allow_flagged_gaps=True)
+    assert err.problem == "nonfinite_samples" and "2.800 s, sample 700" in str(err)

@@ -174,3 +174,45 @@ def test_cam_file_holds_one_map_per_window_aligned_with_the_csv(tmp_path, runtim
                 np.testing.assert_allclose(z["cam_top"][i], z["cam_mi"][i], rtol=1e-6)
         assert float(z["fs"]) == 100.0 and str(z["model"]) == "edge"
         assert str(z["runtime"]) == runtime and str(z["precision"]) == "int8"
+
+
+# --- recordings with flagged gaps (issue 13, item 2) ----------------------------------------
+
+
+def _gapped(rec, spans_s):
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, spans_s)
+
+
+def test_gap_is_filled_with_a_warning_and_too_much_gap_is_refused(tiny, tmp_path, capsys):
+    from detak.data.gaps import fill_gaps
+
+    rec = load_ludb(5).recording.replace(name="gappy")                  # 10 s: no clean 10 s
+    small = _gapped(rec, [(4.0, 4.2)])
+    path = write_recording(small, tmp_path / "gappy")
+    got = predict_sources([str(path)], tiny).iloc[0, 1:].to_numpy(float)
+    ref_path = write_recording(fill_gaps(small, "linear").replace(meta={}), tmp_path / "filled")
+    want = predict_sources([str(ref_path)], tiny).iloc[0, 1:].to_numpy(float)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    err = capsys.readouterr().err
+    assert "gappy: 1 gap, 0.2 s in total, at 4-4.2 s" in err and "0.2 s filled (linear" in err
+
+    big = write_recording(_gapped(rec, [(4.0, 5.0)]).replace(name="holey"), tmp_path / "holey")
+    rc = main(["predict", str(big), "--model", str(tiny), "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holey: 1 gap, 1 s in total" in err and "more than the 0.5 s" in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_longest_gap_free_window_is_used_when_there_is_one(tiny, tmp_path, capsys):
+    rec = load_ludb(5).recording
+    long = rec.replace(signal=np.concatenate([rec.signal, rec.signal[:, :1500]], axis=1),
+                       name="long")                                      # 13 s
+    path = write_recording(_gapped(long, [(2.0, 2.5)]), tmp_path / "long")
+    got = predict_sources([str(path)], tiny).iloc[0, 1:].to_numpy(float)
+    clean = long.replace(signal=long.signal[:, 1250:], name="clean")     # 2.5 s .. 13 s
+    want = predict_sources([str(write_recording(clean, tmp_path / "clean"))],
+                           tiny).iloc[0, 1:].to_numpy(float)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert "the CNN ran on the gap-free 10.5 s from 2.5 s" in capsys.readouterr().err

@@ -413,3 +413,41 @@ def test_small_p_wave_keeps_its_own_onset(n):
     # than take the multi-lead one.
     iv = measured(n)
     assert iv.boundaries["II"]["p_on"] == pytest.approx(_annotated_p_on_rel(n, iv), abs=10.0)
+
+
+# --- flagged gaps ---------------------------------------------------------------------------
+
+
+def _gapped(rec, spans_s):
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, spans_s)
+
+
+def test_unflagged_nan_is_still_an_error_naming_it():
+    rec = _gapped(ludb(1).recording, [(3.0, 3.2)])
+    rec.signal[0, 4000] = np.nan                          # 8 s, outside the flagged span
+    with pytest.raises(IntervalError, match=r"outside the flagged gaps in lead I \(first at 8"):
+        measure_intervals(rec)
+
+
+def test_beats_near_gaps_are_left_out_and_rr_does_not_cross_a_gap():
+    rec = ludb(1).recording
+    full = measure_intervals(rec)
+    spans = [(2.0, 2.4), (6.5, 6.6)]
+    iv = measure_intervals(_gapped(rec, spans))
+    assert 0 < iv.n_beats < full.n_beats
+    assert 0 < len(iv.beat_times_s) < full.n_beats
+    for t in iv.beat_times_s:                             # wave window -0.35 .. +0.6 s
+        assert all(t + 0.6 <= a or t - 0.35 >= b for a, b in spans), t
+    t = np.asarray(full.beat_times_s)                       # the same RRs without the gaps
+    clear = np.array([all(x + 0.1 <= a or x - 0.1 >= b for a, b in spans) for x in t])
+    pairs = clear[:-1] & clear[1:] & np.array([not any(x < a < y for a, _ in spans)
+                                               for x, y in zip(t[:-1], t[1:], strict=True)])
+    assert 1 <= pairs.sum() < len(t) - 1
+    # beat_times_s are the refined fiducials, RR comes from the beat train: within 20 ms
+    assert abs(iv["rr_ms"] - 1000 * float(np.median(np.diff(t)[pairs]))) <= 20
+    for key in ("pr_ms", "qrs_ms", "qt_ms"):
+        assert abs(iv[key] - full[key]) <= 10, key
+    assert any(n.startswith("gaps: ") and "RR interval(s) that cross no gap" in n
+               for n in iv.notes)

@@ -379,3 +379,37 @@ def test_template_match_equals_neurokit2_templatematch_on_real_records():
             assert ours == pytest.approx(ref_mean, abs=0.005), (rec.name, lead)
             checked += 1
     assert checked == 12
+
+
+# ------------------------------------------------------------------------------ flagged gaps
+
+def _gapped(rec: Recording, spans: list[tuple[int, int]]) -> Recording:
+    from detak.data.gaps import with_gaps
+
+    return with_gaps(rec, [(a / rec.fs, b / rec.fs) for a, b in spans])
+
+
+def test_flagged_gaps_are_named_once_with_a_code(ptb: Recording) -> None:
+    rep = assess_quality(_gapped(ptb, [(22, 24), (300, 302), (806, 808)]))
+    assert rep.n_beats >= 8                     # 2-sample gaps: only beats whose QRS they hit
+    d = rep.to_dict()
+    assert d["verdict"] == "warn"
+    assert d["gaps"] == {"code": "gaps", "count": 3, "total_s": 0.06,
+                         "spans_s": [[0.22, 0.24], [3.0, 3.02], [8.06, 8.08]],
+                         "longest_gap_free_s": 5.04, "reject": None}
+    assert d["reasons"][0].startswith("gaps: 3 gaps, 0.06 s in total, at 0.22-0.24 s")
+    assert not any("missing samples" in r for r in d["reasons"])     # not again per lead
+    assert 40 < rep.heart_rate_bpm < 120
+
+
+def test_too_much_gap_rejects_with_the_rule(ptb: Recording) -> None:
+    rep = assess_quality(_gapped(ptb, [(100, 200), (400, 550)]))       # 25 % of 10 s
+    assert rep.rejected and rep.reasons[0].startswith("gaps:")
+    assert "gaps cover 25 % of the recording (more than 20 %)" in rep.reasons[0]
+    spans = [(k, k + 2) for k in range(150, 1000, 150)]                 # 1.48-1.5-s stretches
+    rep = assess_quality(_gapped(ptb, spans))
+    assert rep.rejected and "longest gap-free stretch 1.5 s (less than 1.7 s)" in rep.reasons[0]
+
+
+def test_no_gaps_no_gap_entry(ptb: Recording) -> None:
+    assert assess_quality(ptb).to_dict()["gaps"] is None
