@@ -43,7 +43,8 @@ def test_every_readme_table_is_in_a_block():
 
 def test_the_expected_blocks_exist():
     names = set(blocks(README.read_text(encoding="utf-8")))
-    assert {"intervals_ludb", "boundary_sd", "cnn_ptbxl", "edge_inference", "xai"} <= names
+    assert {"intervals_ludb", "boundary_sd", "cnn_ptbxl", "edge_inference", "xai",
+            "bf16_speed"} <= names
     assert names <= set(readme_tables.result_blocks(RESULTS))
 
 
