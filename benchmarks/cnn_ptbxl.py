@@ -65,8 +65,11 @@ def time_inference(module: Any, x: np.ndarray) -> dict[str, float]:
             for r in records[:3]:  # warm-up
                 module(r)
                 base(r)
-            model_ms = _median_ms(module, records)
-            base_ms = _median_ms(base, records, repeat=5)
+            # alternate model and baseline record by record, so a change of load hits both
+            pairs = [(_median_ms(module, [r]), _median_ms(base, [r], repeat=5))
+                     for r in records]
+            model_ms = statistics.median(m for m, _ in pairs)
+            base_ms = statistics.median(b for _, b in pairs)
     finally:
         torch.set_num_threads(threads)
     return {"ms_per_record": model_ms, "baseline_ms": base_ms, "ratio": model_ms / base_ms}
