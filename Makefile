@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench-intervals bench-quality bench-hr clean
+.PHONY: install demo test lint bench-intervals bench-quality bench-hr bench-bf16 readme check-readme clean
 
 install: $(STAMP)
 
@@ -23,7 +23,18 @@ lint: install
 	$(BIN)/ruff check detak tests benchmarks
 
 bench-intervals: install
-	$(BIN)/python benchmarks/intervals_ludb.py
+	$(BIN)/python benchmarks/intervals_ludb.py --dump $(VENV)/ludb.json
+	$(BIN)/python benchmarks/boundary_sd.py $(VENV)/ludb.json --worst 6
+
+bench-bf16: install
+	$(BIN)/python benchmarks/bf16_speed.py
+
+# README tables = the blocks their benchmarks wrote into docs/results/ (benchmarks/readme_tables.py)
+readme: install
+	$(BIN)/python benchmarks/readme_tables.py --write
+
+check-readme: install
+	$(BIN)/python benchmarks/readme_tables.py --check
 
 bench-quality: install
 	$(BIN)/python benchmarks/quality_ptbxl.py

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _provenance import provenance, provenance_line
 
 REQUIRED_BYTES_PER_S = 12 * 500 * 3          # 18 kB/s: 12 leads, 500 Hz, 24 bit
 ADS1298_LSB_NV = 47.68                       # VREF 2.4 V, gain 6
@@ -119,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recording {rc['seconds_recorded']:g} s in real time: {rc['cpu_s']} s CPU in "
               f"{rc['wall_s']} s = {rc['cpu_share_of_one_core_pct']} % of one core, "
               f"{rc['gaps']} gaps")
+    result["provenance"] = provenance(libraries=("pyserial",))
     print(json.dumps(result, indent=1))
+    print(provenance_line(result["provenance"]))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     return 0

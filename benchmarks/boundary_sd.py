@@ -25,7 +25,10 @@ import math
 from typing import Any
 
 import numpy as np
+from _provenance import REPO, provenance_line
+from readme_tables import write_results
 
+RESULTS_FILE = REPO / "docs" / "results" / "boundary_sd.md"
 BOUNDARIES = ("p_on", "p_off", "qrs_on", "qrs_off", "t_off")
 CSE_TOL = {"p_on": 10.2, "p_off": 12.7, "qrs_on": 6.5, "qrs_off": 11.6, "t_off": 30.6}
 OUTLIER_MS = 40.0
@@ -59,8 +62,12 @@ def _errors(results: list[dict[str, Any]], lead: str, key: str) -> list[np.ndarr
 
 def table(results: list[dict[str, Any]], lead: str, title: str) -> list[str]:
     """Markdown table of the decomposition for one record subset."""
-    lines = [f"### {title}, lead {lead} ({len(results)} records)", "",
-             "| boundary | n | mean | SD | between | within | CSE tol. | between allowed "
+    return [f"### {title}, lead {lead} ({len(results)} records)", "", *rows(results, lead)]
+
+
+def rows(results: list[dict[str, Any]], lead: str) -> list[str]:
+    """The table itself (header and one row per boundary)."""
+    lines = ["| boundary | n | mean | SD | between | within | CSE tol. | between allowed "
              f"| n > {OUTLIER_MS:g} ms | SD without them |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for k in BOUNDARIES:
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("dump", help="JSON written by benchmarks/intervals_ludb.py --dump")
     ap.add_argument("--lead", default="II")
     ap.add_argument("--worst", type=int, default=0, help="list this many worst records")
+    ap.add_argument("--no-results", action="store_true",
+                    help="do not write docs/results/boundary_sd.md (written for lead II on a "
+                         "dump of all 200 records)")
     args = ap.parse_args(argv)
     with open(args.dump) as fh:
         results = json.load(fh)
@@ -116,7 +126,15 @@ def main(argv: list[str] | None = None) -> None:
     out += table([r for r in results if r["record"] % 2 == 0], args.lead, "Even records")
     if args.worst:
         out += worst(results, args.lead, args.worst)
+    prov = provenance_line(libraries=("neurokit2",))
+    out += ["", prov]
     print("\n".join(out))
+    if args.lead == "II" and len(results) == 200 and not args.no_results:
+        block = [*rows(results, "II"), "", prov + " On the dump of `benchmarks/intervals_ludb.py"
+                 " --dump`, whose own run wrote docs/results/intervals_ludb.md."]
+        path = write_results(RESULTS_FILE, "Boundary SD on LUDB: between and within records",
+                             prov, "\n".join(out), {"boundary_sd": "\n".join(block)})
+        print(f"\nwritten: {path} (make readme copies its table into README.md)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ validation fold (checkpoints were selected on it), so fold-9 figures are slightl
 estimates of fold 10.
 
 Run: ``.venv/bin/python benchmarks/cnn_ptbxl.py [--models edge resnet1d ...] [--boot 1000]
-[--timing 100] [--json OUT.json]``.
+[--timing 100] [--json OUT.json] [--no-results]``; a run of the four default models writes
+``docs/results/cnn_ptbxl.md`` (the README's table, with the library versions).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import time
 from typing import Any
 
 import numpy as np
+from _provenance import REPO, provenance_line
+from readme_tables import write_results
 
+RESULTS_FILE = REPO / "docs" / "results" / "cnn_ptbxl.md"
+LIBRARIES = ("torch",)
 S1_ANCHORS = {"alexnet1d": ("S1 AlexNet-1D", 0.910), "resnet1d": ("S1 ResNet", 0.924),
               "inceptiontime": ("S1 InceptionTime", 0.928),
               "edge": ("target >= resnet1d_wang", 0.930)}
@@ -60,8 +65,11 @@ def time_inference(module: Any, x: np.ndarray) -> dict[str, float]:
             for r in records[:3]:  # warm-up
                 module(r)
                 base(r)
-            model_ms = _median_ms(module, records)
-            base_ms = _median_ms(base, records, repeat=5)
+            # alternate model and baseline record by record, so a change of load hits both
+            pairs = [(_median_ms(module, [r]), _median_ms(base, [r], repeat=5))
+                     for r in records]
+            model_ms = statistics.median(m for m, _ in pairs)
+            base_ms = statistics.median(b for _, b in pairs)
     finally:
         torch.set_num_threads(threads)
     return {"ms_per_record": model_ms, "baseline_ms": base_ms, "ratio": model_ms / base_ms}
@@ -107,16 +115,19 @@ def _fmt(v: Any, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def print_table(results: list[dict[str, Any]], folds: list[int]) -> None:
+def table_lines(results: list[dict[str, Any]], folds: list[int]) -> list[str]:
+    """The printed table, one string per line."""
+    out = []
     for k in folds:
-        print(f"\nPTB-XL fold {k} ({'validation' if k == 9 else 'test'}), 5 superclasses, "
-              "100 Hz")
-        print(f"{'model':<15}{'params':>10}{'MMACs':>8}  {'macro AUC [95% CI]':<26}"
-              f"{'MI AUC':>7}{'Fmax':>7}{'F1@.5':>7}{'acc@.5':>7}{'s/epoch':>9}{'epochs':>7}"
-              f"{'ms/rec':>8}{'×base':>7}  anchor")
+        role = ("validation: early stopping and checkpoint selection — not a test fold"
+                if k == 9 else "test: held out, never used for training or selection")
+        out += ["", f"PTB-XL fold {k} ({role}), 5 superclasses, 100 Hz",
+                f"{'model':<15}{'params':>10}{'MMACs':>8}  {'macro AUC [95% CI]':<26}"
+                f"{'MI AUC':>7}{'Fmax':>7}{'F1@.5':>7}{'acc@.5':>7}{'s/epoch':>9}{'epochs':>7}"
+                f"{'ms/rec':>8}{'×base':>7}  anchor"]
         for r in results:
             if "error" in r:
-                print(f"{r['model']:<15}  {r['error']}")
+                out.append(f"{r['model']:<15}  {r['error']}")
                 continue
             m = r["folds"].get(k)
             if m is None:
@@ -124,16 +135,20 @@ def print_table(results: list[dict[str, Any]], folds: list[int]) -> None:
             lo, hi = m["macro_auc_ci"]
             inf = r.get("inference", {})
             anchor = S1_ANCHORS.get(r["model"])
-            print(f"{r['model']:<15}{r['parameters'] or 0:>10,}{(r['macs'] or 0) / 1e6:>8.1f}  "
-                  f"{m['macro_auc']:.4f} [{lo:.4f}, {hi:.4f}]  {m['mi_auc']:>7.4f}"
-                  f"{m['fmax']:>7.4f}{m['table6']['f1']:>7.4f}{m['table6']['accuracy']:>7.4f}"
-                  f"{_fmt(r['seconds_per_epoch'], '.0f'):>9}{_fmt(r['epochs_run'], 'd'):>7}"
-                  f"{_fmt(inf.get('ms_per_record'), '.2f'):>8}{_fmt(inf.get('ratio'), '.1f'):>7}"
-                  f"  {anchor[0] + ' ' + format(anchor[1], '.3f') if anchor else ''}")
-    print("\nAnchors (macro AUC): S1 test: " + ", ".join(f"{n} {v:.3f}" for n, v in
-                                                       list(S1_ANCHORS.values())[:3]))
-    print("PTB-XL benchmark, fold 10 (Strodthoff et al. 2021): " +
-          ", ".join(f"{n} {v:.3f}" for n, v in BENCHMARK_ANCHORS))
+            out.append(
+                f"{r['model']:<15}{r['parameters'] or 0:>10,}{(r['macs'] or 0) / 1e6:>8.1f}  "
+                f"{m['macro_auc']:.4f} [{lo:.4f}, {hi:.4f}]  {m['mi_auc']:>7.4f}"
+                f"{m['fmax']:>7.4f}{m['table6']['f1']:>7.4f}{m['table6']['accuracy']:>7.4f}"
+                f"{_fmt(r['seconds_per_epoch'], '.0f'):>9}{_fmt(r['epochs_run'], 'd'):>7}"
+                f"{_fmt(inf.get('ms_per_record'), '.2f'):>8}{_fmt(inf.get('ratio'), '.1f'):>7}"
+                f"  {anchor[0] + ' ' + format(anchor[1], '.3f') if anchor else ''}")
+    if 10 not in folds:
+        out += ["", "Fold 10 (the held-out test fold) is not in this data copy: no test figures."]
+    out += ["", "Anchors (macro AUC): S1 test: " + ", ".join(f"{n} {v:.3f}" for n, v in
+                                                          list(S1_ANCHORS.values())[:3]),
+            "PTB-XL benchmark, fold 10 (Strodthoff et al. 2021): " +
+            ", ".join(f"{n} {v:.3f}" for n, v in BENCHMARK_ANCHORS)]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--timing", type=int, default=100, help="records timed per model")
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
+    ap.add_argument("--no-results", action="store_true",
+                    help="do not write docs/results/cnn_ptbxl.md (written when the four "
+                         "default models are run)")
     args = ap.parse_args(argv)
 
     from detak.data.sources import _ptbxl
@@ -155,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         except ModelNotFoundError as err:
             results.append({"model": name, "error": f"not available: {err}"})
         print(f"done: {name}", file=sys.stderr, flush=True)
-    print_table(results, folds)
+    prov = provenance_line(libraries=LIBRARIES)
+    lines = table_lines(results, folds)
+    print("\n".join([*lines, "", prov]))
+    if set(args.models) == set(DEFAULT_MODELS) and not args.no_results:
+        block = ["```", *lines[1:], "```", "", prov]
+        path = write_results(RESULTS_FILE, "The four CNNs on PTB-XL", prov, "\n".join(lines),
+                             {"cnn_ptbxl": "\n".join(block)})
+        print(f"\nwritten: {path} (make readme copies its table into README.md)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"folds": folds, "results": results}, fh, indent=1, default=str)

@@ -56,6 +56,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _provenance import provenance_line
+from readme_tables import write_results
+
+LIBRARIES = ("onnxruntime", "onnx", "ai-edge-litert", "torch")
 
 RUNTIMES = ("onnx", "tflite")
 PRECISIONS = ("fp32", "int8")
@@ -374,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-cam-variants", action="store_true",
                    help="skip the latency without the CAM outputs")
     p.add_argument("--json", default=None, metavar="OUT.json")
-    p.add_argument("--markdown", default=None, metavar="OUT.md")
+    p.add_argument("--markdown", default=None, metavar="OUT.md",
+                   help="write the results file (docs/results/edge_inference.md holds the "
+                        "README's table)")
     args = p.parse_args(argv)
     if args.runs < 200:
         print(f"--runs {args.runs}: the issue asks for the median of at least 200 runs",
@@ -389,12 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     ceiling = {k: (max(v, after[k]) if isinstance(v, float) else v) for k, v in before.items()}
     table = markdown(rows, peak, cpu, ceiling)
     notes = explain_slow_int8(rows)
+    prov = provenance_line(libraries=LIBRARIES)
     print(table)
     for n in notes:
         print("note:", n)
+    print("\n" + prov)
     if args.markdown:
-        Path(args.markdown).write_text(table + "\n" + "".join(f"\nnote: {n}" for n in notes)
-                                       + "\n")
+        full = table + "\n" + "".join(f"\nnote: {n}" for n in notes)
+        write_results(Path(args.markdown), "Exported CNNs on the kiosk's runtimes", prov, full,
+                      {"edge_inference": table + "\n\n" + prov})
     if args.json:
         Path(args.json).write_text(json.dumps({"cpu": cpu, "peak": peak, "ceiling": ceiling,
                                                "rows": rows,

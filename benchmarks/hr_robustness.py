@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     results.sort(key=lambda r: r["record"])
     seconds = time.time() - t0
     print("\n".join(report(results, seconds, argv, args.jobs)))
+    from _provenance import provenance_line
+
+    print("\n" + provenance_line(libraries=("neurokit2",)))
     if args.dump:
         with open(args.dump, "w") as fh:
             json.dump(results, fh, indent=1)

@@ -1,7 +1,11 @@
 """Interval-measurement accuracy on LUDB vs the cardiologists' annotations (markdown output).
 
     .venv/bin/python benchmarks/intervals_ludb.py [--records all|odd|even] [--jobs 2]
-                                                   [--dump results.json]
+                                                   [--dump results.json] [--no-results]
+
+A run on all records (no ``--set``, no ``--template-only``) also writes
+``docs/results/intervals_ludb.md`` (with the versions of detak, neurokit2, numpy and scipy);
+``make readme`` copies its table into the README, ``make check-readme`` fails when they differ.
 
 For every record: ``detak.signal.intervals.measure_intervals`` on the 12-lead record, and, in
 the same run, the naive neurokit2 baseline (``nk.ecg_process`` then
@@ -34,7 +38,11 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+from _provenance import REPO, provenance_line
+from readme_tables import write_results
 
+RESULTS_FILE = REPO / "docs" / "results" / "intervals_ludb.md"
+LIBRARIES = ("neurokit2",)
 TOL_MS = 150.0
 PER_BEAT = True   # evaluate per-beat boundaries (False: fiducial + template offset, for comparison)
 FS = 500.0
@@ -241,8 +249,20 @@ def _interval_stats(results: list[dict[str, Any]], which: str) -> dict[str, tupl
 
 
 def report(results: list[dict[str, Any]], title: str) -> list[str]:
-    lines = [f"### {title} ({len(results)} records)", ""]
-    lines += ["**Intervals** (|error| of the per-record value vs the annotation: median and "
+    """One set of records: heading, interval and boundary tables, runtime line."""
+    return [f"### {title} ({len(results)} records)", "", *tables(results), *runtime(results)]
+
+
+def runtime(results: list[dict[str, Any]]) -> list[str]:
+    rt = np.asarray([r["runtime_s"] for r in results])
+    return [f"detak runtime per 10-s 12-lead record (500 Hz): median {np.median(rt)*1000:.0f}"
+            f" ms, 95th percentile {np.percentile(rt, 95)*1000:.0f} ms, max {rt.max()*1000:.0f}"
+            " ms (one core).", ""]
+
+
+def tables(results: list[dict[str, Any]], only: str | None = None) -> list[str]:
+    """The interval and boundary tables; ``only``: just the rows of this method label."""
+    lines = ["**Intervals** (|error| of the per-record value vs the annotation: median and "
               "90th percentile over records; coverage = records with a value / records with "
               "the wave annotated; 'extra' = values returned where the wave is not annotated)",
               "",
@@ -251,6 +271,7 @@ def report(results: list[dict[str, Any]], title: str) -> list[str]:
               "|---|---|---|---|---|---|---|---|---|"]
     sets = [("neurokit2 naive, lead II", "base"), ("detak, lead II", "lead"),
             ("detak, overall vs median of leads", "overall")]
+    sets = [s for s in sets if only in (None, s[0])]
     all_stats = {which: _interval_stats(results, which) for _, which in sets}
     for k in INTERVALS:
         for label, which in sets:
@@ -269,6 +290,7 @@ def report(results: list[dict[str, Any]], title: str) -> list[str]:
               "|---|---|---|---|---|---|---|---|"]
     bsets = [("neurokit2 naive, lead II", "base", "II"), ("detak, lead II", "detak", "II"),
              ("detak, all 12 leads", "detak", None)]
+    bsets = [s for s in bsets if only in (None, s[0])]
     brows = {label: _bound_rows(results, which, lead) for label, which, lead in bsets}
     for k in BOUNDARIES:
         for label, _, _lead in bsets:
@@ -279,11 +301,7 @@ def report(results: list[dict[str, Any]], title: str) -> list[str]:
                 status = "PASS" if sd <= CSE_TOL[k] else "FAIL"
             lines.append(f"| {k} | {label} | {n} | {sens:.1%} | {_fmt(mean)} ± {_fmt(sd)} | "
                          f"{mm[0]:+.1f} ± {mm[1]:.1f} | {CSE_TOL[k]:g} | {status} |")
-    rt = np.asarray([r["runtime_s"] for r in results])
-    lines += ["", f"detak runtime per 10-s 12-lead record (500 Hz): median {np.median(rt)*1000:.0f}"
-              f" ms, 95th percentile {np.percentile(rt, 95)*1000:.0f} ms, max {rt.max()*1000:.0f}"
-              " ms (one core).", ""]
-    return lines
+    return lines + [""]
 
 
 def _apply_overrides(items: list[str]) -> None:
@@ -310,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
                          "(e.g. QRS_FRAC=0.08, BIAS_MS.t_off=5); use with --records odd")
     ap.add_argument("--template-only", action="store_true",
                     help="score fiducial + template offset instead of the per-beat boundaries")
+    ap.add_argument("--no-results", action="store_true",
+                    help=f"do not write {RESULTS_FILE.relative_to(REPO)} (written by a default "
+                         "run on all records)")
     args = ap.parse_args(argv)
     global PER_BEAT
     PER_BEAT = not args.template_only
@@ -343,8 +364,17 @@ def main(argv: list[str] | None = None) -> None:
         out += report(odd, "Development: odd-numbered records")
     if args.records == "all":
         out += report(results, "All records")
-    out.append(f"_Run time {time.time() - t0:.0f} s with {args.jobs} processes._")
+    run_line = f"_Run time {time.time() - t0:.0f} s with {args.jobs} processes._"
+    prov = provenance_line(libraries=LIBRARIES)
+    out += [run_line, "", prov]
     print("\n".join(out))
+    if args.records == "all" and not args.set and not args.template_only and not args.no_results:
+        block = [*tables(results), *runtime(results), run_line, "",
+                 "Held-out (even-numbered records, never used for tuning), lead II:", "",
+                 *tables(even, only="detak, lead II"), prov]
+        path = write_results(RESULTS_FILE, "Interval measurement on LUDB", prov, "\n".join(out),
+                             {"intervals_ludb": "\n".join(block)})
+        print(f"\nwritten: {path} (make readme copies its table into README.md)")
 
 
 if __name__ == "__main__":

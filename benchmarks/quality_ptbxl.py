@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _provenance import provenance, provenance_line
 
 from detak.data.leads import STANDARD_LEADS
 from detak.data.ludb import load_ludb
@@ -352,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
                                     float(np.mean(times)), folds)}
     if not args.no_ludb:
         result["ludb"] = report_ludb(args.ludb_step)
+    result["provenance"] = provenance(libraries=("neurokit2", "pandas"))
+    print("\n" + provenance_line(result["provenance"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=float))
     return 0

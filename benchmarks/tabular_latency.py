@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _provenance import provenance, provenance_line
 
 BUDGET_MS = 5.0
 GRID_TREES: tuple[int, ...] = (100, 50, 30, 20)
@@ -432,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(r["load_classify_ms"] for r in res["latency"])
     print(f"\nworst load+classify: {worst:.2f} ms "
           f"({'within' if worst <= BUDGET_MS else 'OVER'} the {BUDGET_MS} ms budget)")
+    res["provenance"] = provenance(libraries=("scikit-learn", "joblib", "pandas"))
+    print(provenance_line(res["provenance"]))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     return 0

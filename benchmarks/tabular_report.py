@@ -100,10 +100,13 @@ def provenance(command: str, data: Sequence[Mapping[str, Any]],
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Where a result came from: the command, date, git state, library versions, ``data``
     (each ``{"name", "path", "sha256", ...}``) and ``extra`` (e.g. the measuring code)."""
+    from _provenance import library_versions as measured_libraries
+
     from detak.models.model_card import library_versions
 
     return {"command": command, "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            **{f"git_{k}": v for k, v in git_state().items()}, "versions": library_versions(),
+            **{f"git_{k}": v for k, v in git_state().items()},
+            "versions": {**library_versions(), **measured_libraries(("neurokit2", "pandas"))},
             "data": [dict(d) for d in data], **dict(extra or {})}
 
 

@@ -50,6 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _provenance import provenance_line
+from readme_tables import wrap
+
+LIBRARIES = ("torch", "zennit", "shap", "captum")
 
 DEFAULT_MODELS = ("alexnet1d", "resnet1d", "inceptiontime", "edge")
 DEFAULT_METHODS = ("gradcam", "gradcam_lead", "lrp:epsilon", "lrp:epsilon_plus_flat",
@@ -626,6 +630,8 @@ def _readme(doc: dict[str, Any], results: dict[str, Any], skipped: dict[str, str
         "",
         f"    {doc['command']}",
         "",
+        provenance_line(command=doc["command"], libraries=LIBRARIES),
+        "",
         f"Run time: this invocation {doc['seconds'] / 60:.1f} min (cached units are not "
         "recomputed); computing every unit: "
         + (f"{doc['compute_seconds'] / 60:.1f} min" if doc.get("compute_seconds") is not None
@@ -661,7 +667,7 @@ def _readme(doc: dict[str, Any], results: dict[str, Any], skipped: dict[str, str
            "per record; its sums over the lead × 40 ms cells are the cells' SHAP values (MI "
            "only)." if "shap" in args.methods else ""),
         "",
-        _table(HEADLINE_HEADER, headline_rows(results)),
+        wrap("xai", _table(HEADLINE_HEADER, headline_rows(results))),
         "",
     ]
     for name, r in results.items():
