@@ -28,21 +28,13 @@ import sys
 import time
 
 import numpy as np
+from _provenance import library_versions, provenance_line
+from readme_tables import RESULTS, write_results
 
 GAP_S = (0.1, 0.5, 1.0)
+LIBRARIES = ("onnxruntime",)
+RESULTS_FILE = RESULTS / "gap_fill_auc.md"
 
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-    import platform
-
-    out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "onnxruntime", "detak"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
 
 
 def gapped(raw_mv: np.ndarray, gap_n: int, starts: np.ndarray, method: str) -> np.ndarray:
@@ -78,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gaps", default=",".join(f"{g:g}" for g in GAP_S),
                     help="gap lengths in seconds (default 0.1,0.5,1)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-results", action="store_true",
+                    help=f"do not write {RESULTS_FILE.name} (its README block)")
     args = ap.parse_args(argv)
     if args.fold == 10:
         ap.error("fold 10 is held out and never used")
@@ -123,24 +117,31 @@ def main(argv: list[str] | None = None) -> int:
                          "dp_mi_p95": float(np.percentile(dp, 95))})
             print(f"  {method} {gap_s:g} s done ({time.time() - t0:.0f} s)", file=sys.stderr)
 
-    print(f"PTB-XL fold {args.fold}: {n} labelled records; model {loaded.name} "
-          f"(onnxruntime int8); one gap per record in every lead at a seeded random position "
-          f"(seed {args.seed}); Δ against no gap, 95 % paired bootstrap CI ({args.boot} "
-          f"resamples)")
-    print("| fill | gap | macro AUC | Δ macro [95 % CI] | MI AUC | Δ MI [95 % CI] "
-          "| p(MI) change: median / p95 |")
-    print("|---|---|---|---|---|---|---|")
+    head = (f"PTB-XL fold {args.fold}: {n} labelled records; model {loaded.name} "
+            f"(onnxruntime int8); one gap per record in every lead at a seeded random position "
+            f"(seed {args.seed}); Δ against no gap, 95 % paired bootstrap CI ({args.boot} "
+            f"resamples)")
+    table = ["| fill | gap | macro AUC | Δ macro [95 % CI] | MI AUC | Δ MI [95 % CI] "
+             "| p(MI) change: median / p95 |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["method"] == "none":
-            print(f"| none | 0 s | {r['macro_auc']:.4f} | — | {r['mi_auc']:.4f} | — | — |")
+            table.append(f"| none | 0 s | {r['macro_auc']:.4f} | — | {r['mi_auc']:.4f} | — | — |")
             continue
-        print(f"| {r['method']} | {r['gap_s']:g} s | {r['macro_auc']:.4f} | "
-              f"{r['d_macro']:+.4f} [{r['d_macro_ci'][0]:+.4f}, {r['d_macro_ci'][1]:+.4f}] | "
-              f"{r['mi_auc']:.4f} | {r['d_mi']:+.4f} [{r['d_mi_ci'][0]:+.4f}, "
-              f"{r['d_mi_ci'][1]:+.4f}] | {r['dp_mi_median']:.4f} / {r['dp_mi_p95']:.4f} |")
-    versions = _versions()
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"time: {time.time() - t0:.0f} s")
+        table.append(
+            f"| {r['method']} | {r['gap_s']:g} s | {r['macro_auc']:.4f} | "
+            f"{r['d_macro']:+.4f} [{r['d_macro_ci'][0]:+.4f}, {r['d_macro_ci'][1]:+.4f}] | "
+            f"{r['mi_auc']:.4f} | {r['d_mi']:+.4f} [{r['d_mi_ci'][0]:+.4f}, "
+            f"{r['d_mi_ci'][1]:+.4f}] | {r['dp_mi_median']:.4f} / {r['dp_mi_p95']:.4f} |")
+    versions = library_versions(LIBRARIES)
+    prov = provenance_line(libraries=LIBRARIES)
+    run_line = f"_Run time {time.time() - t0:.0f} s._"
+    full = "\n".join([head, "", *table, "", run_line, "", prov])
+    print(full)
+    if not args.no_results:
+        path = write_results(RESULTS_FILE, "Recordings with gaps: what one filled gap does to "
+                             "the int8 edge CNN", prov, full,
+                             {"gap_fill_auc": "\n".join([*table, "", run_line, "", prov])})
+        print(f"\nwritten: {path} (make readme copies its table into README.md)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"fold": args.fold, "records": n, "model": loaded.name, "seed": args.seed,
