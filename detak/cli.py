@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from detak.device.calibrate_cli import add_calibrate_command
 from detak.device.cli import add_device_commands
+from detak.errors import EXIT_RULE, UsageError
 from detak.explain.cli import add_explain_commands
 from detak.models.cnn_cli import add_cnn_commands
 
@@ -21,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="detak",
         description="ECG screening on the edge: read, check, measure and report ECG recordings.",
+        epilog=EXIT_RULE,
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -163,7 +167,7 @@ def _single_record(source: str):  # noqa: ANN202 - (SourceRecord, Recording)
 
     items = expand_source(source)
     if len(items) != 1:
-        raise SystemExit(f"detak: {source!r} names {len(items)} records; give one record")
+        raise UsageError(f"{source!r} names {len(items)} records; give one record")
     return items[0], items[0].load()
 
 
@@ -196,22 +200,28 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_quality(args: argparse.Namespace) -> int:
     import json
 
-    from detak.data.sources import expand_sources
-    from detak.data.validation import RecordingError, validate_recording
-    from detak.signal.intervals_cli import _json_safe
+    from detak.data.validation import validate_recording
+    from detak.errors import error_line, report_rejected
+    from detak.signal.intervals_cli import _error_text, _json_safe, expand_each
     from detak.signal.quality import assess_quality
 
-    status, items = 0, expand_sources(args.sources)
+    status, items = 0, expand_each(args.sources)
     for item in items:
         out: dict = {"source": item.source, "record": item.record}
-        try:
-            rec = item.load()
-            validate_recording(rec)
-            out.update(assess_quality(rec).to_dict())
-        except (RecordingError, OSError, ValueError, KeyError) as err:
-            out.update({"verdict": "reject", "reasons": [str(err)], "error": str(err)})
-        if out.get("verdict") == "reject":
+        failed = item.key if item.kind == "error" else None
+        if failed is None:
+            try:
+                rec = item.load()
+                validate_recording(rec)
+                out.update(assess_quality(rec).to_dict())
+            except Exception as err:  # noqa: BLE001 - reported per source, the others go on
+                failed = _error_text(err)
+        if failed is not None:
+            out.update({"verdict": "reject", "reasons": [failed], "error": failed})
+            print(error_line("quality", failed, item.record), file=sys.stderr)
             status = 1
+        elif out.get("verdict") == "reject":
+            status = report_rejected("quality", item.record, out.get("reasons") or [])
         print(json.dumps(_json_safe(out), indent=2 if len(items) == 1 else None,
                          ensure_ascii=False), flush=True)
     return status
@@ -220,26 +230,39 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from detak.data.sources import expand_sources
+    from detak.errors import error_line, report_rejected
     from detak.report.paper import plot_ecg_paper
     from detak.signal.analysis import analyse_recording
     from detak.signal.filters import clean
+    from detak.signal.intervals_cli import _error_text, expand_each
 
-    items = expand_sources(args.sources)
+    items = expand_each(args.sources)
     out = Path(args.out)
     as_file = len(items) == 1 and out.suffix.lower() in {".png", ".svg"}
+    status = 0
     for item in items:
-        rec = item.load()
-        result = analyse_recording(rec)
-        verdict = result["quality"]["verdict"]
-        shown = rec if args.raw or verdict == "reject" else clean(rec)
-        name = item.record.replace(":", "-").replace("/", "_").strip("_")
-        path = out if as_file else out / f"{Path(name).name}.{args.format}"
-        plot_ecg_paper(shown, path, intervals=result, title=item.record,
-                       subtitle=f"quality: {verdict}" + ("" if args.raw else
-                                                         "; filtered 0.5–40 Hz"))
+        if item.kind == "error":
+            print(error_line("plot", item.key, item.record), file=sys.stderr)
+            status = 1
+            continue
+        try:
+            rec = item.load()
+            result = analyse_recording(rec)
+            verdict = result["quality"]["verdict"]
+            shown = rec if args.raw or verdict == "reject" else clean(rec)
+            name = item.record.replace(":", "-").replace("/", "_").strip("_")
+            path = out if as_file else out / f"{Path(name).name}.{args.format}"
+            plot_ecg_paper(shown, path, intervals=result, title=item.record,
+                           subtitle=f"quality: {verdict}" + ("" if args.raw else
+                                                             "; filtered 0.5–40 Hz"))
+        except Exception as err:  # noqa: BLE001 - reported per source, the others go on
+            print(error_line("plot", _error_text(err), item.record), file=sys.stderr)
+            status = 1
+            continue
         print(path)
-    return 0
+        if verdict == "reject":  # drawn unfiltered so it can be looked at, but not analysed
+            status = report_rejected("plot", item.record, result["quality"]["reasons"])
+    return status
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -288,16 +311,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``detak`` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:  # `detak ... | head`: the reader left; not an error of ours
-        import os
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command]
+    for attr in ("models_command", "bundle_command"):
+        if isinstance(getattr(args, attr, None), str):
+            words.append(getattr(args, attr))
+    return " ".join(words)
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``detak`` console script; returns the exit status.
+
+    Named errors (`detak.errors`) become one line ``detak COMMAND: error: MESSAGE`` on stderr;
+    ``--debug`` lets them raise with their traceback.
+
+    >>> main(["convert", "nosuch://1", "out.csv"])
+    1
+    """
+    from detak.errors import run_command
+
+    args = build_parser().parse_args(argv)
+    return run_command(_command_name(args), lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":
