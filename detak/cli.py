@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from detak.device.calibrate_cli import add_calibrate_command
 from detak.device.cli import add_device_commands
-from detak.errors import EXIT_RULE, UsageError
+from detak.errors import EXIT_RULE, EXIT_RULE_SHORT, UsageError
 from detak.explain.cli import add_explain_commands
 from detak.models.cnn_cli import add_cnn_commands
 
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure RR/PR/QRS/QT/QTc/ST/R-S/heart rate of ECG recordings",
         description="Measure intervals. SOURCE: a WFDB record (rec or rec.hea), a .csv, an .edf, "
         "ptbxl://ECG_ID, ptbxl://foldK or ludb://N. One source prints one JSON object; several "
-        "print JSON Lines, each with \"source\".",
+        "print JSON Lines, each with \"source\"; an unreadable source prints {\"error\": ...}, a "
+        "rejected recording null values with the quality reasons. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "intervals`) or a CSV of interval rows with the `detak intervals` keys (rr_ms, pr_ms, "
         "qrs_ms, qt_ms, qtc_bazett_ms, st_ms, rs_ratio, hr_bpm, optional sex). Prints a JSON "
         "list, one object per row/source: {\"label\": ..., \"reasons\": [...]}, reasons in "
-        "English and Bahasa Indonesia.",
+        "English and Bahasa Indonesia. " + EXIT_RULE_SHORT,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--ruleset", default="s3",
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help="classify one record with a saved tabular model (label, probabilities, neighbours)",
         description="SOURCE is an ECG source (its intervals are measured), a JSON object or "
-        "CSV of feature rows. MODEL is a name from `detak tabular train` or a path.",
+        "CSV of feature rows. MODEL is a name from `detak tabular train` or a path. "
+        + EXIT_RULE_SHORT,
     )
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME")
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check recordings: validation errors, flat/saturated leads, noise; ok/warn/reject",
         description="Validate recordings and assess their signal quality. Prints one JSON "
         "object per record (JSON Lines for several) with the verdict ok / warn / reject and the "
-        "reasons. Exit status 1 if any record is rejected or unreadable.",
+        "reasons. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="draw recordings on ECG paper (25 mm/s, 10 mm/mV) as PNG or SVG",
         description="Draw each record on ECG paper, filtered 0.5–40 Hz (--raw to skip), with "
-        "its measured intervals. OUT is a file (one record) or a folder.",
+        "its measured intervals. OUT is a file (one record) or a folder. A rejected recording is "
+        "drawn unfiltered and named on stderr. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--out", required=True, help="output .png/.svg file, or a folder")
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "convert",
         help="convert a recording between WFDB, CSV and EDF input and WFDB/CSV output",
         description="Read SOURCE (any source string) and write it to OUT: a WFDB record when "
-        "OUT ends in .hea or has no suffix, a CSV when it ends in .csv.",
+        "OUT ends in .hea or has no suffix, a CSV when it ends in .csv. " + EXIT_RULE_SHORT,
     )
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("out", metavar="OUT")
@@ -200,7 +203,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_quality(args: argparse.Namespace) -> int:
     import json
 
-    from detak.data.validation import validate_recording
+    from detak.data.validation import RecordingError, validate_recording
     from detak.errors import error_line, report_rejected
     from detak.signal.intervals_cli import _error_text, _json_safe, expand_each
     from detak.signal.quality import assess_quality
@@ -212,10 +215,14 @@ def _cmd_quality(args: argparse.Namespace) -> int:
         if failed is None:
             try:
                 rec = item.load()
-                validate_recording(rec)
-                out.update(assess_quality(rec).to_dict())
             except Exception as err:  # noqa: BLE001 - reported per source, the others go on
                 failed = _error_text(err)
+        if failed is None:
+            try:
+                validate_recording(rec)
+                out.update(assess_quality(rec).to_dict())
+            except RecordingError as err:  # read, but not fit to analyse: rejected
+                out.update({"verdict": "reject", "reasons": [str(err)], "error": str(err)})
         if failed is not None:
             out.update({"verdict": "reject", "reasons": [failed], "error": failed})
             print(error_line("quality", failed, item.record), file=sys.stderr)

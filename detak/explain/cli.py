@@ -34,6 +34,8 @@ __all__ = ["add_explain_commands", "run_explain"]
 
 def add_explain_commands(sub: Any) -> None:
     """Add ``explain`` to argparse sub-parsers."""
+    from detak.errors import EXIT_RULE_SHORT
+
     p = sub.add_parser(
         "explain", help="explain a CNN prediction: Grad-CAM, LRP or Integrated Gradients",
         description="Attribute a 12-lead CNN's class score to the input of each SOURCE (a WFDB "
@@ -47,7 +49,8 @@ def add_explain_commands(sub: Any) -> None:
         "epsilon_gamma_box) read the PTB-XL training folds once for the per-lead bounds; "
         "the *_flat ones spread relevance evenly over the leads), "
         "ig (Integrated Gradients), shap (expected gradients, shap.GradientExplainer, "
-        "against --background records of the PTB-XL training folds), random.")
+        "against --background records of the PTB-XL training folds), random. "
+        + EXIT_RULE_SHORT)
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--method", default="gradcam",
