@@ -205,7 +205,7 @@ def test_exit_rule_per_source(command, bad, tmp_path, capsys):
 def test_usage_errors_exit_2(tmp_path, capsys):
     for argv in (["intervals"], ["quality", "--nope", "x"], ["rules", "x.csv", "--ruleset",
                                                              "nope"],
-                 ["explain", "x.csv", "--model", "edge",
+                 ["record", "--seconds", "1"], ["explain", "x.csv", "--model", "edge",
                                                 "--method", "nope", "--out", str(tmp_path)]):
         code, out, err = _run(argv, capsys)
         assert code == 2, (argv, code, err)
