@@ -2,7 +2,9 @@
 
 One source prints one JSON object; several print JSON Lines in the order given, each with
 ``"source"`` (the argument as given) and ``"record"``. A source that cannot be read prints an
-object with ``"error"`` and the run goes on; the exit status is then 1.
+object with ``"error"``, a recording the quality check rejects null values with the reasons;
+each is named in one stderr line and the run goes on; the exit status is then 1
+(`detak.errors`).
 """
 
 from __future__ import annotations
