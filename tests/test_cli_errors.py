@@ -20,7 +20,7 @@ LEADS_12 = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5",
 SAMPLES = Path(__file__).resolve().parents[1] / "detak" / "data" / "sample_records"
 
 
-def _csv(path: Path, leads: list[str], seconds: float, *, fs: int = 500, nan_span: bool = False,
+def _csv(path: Path, leads: list[str], seconds: float, *, fs: int = 500, all_nan: bool = False,
          text_cell: bool = False) -> str:
     """An invented ECG-like CSV: a 1.2 Hz spike train plus noise, optionally broken."""
     rng = np.random.default_rng(len(leads) + int(seconds * 10))
@@ -29,8 +29,8 @@ def _csv(path: Path, leads: list[str], seconds: float, *, fs: int = 500, nan_spa
     beat = np.exp(-(((t % (1 / 1.2)) - 0.3) ** 2) / (2 * 0.01 ** 2))
     x = beat[None, :] * np.linspace(0.5, 1.5, len(leads))[:, None]
     x = x + 0.02 * rng.standard_normal((len(leads), n))
-    if nan_span:
-        x[:, n // 3:n // 3 + fs] = np.nan
+    if all_nan:  # no sample at all: bad even where short gaps are analysed (issue 13 item 2)
+        x[:, :] = np.nan
     rows = [",".join("nan" if np.isnan(v) else f"{v:.4f}" for v in col) for col in x.T]
     if text_cell:
         rows[5] = "abc" + rows[5][rows[5].index(","):]
@@ -53,7 +53,7 @@ def _bad_inputs(d: Path) -> dict[str, str]:
         "text_cell": _csv(d / "text_cell.csv", LEADS_12, 10, text_cell=True),
         "no_dat": str(d / "no_dat.hea"),
         "half_second": _csv(d / "half_second.csv", LEADS_12, 0.5),
-        "nans": _csv(d / "nans.csv", LEADS_12, 10, nan_span=True),
+        "nans": _csv(d / "nans.csv", LEADS_12, 10, all_nan=True),
         "three_leads": _csv(d / "three_leads.csv", ["I", "II", "V1"], 10),
         "scheme": "nosuch://1",
         "no_records": str(d / "no_records"),
