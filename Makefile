@@ -49,3 +49,12 @@ bench-hr: install
 .PHONY: bench-tabular
 bench-tabular: install
 	$(BIN)/python benchmarks/tabular_report.py $(ARGS)
+
+# Issue 13: a fresh kiosk venv (`pip install .`, no extras, no torch; ~75 s here) and the
+# kiosk commands on good and bad inputs: results or one-line named errors, no traceback.
+# KIOSK_PYTHON must be an interpreter without torch (the machine's python3).
+KIOSK_PYTHON ?= python3
+KIOSK_VENV   ?= .kiosk-venv
+.PHONY: kiosk-check
+kiosk-check:
+	$(KIOSK_PYTHON) tools/kiosk_check.py --venv $(KIOSK_VENV) --python $(KIOSK_PYTHON)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from detak.device.calibrate_cli import add_calibrate_command
 from detak.device.cli import add_device_commands
+from detak.errors import EXIT_RULE, EXIT_RULE_SHORT, UsageError
 from detak.explain.cli import add_explain_commands
 from detak.models.cnn_cli import add_cnn_commands
 
@@ -21,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="detak",
         description="ECG screening on the edge: read, check, measure and report ECG recordings.",
+        epilog=EXIT_RULE,
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of its one-line message")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -29,9 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure RR/PR/QRS/QT/QTc/ST/R-S/heart rate of ECG recordings",
         description="Measure intervals. SOURCE: a WFDB record (rec or rec.hea), a .csv, an .edf, "
         "ptbxl://ECG_ID, ptbxl://foldK or ludb://N. One source prints one JSON object; several "
-        "print JSON Lines, each with \"source\". Flagged gaps (from detak record): RR from beats "
-        "whose QRS is gap-free and intervals that cross no gap, PR/QRS/QT from beats whose "
-        "window (-0.35..+0.6 s) is gap-free; the quality object names the gaps.",
+        "print JSON Lines, each with \"source\"; an unreadable source prints {\"error\": ...}, a "
+        "rejected recording null values with the quality reasons. Flagged gaps (from detak "
+        "record): RR from beats whose QRS is gap-free and intervals that cross no gap, "
+        "PR/QRS/QT from beats whose window (-0.35..+0.6 s) is gap-free; the quality object "
+        "names the gaps. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -48,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "intervals`) or a CSV of interval rows with the `detak intervals` keys (rr_ms, pr_ms, "
         "qrs_ms, qt_ms, qtc_bazett_ms, st_ms, rs_ratio, hr_bpm, optional sex). Prints a JSON "
         "list, one object per row/source: {\"label\": ..., \"reasons\": [...]}, reasons in "
-        "English and Bahasa Indonesia.",
+        "English and Bahasa Indonesia. " + EXIT_RULE_SHORT,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--ruleset", default="s3",
@@ -87,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help="classify one record with a saved tabular model (label, probabilities, neighbours)",
         description="SOURCE is an ECG source (its intervals are measured), a JSON object or "
-        "CSV of feature rows. MODEL is a name from `detak tabular train` or a path.",
+        "CSV of feature rows. MODEL is a name from `detak tabular train` or a path. "
+        + EXIT_RULE_SHORT,
     )
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME")
@@ -102,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "object per record (JSON Lines for several) with the verdict ok / warn / reject and the "
         "reasons. Flagged gaps (from detak record) are the first reason and a \"gaps\" object "
         "(count, total_s, spans_s); rejected when they cover > 20 % or no gap-free stretch "
-        "lasts 1.7 s. Exit status 1 if any record is rejected or unreadable.",
+        "lasts 1.7 s. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -112,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         help="draw recordings on ECG paper (25 mm/s, 10 mm/mV) as PNG or SVG",
         description="Draw each record on ECG paper, filtered 0.5–40 Hz (--raw to skip), with "
-        "its measured intervals. OUT is a file (one record) or a folder.",
+        "its measured intervals. OUT is a file (one record) or a folder. A rejected recording is "
+        "drawn unfiltered and named on stderr. " + EXIT_RULE_SHORT,
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--out", required=True, help="output .png/.svg file, or a folder")
@@ -125,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "convert",
         help="convert a recording between WFDB, CSV and EDF input and WFDB/CSV output",
         description="Read SOURCE (any source string) and write it to OUT: a WFDB record when "
-        "OUT ends in .hea or has no suffix, a CSV when it ends in .csv.",
+        "OUT ends in .hea or has no suffix, a CSV when it ends in .csv. " + EXIT_RULE_SHORT,
     )
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("out", metavar="OUT")
@@ -167,7 +175,7 @@ def _single_record(source: str):  # noqa: ANN202 - (SourceRecord, Recording)
 
     items = expand_source(source)
     if len(items) != 1:
-        raise SystemExit(f"detak: {source!r} names {len(items)} records; give one record")
+        raise UsageError(f"{source!r} names {len(items)} records; give one record")
     return items[0], items[0].load()
 
 
@@ -200,22 +208,32 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 def _cmd_quality(args: argparse.Namespace) -> int:
     import json
 
-    from detak.data.sources import expand_sources
     from detak.data.validation import RecordingError, validate_recording
-    from detak.signal.intervals_cli import _json_safe
+    from detak.errors import error_line, report_rejected
+    from detak.signal.intervals_cli import _error_text, _json_safe, expand_each
     from detak.signal.quality import assess_quality
 
-    status, items = 0, expand_sources(args.sources)
+    status, items = 0, expand_each(args.sources)
     for item in items:
         out: dict = {"source": item.source, "record": item.record}
-        try:
-            rec = item.load()
-            validate_recording(rec, allow_flagged_gaps=True)   # gaps: named by the quality check
-            out.update(assess_quality(rec).to_dict())
-        except (RecordingError, OSError, ValueError, KeyError) as err:
-            out.update({"verdict": "reject", "reasons": [str(err)], "error": str(err)})
-        if out.get("verdict") == "reject":
+        failed = item.key if item.kind == "error" else None
+        if failed is None:
+            try:
+                rec = item.load()
+            except Exception as err:  # noqa: BLE001 - reported per source, the others go on
+                failed = _error_text(err)
+        if failed is None:
+            try:
+                validate_recording(rec, allow_flagged_gaps=True)  # gaps: named by quality
+                out.update(assess_quality(rec).to_dict())
+            except RecordingError as err:  # read, but not fit to analyse: rejected
+                out.update({"verdict": "reject", "reasons": [str(err)], "error": str(err)})
+        if failed is not None:
+            out.update({"verdict": "reject", "reasons": [failed], "error": failed})
+            print(error_line("quality", failed, item.record), file=sys.stderr)
             status = 1
+        elif out.get("verdict") == "reject":
+            status = report_rejected("quality", item.record, out.get("reasons") or [])
         print(json.dumps(_json_safe(out), indent=2 if len(items) == 1 else None,
                          ensure_ascii=False), flush=True)
     return status
@@ -224,26 +242,39 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from detak.data.sources import expand_sources
+    from detak.errors import error_line, report_rejected
     from detak.report.paper import plot_ecg_paper
     from detak.signal.analysis import analyse_recording
     from detak.signal.filters import clean
+    from detak.signal.intervals_cli import _error_text, expand_each
 
-    items = expand_sources(args.sources)
+    items = expand_each(args.sources)
     out = Path(args.out)
     as_file = len(items) == 1 and out.suffix.lower() in {".png", ".svg"}
+    status = 0
     for item in items:
-        rec = item.load()
-        result = analyse_recording(rec)
-        verdict = result["quality"]["verdict"]
-        shown = rec if args.raw or verdict == "reject" else clean(rec)
-        name = item.record.replace(":", "-").replace("/", "_").strip("_")
-        path = out if as_file else out / f"{Path(name).name}.{args.format}"
-        plot_ecg_paper(shown, path, intervals=result, title=item.record,
-                       subtitle=f"quality: {verdict}" + ("" if args.raw else
-                                                         "; filtered 0.5–40 Hz"))
+        if item.kind == "error":
+            print(error_line("plot", item.key, item.record), file=sys.stderr)
+            status = 1
+            continue
+        try:
+            rec = item.load()
+            result = analyse_recording(rec)
+            verdict = result["quality"]["verdict"]
+            shown = rec if args.raw or verdict == "reject" else clean(rec)
+            name = item.record.replace(":", "-").replace("/", "_").strip("_")
+            path = out if as_file else out / f"{Path(name).name}.{args.format}"
+            plot_ecg_paper(shown, path, intervals=result, title=item.record,
+                           subtitle=f"quality: {verdict}" + ("" if args.raw else
+                                                             "; filtered 0.5–40 Hz"))
+        except Exception as err:  # noqa: BLE001 - reported per source, the others go on
+            print(error_line("plot", _error_text(err), item.record), file=sys.stderr)
+            status = 1
+            continue
         print(path)
-    return 0
+        if verdict == "reject":  # drawn unfiltered so it can be looked at, but not analysed
+            status = report_rejected("plot", item.record, result["quality"]["reasons"])
+    return status
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -292,16 +323,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``detak`` console script."""
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except BrokenPipeError:  # `detak ... | head`: the reader left; not an error of ours
-        import os
+def _command_name(args: argparse.Namespace) -> str:
+    words = [args.command]
+    for attr in ("models_command", "bundle_command"):
+        if isinstance(getattr(args, attr, None), str):
+            words.append(getattr(args, attr))
+    return " ".join(words)
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``detak`` console script; returns the exit status.
+
+    Named errors (`detak.errors`) become one line ``detak COMMAND: error: MESSAGE`` on stderr;
+    ``--debug`` lets them raise with their traceback.
+
+    >>> main(["convert", "nosuch://1", "out.csv"])
+    1
+    """
+    from detak.errors import run_command
+
+    args = build_parser().parse_args(argv)
+    return run_command(_command_name(args), lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -57,18 +57,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     import asyncio
 
     from detak.calibration.leads import parse_lead_map
-    from detak.calibration.profile import ProfileError, profile_filename, profiles_dir
-    from detak.calibration.pulse import CalibrationError, calibrate
-    from detak.device.drivers import DeviceCommandError
+    from detak.calibration.profile import profile_filename, profiles_dir
+    from detak.calibration.pulse import calibrate
 
-    try:
-        lead_map = parse_lead_map(args.lead_map) if args.lead_map else None
-        result = asyncio.run(calibrate(
-            args.url, args.seconds, settle=args.settle, external=args.external_pulse,
-            pulse_mv=args.pulse_mv, measure_rate=not args.no_rate, lead_map=lead_map,
-            derive=args.derive, resample_above_ppm=args.resample_above_ppm))
-    except (CalibrationError, ProfileError, DeviceCommandError, ValueError, OSError) as err:
-        raise SystemExit(f"detak calibrate: {err}") from None
+    # CalibrationError, ProfileError, DeviceCommandError, a bad URL: named by detak.errors
+    lead_map = parse_lead_map(args.lead_map) if args.lead_map else None
+    result = asyncio.run(calibrate(
+        args.url, args.seconds, settle=args.settle, external=args.external_pulse,
+        pulse_mv=args.pulse_mv, measure_rate=not args.no_rate, lead_map=lead_map,
+        derive=args.derive, resample_above_ppm=args.resample_above_ppm))
     profile = result.profile
     print(f"{profile.model or '?'} {profile.serial}: {len(result.pulses)} channels at "
           f"{result.info.fs:g} Hz, {result.samples} pulse samples each")
@@ -85,12 +82,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m detak.device.calibrate_cli URL ...``"""
+    """``python -m detak.device.calibrate_cli URL ...``; errors as in ``detak``."""
+    from detak.errors import run_command
+
     parser = argparse.ArgumentParser(prog="detak")
     sub = parser.add_subparsers(dest="command", required=True)
     add_calibrate_command(sub)
     args = parser.parse_args(["calibrate", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
+    return run_command("calibrate", lambda: args.func(args))
 
 
 if __name__ == "__main__":

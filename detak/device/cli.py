@@ -79,23 +79,20 @@ def add_device_commands(sub: Any) -> None:
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    from detak.device.chunks import PartsError
     from detak.device.record import record, recover
+    from detak.errors import UsageError
 
     if args.recover:
         if args.url:
-            raise SystemExit("detak record: give either URL or --recover DIR, not both")
-        try:
-            paths = recover(args.recover)
-        except (PartsError, FileNotFoundError) as err:
-            raise SystemExit(f"detak record: {err}") from None
+            raise UsageError("give either URL or --recover DIR, not both")
+        paths = recover(args.recover)  # PartsError, FileNotFoundError: named by detak.errors
         for path in paths:
             print(path)
         return 0
     if not args.url or args.seconds is None:
-        raise SystemExit("detak record: give URL and --seconds N (or --recover DIR)")
+        raise UsageError("give URL and --seconds N (or --recover DIR)")
     if args.profile and args.no_profile:
-        raise SystemExit("detak record: give --profile or --no-profile, not both")
+        raise UsageError("give --profile or --no-profile, not both")
     calibration = None
     if args.profile:
         from detak.calibration.profile import ProfileError, load_profile
@@ -103,14 +100,12 @@ def _cmd_record(args: argparse.Namespace) -> int:
         try:
             calibration = load_profile(args.profile)
         except (ProfileError, OSError) as err:
-            raise SystemExit(f"detak record: profile {args.profile}: {err}") from None
-    try:
-        path = record(args.url, args.seconds, args.out, name=args.name,
-                      chunk_seconds=args.chunk_seconds, keep_parts=args.keep_parts,
-                      capture=args.capture, calibration=calibration,
-                      saved_profile=not args.no_profile)
-    except (ValueError, OSError, RuntimeError, PartsError) as err:
-        raise SystemExit(f"detak record: {err}") from None
+            raise ProfileError(f"profile {args.profile}: {err}") from err
+    # a bad URL, a lost device, a full disk: named errors, reported by detak.errors
+    path = record(args.url, args.seconds, args.out, name=args.name,
+                  chunk_seconds=args.chunk_seconds, keep_parts=args.keep_parts,
+                  capture=args.capture, calibration=calibration,
+                  saved_profile=not args.no_profile)
     from detak.data.wfdb_io import read_wfdb
 
     rec = read_wfdb(path)
@@ -158,12 +153,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     from detak.device.live import replay
 
-    try:
+    try:  # a bad URL or a lost device: named errors, reported by detak.errors
         return asyncio.run(replay(args.url, seconds=args.seconds, interval=args.interval))
     except KeyboardInterrupt:
         return 0
-    except (ValueError, OSError, RuntimeError) as err:
-        raise SystemExit(f"detak replay: {err}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,9 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m detak.device.cli record|devices|replay ...``"""
+    """``python -m detak.device.cli record|devices|replay ...``; errors as in ``detak``."""
+    from detak.errors import run_command
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return run_command(args.command, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ __all__ = ["add_explain_commands", "run_explain"]
 
 def add_explain_commands(sub: Any) -> None:
     """Add ``explain`` to argparse sub-parsers."""
+    from detak.errors import EXIT_RULE_SHORT
+
     p = sub.add_parser(
         "explain", help="explain a CNN prediction: Grad-CAM, LRP or Integrated Gradients",
         description="Attribute a 12-lead CNN's class score to the input of each SOURCE (a WFDB "
@@ -47,7 +49,8 @@ def add_explain_commands(sub: Any) -> None:
         "epsilon_gamma_box) read the PTB-XL training folds once for the per-lead bounds; "
         "the *_flat ones spread relevance evenly over the leads), "
         "ig (Integrated Gradients), shap (expected gradients, shap.GradientExplainer, "
-        "against --background records of the PTB-XL training folds), random.")
+        "against --background records of the PTB-XL training folds), random. "
+        + EXIT_RULE_SHORT)
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--method", default="gradcam",
@@ -163,8 +166,11 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    """Run ``detak explain`` (see the module doc); 0 on success, 2 on bad input."""
+    """Run ``detak explain`` (see the module doc). Exit status: 0 when every record was
+    explained, 1 when a source failed (named on stderr; the others go on), 2 for a usage error
+    (unknown method or class, a model that is not found)."""
     from detak.data.sources import SourceError, expand_source
+    from detak.errors import error_line, report
     from detak.explain.gradcam import class_index
     from detak.explain.methods import parse_method
 
@@ -175,7 +181,7 @@ def run_explain(args: argparse.Namespace) -> int:
             raise ValueError(f"shap needs --background >= 1 and --shap-samples >= 1, got "
                              f"{args.background} and {args.shap_samples}")
     except ValueError as err:
-        print(f"detak explain: {err}", file=sys.stderr)
+        print(error_line("explain", err), file=sys.stderr)
         return 2
     import torch
 
@@ -187,15 +193,15 @@ def run_explain(args: argparse.Namespace) -> int:
     try:
         loaded = load_model(args.model, runtime="torch")
     except (ModelNotFoundError, FileNotFoundError) as err:
-        print(f"detak explain: {err}", file=sys.stderr)
+        print(error_line("explain", err), file=sys.stderr)
         return 2
     bounds = None
     if kind == "lrp" and comp in NEEDS_BOUNDS:
         try:
             bounds = zbox_bounds(loaded.standardizer)
         except (FileNotFoundError, ValueError) as err:
-            print(f"detak explain: the z^B bounds of lrp:{comp} come from the PTB-XL training "
-                  f"folds, which could not be read ({err}); use another composite",
+            print(f"detak explain: error: the z^B bounds of lrp:{comp} come from the PTB-XL "
+                  f"training folds, which could not be read ({err}); use another composite",
                   file=sys.stderr)
             return 2
     background = None
@@ -205,8 +211,8 @@ def run_explain(args: argparse.Namespace) -> int:
         try:
             background = training_background(loaded.standardizer, n=args.background)
         except (OSError, ValueError) as err:
-            print(f"detak explain: shap's background records come from the PTB-XL training "
-                  f"folds, which could not be read ({err}); use another method",
+            print(f"detak explain: error: shap's background records come from the PTB-XL "
+                  f"training folds, which could not be read ({err}); use another method",
                   file=sys.stderr)
             return 2
     out = Path(args.out)
@@ -215,17 +221,15 @@ def run_explain(args: argparse.Namespace) -> int:
     for source in args.sources:
         try:
             items = expand_source(source)
-        except (SourceError, FileNotFoundError) as err:
-            print(f"detak explain: {err}", file=sys.stderr)
-            status = 2
+        except (SourceError, OSError) as err:
+            status = report("explain", err, source)
             continue
         for item in items:
             try:
                 rows = _explain_one(loaded, item, args.method, args.cls, out, args.ig_steps,
                                     not args.no_plot, bounds, background, args.shap_samples)
-            except (InputError, ModelLeadsError, FileNotFoundError, ValueError) as err:
-                print(f"detak explain: {source}: {err}", file=sys.stderr)
-                status = 2
+            except (InputError, ModelLeadsError, OSError, ValueError) as err:
+                status = report("explain", err, item.record)
                 continue
             for row in rows:
                 print(json.dumps(row))

@@ -153,7 +153,7 @@ def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
                              f"ptbxl://ID); got {s!r}")
     from detak.data.sources import _ptbxl
     from detak.models.cnn_data import CLASSES, TRAIN_FOLDS
-    from detak.models.cnn_metrics import benchmark_metrics
+    from detak.models.cnn_metrics import MetricsError, benchmark_metrics
     from detak.models.predict import load_model, predict_sources
 
     loaded = load_model(model, runtime=runtime, precision=precision)
@@ -163,11 +163,15 @@ def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
     y = ptb.labels(ids, allow_unlabelled=True)
     keep = y.sum(axis=1) > 0
     probs = table.loc[keep, list(CLASSES)].to_numpy()
+    try:
+        metrics = benchmark_metrics(y[keep], probs, n_boot=n_boot)
+    except MetricsError as err:  # e.g. one record: no AUC; name the sources
+        raise MetricsError(f"{' '.join(sources)}: {err}") from err
     result: dict[str, Any] = {
         "model": loaded.name, "folder": str(loaded.folder), "sources": sources,
         "runtime": runtime, "precision": precision,
         "records": int(len(ids)), "unlabelled_left_out": int((~keep).sum()),
-        "eval": benchmark_metrics(y[keep], probs, n_boot=n_boot),
+        "eval": metrics,
     }
     if recompute_train:
         t = predict_sources([f"ptbxl://fold{k}" for k in TRAIN_FOLDS], loaded)
@@ -232,8 +236,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                 jobs=args.jobs or None, cams=cams)
     except (MissingLeadError, InputError, SourceError, ModelNotFoundError,
             RuntimeNotAvailableError, OSError) as err:
-        print(f"detak predict: {err}", file=sys.stderr)
-        return 2
+        from detak.errors import report  # exit 2 for a model/runtime, 1 for a source
+
+        return report("predict", err)
     path = write_predictions(table, args.out)
     print(f"{len(table)} records → {path}", file=sys.stderr)
     if cams is not None:

@@ -187,8 +187,10 @@ def label_source_record(item: Any, ruleset: RuleSet) -> dict[str, Any]:
     try:
         res = {**head, **ruleset.label(measured, sex=sex).to_dict()}
     except NoMeasurementsError as e:
+        rejected = (measured.get("quality") or {}).get("reasons") if quality == "reject" else None
         res = {**head, "ruleset": ruleset.name, "label": None, "reasons": [],
-               "missing": e.missing, "error": str(e)}
+               "missing": e.missing,
+               "error": f"{e}; rejected: {'; '.join(rejected)}" if rejected else str(e)}
     except InvalidValueError as e:
         res = {**head, "ruleset": ruleset.name, "label": None, "reasons": [],
                "error": f"measured value unusable: {e}"}
@@ -212,16 +214,18 @@ def run_rules_command(inputs: Sequence[str], ruleset: str = "s3", *,
     >>> [(o["row"], o["label"]) for o in json.loads(buf.getvalue())]
     [(1, 'abnormal')]
     """
+    from detak.errors import report
+
     out = out or sys.stdout
     err = err or sys.stderr
     try:
         rs = load_ruleset(ruleset)
     except RuleSetError as e:
-        print(f"detak rules: {e}", file=err)
-        return 2
+        return report("rules", e, file=err)
     from detak.data.csv_io import CsvFormatError
     from detak.data.numbers import NumberFormatError
     from detak.data.sources import SourceError, expand_sources
+    from detak.errors import error_line
 
     results: list[dict[str, Any]] = []
     for inp in inputs:
@@ -248,7 +252,7 @@ def run_rules_command(inputs: Sequence[str], ruleset: str = "s3", *,
             where = r.get("record") or r["source"]
             if "row" in r:
                 where = f"{r['source']} row {r['row']}"
-            print(f"detak rules: {where}: {r.get('error')}", file=err)
+            print(error_line("rules", str(r.get("error")), str(where)), file=err)
     out.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     out.flush()
     return status

@@ -64,7 +64,11 @@ def load_dataset(dataset: str, *, with_time: bool = False,
     if dataset == "ptbxl-intervals":
         return _ptbxl_intervals()
     path = Path(dataset)
-    if path.suffix.lower() != ".csv" and not path.is_file():
+    if not path.is_file():
+        if path.exists():
+            raise IsADirectoryError(f"{dataset}: is a folder; give a CSV file of cases")
+        if path.suffix or "/" in dataset or "\\" in dataset:
+            raise FileNotFoundError(f"{dataset}: no such file")
         raise ValueError(f"unknown dataset {dataset!r}: give {', '.join(DATASETS)} or a CSV file")
     from detak.models.cases import cases_xy, load_schema, read_cases
 
@@ -186,7 +190,10 @@ def _rows_from_source(source: str, features: tuple[str, ...]) -> list[dict[str, 
         doc = json.loads(p.read_text(encoding="utf-8"))
         return doc if isinstance(doc, list) else [doc]
     if p.suffix.lower() == ".csv" and p.is_file():
-        head = pd.read_csv(p, nrows=0).columns
+        try:
+            head = pd.read_csv(p, nrows=0).columns
+        except pd.errors.EmptyDataError:  # read below as a recording, which names the problem
+            head = pd.Index([])
         if set(features) <= set(map(str, head)):
             df = pd.read_csv(p)
             if df.empty:
@@ -207,6 +214,9 @@ def _rows_from_source(source: str, features: tuple[str, ...]) -> list[dict[str, 
     rows = []
     for item in expand_source(source):
         d = measure_intervals(item.load()).to_dict()
+        if all(d[k] is None or d[k] != d[k] for k in KEYS):  # nothing measured (None or NaN)
+            why = next(iter((d.get("reasons") or {}).values()), "no beats found")
+            raise ValueError(f"{item.record}: no interval could be measured ({why})")
         rows.append({"source": item.record, **{k: d[k] for k in KEYS}})
     return rows
 

@@ -2,7 +2,9 @@
 
 One source prints one JSON object; several print JSON Lines in the order given, each with
 ``"source"`` (the argument as given) and ``"record"``. A source that cannot be read prints an
-object with ``"error"`` and the run goes on; the exit status is then 1.
+object with ``"error"``, a recording the quality check rejects null values with the reasons;
+each is named in one stderr line and the run goes on; the exit status is then 1
+(`detak.errors`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,29 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def _error_text(err: BaseException) -> str:
+    """A named error's message; an unexpected one's also with its type."""
+    from detak.errors import is_named, message
+
+    return message(err) if is_named(err) else f"{type(err).__name__}: {message(err)}"
+
+
+def expand_each(sources: Sequence[str]) -> list[SourceRecord]:
+    """`expand_sources` one argument at a time: a source that names nothing becomes an item of
+    kind ``"error"`` whose ``key`` is the message, so the other sources still run.
+
+    >>> [(it.kind, it.record) for it in expand_each(["ludb://1", "nosuch://2"])]
+    [('ludb', 'ludb:1'), ('error', 'nosuch://2')]
+    """
+    items: list[SourceRecord] = []
+    for s in sources:
+        try:
+            items.extend(expand_sources([s]))
+        except (SourceError, OSError, ValueError) as err:
+            items.append(SourceRecord(s, s, "error", _error_text(err)))
+    return items
+
+
 def measure_source_record(item: SourceRecord, notch_hz: float | None = None) -> dict[str, Any]:
     """Load and analyse one record; errors become an ``"error"`` entry, never an exception."""
     from detak.signal.analysis import analyse_recording
@@ -39,11 +64,11 @@ def measure_source_record(item: SourceRecord, notch_hz: float | None = None) -> 
     try:
         rec = item.load()
     except Exception as err:  # noqa: BLE001 - reported per source, the run goes on
-        return {**head, "error": f"{type(err).__name__}: {err}"}
+        return {**head, "error": _error_text(err)}
     try:
         result = analyse_recording(rec, notch_hz=notch_hz)
     except Exception as err:  # noqa: BLE001
-        return {**head, "error": f"measurement failed: {type(err).__name__}: {err}"}
+        return {**head, "error": f"measurement failed: {_error_text(err)}"}
     result.pop("record", None)
     return _json_safe({**head, **result})
 
@@ -76,15 +101,14 @@ def measure_many(items: Sequence[SourceRecord], jobs: int = 0,
 
 def run_intervals_command(sources: Sequence[str], jobs: int = 0, notch_hz: float | None = None,
                           out: TextIO | None = None) -> int:
-    """Print interval JSON for ``sources``; returns the exit status."""
+    """Print interval JSON for ``sources``; returns the exit status: 0 when every source was
+    measured, 1 when one could not be read or its recording was rejected by the quality check
+    (its values are then null; each such source is named on stderr)."""
+    from detak.errors import error_line, report_rejected
+
     out = out or sys.stdout
-    items: list[SourceRecord] = []
+    items = expand_each(sources)
     status = 0
-    for s in sources:
-        try:
-            items.extend(expand_sources([s]))
-        except (SourceError, OSError, ValueError) as err:
-            items.append(SourceRecord(s, s, "error", str(err)))
     single = len(sources) == 1 and len(items) == 1
     runnable = [it for it in items if it.kind != "error"]
     results = iter(measure_many(runnable, jobs=jobs, notch_hz=notch_hz))
@@ -103,7 +127,9 @@ def run_intervals_command(sources: Sequence[str], jobs: int = 0, notch_hz: float
                 progress.update()
         if "error" in res:
             status = 1
-            print(f"detak intervals: {res['source']}: {res['error']}", file=sys.stderr)
+            print(error_line("intervals", res["error"], res["record"]), file=sys.stderr)
+        elif (res.get("quality") or {}).get("verdict") == "reject":
+            status = report_rejected("intervals", res["record"], res["quality"]["reasons"])
         out.write(json.dumps(res, indent=2 if single else None, ensure_ascii=False) + "\n")
         out.flush()
     if progress is not None:

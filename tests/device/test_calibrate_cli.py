@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from detak.calibration.profile import load_profile
+from detak.calibration.profile import ProfileError, load_profile
 from detak.device.calibrate_cli import main
 
 
 def test_bad_arguments_are_named(tmp_path, capsys) -> None:
-    with pytest.raises(SystemExit, match="detak calibrate: lead map item 'CH1' is not "
-                                         "CHANNEL=LEAD"):
-        main(["emu://ludb/1?speed=0", "--lead-map", "CH1", "--out", str(tmp_path / "p.toml")])
-    with pytest.raises(SystemExit, match="detak calibrate: .*unknown parameter 'gian'"):
-        main(["emu://ludb/1?gian=2"])
-    with pytest.raises(SystemExit, match="detak calibrate: seconds \\(0.0\\)"):
-        main(["emu://ludb/1?speed=0", "--seconds", "0"])
+    for argv, message in [
+        (["emu://ludb/1?speed=0", "--lead-map", "CH1", "--out", str(tmp_path / "p.toml")],
+         "detak calibrate: error: lead map item 'CH1' is not CHANNEL=LEAD"),
+        (["emu://ludb/1?gian=2"], "detak calibrate: error: .*unknown parameter 'gian'"),
+        (["emu://ludb/1?speed=0", "--seconds", "0"], r"detak calibrate: error: seconds \(0.0\)"),
+    ]:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and re.search(message, err.strip().splitlines()[-1])
     assert not (tmp_path / "p.toml").exists()
 
 
@@ -63,7 +66,7 @@ def test_record_with_the_profile_undoes_the_devices_miscalibration(tmp_path, cap
     assert np.abs(out["cal"] - src).max() < 1.5e-3    # 1 LSB (1 µV) + rounding
     assert np.array_equal(out["saved"], out["cal"])
     assert np.abs(out["raw"] - src).max() > 0.02    # 5 % gain, 30 µV offset
-    with pytest.raises(SystemExit, match="profile .*nope.toml"):
+    with pytest.raises(ProfileError, match="profile .*nope.toml"):
         _cmd_record(build_parser().parse_args(
             ["record", url, "--seconds", "1", "--out", str(tmp_path), "--profile",
              str(tmp_path / "nope.toml")]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -21,25 +22,32 @@ def _last_line(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
+def _refused(capsys: pytest.CaptureFixture[str], argv: list[str], message: str,
+             code: int = 1) -> None:
+    """The command exits ``code`` with one stderr line ``detak record: error: ...message...``."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(f"^detak [a-z]+: error: .*{message}", err.strip().splitlines()[-1])
+
+
 # --- bad input first ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["record", "--seconds", "5"], "give URL and --seconds N"),
-    (["record", "emu://ptbxl/1"], "give URL and --seconds N"),
-    (["record", "emu://ptbxl/1", "--recover", "x"], "either URL or --recover DIR"),
-    (["record", "emu://ptbxl/1?speeed=2", "--seconds", "1"], "unknown parameter 'speeed'"),
-    (["record", "serial:///dev/nope-9", "--seconds", "1"], "cannot open serial port"),
-    (["record", "emu://ptbxl/1", "--seconds", "0"], "must be > 0 seconds"),
+@pytest.mark.parametrize(("argv", "message", "code"), [
+    (["record", "--seconds", "5"], "give URL and --seconds N", 2),
+    (["record", "emu://ptbxl/1"], "give URL and --seconds N", 2),
+    (["record", "emu://ptbxl/1", "--recover", "x"], "either URL or --recover DIR", 2),
+    (["record", "emu://ptbxl/1?speeed=2", "--seconds", "1"], "unknown parameter 'speeed'", 1),
+    (["record", "serial:///dev/nope-9", "--seconds", "1"], "cannot open serial port", 1),
+    (["record", "emu://ptbxl/1", "--seconds", "0"], "must be > 0 seconds", 1),
 ])
-def test_record_argument_errors_are_explained(argv, message, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match=message):
-        main([*argv, "--out", str(tmp_path)])
+def test_record_argument_errors_are_explained(argv, message, code, tmp_path, capsys) -> None:
+    _refused(capsys, [*argv, "--out", str(tmp_path)], message, code)
 
 
-def test_recover_without_parts_says_so(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="no recording parts"):
-        main(["record", "--recover", str(tmp_path)])
+def test_recover_without_parts_says_so(tmp_path: Path, capsys) -> None:
+    _refused(capsys, ["record", "--recover", str(tmp_path)], "no recording parts")
 
 
 # --- record ------------------------------------------------------------------------------------
@@ -164,18 +172,19 @@ def test_without_a_saved_profile_record_is_raw_and_silent(tmp_path, capsys) -> N
     assert out.err == ""
 
 
-def test_a_broken_saved_profile_is_named_with_the_way_out(tmp_path, monkeypatch) -> None:
+def test_a_broken_saved_profile_is_named_with_the_way_out(tmp_path, monkeypatch,
+                                                          capsys) -> None:
     monkeypatch.setenv("DETAK_PROFILES", str(tmp_path))
     (tmp_path / "detak-emu-ludb-1.toml").write_text("[leads]\nderive = 'twelve'\n")
-    with pytest.raises(SystemExit, match=r"detak-emu-ludb-1.toml.*derive.*--no-profile"):
-        main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path)])
+    _refused(capsys, ["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out",
+                      str(tmp_path)], r"detak-emu-ludb-1.toml.*derive.*--no-profile")
     assert not list(tmp_path.glob("*.hea"))
 
 
-def test_profile_and_no_profile_together_are_refused(tmp_path) -> None:
-    with pytest.raises(SystemExit, match="--profile or --no-profile, not both"):
-        main(["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out", str(tmp_path),
-              "--profile", "x.toml", "--no-profile"])
+def test_profile_and_no_profile_together_are_refused(tmp_path, capsys) -> None:
+    _refused(capsys, ["record", "emu://ludb/1?speed=0", "--seconds", "1", "--out",
+                      str(tmp_path), "--profile", "x.toml", "--no-profile"],
+             "--profile or --no-profile, not both", 2)
 
 
 def test_recover_writes_the_heart_rates_beside_the_record(tmp_path, capsys) -> None:

@@ -57,7 +57,7 @@ def test_missing_lead_is_a_named_error(tiny, tmp_path):
         predict_sources([str(path)], tiny)
     # the command reports it by name, without a traceback
     rc = main(["predict", str(path), "--model", str(tiny), "--out", str(tmp_path / "o.csv")])
-    assert rc == 2 and not (tmp_path / "o.csv").exists()
+    assert rc == 1 and not (tmp_path / "o.csv").exists()  # a source failed (exit rule)
 
 
 def test_rate_below_100_hz_is_a_named_error(tiny, tmp_path):
@@ -201,7 +201,7 @@ def test_gap_is_filled_with_a_warning_and_too_much_gap_is_refused(tiny, tmp_path
     big = write_recording(_gapped(rec, [(4.0, 5.0)]).replace(name="holey"), tmp_path / "holey")
     rc = main(["predict", str(big), "--model", str(tiny), "--out", str(tmp_path / "o.csv")])
     err = capsys.readouterr().err
-    assert rc == 2 and "holey: 1 gap, 1 s in total" in err and "more than the 0.5 s" in err
+    assert rc == 1 and "holey: 1 gap, 1 s in total" in err and "more than the 0.5 s" in err
     assert not (tmp_path / "o.csv").exists()
 
 
