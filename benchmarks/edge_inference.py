@@ -177,7 +177,7 @@ if kind == "torch":
     import torch
     torch.set_num_threads(1)
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module
+    from detak.export.predict import load_torch_module
     from pathlib import Path
     m = load_torch_module(Path(folder), read_card(Path(folder) / "card.json"))
     with torch.inference_mode():
@@ -218,7 +218,7 @@ def no_cam_variant(path: Path, runtime: str, precision: str, module: Any, card: 
 
     if precision == "fp32":
         return export_tflite(module, target, cam=False)
-    from detak.calibration.representative import representative_set
+    from detak.export.representative import representative_set
     from detak.signal.filters import Standardizer
 
     calib = card["exports"]["tflite"]["calibration"]
@@ -232,10 +232,10 @@ def bench_model(model: str, args: argparse.Namespace, peak: dict[str, Any]) -> l
 
     from detak.export.cam import MI_INDEX, export_graph
     from detak.export.compare import auc_summary, cam_agreement
+    from detak.export.predict import load_torch_module, resolve_model_dir
     from detak.export.runtime import find_model_file, load_runtime
     from detak.models.cnn_data import fold_arrays
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module, resolve_model_dir
     from detak.signal.filters import Standardizer
 
     torch.set_num_threads(1)

@@ -229,8 +229,8 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         segment_labels,
         window_masks,
     )
+    from detak.export.predict import load_model
     from detak.models.cnn_data import CLASSES
-    from detak.models.predict import load_model
 
     t_model = time.time()
     loaded = load_model(name, threads=args.threads)
@@ -784,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from detak.data.paths import cache_dir
     from detak.explain.methods import method_label
-    from detak.models.predict import ModelNotFoundError, resolve_model_dir
+    from detak.export.predict import ModelNotFoundError, resolve_model_dir
 
     torch.set_num_threads(args.threads)
     args.methods = [method_label(m) for m in args.methods]

@@ -58,8 +58,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     from detak.calibration.leads import parse_lead_map
     from detak.calibration.profile import ProfileError, profile_filename, profiles_dir
-    from detak.calibration.pulse import CalibrationError, calibrate
     from detak.device.drivers import DeviceCommandError
+    from detak.device.pulse import CalibrationError, calibrate
 
     try:
         lead_map = parse_lead_map(args.lead_map) if args.lead_map else None

@@ -180,8 +180,8 @@ def run_explain(args: argparse.Namespace) -> int:
     import torch
 
     from detak.explain.lrp import NEEDS_BOUNDS, zbox_bounds
+    from detak.export.predict import ModelNotFoundError, load_model
     from detak.models.cnn_data import InputError, ModelLeadsError
-    from detak.models.predict import ModelNotFoundError, load_model
 
     torch.set_num_threads(max(1, int(args.threads)))
     try:

@@ -20,7 +20,7 @@ member names (absolute, ``..``, links, devices) are `BundleFormatError`.
 moves them to ``ROOT/versions/NAME-DIGEST`` and only then switches ``ROOT/active/NAME`` (a
 symlink) with one atomic rename: any failure leaves the previous bundle active. ROOT is
 ``$DETAK_BUNDLES`` or ``cache_dir()/bundles``; `active_bundle` gives the active folder, which
-`detak.models.predict.resolve_model_dir` prefers to a shipped model of the same name.
+`detak.export.predict.resolve_model_dir` prefers to a shipped model of the same name.
 
 Keys are PEM files (`generate_keypair`): PKCS#8 private key (mode 0600) on the build host,
 SubjectPublicKeyInfo public key on the kiosks.

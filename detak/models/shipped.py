@@ -4,10 +4,10 @@ Each folder holds the model file(s) — ``NAME.pt`` (a torch state_dict, fp32 or
 exports ``NAME.fp32.onnx``, ``NAME.int8.onnx``, ``NAME.fp32.tflite``, ``NAME.int8.tflite``
 (``detak export``; their card is ``export.json``) — its ``card.json`` (written by
 `detak.models.training`) and ``standardizer.json``. This module only reads files: it never
-imports torch, so the kiosk can list what it has (with the signed bundles installed on it,
-which `--model NAME` prefers).
+imports torch, so the kiosk can list what it has (`detak.export.catalog` adds the signed
+bundles installed on it, which `--model NAME` prefers).
 
->>> isinstance(list_models(), list)
+>>> isinstance(list_shipped(), list)
 True
 """
 
@@ -48,7 +48,7 @@ def _precision(path: Path, runtime: str, card: dict[str, Any]) -> str:
     return "int8" if "int8" in path.stem.lower() else "fp32"
 
 
-def _folder_entries(folder: Path, name: str) -> list[dict[str, Any]]:
+def folder_entries(folder: Path, name: str) -> list[dict[str, Any]]:
     """One entry per model file in a model folder (shipped or an installed bundle)."""
     try:
         card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
@@ -72,17 +72,12 @@ def _folder_entries(folder: Path, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
-                bundles: Path | str | None = None) -> list[dict[str, Any]]:
-    """One entry per model file the kiosk has: ``name``, ``runtime`` (torch / onnx / tflite),
-    ``precision`` (fp32 / fp16 / int8), ``path``, ``bytes``, ``sha256``, the ``card`` path,
-    ``source`` (``package``: shipped in ``root``; ``bundle``: an installed signed bundle, with
-    its ``bundle_version``) and ``active`` (the folder ``--model NAME`` loads: an installed
-    bundle shadows the shipped model of the same name, as in
-    `detak.models.predict.resolve_model_dir`). Exported files of a folder with an
-    ``export.json`` also get ``cam`` (fused Grad-CAM outputs or not) and ``export_card``.
-    Bundles are looked up under ``bundles`` (default ``$DETAK_BUNDLES`` or
-    ``cache_dir()/bundles``) unless ``include_bundles`` is False.
+def list_shipped(root: Path | str | None = None) -> list[dict[str, Any]]:
+    """One entry per model file shipped in ``root`` (default: the package's weights folder):
+    ``name``, ``runtime`` (torch / onnx / tflite), ``precision`` (fp32 / fp16 / int8), ``path``,
+    ``bytes``, ``sha256``, the ``card`` path and ``source`` ``package``. Exported files of a
+    folder with an ``export.json`` also get ``cam`` (fused Grad-CAM outputs or not) and
+    ``export_card``. The installed bundles beside them: `detak.export.catalog.list_models`.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
@@ -90,25 +85,13 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
     ...     _ = (m / "card.json").write_text('{"weights": {"precision": "fp16"}}')
     ...     _ = (m / "tiny.pt").write_bytes(b"abc")
     ...     [(e["name"], e["runtime"], e["precision"], e["bytes"], e["source"])
-    ...      for e in list_models(d, include_bundles=False)]
+    ...      for e in list_shipped(d)]
     [('tiny', 'torch', 'fp16', 3, 'package')]
     """
     base = Path(root or WEIGHTS_DIR)
-    from detak.export.bundle import active_bundles
-
-    installed = active_bundles(bundles) if include_bundles else {}
     out = []
     if base.is_dir():
         for folder in sorted(p for p in base.iterdir() if (p / CARD_FILE).is_file()):
-            for entry in _folder_entries(folder, folder.name):
-                out.append({**entry, "source": "package",
-                            "active": folder.name not in installed})
-    for name, folder in installed.items():
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            manifest = {}
-        for entry in _folder_entries(folder, name):
-            out.append({**entry, "source": "bundle", "active": True,
-                        "bundle_version": manifest.get("version")})
+            out.extend({**entry, "source": "package"}
+                       for entry in folder_entries(folder, folder.name))
     return out

@@ -186,7 +186,7 @@ def test_install_switches_atomically_and_keeps_the_previous_on_refusal(bundle, k
 
 
 def test_prediction_finds_the_active_bundle(bundle, keys, tmp_path, monkeypatch):
-    from detak.models.predict import resolve_model_dir
+    from detak.export.predict import resolve_model_dir
 
     root = tmp_path / "kiosk"
     monkeypatch.setenv("DETAK_BUNDLES", str(root))
@@ -218,7 +218,7 @@ def test_cli_refuses_with_a_named_error(bundle, keys, tmp_path, capsys):
 def test_models_list_shows_the_installed_bundle_that_predict_will_use(bundle, keys, tmp_path,
                                                                         monkeypatch, capsys):
     from detak.cli import main
-    from detak.models.shipped import list_models
+    from detak.export.catalog import list_models
 
     shipped = tmp_path / "package"
     _model_folder(shipped, payload=b"the shipped onnx")

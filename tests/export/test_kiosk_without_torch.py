@@ -34,7 +34,7 @@ for runtime in ("onnx", "tflite"):
     out[runtime] = main(["predict", "ptbxl://8", "sample://ptbxl-00102", "--model", "edge",
                          "--runtime", runtime, "--precision", "int8", "--jobs", "1",
                          "--out", {out_dir!r} + f"/{{runtime}}.csv"])
-from detak.models.predict import load_model
+from detak.export.predict import load_model
 from detak.models.cnn_data import preprocess_recording
 from detak.data.samples import load_sample
 m = load_model("edge", runtime="onnx", precision="int8", threads=1)

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from detak.models.shipped import list_models, shipped_model_dir
+from detak.models.shipped import list_shipped, shipped_model_dir
 
 FORBIDDEN = ("torch", "torchvision", "zennit", "captum")
 
@@ -21,9 +21,10 @@ def _imported_after(body: str) -> set[str]:
 
 def test_listing_and_cnn_modules_do_not_import_torch():
     assert _imported_after("import torch") == {"torch"}  # the check can see torch
-    assert _imported_after("import detak.models.shipped, detak.models.predict, "
-                           "detak.models.cnn_cli, detak.models.cnn_data, "
-                           "detak.models.cnn_metrics") == set()
+    assert _imported_after("import detak.models.shipped, detak.export.predict, "
+                           "detak.export.catalog, detak.models.cnn_cli, "
+                           "detak.export.predict_cli, detak.models.trained, "
+                           "detak.models.cnn_data, detak.models.cnn_metrics") == set()
     assert _imported_after("from detak.cli import main\n"
                            "assert main(['models', 'list', '--json']) == 0") == set()
 
@@ -37,11 +38,11 @@ def test_list_models_reports_files_sizes_and_hashes(tmp_path):
     (folder / "standardizer.json").write_text("{}")
     (tmp_path / "no-card").mkdir()
     (tmp_path / "no-card" / "x.pt").write_bytes(b"?")
-    rows = list_models(tmp_path, include_bundles=False)
+    rows = list_shipped(tmp_path)
     assert [(r["name"], r["runtime"], r["precision"]) for r in rows] == [
         ("edge", "torch", "fp32"), ("edge", "tflite", "int8")]
     assert rows[0]["bytes"] == 8
     assert rows[0]["sha256"] == hashlib.sha256(b"weights!").hexdigest()
     assert shipped_model_dir("edge", tmp_path) == folder
     assert shipped_model_dir("no-card", tmp_path) is None
-    assert list_models(tmp_path / "missing", include_bundles=False) == []
+    assert list_shipped(tmp_path / "missing") == []

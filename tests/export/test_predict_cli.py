@@ -1,4 +1,5 @@
-"""The CNN commands of `detak`: flags as contracted, info, evaluate on PTB-XL."""
+"""The CNN commands of `detak` (train: detak/models/cnn_cli.py; evaluate, predict, models:
+detak/export/predict_cli.py): flags as contracted, info, evaluate on PTB-XL."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 
 from detak.cli import build_parser, main
 from detak.data.sources import _ptbxl
-from tests.models.test_predict import make_tiny_model
+from tests.export.test_predict import make_tiny_model
 
 
 def test_contract_flags_parse():

@@ -7,6 +7,9 @@ standardised exactly as in training (`detak.models.cnn_data.preprocess_recording
 leads raise `ModelLeadsError` naming the record and the leads. ``ptbxl://foldK`` uses the
 cached filtered fold arrays instead of reading records one by one.
 
+Inference sits in `detak.export`, above `detak.models` (which never imports it): the runtime
+choice, the bundle resolution and ``detak predict``.
+
 A model is a folder with ``card.json``, ``standardizer.json`` and the weights (``NAME.pt``) or
 exported files: given by path, or by NAME — an installed bundle (`detak.export.bundle`) first,
 then a shipped model (`detak.models.shipped`), then a model trained into the default output
@@ -39,6 +42,12 @@ import pandas as pd
 
 from detak.models.cnn_data import CLASSES, MODEL_FS, N_SAMPLES, preprocess_recording
 from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE, shipped_model_dir
+from detak.models.trained import (
+    ModelNotFoundError,
+    default_models_dir,
+    load_torch_module,
+    torch_predictor,
+)
 from detak.signal.filters import Standardizer
 
 RUNTIMES: tuple[str, ...] = ("torch", "onnx", "tflite")
@@ -47,10 +56,6 @@ COLUMNS: tuple[str, ...] = ("record", *CLASSES)
 _FOLD = re.compile(r"^ptbxl://fold0*(\d+)$", re.IGNORECASE)
 _CHUNK_RECORDS = 512
 POOL_MIN_RECORDS = 64  # fewer records are read in this process (workers take ~2 s to start)
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """No model folder for the NAME or path given."""
 
 
 class RuntimeNotAvailableError(RuntimeError):
@@ -62,13 +67,6 @@ class NoCamError(RuntimeNotAvailableError):
     why)."""
 
 
-def default_models_dir() -> Path:
-    """Where `detak train` writes models by default: ``cache_dir()/cnn``."""
-    from detak.data.paths import cache_dir
-
-    return cache_dir() / "cnn"
-
-
 def resolve_model_dir(model: str | Path) -> Path:
     """The folder of a model given as a folder, a file inside it, or a NAME: the active
     installed bundle of that name (`detak.export.bundle`, ``detak bundle install``) first, then
@@ -77,7 +75,7 @@ def resolve_model_dir(model: str | Path) -> Path:
     >>> resolve_model_dir("no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    detak.models.trained.ModelNotFoundError: model 'no-such-model' not found: ...
     """
     p = Path(model).expanduser()
     if p.is_dir() and (p / CARD_FILE).is_file():
@@ -115,24 +113,6 @@ class LoadedModel:
     precision: str
     predict: Callable[[np.ndarray], np.ndarray]
     module: Any = None  # torch: the nn.Module; onnx / tflite: the export.runtime.ModelRuntime
-
-
-def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
-    """Build the card's architecture and load ``weights.file`` (fp16 weights are cast back to
-    fp32); eval mode."""
-    import torch
-
-    from detak.models.cnn.registry import build_model
-
-    arch = card["architecture"]["name"]
-    path = folder / card["weights"]["file"]
-    if not path.is_file():
-        raise ModelNotFoundError(f"{folder}: weights file {path.name} is missing")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    module = build_model(arch)
-    module.load_state_dict(state)
-    return module.eval()
 
 
 def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: str,
@@ -173,16 +153,7 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
     if threads:
         torch.set_num_threads(int(threads))
     module = load_torch_module(folder, card)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        out = np.empty((len(x), len(CLASSES)), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, len(x), batch_size):
-                xb = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size], np.float32))
-                out[s:s + batch_size] = torch.sigmoid(module(xb)).numpy()
-        return out
-
-    return run, module
+    return torch_predictor(module, batch_size), module
 
 
 def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32",
@@ -344,7 +315,7 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
     >>> predict_sources(["ptbxl://1"], model="no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    detak.models.trained.ModelNotFoundError: model 'no-such-model' not found: ...
     """
     from detak.data.sources import SourceError, expand_source
 
@@ -402,6 +373,6 @@ def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 __all__ = ["COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
-           "RuntimeNotAvailableError",
+           "RuntimeNotAvailableError", "default_models_dir", "load_torch_module",
            "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
            "write_predictions", "MODEL_FS", "N_SAMPLES"]

@@ -1,4 +1,4 @@
-"""detak.models.predict and `detak predict`: the CSV contract, PTB-XL fast path, resampling,
+"""detak.export.predict and `detak predict`: the CSV contract, PTB-XL fast path, resampling,
 named errors. The model is a randomly initialised edge net saved into tmp_path (no weights need
 to ship for these tests)."""
 
@@ -15,14 +15,14 @@ from detak.cli import main
 from detak.data.io import write_recording
 from detak.data.ludb import load_ludb
 from detak.data.recording import MissingLeadError
-from detak.models.cnn.registry import build_model
-from detak.models.cnn_data import InputError, ModelLeadsError
-from detak.models.predict import (
+from detak.export.predict import (
     ModelNotFoundError,
     RuntimeNotAvailableError,
     load_model,
     predict_sources,
 )
+from detak.models.cnn.registry import build_model
+from detak.models.cnn_data import InputError, ModelLeadsError
 from detak.signal.filters import Standardizer
 
 HEADER = "record,NORM,MI,STTC,CD,HYP"
@@ -131,7 +131,7 @@ def test_models_lead_error_survives_worker_processes():
 
 
 def test_worker_processes_give_the_same_rows_in_order(tiny, tmp_path, monkeypatch):
-    from detak.models import predict
+    from detak.export import predict
 
     folder = tmp_path / "recs"
     for n in (11, 12, 13, 14):
