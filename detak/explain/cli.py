@@ -164,6 +164,14 @@ def _explain_one(loaded: Any, item: Any, method: str, cls: str, out: Path, ig_st
 
 def run_explain(args: argparse.Namespace) -> int:
     """Run ``detak explain`` (see the module doc); 0 on success, 2 on bad input."""
+    from detak.export.available import HostExtraMissingError, require_torch
+
+    try:
+        require_torch("detak explain", "on a kiosk, `detak predict --cam MAPS.npz` writes the "
+                      "fused Grad-CAM maps of the exported model")
+    except HostExtraMissingError as err:
+        print(err, file=sys.stderr)
+        return 2
     from detak.data.sources import SourceError, expand_source
     from detak.explain.gradcam import class_index
     from detak.explain.methods import parse_method

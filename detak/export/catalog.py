@@ -21,7 +21,8 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
     `detak.models.shipped.list_shipped`, ``source`` (``package``: shipped in ``root``;
     ``bundle``: an installed signed bundle, with its ``bundle_version``) and ``active`` (the
     folder ``--model NAME`` loads: an installed bundle shadows the shipped model of the same
-    name, as in `detak.export.predict.resolve_model_dir`). Bundles are looked up under
+    name, as in `detak.export.predict.resolve_model_dir`) and ``runnable_here`` (this install
+    has the runtime: torch only with the ``host`` extra). Bundles are looked up under
     ``bundles`` (default ``$DETAK_BUNDLES`` or ``cache_dir()/bundles``) unless
     ``include_bundles`` is False.
 
@@ -34,6 +35,7 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
     ...      for e in list_models(d, include_bundles=False)]
     [('tiny', 'torch', 'fp16', 3, 'package', True)]
     """
+    from detak.export.available import runtimes_here
     from detak.export.bundle import active_bundles
 
     installed = active_bundles(bundles) if include_bundles else {}
@@ -46,16 +48,21 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
         for entry in folder_entries(folder, name):
             out.append({**entry, "source": "bundle", "active": True,
                         "bundle_version": manifest.get("version")})
-    return out
+    here = runtimes_here()
+    return [{**e, "runnable_here": here[e["runtime"]]} for e in out]
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """Parameters, MACs and input shape of an architecture NAME or a trained model folder.
+    """Parameters, MACs and input shape of an architecture NAME or a trained model folder
+    (counted on the torch module: `HostExtraMissingError` without the ``host`` extra).
 
     >>> info = model_info("edge")
     >>> info["input_shape"], info["parameters"] <= 150_000, info["macs"] <= 30_000_000
     ([1, 12, 1000], True, True)
     """
+    from detak.export.available import require_torch
+
+    require_torch("detak models info", "`detak models list` shows what this install can run")
     from detak.models.cnn.registry import (
         INPUT_SHAPE,
         MODEL_NAMES,

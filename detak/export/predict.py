@@ -47,11 +47,13 @@ from detak.models.trained import (
     default_models_dir,
     load_torch_module,
     torch_predictor,
+    torch_weights_file,
 )
 from detak.signal.filters import Standardizer
 
 RUNTIMES: tuple[str, ...] = ("torch", "onnx", "tflite")
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+AUTO = "auto"  # the best runtime this install has for the model: see `choose_runtime`
 COLUMNS: tuple[str, ...] = ("record", *CLASSES)
 _FOLD = re.compile(r"^ptbxl://fold0*(\d+)$", re.IGNORECASE)
 _CHUNK_RECORDS = 512
@@ -115,6 +117,60 @@ class LoadedModel:
     module: Any = None  # torch: the nn.Module; onnx / tflite: the export.runtime.ModelRuntime
 
 
+def _stem(folder: Path, card: dict[str, Any]) -> str:
+    name = card.get("name", folder.name)
+    return Path(str(card.get("weights", {}).get("file") or f"{name}.pt")).stem
+
+
+def _candidates(precision: str | None) -> list[tuple[str, str]]:
+    """The order ``--runtime auto`` tries (runtime, precision) in."""
+    if precision == "fp32":
+        return [("torch", "fp32"), ("onnx", "fp32"), ("tflite", "fp32")]
+    exported = [("onnx", "int8"), ("tflite", "int8")]
+    return exported if precision == "int8" else [*exported, ("torch", "fp32")]
+
+
+def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
+                   precision: str | None = None) -> tuple[str, str]:
+    """The (runtime, precision) to run the model in ``folder`` with.
+
+    An explicit ``runtime`` is kept (``precision`` defaults to fp32, as before ``auto``).
+    ``auto`` takes the first this install can run and the model has a file for: int8 ONNX
+    (with the fused Grad-CAM, the kiosk's model), int8 TFLite, then torch fp32 (host); with
+    ``precision`` fp32: torch, then fp32 ONNX, then fp32 TFLite. A model that has nothing this
+    install can run is a `RuntimeNotAvailableError` naming the extra to install.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "m.int8.onnx").write_bytes(b"")
+    ...     choose_runtime(Path(d), {"name": "m", "weights": {"file": "m.pt"}})
+    ('onnx', 'int8')
+    """
+    from detak.export.available import HOST_EXTRA, runtimes_here
+    from detak.export.runtime import find_model_file, model_filename
+
+    if runtime != AUTO:
+        return runtime, precision or "fp32"
+    name, stem, here = card.get("name", folder.name), _stem(folder, card), runtimes_here()
+    have = []
+    for rt, prec in _candidates(precision):
+        path = (torch_weights_file(folder, card) if rt == "torch"
+                else find_model_file(folder, stem, rt, prec))
+        if path is None:
+            continue
+        if here[rt]:
+            return rt, prec
+        have.append(path.name if rt != "torch" else f"{path.name} (torch)")
+    if not have:
+        wanted = ", ".join(f"{stem}.pt" if rt == "torch" else model_filename(stem, rt, p)
+                           for rt, p in _candidates(precision))
+        raise RuntimeNotAvailableError(f"model {name}: none of {wanted} is in {folder}")
+    raise RuntimeNotAvailableError(
+        f"model {name} has only {', '.join(have)}, and this install cannot run "
+        f"{'it' if len(have) == 1 else 'them'}: install the host extra ({HOST_EXTRA}) for "
+        "torch, or use a model exported for the kiosk (detak models list: runnable_here)")
+
+
 def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: str,
                  batch_size: int, threads: int | None) -> tuple[Callable, Any]:
     """The runtime switch: a function standardised input → probabilities, and the module."""
@@ -133,7 +189,7 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
             model_filename,
         )
 
-        stem = Path(str(card.get("weights", {}).get("file") or f"{name}.pt")).stem
+        stem = _stem(folder, card)
         path = find_model_file(folder, stem, runtime, precision)
         if path is None:
             raise RuntimeNotAvailableError(
@@ -148,6 +204,13 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
         raise RuntimeNotAvailableError(
             f"runtime torch runs {name} in fp32 only; int8 needs an exported model "
             "(--runtime onnx or tflite, detak export)")
+    from detak.export.available import HostExtraMissingError, require_torch
+
+    try:
+        require_torch(f"runtime torch ({name})", "on a kiosk run an exported model: "
+                      "--runtime auto, onnx or tflite")
+    except HostExtraMissingError as err:
+        raise RuntimeNotAvailableError(str(err)) from None
     import torch
 
     if threads:
@@ -156,9 +219,11 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
     return torch_predictor(module, batch_size), module
 
 
-def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32",
+def load_model(model: str | Path, runtime: str = "torch", precision: str | None = "fp32",
                batch_size: int = 256, threads: int | None = None) -> LoadedModel:
-    """Resolve, read the card and standardizer, and load the weights for ``runtime``."""
+    """Resolve, read the card and standardizer, and load the weights for ``runtime``
+    (``auto``: the best this install can run, `choose_runtime`; the `LoadedModel` says which
+    runtime and precision were taken)."""
     from detak.models.model_card import read_card
 
     folder = resolve_model_dir(model)
@@ -167,6 +232,10 @@ def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32
     if not std_path.is_file():
         raise ModelNotFoundError(f"{folder}: {STANDARDIZER_FILE} is missing (the training "
                                  "statistics the inputs are standardised with)")
+    if runtime not in (*RUNTIMES, AUTO):
+        raise RuntimeNotAvailableError(f"unknown runtime {runtime!r}; use one of "
+                                       f"{', '.join((AUTO, *RUNTIMES))}")
+    runtime, precision = choose_runtime(folder, card, runtime, precision)
     run, module = _make_runner(folder, card, runtime, precision, batch_size, threads)
     return LoadedModel(name=str(card.get("name", folder.name)), folder=folder, card=card,
                        standardizer=Standardizer.load(std_path), runtime=runtime,
@@ -303,7 +372,7 @@ def predict_fold(loaded: LoadedModel, fold: int) -> tuple[np.ndarray, np.ndarray
 
 
 def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "edge",
-                    runtime: str = "torch", precision: str = "fp32", batch_size: int = 256,
+                    runtime: str = "torch", precision: str | None = "fp32", batch_size: int = 256,
                     jobs: int | None = None, cams: CamCollector | None = None) -> pd.DataFrame:
     """Probabilities of the 5 superclasses for every record the sources name (see the module
     docstring): a DataFrame with columns ``record, NORM, MI, STTC, CD, HYP``, in source order.
@@ -372,7 +441,8 @@ def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
+__all__ = ["AUTO", "COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
+           "choose_runtime",
            "RuntimeNotAvailableError", "default_models_dir", "load_torch_module",
            "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
            "write_predictions", "MODEL_FS", "N_SAMPLES"]

@@ -11,7 +11,7 @@ files.
 >>> add_inference_commands(sub)
 >>> a = p.parse_args(["predict", "ptbxl://fold9", "--model", "edge", "--out", "p.csv"])
 >>> a.sources, a.runtime, a.precision
-(['ptbxl://fold9'], 'torch', 'fp32')
+(['ptbxl://fold9'], 'auto', None)
 """
 
 from __future__ import annotations
@@ -19,11 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from detak.export.catalog import model_info
 
 __all__ = ["add_inference_commands", "evaluate_sources", "model_info"]
+
+
+_RUNTIME_HELP = ("auto (default): the best this install can run for the model — the int8 ONNX "
+                 "model (with the fused Grad-CAM) where one is exported, else int8 TFLite, "
+                 "else the torch weights (host: pip install \"detak[host]\"); or torch, onnx, "
+                 "tflite explicitly. The one that ran is printed on stderr")
+_PRECISION_HELP = ("fp32 or int8 (default: int8 for auto, which falls back to torch fp32; "
+                   "fp32 for an explicit runtime)")
 
 
 def add_inference_commands(sub: Any) -> None:
@@ -36,9 +45,9 @@ def add_inference_commands(sub: Any) -> None:
         "AUC, MI AUC, Fmax) for it, beside the training metrics recorded in the model card.")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
     p.add_argument("--source", nargs="+", default=["ptbxl://fold9"], metavar="SOURCE")
-    p.add_argument("--runtime", choices=["torch", "onnx", "tflite"], default="torch",
-                   help="run the torch weights or an exported model (detak export)")
-    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx", "tflite"], default="auto",
+                   help=_RUNTIME_HELP + " (torch: the figures of the model card)")
+    p.add_argument("--precision", choices=["fp32", "int8"], default=None, help=_PRECISION_HELP)
     p.add_argument("--recompute-train", action="store_true",
                    help="predict the training folds again instead of reading the card")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
@@ -53,8 +62,9 @@ def add_inference_commands(sub: Any) -> None:
         "HYP, one row per record (record = ecg_id for PTB-XL, the record name otherwise).")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--model", required=True, metavar="NAME|PATH")
-    p.add_argument("--runtime", choices=["torch", "onnx", "tflite"], default="torch")
-    p.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    p.add_argument("--runtime", choices=["auto", "torch", "onnx", "tflite"], default="auto",
+                   help=_RUNTIME_HELP)
+    p.add_argument("--precision", choices=["fp32", "int8"], default=None, help=_PRECISION_HELP)
     p.add_argument("--out", required=True, metavar="FILE.csv")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--jobs", "-j", type=int, default=0,
@@ -68,7 +78,8 @@ def add_inference_commands(sub: Any) -> None:
     p = sub.add_parser("models", help="list the shipped CNN models, or describe one",
                        description="`models list` lists the shipped models and the installed "
                        "bundles (name, runtime, precision, path, bytes, sha256, source, "
-                       "active); `models info NAME` prints parameters, multiply-accumulates "
+                       "active, runnable_here: whether this install has the runtime); "
+                       "`models info NAME` prints parameters, multiply-accumulates "
                        "and input shape.")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     q = msub.add_parser("list", help="list the shipped models and installed bundles")
@@ -87,7 +98,7 @@ def _print_json(obj: Any) -> None:
 
 def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
                      recompute_train: bool = False, runtime: str = "torch",
-                     precision: str = "fp32") -> dict[str, Any]:
+                     precision: str | None = "fp32") -> dict[str, Any]:
     """The ``evaluate`` result: metrics of ``model`` on PTB-XL ``sources`` and on training.
 
     >>> evaluate_sources("edge", ["ludb://1"])  # doctest: +ELLIPSIS
@@ -113,7 +124,7 @@ def evaluate_sources(model: str, sources: list[str], *, n_boot: int = 1000,
     probs = table.loc[keep, list(CLASSES)].to_numpy()
     result: dict[str, Any] = {
         "model": loaded.name, "folder": str(loaded.folder), "sources": sources,
-        "runtime": runtime, "precision": precision,
+        "runtime": loaded.runtime, "precision": loaded.precision,
         "records": int(len(ids)), "unlabelled_left_out": int((~keep).sum()),
         "eval": benchmark_metrics(y[keep], probs, n_boot=n_boot),
     }
@@ -147,9 +158,23 @@ def _fmt_metrics(title: str, m: dict[str, Any] | None) -> list[str]:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    result = evaluate_sources(args.model, args.source, n_boot=args.boot,
-                              recompute_train=args.recompute_train, runtime=args.runtime,
-                              precision=args.precision)
+    from detak.data.sources import SourceError
+    from detak.export.predict import ModelNotFoundError, RuntimeNotAvailableError
+    from detak.models.cnn_metrics import MetricsError
+
+    try:
+        result = evaluate_sources(args.model, args.source, n_boot=args.boot,
+                                  recompute_train=args.recompute_train, runtime=args.runtime,
+                                  precision=args.precision)
+    except (ModelNotFoundError, RuntimeNotAvailableError) as err:   # usage: 2
+        print(f"detak evaluate: {err}", file=sys.stderr)
+        return 2
+    except (MetricsError, SourceError, OSError) as err:   # the sources cannot be scored: 1
+        print(f"detak evaluate: {' '.join(args.source)}: {err}", file=sys.stderr)
+        return 1
+    except ValueError as err:       # not PTB-XL sources (evaluate needs their labels): 2
+        print(f"detak evaluate: {err}", file=sys.stderr)
+        return 2
     if args.json:
         _print_json(result)
         return 0
@@ -161,29 +186,55 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def ran_with(loaded: Any) -> str:
+    """Which runtime ran, for the user: ``edge with runtime onnx int8 (edge.int8.onnx)``."""
+    from detak.models.trained import torch_weights_file
+
+    path = getattr(loaded.module, "path", None)
+    if path is None and loaded.runtime == "torch":
+        path = torch_weights_file(loaded.folder, loaded.card)
+    where = f" ({Path(path).name})" if path is not None else ""
+    return f"{loaded.name} with runtime {loaded.runtime} {loaded.precision}{where}"
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import os
+
+    from detak.data.numbers import NumberFormatError
     from detak.data.recording import MissingLeadError
     from detak.data.sources import SourceError
+    from detak.data.validation import RecordingError
     from detak.export.predict import (
         CamCollector,
         ModelNotFoundError,
         RuntimeNotAvailableError,
+        load_model,
         predict_sources,
         write_predictions,
     )
     from detak.models.cnn_data import InputError
 
-    cams = CamCollector() if args.cam else None
-    try:
-        table = predict_sources(args.sources, args.model, runtime=args.runtime,
-                                precision=args.precision, batch_size=args.batch_size,
-                                jobs=args.jobs or None, cams=cams)
-    except (MissingLeadError, InputError, SourceError, ModelNotFoundError,
-            RuntimeNotAvailableError, OSError) as err:
+    jobs = int(args.jobs or os.cpu_count() or 1)
+    try:                                 # the model first: a usage error (exit 2)
+        loaded = load_model(args.model, args.runtime, args.precision, args.batch_size,
+                            threads=jobs)
+    except (ModelNotFoundError, RuntimeNotAvailableError) as err:
         print(f"detak predict: {err}", file=sys.stderr)
         return 2
+    cams = CamCollector() if args.cam else None
+    try:
+        table = predict_sources(args.sources, loaded, batch_size=args.batch_size, jobs=jobs,
+                                cams=cams)
+    except RuntimeNotAvailableError as err:       # --cam on a model without maps
+        print(f"detak predict: {err}", file=sys.stderr)
+        return 2
+    except (MissingLeadError, InputError, SourceError, RecordingError, NumberFormatError,
+            OSError) as err:                      # a source rejected (exit 1)
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"detak predict: {msg}", file=sys.stderr)
+        return 1
     path = write_predictions(table, args.out)
-    print(f"{len(table)} records → {path}", file=sys.stderr)
+    print(f"{len(table)} records → {path} ({ran_with(loaded)})", file=sys.stderr)
     if cams is not None:
         maps = cams.save(args.cam)
         print(f"{cams.n_windows} Grad-CAM windows → {maps}", file=sys.stderr)
@@ -199,17 +250,30 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
         return 0
     if not models:
         print("no shipped models (train with `detak train --model NAME`)")
+    else:
+        print(f"  {'name':<14} {'runtime':<7} {'prec':<5} {'here':<4} {'source':<7} "
+              f"{'bytes':>10}    {'sha256':<16}  path")
     for m in models:
         used = "*" if m["active"] else " "
-        print(f"{used} {m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {m['source']:<7} "
-              f"{m['bytes']:>10} B  {m['sha256'][:16]}  {m['path']}")
+        here = "yes" if m["runnable_here"] else "no"
+        print(f"{used} {m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {here:<4} "
+              f"{m['source']:<7} {m['bytes']:>10} B  {m['sha256'][:16]}  {m['path']}")
     if models:
-        print("* = what `--model NAME` loads (an installed bundle before the shipped model)")
+        print("* = what `--model NAME` loads (an installed bundle before the shipped model); "
+              "here = this install has the runtime (torch: pip install \"detak[host]\")")
     return 0
 
 
 def _cmd_models_info(args: argparse.Namespace) -> int:
-    info = model_info(args.name)
+    from detak.export.available import HostExtraMissingError
+    from detak.export.predict import ModelNotFoundError
+
+    try:
+        info = model_info(args.name)
+    except (HostExtraMissingError, ModelNotFoundError) as err:
+        print(f"detak models info: {err}" if isinstance(err, ModelNotFoundError) else str(err),
+              file=sys.stderr)
+        return 2
     if args.json:
         _print_json(info)
         return 0

@@ -28,6 +28,19 @@ def default_models_dir() -> Path:
     return cache_dir() / "cnn"
 
 
+def torch_weights_file(folder: Path, card: dict[str, Any]) -> Path | None:
+    """The card's torch weights (``weights.file``) for the model in ``folder``, if present.
+
+    >>> torch_weights_file(Path("no-such-folder"), {"weights": {"file": "m.pt"}}) is None
+    True
+    """
+    file = (card.get("weights") or {}).get("file")
+    if not file:
+        return None
+    path = folder / file
+    return path if path.is_file() else None
+
+
 def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
     """Build the card's architecture and load ``weights.file`` (fp16 weights are cast back to
     fp32); eval mode."""
@@ -36,9 +49,10 @@ def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
     from detak.models.cnn.registry import build_model
 
     arch = card["architecture"]["name"]
-    path = folder / card["weights"]["file"]
-    if not path.is_file():
-        raise ModelNotFoundError(f"{folder}: weights file {path.name} is missing")
+    path = torch_weights_file(folder, card)
+    if path is None:
+        raise ModelNotFoundError(f"{folder}: weights file {card['weights']['file']} is "
+                                 "missing")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     module = build_model(arch)
