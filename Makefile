@@ -38,3 +38,10 @@ bench-hr: install
 .PHONY: bench-tabular
 bench-tabular: install
 	$(BIN)/python benchmarks/tabular_report.py $(ARGS)
+
+# Issue 13 item 8: the torch checkpoints of the shipped models are not in the wheel; this is
+# the separate artifact a host installed from a wheel unpacks into ~/.cache/detak.
+.PHONY: weights-archive
+weights-archive:
+	mkdir -p dist
+	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md

@@ -236,6 +236,7 @@ def bench_model(model: str, args: argparse.Namespace, peak: dict[str, Any]) -> l
     from detak.export.runtime import find_model_file, load_runtime
     from detak.models.cnn_data import fold_arrays
     from detak.models.model_card import read_card
+    from detak.models.trained import torch_weights_file
     from detak.signal.filters import Standardizer
 
     torch.set_num_threads(1)
@@ -266,13 +267,13 @@ def bench_model(model: str, args: argparse.Namespace, peak: dict[str, Any]) -> l
         t_torch = median_latency_ms(lambda r: module(torch.from_numpy(r)), singles, args.runs)
     torch_auc = auc_summary(y, ref["probs"])
     rows.append({"model": card.get("name", stem), "runtime": "torch", "precision": "fp32",
-                 "bytes": (folder / card["weights"]["file"]).stat().st_size,
+                 "bytes": torch_weights_file(folder, card).stat().st_size,
                  "macro_auc": torch_auc["macro_auc"], "mi_auc": torch_auc["mi_auc"],
                  "auc_change": 0.0, "cam_r": None, "latency_ms": round(t_torch, 4),
                  "latency_nocam_ms": round(t_torch, 4), "ratio_to_torch": 1.0,
                  "gmacs": round(macs / t_torch / 1e6, 1),
                  "peak_rss_mb": None if args.no_rss else peak_rss_mb(
-                     "torch", folder / card["weights"]["file"], folder)})
+                     "torch", torch_weights_file(folder, card), folder)})
     fp32_maps: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="detak-bench-") as tmp:
         for runtime in RUNTIMES:

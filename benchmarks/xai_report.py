@@ -231,12 +231,13 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     )
     from detak.export.predict import load_model
     from detak.models.cnn_data import CLASSES
+    from detak.models.trained import torch_weights_file
 
     t_model = time.time()
     loaded = load_model(name, threads=args.threads)
     torch.set_num_threads(args.threads)
     model, std = loaded.module, loaded.standardizer
-    weights = loaded.folder / loaded.card["weights"]["file"]
+    weights = torch_weights_file(loaded.folder, loaded.card)
     key = hashlib.sha256(
         f"{_file_hash(weights)}|{data['ids'].tobytes().hex()}|{args.steps}|{args.ig_steps}|"
         f"{_code_hash()}|{args.template_records}|{args.seed}".encode()).hexdigest()[:12]

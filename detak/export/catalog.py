@@ -46,15 +46,17 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
         except (OSError, json.JSONDecodeError):
             manifest = {}
         for entry in folder_entries(folder, name):
-            out.append({**entry, "source": "bundle", "active": True,
+            out.append({**entry, "source": "bundle", "location": "bundle", "active": True,
                         "bundle_version": manifest.get("version")})
     here = runtimes_here()
-    return [{**e, "runnable_here": here[e["runtime"]]} for e in out]
+    return [{**e, "runnable_here": here[e["runtime"]] and e["path"] is not None} for e in out]
 
 
 def model_info(name: str) -> dict[str, Any]:
     """Parameters, MACs and input shape of an architecture NAME or a trained model folder
-    (counted on the torch module: `HostExtraMissingError` without the ``host`` extra).
+    (counted on the torch module: `HostExtraMissingError` without the ``host`` extra); for a
+    model with a folder also ``files``: each model file's runtime, precision, path and
+    ``location`` (package, host-weights, folder, not installed).
 
     >>> info = model_info("edge")
     >>> info["input_shape"], info["parameters"] <= 150_000, info["macs"] <= 30_000_000
@@ -63,6 +65,7 @@ def model_info(name: str) -> dict[str, Any]:
     from detak.export.available import require_torch
 
     require_torch("detak models info", "`detak models list` shows what this install can run")
+    from detak.export.predict import ModelNotFoundError, resolve_model_dir
     from detak.models.cnn.registry import (
         INPUT_SHAPE,
         MODEL_NAMES,
@@ -71,15 +74,19 @@ def model_info(name: str) -> dict[str, Any]:
         count_parameters,
     )
 
-    card = None
+    card, folder = None, None
     arch = name
     if name not in MODEL_NAMES:
-        from detak.export.predict import resolve_model_dir
         from detak.models.model_card import read_card
 
         folder = resolve_model_dir(name)
         card = read_card(folder / CARD_FILE)
         arch = card["architecture"]["name"]
+    else:
+        try:                              # an architecture that also ships as a model
+            folder = resolve_model_dir(name)
+        except ModelNotFoundError:
+            folder = None
     model = build_model(arch)
     out: dict[str, Any] = {"name": name, "architecture": arch, "class": type(model).__name__,
                            "input_shape": [1, *INPUT_SHAPE], "output": "5 logits (NORM, MI, "
@@ -89,4 +96,8 @@ def model_info(name: str) -> dict[str, Any]:
         out["card"] = {k: card.get(k) for k in ("weights", "command")}
         out["card"]["fold9_macro_auc"] = (card.get("metrics", {}).get("fold9") or {}).get(
             "macro_auc")
+    if folder is not None:
+        out["folder"] = str(folder)
+        out["files"] = [{k: e[k] for k in ("runtime", "precision", "path", "location")}
+                        for e in folder_entries(folder, name)]
     return out

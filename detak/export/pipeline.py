@@ -173,6 +173,7 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
     from detak.models.cnn.registry import count_macs
     from detak.models.model_card import read_card
     from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE
+    from detak.models.trained import torch_weights_file
     from detak.signal.filters import Standardizer
 
     say = progress or (lambda _msg: None)
@@ -199,7 +200,7 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
     say(f"torch fp32 on {len(x)} records")
     ref = _torch_outputs(graph, x)
     torch_entry = {"weights": card["weights"]["file"],
-                   "weights_sha256": sha256_file(folder / card["weights"]["file"]),
+                   "weights_sha256": sha256_file(torch_weights_file(folder, card)),
                    **auc_summary(y, ref["probs"])}
     if graph.has_cam:
         sel = np.flatnonzero(mi_pos)[:64]

@@ -156,11 +156,13 @@ def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
     for rt, prec in _candidates(precision):
         path = (torch_weights_file(folder, card) if rt == "torch"
                 else find_model_file(folder, stem, rt, prec))
-        if path is None:
-            continue
-        if here[rt]:
+        if path is not None and here[rt]:
             return rt, prec
-        have.append(path.name if rt != "torch" else f"{path.name} (torch)")
+        if path is not None:
+            have.append(path.name if rt != "torch" else f"{path.name} (torch)")
+        elif rt == "torch" and (card.get("weights") or {}).get("file"):
+            have.append(f"{card['weights']['file']} (torch weights, a host artifact not "
+                        "installed here)")
     if not have:
         wanted = ", ".join(f"{stem}.pt" if rt == "torch" else model_filename(stem, rt, p)
                            for rt, p in _candidates(precision))

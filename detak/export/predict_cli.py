@@ -251,16 +251,20 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     if not models:
         print("no shipped models (train with `detak train --model NAME`)")
     else:
-        print(f"  {'name':<14} {'runtime':<7} {'prec':<5} {'here':<4} {'source':<7} "
+        print(f"  {'name':<14} {'runtime':<7} {'prec':<5} {'here':<4} {'location':<12} "
               f"{'bytes':>10}    {'sha256':<16}  path")
     for m in models:
         used = "*" if m["active"] else " "
         here = "yes" if m["runnable_here"] else "no"
+        size = f"{m['bytes']:>10} B" if m["bytes"] is not None else f"{'-':>12}"
         print(f"{used} {m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {here:<4} "
-              f"{m['source']:<7} {m['bytes']:>10} B  {m['sha256'][:16]}  {m['path']}")
+              f"{m['location']:<12} {size}  {(m['sha256'] or '-')[:16]:<16}  "
+              f"{m['path'] or 'host artifact: see weights/README.md'}")
     if models:
         print("* = what `--model NAME` loads (an installed bundle before the shipped model); "
-              "here = this install has the runtime (torch: pip install \"detak[host]\")")
+              "here = this install has the runtime (torch: pip install \"detak[host]\"); "
+              "location: package, host-weights (torch checkpoints, outside the wheel), "
+              "bundle, folder")
     return 0
 
 
@@ -280,4 +284,7 @@ def _cmd_models_info(args: argparse.Namespace) -> int:
     print(f"{info['name']} ({info['class']}): {info['parameters']:,} parameters, "
           f"{info['macs']:,} multiply-accumulates per record, input {tuple(info['input_shape'])}"
           f" (12 leads × 10 s at 100 Hz), output {info['output']}")
+    for f in info.get("files", []):
+        print(f"  {f['runtime']:<7} {f['precision']:<5} {f['location']:<13} "
+              f"{f['path'] or 'host artifact: see weights/README.md'}")
     return 0

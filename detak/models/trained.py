@@ -29,7 +29,9 @@ def default_models_dir() -> Path:
 
 
 def torch_weights_file(folder: Path, card: dict[str, Any]) -> Path | None:
-    """The card's torch weights (``weights.file``) for the model in ``folder``, if present.
+    """The card's torch weights (``weights.file``) for the model in ``folder``, if present: in
+    the folder, or — for a model shipped in the package, whose checkpoint is not in the wheel —
+    in `detak.models.shipped.host_weights_dirs`.
 
     >>> torch_weights_file(Path("no-such-folder"), {"weights": {"file": "m.pt"}}) is None
     True
@@ -37,8 +39,12 @@ def torch_weights_file(folder: Path, card: dict[str, Any]) -> Path | None:
     file = (card.get("weights") or {}).get("file")
     if not file:
         return None
-    path = folder / file
-    return path if path.is_file() else None
+    from detak.models.shipped import is_shipped_folder, shipped_torch_weights
+
+    path = Path(folder) / file
+    if path.is_file():
+        return path
+    return shipped_torch_weights(Path(folder).name, file) if is_shipped_folder(folder) else None
 
 
 def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
@@ -51,8 +57,14 @@ def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
     arch = card["architecture"]["name"]
     path = torch_weights_file(folder, card)
     if path is None:
+        from detak.models.shipped import host_weights_dirs, is_shipped_folder
+
+        where = (" (the torch checkpoints of shipped models are not in the package: put "
+                 f"{folder.name}/{card['weights']['file']} in one of "
+                 f"{', '.join(map(str, host_weights_dirs()))})") if is_shipped_folder(
+                     folder) else ""
         raise ModelNotFoundError(f"{folder}: weights file {card['weights']['file']} is "
-                                 "missing")
+                                 f"missing{where}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     module = build_model(arch)
