@@ -152,7 +152,8 @@ def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
     if runtime != AUTO:
         return runtime, precision or "fp32"
     name, stem, here = card.get("name", folder.name), _stem(folder, card), runtimes_here()
-    have = []
+    have: list[str] = []
+    missing_checkpoint = ""
     for rt, prec in _candidates(precision):
         path = (torch_weights_file(folder, card) if rt == "torch"
                 else find_model_file(folder, stem, rt, prec))
@@ -161,8 +162,15 @@ def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
         if path is not None:
             have.append(path.name if rt != "torch" else f"{path.name} (torch)")
         elif rt == "torch" and (card.get("weights") or {}).get("file"):
-            have.append(f"{card['weights']['file']} (torch weights, a host artifact not "
-                        "installed here)")
+            missing_checkpoint = str(card["weights"]["file"])
+    if here["torch"] and missing_checkpoint and not have:
+        raise RuntimeNotAvailableError(
+            f"model {name}: its torch checkpoint {missing_checkpoint} is not installed (shipped "
+            f"models' checkpoints are not in the wheel): put {folder.name}/"
+            f"{missing_checkpoint} in $DETAK_WEIGHTS or unpack the weights archive into "
+            "~/.cache/detak, or use a model exported for the kiosk")
+    if missing_checkpoint and not here["torch"]:
+        have.append(f"{missing_checkpoint} (torch weights, a host artifact not installed here)")
     if not have:
         wanted = ", ".join(f"{stem}.pt" if rt == "torch" else model_filename(stem, rt, p)
                            for rt, p in _candidates(precision))

@@ -259,7 +259,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
         size = f"{m['bytes']:>10} B" if m["bytes"] is not None else f"{'-':>12}"
         print(f"{used} {m['name']:<14} {m['runtime']:<7} {m['precision']:<5} {here:<4} "
               f"{m['location']:<12} {size}  {(m['sha256'] or '-')[:16]:<16}  "
-              f"{m['path'] or 'host artifact: see weights/README.md'}")
+              f"{m['path'] or 'torch checkpoint: host only, not in the wheel ($DETAK_WEIGHTS)'}")
     if models:
         print("* = what `--model NAME` loads (an installed bundle before the shipped model); "
               "here = this install has the runtime (torch: pip install \"detak[host]\"); "
@@ -286,5 +286,5 @@ def _cmd_models_info(args: argparse.Namespace) -> int:
           f" (12 leads × 10 s at 100 Hz), output {info['output']}")
     for f in info.get("files", []):
         print(f"  {f['runtime']:<7} {f['precision']:<5} {f['location']:<13} "
-              f"{f['path'] or 'host artifact: see weights/README.md'}")
+              f"{f['path'] or 'torch checkpoint: host only, not in the wheel ($DETAK_WEIGHTS)'}")
     return 0

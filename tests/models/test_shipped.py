@@ -109,6 +109,10 @@ def test_torch_checkpoints_are_found_outside_the_package_and_listed_where_they_a
     assert rows[("edge", "torch")]["path"] is None
     assert rows[("edge", "torch")]["runnable_here"] is False
     assert rows[("edge", "onnx")]["location"] == "package"
+    from detak.export.predict import RuntimeNotAvailableError, load_model
+
+    with pytest.raises(RuntimeNotAvailableError, match="checkpoint resnet1d.pt is not installed"):
+        load_model("resnet1d", runtime="auto", precision=None)   # a host without the archive
     # a host with the separate weights archive: found, with its location
     (tmp_path / "w" / "edge").mkdir(parents=True)
     (tmp_path / "w" / "edge" / "edge.pt").write_bytes(b"weights")
