@@ -14,7 +14,8 @@ import pandas as pd
 HOST_ONLY = ("torch", "torchvision", "torchao", "zennit", "shap", "lime", "captum",
              "litert_torch", "jax", "tensorflow", "onnx")
 
-_SCRIPT = """
+# the kiosk: importing any host package fails
+_GUARD = """
 import importlib.abc, json, sys
 HOST_ONLY = set({host!r})
 
@@ -25,6 +26,9 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Block())
+"""
+
+_SCRIPT = _GUARD + """
 import numpy as np
 from detak.cli import main
 
@@ -71,7 +75,7 @@ def test_kiosk_installs_a_bundle_and_predicts_without_torch(exported_edge, tmp_p
 
 def test_the_guard_would_catch_torch(tmp_path):
     """Self-check: the same guard makes an import of torch fail."""
-    code = _SCRIPT.split("import numpy as np")[0].format(host=HOST_ONLY) + (
+    code = _GUARD.format(host=HOST_ONLY) + (
         "try:\n    import torch\nexcept ImportError as e:\n    print('BLOCKED', e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
@@ -80,17 +84,7 @@ def test_the_guard_would_catch_torch(tmp_path):
 
 # --- every command the kiosk offers, on the shipped models, with the host packages blocked ------
 
-_COMMAND = """
-import importlib.abc, sys
-HOST_ONLY = set({host!r})
-
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in HOST_ONLY:
-            raise ImportError(f"{{name}} is not installed on the kiosk")
-        return None
-
-sys.meta_path.insert(0, Block())
+_COMMAND = _GUARD + """
 from detak.cli import main
 code = main({argv!r})
 bad = sorted({{k.split(".")[0] for k in sys.modules}} & HOST_ONLY)
