@@ -58,3 +58,10 @@ KIOSK_VENV   ?= .kiosk-venv
 .PHONY: kiosk-check
 kiosk-check:
 	$(KIOSK_PYTHON) tools/kiosk_check.py --venv $(KIOSK_VENV) --python $(KIOSK_PYTHON)
+
+# Issue 13 item 8: the torch checkpoints of the shipped models are not in the wheel; this is
+# the separate artifact a host installed from a wheel unpacks into ~/.cache/detak.
+.PHONY: weights-archive
+weights-archive:
+	mkdir -p dist
+	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md

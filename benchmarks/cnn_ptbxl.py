@@ -76,9 +76,9 @@ def time_inference(module: Any, x: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_model(model: str, folds: list[int], n_boot: int, n_timing: int) -> dict[str, Any]:
+    from detak.export.predict import load_model, predict_fold
     from detak.models.cnn_data import CLASSES
     from detak.models.cnn_metrics import benchmark_metrics
-    from detak.models.predict import load_model, predict_fold
 
     loaded = load_model(model)
     card = loaded.card
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from detak.data.sources import _ptbxl
-    from detak.models.predict import ModelNotFoundError
+    from detak.export.predict import ModelNotFoundError
 
     folds = [k for k in (9, 10) if k in _ptbxl().folds_with_signals()]
     results = []

@@ -181,7 +181,7 @@ if kind == "torch":
     import torch
     torch.set_num_threads(1)
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module
+    from detak.export.predict import load_torch_module
     from pathlib import Path
     m = load_torch_module(Path(folder), read_card(Path(folder) / "card.json"))
     with torch.inference_mode():
@@ -222,7 +222,7 @@ def no_cam_variant(path: Path, runtime: str, precision: str, module: Any, card: 
 
     if precision == "fp32":
         return export_tflite(module, target, cam=False)
-    from detak.calibration.representative import representative_set
+    from detak.export.representative import representative_set
     from detak.signal.filters import Standardizer
 
     calib = card["exports"]["tflite"]["calibration"]
@@ -236,10 +236,11 @@ def bench_model(model: str, args: argparse.Namespace, peak: dict[str, Any]) -> l
 
     from detak.export.cam import MI_INDEX, export_graph
     from detak.export.compare import auc_summary, cam_agreement
+    from detak.export.predict import load_torch_module, resolve_model_dir
     from detak.export.runtime import find_model_file, load_runtime
     from detak.models.cnn_data import fold_arrays
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module, resolve_model_dir
+    from detak.models.trained import torch_weights_file
     from detak.signal.filters import Standardizer
 
     torch.set_num_threads(1)
@@ -270,13 +271,13 @@ def bench_model(model: str, args: argparse.Namespace, peak: dict[str, Any]) -> l
         t_torch = median_latency_ms(lambda r: module(torch.from_numpy(r)), singles, args.runs)
     torch_auc = auc_summary(y, ref["probs"])
     rows.append({"model": card.get("name", stem), "runtime": "torch", "precision": "fp32",
-                 "bytes": (folder / card["weights"]["file"]).stat().st_size,
+                 "bytes": torch_weights_file(folder, card).stat().st_size,
                  "macro_auc": torch_auc["macro_auc"], "mi_auc": torch_auc["mi_auc"],
                  "auc_change": 0.0, "cam_r": None, "latency_ms": round(t_torch, 4),
                  "latency_nocam_ms": round(t_torch, 4), "ratio_to_torch": 1.0,
                  "gmacs": round(macs / t_torch / 1e6, 1),
                  "peak_rss_mb": None if args.no_rss else peak_rss_mb(
-                     "torch", folder / card["weights"]["file"], folder)})
+                     "torch", torch_weights_file(folder, card), folder)})
     fp32_maps: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="detak-bench-") as tmp:
         for runtime in RUNTIMES:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("fold 10 is held out and never used")
 
     from detak.models.cnn_data import CLASSES, _default_ptb, preprocess_array
-    from detak.models.predict import load_model
+    from detak.export.predict import load_model
 
     t0 = time.time()
     ptb = _default_ptb()

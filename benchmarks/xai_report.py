@@ -233,14 +233,15 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
         segment_labels,
         window_masks,
     )
+    from detak.export.predict import load_model
     from detak.models.cnn_data import CLASSES
-    from detak.models.predict import load_model
+    from detak.models.trained import torch_weights_file
 
     t_model = time.time()
     loaded = load_model(name, threads=args.threads)
     torch.set_num_threads(args.threads)
     model, std = loaded.module, loaded.standardizer
-    weights = loaded.folder / loaded.card["weights"]["file"]
+    weights = torch_weights_file(loaded.folder, loaded.card)
     key = hashlib.sha256(
         f"{_file_hash(weights)}|{data['ids'].tobytes().hex()}|{args.steps}|{args.ig_steps}|"
         f"{_code_hash()}|{args.template_records}|{args.seed}".encode()).hexdigest()[:12]
@@ -790,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from detak.data.paths import cache_dir
     from detak.explain.methods import method_label
-    from detak.models.predict import ModelNotFoundError, resolve_model_dir
+    from detak.export.predict import ModelNotFoundError, resolve_model_dir
 
     torch.set_num_threads(args.threads)
     args.methods = [method_label(m) for m in args.methods]

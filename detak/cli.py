@@ -15,6 +15,8 @@ from detak.device.calibrate_cli import add_calibrate_command
 from detak.device.cli import add_device_commands
 from detak.errors import EXIT_RULE, EXIT_RULE_SHORT, UsageError
 from detak.explain.cli import add_explain_commands
+from detak.export.cli import add_export_commands
+from detak.export.predict_cli import add_inference_commands
 from detak.models.cnn_cli import add_cnn_commands
 
 
@@ -157,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="report folder (default: ./reports/demo-TIMESTAMP)")
     p.set_defaults(func=_cmd_demo)
-    add_cnn_commands(sub)
+    add_cnn_commands(sub)          # train
+    add_inference_commands(sub)    # evaluate, predict, models
+    add_export_commands(sub)       # export, bundle
     add_explain_commands(sub)
     add_device_commands(sub)
     add_calibrate_command(sub)

@@ -43,15 +43,15 @@ EXIT_USAGE = 2
 # so a class may move between modules (e.g. `detak.models.predict` -> `detak.export.predict`).
 USAGE_ERROR_NAMES = frozenset({
     "UsageError", "ModelNotFoundError", "RuntimeNotAvailableError", "UnknownModelError",
-    "RuleSetError", "BundleError", "BackendUnavailableError",
+    "RuleSetError", "BundleError", "BackendUnavailableError", "HostExtraMissingError",
 })
 
 EXIT_RULE = ("Exit status (every command): 0 = every source analysed; 1 = a source was "
              "rejected or failed: each is named in one line on stderr (detak COMMAND: "
              "error|rejected: SOURCE: problem) and the other sources are still analysed; "
              "2 = usage error (an unknown option or value; a model, rule set, key or bundle "
-             "that cannot be found or used). --debug shows the traceback of an error instead "
-             "of its one line.")
+             "that cannot be found or used; a command that needs the host extra). --debug "
+             "shows the traceback of an error instead of its one line.")
 EXIT_RULE_SHORT = ("Exit status: 0 = every source analysed, 1 = a source rejected or failed "
                    "(named on stderr), 2 = usage error.")
 

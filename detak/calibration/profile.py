@@ -33,10 +33,11 @@ File layout (``detak calibrate`` writes it; people may edit it)::
     offset = 30.0                # counts that mean 0 mV
     lsb_nv = 1000.0              # optional per-channel LSB
 
->>> from detak.device.events import StreamInfo
+>>> from types import SimpleNamespace as Stream          # a device's StreamInfo, in short
 >>> p = DeviceProfile(model="m", channels={"I": ChannelCalibration(gain=0.5, offset=10)},
 ...                   name="demo")
->>> info = StreamInfo(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m")
+>>> info = Stream(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m", serial="",
+...               device_id="m")
 >>> s = p.scale_for(info)
 >>> float(s.to_mv(np.array([[1010]], np.int32))[0, 0]), s.name
 (0.5, 'profile:demo')
@@ -56,9 +57,8 @@ from typing import Any
 
 import numpy as np
 
+from detak.calibration.counts import ChannelScale, StreamSpec
 from detak.data.recording import Recording
-from detak.device.events import StreamInfo
-from detak.device.scaling import ChannelScale
 
 DERIVE = ("none", "12-lead")
 PROFILES_ENV = "DETAK_PROFILES"
@@ -118,7 +118,7 @@ class DeviceProfile:
 
     # --- the Recorder's hook ------------------------------------------------------------------
 
-    def check_device(self, info: StreamInfo) -> None:
+    def check_device(self, info: StreamSpec) -> None:
         """`ProfileError` naming the field when ``info`` is not the device this profile is for."""
         where = f"calibration profile {self.name or self.model or '?'}"
         if self.model and info.model and self.model != info.model:
@@ -143,7 +143,7 @@ class DeviceProfile:
             raise ProfileError(f"{where}: leads.map names channel(s) {', '.join(bad_map)} not "
                                f"on the device (it has {', '.join(info.channels)})")
 
-    def scale_for(self, info: StreamInfo) -> ChannelScale:
+    def scale_for(self, info: StreamSpec) -> ChannelScale:
         """Per-channel LSB, gain and offset for ``info``'s channels (the `Recorder` hook)."""
         self.check_device(info)
         lsb, gain, offset = [], [], []
@@ -334,12 +334,13 @@ def profile_filename(model: str, serial: str = "") -> str:
     return re.sub(r"[^-\w.]+", "-", raw).strip("-") + ".toml"
 
 
-def find_profile_path(info: StreamInfo, directory: str | Path | None = None) -> Path | None:
+def find_profile_path(info: StreamSpec, directory: str | Path | None = None) -> Path | None:
     """Where this device's saved profile is: ``model-serial.toml``, else ``model.toml``, in
     ``directory`` (default `profiles_dir`); None if neither exists.
 
     >>> import tempfile
-    >>> info = StreamInfo(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m", serial="7")
+    >>> from types import SimpleNamespace as Stream          # a device's StreamInfo, in short
+    >>> info = Stream(fs=500.0, channels=("I",), lsb_nv=1000.0, model="m", serial="7")
     >>> with tempfile.TemporaryDirectory() as d:
     ...     missing = find_profile_path(info, d)
     ...     _ = DeviceProfile(model="m").save(Path(d) / "m.toml")
@@ -354,7 +355,7 @@ def find_profile_path(info: StreamInfo, directory: str | Path | None = None) -> 
     return None
 
 
-def find_profile(info: StreamInfo, directory: str | Path | None = None) -> DeviceProfile | None:
+def find_profile(info: StreamSpec, directory: str | Path | None = None) -> DeviceProfile | None:
     """The saved profile for this device (see `find_profile_path`), if any."""
     path = find_profile_path(info, directory)
     return None if path is None else load_profile(path)

@@ -58,7 +58,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     from detak.calibration.leads import parse_lead_map
     from detak.calibration.profile import profile_filename, profiles_dir
-    from detak.calibration.pulse import calibrate
+    from detak.device.pulse import calibrate
 
     # CalibrationError, ProfileError, DeviceCommandError, a bad URL: named by detak.errors
     lead_map = parse_lead_map(args.lead_map) if args.lead_map else None

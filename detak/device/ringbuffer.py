@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-MISSING = np.int32(-(2**31))
+from detak.calibration.counts import MISSING  # the counts sentinel (no ADC produces it)
+
+__all__ = ["MISSING", "RingBuffer"]
 
 
 class RingBuffer:

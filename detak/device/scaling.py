@@ -2,7 +2,8 @@
 
 ``mV = (counts - offset) * lsb_nv * 1e-6 * gain``, per channel. `DeviceInfoCalibration` (the
 default) takes the LSB the device declares and gain 1, offset 0 — the "minimal calibration
-step". Anything with a ``scale_for(info) -> ChannelScale`` method can replace it: the TOML
+step". Anything with a ``scale_for(info) -> ChannelScale`` method (`ChannelScale`, the
+arithmetic, is `detak.calibration.counts`) can replace it: the TOML
 device profiles of `detak.calibration` (issue 6 part B) plug in here, e.g. with per-channel
 gains measured from the 1 mV pulse. Missing samples (`MISSING`) become NaN.
 
@@ -18,36 +19,15 @@ gains measured from the 1 mV pulse. Missing samples (`MISSING`) become NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
+# the arithmetic lives in calibration (pure counts -> mV); re-exported for the device code
+from detak.calibration.counts import MISSING, ChannelScale, scale_from_dict
 from detak.device.events import StreamInfo
-from detak.device.ringbuffer import MISSING
 
-
-@dataclass(frozen=True, eq=False)
-class ChannelScale:
-    """Per-channel LSB (nV), gain and offset (counts), plus the calibration's name."""
-
-    lsb_nv: np.ndarray
-    gain: np.ndarray
-    offset: np.ndarray
-    name: str
-
-    def to_mv(self, counts: np.ndarray) -> np.ndarray:
-        """float32 millivolts (channels, n); `MISSING` -> NaN."""
-        c = np.asarray(counts)
-        missing = c == MISSING
-        x = (c.astype(np.float64) - self.offset[:, None]) * (self.lsb_nv * 1e-6
-                                                            * self.gain)[:, None]
-        x[missing] = np.nan
-        return x.astype(np.float32)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "lsb_nv": self.lsb_nv.tolist(), "gain": self.gain.tolist(),
-                "offset_counts": self.offset.tolist()}
+__all__ = ["MISSING", "Calibration", "ChannelScale", "DeviceInfoCalibration", "scale_from_dict"]
 
 
 class Calibration(Protocol):
@@ -73,9 +53,3 @@ class DeviceInfoCalibration:
                              "cannot convert its counts to millivolts")
         n = info.n_channels
         return ChannelScale(np.full(n, float(info.lsb_nv)), np.ones(n), np.zeros(n), self.name)
-
-
-def scale_from_dict(d: dict[str, Any]) -> ChannelScale:
-    """Inverse of `ChannelScale.describe` (used when recovering a recording)."""
-    return ChannelScale(np.asarray(d["lsb_nv"], float), np.asarray(d["gain"], float),
-                        np.asarray(d["offset_counts"], float), str(d["name"]))

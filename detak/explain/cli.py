@@ -169,6 +169,11 @@ def run_explain(args: argparse.Namespace) -> int:
     """Run ``detak explain`` (see the module doc). Exit status: 0 when every record was
     explained, 1 when a source failed (named on stderr; the others go on), 2 for a usage error
     (unknown method or class, a model that is not found)."""
+    from detak.export.available import require_torch
+
+    # without torch: one named line, exit 2 (HostExtraMissingError, through detak.errors)
+    require_torch("detak explain", "on a kiosk, `detak predict --cam MAPS.npz` writes the "
+                  "fused Grad-CAM maps of the exported model")
     from detak.data.sources import SourceError, expand_source
     from detak.errors import error_line, report
     from detak.explain.gradcam import class_index
@@ -186,8 +191,8 @@ def run_explain(args: argparse.Namespace) -> int:
     import torch
 
     from detak.explain.lrp import NEEDS_BOUNDS, zbox_bounds
+    from detak.export.predict import ModelNotFoundError, load_model
     from detak.models.cnn_data import InputError, ModelLeadsError
-    from detak.models.predict import ModelNotFoundError, load_model
 
     torch.set_num_threads(max(1, int(args.threads)))
     try:

@@ -20,7 +20,7 @@ member names (absolute, ``..``, links, devices) are `BundleFormatError`.
 moves them to ``ROOT/versions/NAME-DIGEST`` and only then switches ``ROOT/active/NAME`` (a
 symlink) with one atomic rename: any failure leaves the previous bundle active. ROOT is
 ``$DETAK_BUNDLES`` or ``cache_dir()/bundles``; `active_bundle` gives the active folder, which
-`detak.models.predict.resolve_model_dir` prefers to a shipped model of the same name.
+`detak.export.predict.resolve_model_dir` prefers to a shipped model of the same name.
 
 Keys are PEM files (`generate_keypair`): PKCS#8 private key (mode 0600) on the build host,
 SubjectPublicKeyInfo public key on the kiosks.
@@ -221,6 +221,12 @@ def create_bundle(model_dir: str | Path, out: str | Path, private_key: str | Pat
     card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     suffixes = MODEL_SUFFIXES + ((".pt",) if include_torch else ())
     models = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in suffixes)
+    if include_torch:   # a shipped model's checkpoint lives outside the package
+        from detak.models.trained import torch_weights_file
+
+        weights = torch_weights_file(folder, card)
+        if weights is not None and weights.name not in {p.name for p in models}:
+            models.append(weights)
     if not any(p.suffix in MODEL_SUFFIXES for p in models):
         raise BundleFormatError(f"{folder}: no exported model files (*.onnx, *.tflite); run "
                                 "`detak export onnx|tflite` first")

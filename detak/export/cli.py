@@ -96,7 +96,7 @@ def _print_json(obj: Any) -> None:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from detak.export.pipeline import export_model
-    from detak.models.predict import ModelNotFoundError
+    from detak.export.predict import ModelNotFoundError
 
     try:
         card = export_model(args.model, args.kind, source=args.source, out=args.out,
@@ -150,7 +150,7 @@ def _cmd_bundle_keygen(args: argparse.Namespace) -> int:
 
 def _cmd_bundle_create(args: argparse.Namespace) -> int:
     from detak.export.bundle import BundleError, create_bundle
-    from detak.models.predict import ModelNotFoundError, resolve_model_dir
+    from detak.export.predict import ModelNotFoundError, resolve_model_dir
 
     try:
         folder = resolve_model_dir(args.model)

@@ -7,7 +7,7 @@ it) `export_model` writes into the output folder (default: the model's own folde
   ``NAME.int8.tflite`` (``kind="tflite"``), with the fused Grad-CAM outputs where the head
   allows (`detak.export.cam`);
 * ``export.json``, the export card (created or updated per kind): file sizes and SHA-256, the
-  calibration set (`detak.calibration.representative`), fold-9 macro and MI AUC of the torch
+  calibration set (`detak.export.representative`), fold-9 macro and MI AUC of the torch
   fp32 model and of every exported file, the largest |probability difference| against torch,
   Grad-CAM agreement (fp32 export vs autograd Grad-CAM, int8 vs fp32, Pearson r per MI-positive
   record), and for ONNX the three calibration methods' AUCs and the one chosen.
@@ -135,7 +135,7 @@ def export_model(model: str | Path | None = None, kind: str = "onnx", *,
     the export card (also written to ``out/export.json``).
 
     ``eval_records`` limits the fold-9 records scored (the first N labelled ones; smoke runs and
-    tests); ``calibration_size`` defaults to `detak.calibration.representative.DEFAULT_SIZE`.
+    tests); ``calibration_size`` defaults to `detak.export.representative.DEFAULT_SIZE`.
 
     >>> export_model("edge", kind="coreml")
     Traceback (most recent call last):
@@ -163,16 +163,17 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
             out: str | Path | None, calibration_size: int | None, seed: int, eval_fold: int,
             eval_records: int | None, threads: int, activation_type: str, cam: bool,
             progress: Any) -> dict[str, Any]:
-    from detak.calibration.representative import (
+    from detak.export.cam import MI_INDEX, cam_kind, export_graph, reference_gradcam
+    from detak.export.predict import load_torch_module, resolve_model_dir
+    from detak.export.representative import (
         DEFAULT_SIZE,
         describe,
         representative_set,
     )
-    from detak.export.cam import MI_INDEX, cam_kind, export_graph, reference_gradcam
     from detak.models.cnn.registry import count_macs
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module, resolve_model_dir
     from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE
+    from detak.models.trained import torch_weights_file
     from detak.signal.filters import Standardizer
 
     say = progress or (lambda _msg: None)
@@ -199,7 +200,7 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
     say(f"torch fp32 on {len(x)} records")
     ref = _torch_outputs(graph, x)
     torch_entry = {"weights": card["weights"]["file"],
-                   "weights_sha256": sha256_file(folder / card["weights"]["file"]),
+                   "weights_sha256": sha256_file(torch_weights_file(folder, card)),
                    **auc_summary(y, ref["probs"])}
     if graph.has_cam:
         sel = np.flatnonzero(mi_pos)[:64]

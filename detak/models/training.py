@@ -441,17 +441,20 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
 
     # metrics from the saved file, through the prediction path
     from detak.models.cnn_metrics import MetricsError, benchmark_metrics
-    from detak.models.predict import load_model
+    from detak.models.trained import load_torch_module, torch_predictor
+    from detak.signal.filters import Standardizer
 
-    loaded = load_model(out)
+    # the saved weights and standardizer, read back as `detak predict --runtime torch` reads them
+    predict = torch_predictor(load_torch_module(out, card))
+    standardizer = Standardizer.load(out / STANDARDIZER_FILE)
     metrics: dict[str, Any] = {}
-    val_probs = loaded.predict(loaded.standardizer.transform(val.x))
+    val_probs = predict(standardizer.transform(val.x))
     try:
         metrics[f"fold{VAL_FOLD}"] = benchmark_metrics(val.y, val_probs, n_boot=n_boot, seed=0)
     except MetricsError as err:
         metrics[f"fold{VAL_FOLD}"] = {"error": str(err), "n": len(val)}
     if eval_train:
-        train_probs = loaded.predict(train.x)  # already standardised in place
+        train_probs = predict(train.x)  # already standardised in place
         try:
             metrics["train"] = benchmark_metrics(train.y, train_probs, n_boot=200, seed=0)
         except MetricsError as err:
@@ -467,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         print("usage: python -m detak.models.training NAME [OUT_DIR]", file=sys.stderr)
         return 2
-    from detak.models.predict import default_models_dir
+    from detak.models.trained import default_models_dir
 
     out = args[1] if len(args) > 1 else default_models_dir() / args[0]
     card = train_cnn(args[0], out_dir=out, resume=(Path(out) / CHECKPOINT_FILE).is_file())

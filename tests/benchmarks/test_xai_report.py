@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xai_report as xr
 
-from tests.models.test_predict import make_tiny_model
+from tests.export.test_predict import make_tiny_model
 
 
 def test_selection_is_stratified_and_seeded():

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline
 
-from detak.calibration.pulse import calibrate
 from detak.calibration.rate import (
     RateMonitor,
     correct_sample_rate,
@@ -20,6 +19,7 @@ from detak.calibration.rate import (
 from detak.data.ludb import load_ludb
 from detak.data.recording import Recording
 from detak.device.events import SampleBlock
+from detak.device.pulse import calibrate
 
 # --- bad input first ---------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detak.explain.cli import add_explain_commands
-from tests.models.test_predict import make_tiny_model
+from tests.export.test_predict import make_tiny_model
 
 
 def _run(argv: list[str]) -> int:
@@ -52,7 +52,7 @@ def test_missing_leads_name_the_record_and_leads(tiny, tmp_path, capsys):
 def test_explain_writes_png_svg_json_consistent_with_predict(tiny, tmp_path, capsys,
                                                               monkeypatch):
     import detak.explain.lrp as lrp_mod
-    from detak.models.predict import predict_sources
+    from detak.export.predict import predict_sources
 
     # the default composite (s1) takes z^B bounds from the training folds; fold 9's range
     # stands in here (reading folds 1-8 is the slow part, not what is tested)
@@ -99,7 +99,7 @@ def test_shap_writes_signed_values_that_add_up_to_the_logit_change(tiny, tmp_pat
     import torch
 
     import detak.explain.shap_cnn as shap_mod
-    from detak.models.predict import load_model
+    from detak.export.predict import load_model
 
     drawn = []
     real = shap_mod.training_background

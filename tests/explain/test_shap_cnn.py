@@ -41,7 +41,7 @@ def test_linear_model_values_are_the_exact_logit_change_from_one_background_reco
 
 
 def test_trained_edge_values_add_up_to_the_logit_change_on_average():
-    from detak.models.predict import load_model
+    from detak.export.predict import load_model
 
     loaded = load_model("edge", runtime="torch")
     torch.manual_seed(0)
@@ -69,7 +69,7 @@ def test_bad_background_and_sample_counts_are_named():
 
 
 def test_training_background_draws_standardised_labelled_training_records():
-    from detak.models.predict import load_model
+    from detak.export.predict import load_model
 
     std = load_model("edge", runtime="torch").standardizer
     a = training_background(std, n=10, seed=0)

@@ -67,8 +67,8 @@ def fold9_sample(trained_edge) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def edge_module(trained_edge):
+    from detak.export.predict import load_torch_module
     from detak.models.model_card import read_card
-    from detak.models.predict import load_torch_module
 
     return load_torch_module(trained_edge, read_card(trained_edge / "card.json"))
 

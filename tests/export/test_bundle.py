@@ -186,7 +186,7 @@ def test_install_switches_atomically_and_keeps_the_previous_on_refusal(bundle, k
 
 
 def test_prediction_finds_the_active_bundle(bundle, keys, tmp_path, monkeypatch):
-    from detak.models.predict import resolve_model_dir
+    from detak.export.predict import resolve_model_dir
 
     root = tmp_path / "kiosk"
     monkeypatch.setenv("DETAK_BUNDLES", str(root))
@@ -218,7 +218,7 @@ def test_cli_refuses_with_a_named_error(bundle, keys, tmp_path, capsys):
 def test_models_list_shows_the_installed_bundle_that_predict_will_use(bundle, keys, tmp_path,
                                                                         monkeypatch, capsys):
     from detak.cli import main
-    from detak.models.shipped import list_models
+    from detak.export.catalog import list_models
 
     shipped = tmp_path / "package"
     _model_folder(shipped, payload=b"the shipped onnx")
@@ -246,3 +246,21 @@ def test_models_list_shows_the_installed_bundle_that_predict_will_use(bundle, ke
     assert main(["models", "list"]) == 0
     table = capsys.readouterr().out
     assert "bundle" in table and str(folder) in table
+
+
+def test_include_torch_bundles_a_shipped_models_checkpoint_from_outside_the_package(keys,
+                                                                                   tmp_path):
+    from detak.models.shipped import weights_dir
+    from detak.models.trained import torch_weights_file
+
+    edge = weights_dir() / "edge"
+    card = json.loads((edge / "card.json").read_text())
+    weights = torch_weights_file(edge, card)
+    if weights is None:
+        pytest.skip("the torch checkpoints are not installed here (weights/README.md)")
+    assert weights.parent != edge                      # not in the package
+    plain = verify_bundle(create_bundle(edge, tmp_path / "a.tar.gz", keys[0]), keys[1])
+    full = verify_bundle(create_bundle(edge, tmp_path / "b.tar.gz", keys[0],
+                                       include_torch=True), keys[1])
+    assert "edge.pt" not in plain.files and "edge.int8.onnx" in plain.files
+    assert full.files["edge.pt"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()

@@ -14,7 +14,8 @@ import pandas as pd
 HOST_ONLY = ("torch", "torchvision", "torchao", "zennit", "shap", "lime", "captum",
              "litert_torch", "jax", "tensorflow", "onnx")
 
-_SCRIPT = """
+# the kiosk: importing any host package fails
+_GUARD = """
 import importlib.abc, json, sys
 HOST_ONLY = set({host!r})
 
@@ -25,6 +26,9 @@ class Block(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Block())
+"""
+
+_SCRIPT = _GUARD + """
 import numpy as np
 from detak.cli import main
 
@@ -34,7 +38,7 @@ for runtime in ("onnx", "tflite"):
     out[runtime] = main(["predict", "ptbxl://8", "sample://ptbxl-00102", "--model", "edge",
                          "--runtime", runtime, "--precision", "int8", "--jobs", "1",
                          "--out", {out_dir!r} + f"/{{runtime}}.csv"])
-from detak.models.predict import load_model
+from detak.export.predict import load_model
 from detak.models.cnn_data import preprocess_recording
 from detak.data.samples import load_sample
 m = load_model("edge", runtime="onnx", precision="int8", threads=1)
@@ -71,8 +75,92 @@ def test_kiosk_installs_a_bundle_and_predicts_without_torch(exported_edge, tmp_p
 
 def test_the_guard_would_catch_torch(tmp_path):
     """Self-check: the same guard makes an import of torch fail."""
-    code = _SCRIPT.split("import numpy as np")[0].format(host=HOST_ONLY) + (
+    code = _GUARD.format(host=HOST_ONLY) + (
         "try:\n    import torch\nexcept ImportError as e:\n    print('BLOCKED', e)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert "BLOCKED torch is not installed on the kiosk" in proc.stdout
+
+
+# --- every command the kiosk offers, on the shipped models, with the host packages blocked ------
+
+_COMMAND = _GUARD + """
+from detak.cli import main
+code = main({argv!r})
+bad = sorted({{k.split(".")[0] for k in sys.modules}} & HOST_ONLY)
+print("IMPORTED:" + ",".join(bad))
+sys.exit(code)
+"""
+
+
+def _kiosk(argv: list[str], tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DETAK_BUNDLES": str(tmp_path / "no-bundles")}
+    proc = subprocess.run([sys.executable, "-c", _COMMAND.format(host=HOST_ONLY, argv=argv)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "IMPORTED:\n" in proc.stdout or proc.stdout.endswith("IMPORTED:"), proc.stdout[-500:]
+    return proc
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+def test_predict_without_runtime_runs_the_int8_onnx_model_and_says_so(tmp_path):
+    out = tmp_path / "p.csv"
+    proc = _kiosk(["predict", "sample://ptbxl-00286", "--model", "edge", "--out", str(out),
+                   "--jobs", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["record", "NORM", "MI", "STTC", "CD", "HYP"]
+    assert len(table) == 1 and table.iloc[0, 1:].between(0, 1).all()
+    assert "runtime onnx int8" in proc.stderr and "edge.int8.onnx" in proc.stderr
+
+
+def test_predict_with_a_torch_only_model_or_runtime_names_the_extra(tmp_path):
+    proc = _kiosk(["predict", "sample://ptbxl-00286", "--model", "resnet1d",
+                   "--out", str(tmp_path / "p.csv")], tmp_path)
+    _one_line_error(proc, "detak predict", "resnet1d", 'pip install "detak[host]"')
+    proc = _kiosk(["predict", "sample://ptbxl-00286", "--model", "edge", "--runtime", "torch",
+                   "--out", str(tmp_path / "p.csv")], tmp_path)
+    _one_line_error(proc, "detak predict", "torch", 'pip install "detak[host]"')
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_models_info_and_explain_name_the_host_extra(tmp_path):
+    _one_line_error(_kiosk(["models", "info", "edge"], tmp_path),
+                    "detak models info", 'pip install "detak[host]"')
+    _one_line_error(_kiosk(["explain", "sample://ptbxl-00286", "--model", "edge",
+                            "--out", str(tmp_path / "x")], tmp_path),
+                    "detak explain", 'pip install "detak[host]"')
+
+
+def test_models_list_marks_what_runs_here(tmp_path):
+    proc = _kiosk(["models", "list", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout.split("IMPORTED:")[0])
+    here = {(r["name"], r["runtime"], r["precision"]): r["runnable_here"] for r in rows}
+    assert here[("edge", "onnx", "int8")] is True and here[("edge", "tflite", "int8")] is True
+    assert not any(ok for (_, rt, _), ok in here.items() if rt == "torch")
+    table = _kiosk(["models", "list"], tmp_path)
+    assert table.returncode == 0
+    line = [ln for ln in table.stdout.splitlines() if "resnet1d" in ln][0]
+    assert "no" in line.split()
+
+
+def test_predict_on_bad_csv_files_names_the_file_and_the_problem(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    text = tmp_path / "text.csv"
+    rows = "\n".join(",".join(["0.1"] * 12) for _ in range(1000))
+    text.write_text("I,II,III,aVR,aVL,aVF,V1,V2,V3,V4,V5,V6\n" + rows.replace("0.1", "abc", 1)
+                    + "\n")
+    for bad in (empty, text):
+        proc = _kiosk(["predict", str(bad), "--model", "edge", "--out",
+                       str(tmp_path / "p.csv")], tmp_path)
+        _one_line_error(proc, "detak predict", bad.name)

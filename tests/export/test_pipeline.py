@@ -60,7 +60,7 @@ def test_card_aucs_are_what_the_files_give(exported_edge, card):
 
 
 def test_models_list_shows_runtime_precision_and_cam(exported_edge):
-    from detak.models.shipped import list_models
+    from detak.export.catalog import list_models
 
     rows = list_models(exported_edge.parent, include_bundles=False)
     got = {(r["runtime"], r["precision"], r.get("cam")) for r in rows}
@@ -71,7 +71,7 @@ def test_models_list_shows_runtime_precision_and_cam(exported_edge):
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
 def test_predict_switches_runtime(exported_edge, trained_edge, runtime, tmp_path):
     from detak.cli import main
-    from detak.models.predict import load_model, predict_sources
+    from detak.export.predict import load_model, predict_sources
 
     out = tmp_path / "p.csv"
     assert main(["predict", "ptbxl://8", "ptbxl://11", "--model", str(exported_edge),
@@ -88,7 +88,7 @@ def test_predict_switches_runtime(exported_edge, trained_edge, runtime, tmp_path
 
 
 def test_missing_export_is_a_named_error(trained_edge):
-    from detak.models.predict import RuntimeNotAvailableError, load_model
+    from detak.export.predict import RuntimeNotAvailableError, load_model
 
     with pytest.raises(RuntimeNotAvailableError,
                        match=r"runtime onnx: no exported model for edge yet \(detak export "
@@ -97,7 +97,7 @@ def test_missing_export_is_a_named_error(trained_edge):
 
 
 def test_evaluate_takes_the_runtime(exported_edge, card):
-    from detak.models.cnn_cli import evaluate_sources
+    from detak.export.predict_cli import evaluate_sources
 
     res = evaluate_sources(str(exported_edge), ["ptbxl://fold9"], n_boot=10, runtime="onnx",
                            precision="int8")

@@ -1,4 +1,5 @@
-"""The CNN commands of `detak`: flags as contracted, info, evaluate on PTB-XL."""
+"""The CNN commands of `detak` (train: detak/models/cnn_cli.py; evaluate, predict, models:
+detak/export/predict_cli.py): flags as contracted, info, evaluate on PTB-XL."""
 
 import json
 
@@ -6,7 +7,7 @@ import pytest
 
 from detak.cli import build_parser, main
 from detak.data.sources import _ptbxl
-from tests.models.test_predict import make_tiny_model
+from tests.export.test_predict import make_tiny_model
 
 
 def test_contract_flags_parse():
@@ -21,6 +22,8 @@ def test_contract_flags_parse():
     a = p.parse_args(["predict", "a", "b", "--model", "edge", "--runtime", "tflite",
                       "--precision", "int8", "--out", "x.csv"])
     assert (a.sources, a.runtime, a.precision, a.out) == (["a", "b"], "tflite", "int8", "x.csv")
+    a = p.parse_args(["predict", "a", "--model", "edge", "--out", "x.csv"])
+    assert (a.runtime, a.precision) == ("auto", None)
     assert p.parse_args(["models", "list", "--json"]).json
     assert p.parse_args(["models", "info", "edge"]).name == "edge"
     with pytest.raises(SystemExit):
@@ -50,6 +53,17 @@ def test_evaluate_on_ptbxl_records(tmp_path, capsys):
     assert set(ev["per_class_auc"]) == {"NORM", "MI", "STTC", "CD", "HYP"}
     assert ev["macro_auc_ci"][0] <= ev["macro_auc"] <= ev["macro_auc_ci"][1]
     assert {"accuracy", "precision", "recall", "f1", "roc_auc"} <= set(ev["table6"])
-    # a named error: one line, exit 1 (detak.errors)
     assert main(["evaluate", "--model", str(tiny), "--source", "ludb://1"]) == 1
     assert "labelled PTB-XL" in capsys.readouterr().err
+
+
+def test_evaluate_errors_are_one_named_line(tmp_path, capsys):
+    tiny = make_tiny_model(tmp_path / "tiny")
+    # one record: its AUC cannot be computed (MetricsError) - the sources failed, exit 1
+    assert main(["evaluate", "--model", str(tiny), "--source", "ptbxl://8",
+                 "--runtime", "torch"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("detak evaluate: error: ptbxl://8: ")
+    assert main(["evaluate", "--model", "no-such-model", "--source", "ptbxl://8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-model" in err[0]

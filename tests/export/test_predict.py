@@ -1,4 +1,4 @@
-"""detak.models.predict and `detak predict`: the CSV contract, PTB-XL fast path, resampling,
+"""detak.export.predict and `detak predict`: the CSV contract, PTB-XL fast path, resampling,
 named errors. The model is a randomly initialised edge net saved into tmp_path (no weights need
 to ship for these tests)."""
 
@@ -15,14 +15,14 @@ from detak.cli import main
 from detak.data.io import write_recording
 from detak.data.ludb import load_ludb
 from detak.data.recording import MissingLeadError
-from detak.models.cnn.registry import build_model
-from detak.models.cnn_data import InputError, ModelLeadsError
-from detak.models.predict import (
+from detak.export.predict import (
     ModelNotFoundError,
     RuntimeNotAvailableError,
     load_model,
     predict_sources,
 )
+from detak.models.cnn.registry import build_model
+from detak.models.cnn_data import InputError, ModelLeadsError
 from detak.signal.filters import Standardizer
 
 HEADER = "record,NORM,MI,STTC,CD,HYP"
@@ -55,7 +55,7 @@ def test_missing_lead_is_a_named_error(tiny, tmp_path):
     path = write_recording(rec, tmp_path / "lab-12")
     with pytest.raises(MissingLeadError, match=r"lab-12.*missing V2"):
         predict_sources([str(path)], tiny)
-    # the command reports it by name, without a traceback
+    # the command reports it by name, without a traceback; a rejected source exits 1
     rc = main(["predict", str(path), "--model", str(tiny), "--out", str(tmp_path / "o.csv")])
     assert rc == 1 and not (tmp_path / "o.csv").exists()  # a source failed (exit rule)
 
@@ -79,6 +79,20 @@ def test_runtimes_without_export_say_so(tiny):
         load_model(tiny, precision="int8")
     with pytest.raises(ModelNotFoundError, match="nope"):
         load_model("nope")
+
+
+def test_auto_runtime_takes_the_int8_export_else_torch_and_says_which(tiny, tmp_path, capsys):
+    edge = load_model("edge", runtime="auto", precision=None)
+    assert (edge.runtime, edge.precision) == ("onnx", "int8") and edge.module.has_cam
+    fp32 = load_model("edge", runtime="auto", precision="fp32")
+    assert (fp32.runtime, fp32.precision) == ("torch", "fp32")
+    plain = load_model(tiny, runtime="auto", precision=None)   # no export: the torch weights
+    assert (plain.runtime, plain.precision) == ("torch", "fp32")
+    with pytest.raises(RuntimeNotAvailableError, match="none of edge.int8.onnx"):
+        load_model(tiny, runtime="auto", precision="int8")
+    assert main(["predict", "sample://ptbxl-00102", "--model", str(tiny), "--out",
+                 str(tmp_path / "p.csv"), "--jobs", "1"]) == 0
+    assert "tiny-edge with runtime torch fp32 (edge.pt)" in capsys.readouterr().err
 
 
 def test_predict_csv_contract_for_ptbxl_ids_and_wfdb_folder(tiny, tmp_path):
@@ -131,7 +145,7 @@ def test_models_lead_error_survives_worker_processes():
 
 
 def test_worker_processes_give_the_same_rows_in_order(tiny, tmp_path, monkeypatch):
-    from detak.models import predict
+    from detak.export import predict
 
     folder = tmp_path / "recs"
     for n in (11, 12, 13, 14):
@@ -147,8 +161,8 @@ def test_worker_processes_give_the_same_rows_in_order(tiny, tmp_path, monkeypatc
 
 
 def test_cam_needs_an_exported_model_with_maps(tmp_path, capsys):
-    rc = main(["predict", "sample://ptbxl-00102", "--model", "edge", "--out",
-               str(tmp_path / "p.csv"), "--cam", str(tmp_path / "maps.npz")])
+    rc = main(["predict", "sample://ptbxl-00102", "--model", "edge", "--runtime", "torch",
+               "--out", str(tmp_path / "p.csv"), "--cam", str(tmp_path / "maps.npz")])
     assert rc == 2 and not (tmp_path / "maps.npz").exists()
     assert "--cam: the fused Grad-CAM maps come from the exported models" in capsys.readouterr().err
 

@@ -7,6 +7,9 @@ standardised exactly as in training (`detak.models.cnn_data.preprocess_recording
 leads raise `ModelLeadsError` naming the record and the leads. ``ptbxl://foldK`` uses the
 cached filtered fold arrays instead of reading records one by one.
 
+Inference sits in `detak.export`, above `detak.models` (which never imports it): the runtime
+choice, the bundle resolution and ``detak predict``.
+
 A model is a folder with ``card.json``, ``standardizer.json`` and the weights (``NAME.pt``) or
 exported files: given by path, or by NAME — an installed bundle (`detak.export.bundle`) first,
 then a shipped model (`detak.models.shipped`), then a model trained into the default output
@@ -39,18 +42,22 @@ import pandas as pd
 
 from detak.models.cnn_data import CLASSES, MODEL_FS, N_SAMPLES, InputError, preprocess_recording
 from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE, shipped_model_dir
+from detak.models.trained import (
+    ModelNotFoundError,
+    default_models_dir,
+    load_torch_module,
+    torch_predictor,
+    torch_weights_file,
+)
 from detak.signal.filters import Standardizer
 
 RUNTIMES: tuple[str, ...] = ("torch", "onnx", "tflite")
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+AUTO = "auto"  # the best runtime this install has for the model: see `choose_runtime`
 COLUMNS: tuple[str, ...] = ("record", *CLASSES)
 _FOLD = re.compile(r"^ptbxl://fold0*(\d+)$", re.IGNORECASE)
 _CHUNK_RECORDS = 512
 POOL_MIN_RECORDS = 64  # fewer records are read in this process (workers take ~2 s to start)
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """No model folder for the NAME or path given."""
 
 
 class RuntimeNotAvailableError(RuntimeError):
@@ -62,13 +69,6 @@ class NoCamError(RuntimeNotAvailableError):
     why)."""
 
 
-def default_models_dir() -> Path:
-    """Where `detak train` writes models by default: ``cache_dir()/cnn``."""
-    from detak.data.paths import cache_dir
-
-    return cache_dir() / "cnn"
-
-
 def resolve_model_dir(model: str | Path) -> Path:
     """The folder of a model given as a folder, a file inside it, or a NAME: the active
     installed bundle of that name (`detak.export.bundle`, ``detak bundle install``) first, then
@@ -77,7 +77,7 @@ def resolve_model_dir(model: str | Path) -> Path:
     >>> resolve_model_dir("no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    detak.models.trained.ModelNotFoundError: model 'no-such-model' not found: ...
     """
     p = Path(model).expanduser()
     if p.is_dir() and (p / CARD_FILE).is_file():
@@ -117,22 +117,68 @@ class LoadedModel:
     module: Any = None  # torch: the nn.Module; onnx / tflite: the export.runtime.ModelRuntime
 
 
-def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
-    """Build the card's architecture and load ``weights.file`` (fp16 weights are cast back to
-    fp32); eval mode."""
-    import torch
+def _stem(folder: Path, card: dict[str, Any]) -> str:
+    name = card.get("name", folder.name)
+    return Path(str(card.get("weights", {}).get("file") or f"{name}.pt")).stem
 
-    from detak.models.cnn.registry import build_model
 
-    arch = card["architecture"]["name"]
-    path = folder / card["weights"]["file"]
-    if not path.is_file():
-        raise ModelNotFoundError(f"{folder}: weights file {path.name} is missing")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    module = build_model(arch)
-    module.load_state_dict(state)
-    return module.eval()
+def _candidates(precision: str | None) -> list[tuple[str, str]]:
+    """The order ``--runtime auto`` tries (runtime, precision) in."""
+    if precision == "fp32":
+        return [("torch", "fp32"), ("onnx", "fp32"), ("tflite", "fp32")]
+    exported = [("onnx", "int8"), ("tflite", "int8")]
+    return exported if precision == "int8" else [*exported, ("torch", "fp32")]
+
+
+def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
+                   precision: str | None = None) -> tuple[str, str]:
+    """The (runtime, precision) to run the model in ``folder`` with.
+
+    An explicit ``runtime`` is kept (``precision`` defaults to fp32, as before ``auto``).
+    ``auto`` takes the first this install can run and the model has a file for: int8 ONNX
+    (with the fused Grad-CAM, the kiosk's model), int8 TFLite, then torch fp32 (host); with
+    ``precision`` fp32: torch, then fp32 ONNX, then fp32 TFLite. A model that has nothing this
+    install can run is a `RuntimeNotAvailableError` naming the extra to install.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "m.int8.onnx").write_bytes(b"")
+    ...     choose_runtime(Path(d), {"name": "m", "weights": {"file": "m.pt"}})
+    ('onnx', 'int8')
+    """
+    from detak.export.available import HOST_EXTRA, runtimes_here
+    from detak.export.runtime import find_model_file, model_filename
+
+    if runtime != AUTO:
+        return runtime, precision or "fp32"
+    name, stem, here = card.get("name", folder.name), _stem(folder, card), runtimes_here()
+    have: list[str] = []
+    missing_checkpoint = ""
+    for rt, prec in _candidates(precision):
+        path = (torch_weights_file(folder, card) if rt == "torch"
+                else find_model_file(folder, stem, rt, prec))
+        if path is not None and here[rt]:
+            return rt, prec
+        if path is not None:
+            have.append(path.name if rt != "torch" else f"{path.name} (torch)")
+        elif rt == "torch" and (card.get("weights") or {}).get("file"):
+            missing_checkpoint = str(card["weights"]["file"])
+    if here["torch"] and missing_checkpoint and not have:
+        raise RuntimeNotAvailableError(
+            f"model {name}: its torch checkpoint {missing_checkpoint} is not installed (shipped "
+            f"models' checkpoints are not in the wheel): put {folder.name}/"
+            f"{missing_checkpoint} in $DETAK_WEIGHTS or unpack the weights archive into "
+            "~/.cache/detak, or use a model exported for the kiosk")
+    if missing_checkpoint and not here["torch"]:
+        have.append(f"{missing_checkpoint} (torch weights, a host artifact not installed here)")
+    if not have:
+        wanted = ", ".join(f"{stem}.pt" if rt == "torch" else model_filename(stem, rt, p)
+                           for rt, p in _candidates(precision))
+        raise RuntimeNotAvailableError(f"model {name}: none of {wanted} is in {folder}")
+    raise RuntimeNotAvailableError(
+        f"model {name} has only {', '.join(have)}, and this install cannot run "
+        f"{'it' if len(have) == 1 else 'them'}: install the host extra ({HOST_EXTRA}) for "
+        "torch, or use a model exported for the kiosk (detak models list: runnable_here)")
 
 
 def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: str,
@@ -153,7 +199,7 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
             model_filename,
         )
 
-        stem = Path(str(card.get("weights", {}).get("file") or f"{name}.pt")).stem
+        stem = _stem(folder, card)
         path = find_model_file(folder, stem, runtime, precision)
         if path is None:
             raise RuntimeNotAvailableError(
@@ -168,26 +214,26 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
         raise RuntimeNotAvailableError(
             f"runtime torch runs {name} in fp32 only; int8 needs an exported model "
             "(--runtime onnx or tflite, detak export)")
+    from detak.export.available import HostExtraMissingError, require_torch
+
+    try:
+        require_torch(f"runtime torch ({name})", "on a kiosk run an exported model: "
+                      "--runtime auto, onnx or tflite")
+    except HostExtraMissingError as err:
+        raise RuntimeNotAvailableError(str(err)) from None
     import torch
 
     if threads:
         torch.set_num_threads(int(threads))
     module = load_torch_module(folder, card)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        out = np.empty((len(x), len(CLASSES)), dtype=np.float32)
-        with torch.inference_mode():
-            for s in range(0, len(x), batch_size):
-                xb = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size], np.float32))
-                out[s:s + batch_size] = torch.sigmoid(module(xb)).numpy()
-        return out
-
-    return run, module
+    return torch_predictor(module, batch_size), module
 
 
-def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32",
+def load_model(model: str | Path, runtime: str = "torch", precision: str | None = "fp32",
                batch_size: int = 256, threads: int | None = None) -> LoadedModel:
-    """Resolve, read the card and standardizer, and load the weights for ``runtime``."""
+    """Resolve, read the card and standardizer, and load the weights for ``runtime``
+    (``auto``: the best this install can run, `choose_runtime`; the `LoadedModel` says which
+    runtime and precision were taken)."""
     from detak.models.model_card import read_card
 
     folder = resolve_model_dir(model)
@@ -196,6 +242,10 @@ def load_model(model: str | Path, runtime: str = "torch", precision: str = "fp32
     if not std_path.is_file():
         raise ModelNotFoundError(f"{folder}: {STANDARDIZER_FILE} is missing (the training "
                                  "statistics the inputs are standardised with)")
+    if runtime not in (*RUNTIMES, AUTO):
+        raise RuntimeNotAvailableError(f"unknown runtime {runtime!r}; use one of "
+                                       f"{', '.join((AUTO, *RUNTIMES))}")
+    runtime, precision = choose_runtime(folder, card, runtime, precision)
     run, module = _make_runner(folder, card, runtime, precision, batch_size, threads)
     return LoadedModel(name=str(card.get("name", folder.name)), folder=folder, card=card,
                        standardizer=Standardizer.load(std_path), runtime=runtime,
@@ -360,7 +410,7 @@ def predict_fold(loaded: LoadedModel, fold: int) -> tuple[np.ndarray, np.ndarray
 
 
 def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "edge",
-                    runtime: str = "torch", precision: str = "fp32", batch_size: int = 256,
+                    runtime: str = "torch", precision: str | None = "fp32", batch_size: int = 256,
                     jobs: int | None = None, cams: CamCollector | None = None) -> pd.DataFrame:
     """Probabilities of the 5 superclasses for every record the sources name (see the module
     docstring): a DataFrame with columns ``record, NORM, MI, STTC, CD, HYP``, in source order.
@@ -372,7 +422,7 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
     >>> predict_sources(["ptbxl://1"], model="no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    detak.models.predict.ModelNotFoundError: model 'no-such-model' not found: ...
+    detak.models.trained.ModelNotFoundError: model 'no-such-model' not found: ...
     """
     from detak.data.sources import SourceError, expand_source
 
@@ -429,7 +479,8 @@ def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
-           "RuntimeNotAvailableError",
+__all__ = ["AUTO", "COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
+           "choose_runtime",
+           "RuntimeNotAvailableError", "default_models_dir", "load_torch_module",
            "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
            "write_predictions", "MODEL_FS", "N_SAMPLES"]

@@ -1,4 +1,4 @@
-"""detak.calibration.representative: the int8 calibration set is deterministic, stratified by
+"""detak.export.representative: the int8 calibration set is deterministic, stratified by
 label combination, drawn from the training folds only, and carries the training inputs."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detak.calibration.representative import (
+from detak.data.sources import _ptbxl
+from detak.export.representative import (
     CalibrationError,
     allocate,
     label_patterns,
     representative_ids,
     representative_set,
 )
-from detak.data.sources import _ptbxl
 from detak.models.cnn_data import TRAIN_FOLDS
 
 
