@@ -289,7 +289,9 @@ def _record_name(item: Any) -> str:
     if item.kind == "ptbxl":
         return str(int(item.key))
     if item.kind == "file":
-        return Path(item.record).name
+        name = Path(item.record).name
+        # a WFDB record is named without its header's suffix (rec.hea and rec are one record)
+        return name[:-4] if name.lower().endswith((".hea", ".dat")) else name
     return item.record
 
 
@@ -367,11 +369,28 @@ class CamCollector:
         return path
 
 
+#: Errors a bad record raises while it is read and prepared (the other records go on when
+#: `predict_sources` is given a ``failed`` list).
+RECORD_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, OSError)
+
+
+def _prepare_or_error(args: tuple[Any, Standardizer]) -> np.ndarray | BaseException:
+    """`_prepare`, with a bad record's error returned instead of raised (it crosses a process
+    pool as a value, so one record cannot stop the others)."""
+    try:
+        return _prepare(args)
+    except RECORD_ERRORS as err:
+        return err
+
+
 def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int,
-                   windows_out: list[int] | None = None) -> list[np.ndarray]:
+                   windows_out: list[int] | None = None,
+                   failed: list[tuple[str, BaseException]] | None = None,
+                   ) -> list[np.ndarray | None]:
     """Per item, the probabilities averaged over its 10-s windows (their counts appended to
-    ``windows_out``)."""
-    out: list[np.ndarray] = []
+    ``windows_out``). With ``failed``, an item that cannot be read or prepared is None and
+    ``(name, error)`` is appended to ``failed``; without it the first such error is raised."""
+    out: list[np.ndarray | None] = []
     pool = None
     if jobs > 1 and len(items) >= POOL_MIN_RECORDS:
         import multiprocessing as mp
@@ -382,14 +401,26 @@ def _predict_items(loaded: LoadedModel, items: Sequence[Any], jobs: int,
         for s in range(0, len(items), _CHUNK_RECORDS):
             chunk = items[s:s + _CHUNK_RECORDS]
             args = [(it, loaded.standardizer) for it in chunk]
-            windows = (list(pool.map(_prepare, args, chunksize=16)) if pool
-                       else [_prepare(a) for a in args])
+            prepared = (list(pool.map(_prepare_or_error, args, chunksize=16)) if pool
+                        else [_prepare_or_error(a) for a in args])
+            windows: list[np.ndarray] = []
+            for it, w in zip(chunk, prepared, strict=True):
+                if isinstance(w, BaseException):
+                    if failed is None:
+                        raise w
+                    failed.append((_record_name(it), w))
+                else:
+                    windows.append(w)
+            if not windows:
+                out.extend(None for _ in chunk)
+                continue
             probs = loaded.predict(np.concatenate(windows))
             if windows_out is not None:
                 windows_out.extend(len(w) for w in windows)
             bounds = np.cumsum([0] + [len(w) for w in windows])
-            out.extend(probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
-                                                              strict=True))
+            good = iter(probs[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                strict=True))
+            out.extend(None if isinstance(w, BaseException) else next(good) for w in prepared)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -411,13 +442,16 @@ def predict_fold(loaded: LoadedModel, fold: int) -> tuple[np.ndarray, np.ndarray
 
 def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "edge",
                     runtime: str = "torch", precision: str | None = "fp32", batch_size: int = 256,
-                    jobs: int | None = None, cams: CamCollector | None = None) -> pd.DataFrame:
+                    jobs: int | None = None, cams: CamCollector | None = None,
+                    failed: list[tuple[str, BaseException]] | None = None) -> pd.DataFrame:
     """Probabilities of the 5 superclasses for every record the sources name (see the module
     docstring): a DataFrame with columns ``record, NORM, MI, STTC, CD, HYP``, in source order.
 
     ``jobs``: worker processes that read and filter records (default: all cores; used for 64
     records or more) and torch threads. ``cams``: a `CamCollector` that keeps the fused Grad-CAM
-    maps of every window (exported models with a map only).
+    maps of every window (exported models with a map only). ``failed``: when given, a source or
+    record that cannot be read or prepared is left out and ``(name, error)`` appended to it
+    (`detak predict` names each and goes on); without it the first such error is raised.
 
     >>> predict_sources(["ptbxl://1"], model="no-such-model")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -438,8 +472,10 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
     def flush() -> None:
         if pending:
             windows: list[int] = []
-            rows.extend(_predict_items(loaded, pending, jobs, windows))
-            new = [_record_name(it) for it in pending]
+            probs = _predict_items(loaded, pending, jobs, windows, failed)
+            new = [_record_name(it) for it, p in zip(pending, probs, strict=True)
+                   if p is not None]
+            rows.extend(p for p in probs if p is not None)
             names.extend(new)
             if cams is not None:
                 cams.name_windows(new, windows)
@@ -453,16 +489,22 @@ def predict_sources(sources: Sequence[str], model: str | Path | LoadedModel = "e
             flush()
             try:
                 ids, probs = predict_fold(loaded, int(m.group(1)))
-            except FoldNotAvailableError as err:
-                raise SourceError(f"{source!r}: {err}") from err
-            except ValueError as err:
-                raise SourceError(f"{source!r}: {err}") from err
+            except (FoldNotAvailableError, ValueError) as err:
+                if failed is None:
+                    raise SourceError(f"{source!r}: {err}") from err
+                failed.append((source, SourceError(f"{source!r}: {err}")))
+                continue
             names.extend(str(int(i)) for i in ids)
             rows.extend(probs)
             if cams is not None:
                 cams.name_windows([str(int(i)) for i in ids], [1] * len(ids))
             continue
-        pending.extend(expand_source(source))
+        try:
+            pending.extend(expand_source(source))
+        except (SourceError, *RECORD_ERRORS) as err:
+            if failed is None:
+                raise
+            failed.append((source, err))
     flush()
     table = pd.DataFrame(np.asarray(rows, dtype=np.float64).reshape(-1, len(CLASSES)),
                          columns=list(CLASSES))

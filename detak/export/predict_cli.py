@@ -226,20 +226,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     except (ModelNotFoundError, RuntimeNotAvailableError) as err:
         return report("predict", err)
     cams = CamCollector() if args.cam else None
+    failed: list[tuple[str, BaseException]] = []
     try:
         table = predict_sources(args.sources, loaded, batch_size=args.batch_size, jobs=jobs,
-                                cams=cams)
+                                cams=cams, failed=failed)
     except RuntimeNotAvailableError as err:       # --cam on a model without maps (exit 2)
         return report("predict", err)
     except (MissingLeadError, InputError, SourceError, RecordingError, NumberFormatError,
             OSError) as err:                      # a source rejected (exit 1)
         return report("predict", err)
+    for name, err in failed:                      # each named; the others were predicted
+        report("predict", err, name)
+    if not len(table):
+        return 1
     path = write_predictions(table, args.out)
     print(f"{len(table)} records → {path} ({ran_with(loaded)})", file=sys.stderr)
     if cams is not None:
         maps = cams.save(args.cam)
         print(f"{cams.n_windows} Grad-CAM windows → {maps}", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:

@@ -60,6 +60,28 @@ def test_missing_lead_is_a_named_error(tiny, tmp_path):
     assert rc == 1 and not (tmp_path / "o.csv").exists()  # a source failed (exit rule)
 
 
+def test_a_bad_source_is_named_and_the_others_are_predicted(tiny, tmp_path, capsys):
+    """Exit rule (issue 13, item 4): one failed source is named on stderr, exit 1, and the
+    other sources are still predicted and written."""
+    good = write_recording(load_ludb(5).recording.replace(name="good"), tmp_path / "good")
+    rec = load_ludb(6).recording
+    bad = write_recording(rec.select([ld for ld in rec.leads if ld != "V2"]).replace(
+        name="no-v2"), tmp_path / "no-v2")
+    out = tmp_path / "o.csv"
+    capsys.readouterr()
+    rc = main(["predict", str(bad), str(good), str(tmp_path / "absent.csv"), "--model",
+               str(tiny), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert [ln for ln in err if "no-v2" in ln and "missing V2" in ln]
+    assert [ln for ln in err if "absent.csv" in ln and ln.startswith("detak predict: error:")]
+    table = pd.read_csv(out)
+    assert list(table["record"]) == ["good"]
+    want = predict_sources([str(good)], tiny)
+    np.testing.assert_allclose(table.iloc[0, 1:].to_numpy(float),
+                               want.iloc[0, 1:].to_numpy(float), atol=1e-6)
+
+
 def test_rate_below_100_hz_is_a_named_error(tiny, tmp_path):
     rec = load_ludb(5).recording
     slow = rec.replace(signal=rec.signal[:, ::10].copy(), fs=50.0, name="slow")
