@@ -20,9 +20,10 @@ Compute precision (``compute``): ``fp32`` (default) or ``bf16`` — the training
 pass runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``, so convolutions and linear
 layers compute in bfloat16 while the weights, the AdamW state, the loss, the gradients applied
 and every validation pass stay fp32 (mixed precision, as on a GPU). On a CPU with AVX512-BF16 or
-AMX it makes S1's larger models trainable on two cores (resnet1d about 3× faster per batch here,
-inceptiontime about 1.5×); on a CPU without bf16 instructions it is slower, and ``train_cnn``
-says so.
+AMX it makes S1's larger models trainable on two cores (the fp32/bf16 step-time ratio per
+model is what ``make bench-bf16`` prints, docs/results/bf16_speed.md: 2.1× for resnet1d and 1.1×
+for inceptiontime on one thread of this AVX512-BF16 machine); on a CPU without bf16 instructions
+it is slower, and ``train_cnn`` says so.
 
 Every epoch writes ``checkpoint.pt`` in ``out_dir`` atomically (model, optimizer, scheduler,
 RNG states, epoch, history, best weights), so ``resume=True`` continues exactly where a run
