@@ -105,7 +105,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
                             activation_type=args.activations, cam=not args.no_cam,
                             progress=lambda m: print(f"detak export: {m}", file=sys.stderr))
     except (ModelNotFoundError, ImportError, ValueError) as err:
-        print(f"detak export: {err}", file=sys.stderr)
+        from detak.errors import error_line
+
+        print(error_line("export", err), file=sys.stderr)
         return 2
     e = card["exports"][args.kind]
     summary = {"model": card["name"], "cam": card["cam"]["kind"],
@@ -132,7 +134,11 @@ def _public_key(arg: str | None) -> str:
 
 
 def _bundle_error(action: str, err: Exception) -> int:
-    print(f"detak bundle {action}: {type(err).__name__}: {err}", file=sys.stderr)
+    """One line in the form every command uses (detak.errors), the error's class kept as the
+    reason (tampered, truncated, wrong key ...); a bundle problem is a usage error (exit 2)."""
+    from detak.errors import error_line
+
+    print(error_line(f"bundle {action}", f"{type(err).__name__}: {err}"), file=sys.stderr)
     return 2
 
 
