@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fold == 10:
         ap.error("fold 10 is held out and never used")
 
-    from detak.models.cnn_data import CLASSES, _default_ptb, preprocess_array
     from detak.export.predict import load_model
+    from detak.models.cnn_data import CLASSES, _default_ptb, preprocess_array
 
     t0 = time.time()
     ptb = _default_ptb()
