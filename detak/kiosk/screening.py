@@ -280,10 +280,11 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
         raise ScreeningInputError(f"screen() needs a Recording, got {type(recording).__name__}")
     from detak.models.rules import parse_sex
     from detak.signal.analysis import analyse_recording
+    from detak.signal.intervals_cli import _json_safe
 
     _ = translator(lang)
     rec = recording
-    analysis = analyse_recording(rec)
+    analysis = _json_safe(analyse_recording(rec))  # NaN -> null: the record is plain JSON
     q = analysis.get("quality") or {}
     quality = {"verdict": q.get("verdict", "reject"), "reasons": list(q.get("reasons") or [])}
     if q.get("gaps"):
