@@ -8,7 +8,8 @@ fires; every rule that fires gives one reason in the chosen language.
 rule               level             fires when
 =================  ================  ========================================================
 record_again       no finding        the quality check rejected the recording: nothing was
-                                     measured, the nurse records again
+                                     measured, the nurse records again (the reason shown is
+                                     the quality check's first; the screening keeps them all)
 hr_low             refer today       heart rate < 40 bpm (`HR_LOW_BPM`)
 hr_high            refer today       heart rate > 150 bpm (`HR_HIGH_BPM`)
 qtc_high_risk      refer today       the clinical rule set's ``high_risk_qtc`` finding
@@ -163,7 +164,7 @@ def assess_urgency(*, quality: str, quality_reasons: Sequence[str] = (),
         fired.append((rule, _(rule.message).format(**values)))
 
     if quality == "reject":
-        why = "; ".join(quality_reasons) or _("no reason given")
+        why = quality_reasons[0] if quality_reasons else _("no reason given")  # the first
         fire("record_again", why=why)
         return _result(fired, lang, notes)
     hr = _value(intervals, "hr_bpm")
