@@ -33,7 +33,6 @@ Steps (each a public function of a lower layer; nothing here measures or classif
 from __future__ import annotations
 
 import json
-import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from typing import Any
 from detak.data.recording import Recording
 from detak.kiosk.i18n import N_, check_language, translator
 from detak.kiosk.types import Screening
-from detak.kiosk.urgency import assess_urgency
+from detak.kiosk.urgency import assess_urgency, finite
 from detak.signal.analysis import INTERVAL_KEYS
 
 NB_NAME = "s3-nb"
@@ -60,16 +59,6 @@ MSG_NB_MISSING = N_("The NB model is not installed ({path}).")
 
 class ScreeningInputError(ValueError):
     """`screen` was given something that is not a `Recording` (or an unknown option)."""
-
-
-def _finite(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
 
 
 # ------------------------------------------------------------------------------- rules
@@ -136,7 +125,7 @@ def nb_label(values: dict[str, Any], lang: str, path: str | Path = NB_MODEL) -> 
         return {"label": None, "probability": None, "model": NB_NAME,
                 "reason": translator(lang)(MSG_NB_MISSING).format(path=str(p))}
     tm = _nb(str(p))
-    pred = tm.predict({f: _finite(values.get(f)) for f in tm.features})
+    pred = tm.predict({f: finite(values.get(f)) for f in tm.features})
     label = str(pred["label"])
     texts = {lb.name: lb for lb in load_ruleset("s3").labels}
     text = getattr(texts.get(label), lang, label)
@@ -306,7 +295,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
         return Screening.new(**common, mi_reason=_(MSG_REJECTED), urgency=urgency.to_dict(),
                              versions=_versions(None, None, model))
     sex_code = parse_sex(sex if sex is not None else rec.meta.get("sex"), strict=sex is not None)
-    values = {k: _finite(intervals[k]) for k in INTERVAL_KEYS}
+    values = {k: finite(intervals[k]) for k in INTERVAL_KEYS}
     rhythm = rule_labels(values, sex_code, lang)
     nb = nb_label(values, lang, nb_model)
     mi, mi_reason = mi_screen(rec, model, lang)

@@ -127,8 +127,12 @@ class Urgency:
                 "notes": list(self.notes)}
 
 
-def _value(mapping: Mapping[str, Any] | None, key: str) -> float | None:
-    v = (mapping or {}).get(key)
+def finite(v: Any) -> float | None:
+    """``v`` as a float when it is a finite number, else None (missing, NaN, text, bool).
+
+    >>> finite(61), finite("61"), finite(float("nan")), finite(True), finite(None)
+    (61.0, 61.0, None, None, None)
+    """
     if v is None or isinstance(v, bool):
         return None
     try:
@@ -136,6 +140,10 @@ def _value(mapping: Mapping[str, Any] | None, key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return x if math.isfinite(x) else None
+
+
+def _value(mapping: Mapping[str, Any] | None, key: str) -> float | None:
+    return finite((mapping or {}).get(key))
 
 
 def _threshold(mi: Mapping[str, Any], cls: str, point: str) -> float | None:
