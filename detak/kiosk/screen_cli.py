@@ -185,7 +185,17 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                        model: str = "edge", out: TextIO | None = None,
                        err: TextIO | None = None) -> int:
     """Screen, save and print each source; returns the exit status (0, 1; usage errors
-    raise)."""
+    raise).
+
+    >>> import io, json, tempfile
+    >>> buf = io.StringIO()
+    >>> run_screen_command(["sample://ptbxl-00286"], tempfile.mkdtemp(), lang="en",
+    ...                    json_out=True, out=buf)
+    0
+    >>> o = json.loads(buf.getvalue())
+    >>> o["urgency"]["level"], o["mi"]["model"], o["rhythm"]["clinical_label"]
+    ('routine review', 'edge', 'abnormal')
+    """
     from detak.errors import error_line, report_rejected
     from detak.kiosk.acquire import acquire
     from detak.kiosk.i18n import check_language

@@ -160,14 +160,27 @@ def mi_recording(rec: Recording, lang: str) -> tuple[Recording | None, str | Non
                                                        leads=", ".join(rec.leads))
 
 
-@cache
 def load_screening_model(model: str = "edge") -> Any:
-    """The int8 model ``model`` for the kiosk runtime (loaded once per process). Never torch:
-    ``runtime="auto"`` with ``precision="int8"`` takes only the exported ONNX / TFLite files.
-    Raises the model errors of `detak.export.predict` (usage errors of ``detak screen``)."""
+    """The int8 model ``model`` for the kiosk runtime: the active installed bundle of that name
+    first, else the shipped model (`detak.export.predict.resolve_model_dir`, asked on every
+    call, so a bundle installed while the app runs is used from the next screening on); each
+    model folder is loaded once per process. Never torch: ``runtime="auto"`` with
+    ``precision="int8"`` takes only the exported ONNX / TFLite files. Raises the model errors
+    of `detak.export.predict` (usage errors of ``detak screen``).
+
+    >>> load_screening_model("edge").precision
+    'int8'
+    """
+    from detak.export.predict import resolve_model_dir
+
+    return _load_folder(str(resolve_model_dir(model)))
+
+
+@cache
+def _load_folder(folder: str) -> Any:
     from detak.export.predict import load_model
 
-    return load_model(model, runtime="auto", precision="int8", threads=1)
+    return load_model(folder, runtime="auto", precision="int8", threads=1)
 
 
 def _bundle_of(folder: Path) -> dict[str, Any] | None:

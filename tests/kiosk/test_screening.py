@@ -148,3 +148,21 @@ def test_from_dict_refuses_unknown_keys_and_formats(twelve):
         Screening.from_dict({**d, "extra": 1})
     with pytest.raises(ScreeningFormatError, match="format"):
         Screening.from_dict({**d, "format": "detak-screening/99"})
+
+
+def test_an_installed_bundle_is_used_and_named(twelve, tmp_path, monkeypatch):
+    from detak.export.bundle import create_bundle, generate_keypair, install_bundle
+    from detak.models.shipped import weights_dir
+
+    priv, pub = generate_keypair(tmp_path / "k.pem", tmp_path / "k.pub")
+    bundle = create_bundle(weights_dir() / "edge", tmp_path / "edge.tar.gz", priv,
+                           version="2026.12-test")
+    monkeypatch.setenv("DETAK_BUNDLES", str(tmp_path / "bundles"))
+    before = screen(twelve, lang="en").mi
+    assert before["bundle"] is None
+    install_bundle(bundle, pub)
+    after = screen(twelve, lang="en")
+    assert after.mi["bundle"]["name"] == "edge"
+    assert after.mi["bundle"]["version"] == "2026.12-test"
+    assert after.versions["bundle"] == after.mi["bundle"]
+    assert after.mi["probabilities"] == before["probabilities"]   # the same int8 file
