@@ -48,7 +48,7 @@ NB_MODEL = (Path(__file__).resolve().parents[1] / "models" / "tabular_weights" /
             / f"{NB_NAME}.joblib")
 RULESETS: tuple[str, ...] = ("s3", "clinical")
 MI_LEADS_8: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
-CAM_DECIMALS = 4
+CAM_DIGITS = 4  # significant digits kept of each Grad-CAM value (raw maps can be ~1e-3)
 
 MSG_NEEDS_12 = N_("MI screening needs 12 leads: this recording has {n} ({leads}).")
 MSG_MI_NOT_RUN = N_("MI screening was not run: {why}")
@@ -194,6 +194,10 @@ def _bundle_of(folder: Path) -> dict[str, Any] | None:
             "digest": sha256_file(manifest)[:16]}
 
 
+def _digits(row: Any) -> list[float]:
+    return [float(f"{float(v):.{CAM_DIGITS}g}") for v in row]
+
+
 def _thresholds(card: dict[str, Any]) -> dict[str, dict[str, float]]:
     classes = ((card.get("operating_points") or {}).get("classes") or {})
     return {c: {k: float(v["threshold"]) for k, v in pts.items() if "threshold" in v}
@@ -238,8 +242,8 @@ def mi_screen(rec: Recording, model: str, lang: str) -> tuple[dict[str, Any] | N
     if getattr(engine, "has_cam", False):
         cam = {"fs": float(MODEL_FS), "samples": N_SAMPLES,
                "window_starts_s": [round(s / MODEL_FS, 2) for s in starts[:len(windows)]],
-               "mi": [[round(float(v), CAM_DECIMALS) for v in row] for row in out.cam_mi],
-               "top": [[round(float(v), CAM_DECIMALS) for v in row] for row in out.cam_top],
+               "mi": [_digits(row) for row in out.cam_mi],
+               "top": [_digits(row) for row in out.cam_top],
                "top_class": [CLASSES[int(i)] for i in out.top_class]}
     prob = {c: round(float(p), 4) for c, p in zip(CLASSES, probs, strict=True)}
     return {"probability": prob["MI"], "model": loaded.name, "runtime": loaded.runtime,

@@ -166,3 +166,22 @@ def test_an_installed_bundle_is_used_and_named(twelve, tmp_path, monkeypatch):
     assert after.mi["bundle"]["version"] == "2026.12-test"
     assert after.versions["bundle"] == after.mi["bundle"]
     assert after.mi["probabilities"] == before["probabilities"]   # the same int8 file
+
+
+def test_cam_in_the_record_is_the_runtime_map(twelve):
+    from detak.kiosk.screening import load_screening_model
+    from detak.models.cnn_data import preprocess_recording
+
+    m = load_screening_model("edge")
+    out = m.module.run(preprocess_recording(twelve, m.standardizer))
+    s = screen(twelve, lang="en")
+    np.testing.assert_allclose(s.mi["cam"]["mi"], out.cam_mi, rtol=1e-3, atol=1e-12)
+    np.testing.assert_allclose(s.mi["cam"]["top"], out.cam_top, rtol=1e-3, atol=1e-12)
+    assert s.mi["cam"]["window_starts_s"] == [0.0] and s.mi["windows"] == 1
+
+
+def test_longer_recording_gets_one_map_per_window(twelve):
+    rec = twelve.replace(signal=np.concatenate([twelve.signal, twelve.signal[:, :500]], axis=1))
+    s = screen(rec, lang="en")                                   # 15 s: windows at 0 and 5 s
+    assert s.mi["windows"] == 2 and s.mi["cam"]["window_starts_s"] == [0.0, 5.0]
+    assert len(s.mi["cam"]["mi"]) == 2
