@@ -8,8 +8,9 @@ marked message has a translation in both catalogs and the ``.mo`` files match th
 
 Update after adding a message (``babel.cfg`` says which files are scanned)::
 
-    pybabel extract -F babel.cfg -o detak/kiosk/locale/detak.pot detak/kiosk
-    pybabel update -i detak/kiosk/locale/detak.pot -d detak/kiosk/locale -D detak
+    pybabel extract -F babel.cfg -o detak/kiosk/locale/detak.pot --no-location --omit-header .
+    pybabel update -i detak/kiosk/locale/detak.pot -d detak/kiosk/locale -D detak -w 100 \
+        --no-fuzzy-matching
     # translate the new entries in both .po files, then
     pybabel compile -d detak/kiosk/locale -D detak
 

@@ -52,6 +52,8 @@ CAM_DIGITS = 4  # significant digits kept of each Grad-CAM value (raw maps can b
 
 MSG_NEEDS_12 = N_("MI screening needs 12 leads: this recording has {n} ({leads}).")
 MSG_MI_NOT_RUN = N_("MI screening was not run: {why}")
+MSG_LEADS_UNUSABLE = N_("MI screening needs all 12 leads usable: {leads} unusable ({why}). "
+                        "Check the electrodes and record again.")
 MSG_REJECTED = N_("Not screened: the quality check rejected the recording.")
 MSG_NO_LABEL = N_("No rule label: no interval could be measured.")
 MSG_NB_MISSING = N_("The NB model is not installed ({path}).")
@@ -204,9 +206,24 @@ def _thresholds(card: dict[str, Any]) -> dict[str, dict[str, float]]:
             for c, pts in classes.items()}
 
 
-def mi_screen(rec: Recording, model: str, lang: str) -> tuple[dict[str, Any] | None, str | None]:
+def unusable_leads(per_lead: dict[str, Any]) -> list[str]:
+    """Standard leads the quality check rejected one by one (flat, lead off, noise), in order.
+
+    >>> unusable_leads({"V3": {"verdict": "reject"}, "I": {"verdict": "warn"}, "X": {}})
+    ['V3']
+    """
+    from detak.calibration.leads import STANDARD_LEADS
+
+    return [lead for lead in STANDARD_LEADS
+            if (per_lead.get(lead) or {}).get("verdict") == "reject"]
+
+
+def mi_screen(rec: Recording, model: str, lang: str,
+              per_lead: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """Superclass probabilities and fused Grad-CAM maps of a 12-lead ``rec`` (see
-    `mi_recording`), or None and why not (in ``lang``)."""
+    `mi_recording`), or None and why not (in ``lang``). ``per_lead``: the quality check's
+    per-lead results; a lead it rejected (an electrode off) stops the model, whose input would
+    be a flat or noisy lead it never saw in training."""
     from detak.data.gaps import GapError, model_window
     from detak.data.validation import RecordingError
     from detak.models.cnn_data import (
@@ -231,6 +248,10 @@ def mi_screen(rec: Recording, model: str, lang: str) -> tuple[dict[str, Any] | N
         windows = preprocess_recording(twelve, loaded.standardizer)
     except (InputError, GapError, RecordingError) as err:
         return None, _(MSG_MI_NOT_RUN).format(why=str(err))
+    bad = unusable_leads(per_lead or {})
+    if bad:
+        first = ((per_lead or {})[bad[0]].get("reasons") or ["rejected"])[0]
+        return None, _(MSG_LEADS_UNUSABLE).format(leads=", ".join(bad), why=first)
     engine = loaded.module
     out = engine.run(windows)
     probs = out.probs.mean(axis=0)
@@ -315,7 +336,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     values = {k: finite(intervals[k]) for k in INTERVAL_KEYS}
     rhythm = rule_labels(values, sex_code, lang)
     nb = nb_label(values, lang, nb_model)
-    mi, mi_reason = mi_screen(rec, model, lang)
+    mi, mi_reason = mi_screen(rec, model, lang, q.get("per_lead") or {})
     clinical = [(f["finding"], f["label"]) for f in rhythm["findings"]
                 if f["ruleset"] == "clinical"]
     texts = {f["finding"]: f["text"] for f in rhythm["findings"] if f["ruleset"] == "clinical"}

@@ -185,3 +185,18 @@ def test_longer_recording_gets_one_map_per_window(twelve):
     s = screen(rec, lang="en")                                   # 15 s: windows at 0 and 5 s
     assert s.mi["windows"] == 2 and s.mi["cam"]["window_starts_s"] == [0.0, 5.0]
     assert len(s.mi["cam"]["mi"]) == 2
+
+
+@pytest.mark.parametrize("fault", ["flat", "noise"])
+def test_a_loose_chest_electrode_stops_mi_but_not_the_rest(twelve, fault):
+    sig = twelve.signal.copy()
+    v3 = list(twelve.leads).index("V3")
+    sig[v3] = 0.0 if fault == "flat" else 0.5 * np.random.default_rng(0).standard_normal(
+        sig.shape[1])
+    s = screen(twelve.replace(signal=sig), lang="en")
+    assert not s.rejected and s.quality["verdict"] == "warn"
+    assert s.mi is None and "V3" in s.mi_reason and "record again" in s.mi_reason
+    assert s.intervals["hr_bpm"] is not None and s.rhythm["clinical_label"] is not None
+    assert s.mi_reason in s.urgency["notes"]
+    idn = screen(twelve.replace(signal=sig), lang="id")
+    assert "ulangi perekaman" in idn.mi_reason
