@@ -9,9 +9,10 @@ are measured by detak (`detak.signal.interval_table`, cached), so the model is t
 measuring code: its card records that code's hash; retrain when ``detak/signal`` changes.
 
 The whole table (~19,600 records) takes 20-30 min on two cores; the default 200 records a fold
-keeps the retraining to a few minutes. NB learns the s3 table's thresholds from the measured
-values (the labels are a function of the features), so its accuracy says how well it re-learns
-the rules, not how well it finds arrhythmia (docs/results/s3_ptbxl.md).
+keeps the retraining to a few minutes (``--per-fold 0`` reads them all). NB learns the s3
+table's thresholds from the measured values (the labels are a function of the features), so
+its accuracy says how well it re-learns the rules, not how well it finds arrhythmia
+(docs/results/s3_ptbxl.md).
 
     .venv/bin/python tools/train_kiosk_nb.py            # writes s3-nb.joblib + s3-nb.json
 """
@@ -29,7 +30,8 @@ COMMAND = ".venv/bin/python tools/train_kiosk_nb.py"
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--per-fold", type=int, default=200, help="records per training fold")
+    ap.add_argument("--per-fold", type=int, default=200,
+                    help="records per training fold (0: every record, ~20-30 min on 2 cores)")
     ap.add_argument("--check", type=int, default=150, help="fold-9 records for the check")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=OUT)
@@ -42,14 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     from detak.models.tabular import TabularModel
     from detak.signal.interval_table import _code_hash, ptbxl_interval_table
 
-    train = ptbxl_interval_table(folds=list(range(1, 9)), limit=args.per_fold, jobs=args.jobs,
-                                 progress=True)
+    train = ptbxl_interval_table(folds=list(range(1, 9)), limit=args.per_fold or None,
+                                 jobs=args.jobs, progress=True)
     X, y, counts = s3_study.study_dataset(train)
     check = ptbxl_interval_table(folds=[9], limit=args.check, jobs=args.jobs, progress=True)
     Xc, yc, counts_c = s3_study.study_dataset(check)
     tm = TabularModel.train("nb", X, y, name=NAME, description=(
         f"Gaussian NB on S3's eight interval features, target the s3 rule label; PTB-XL v1.0.3 "
-        f"folds 1-8, first {args.per_fold} records of each, age >= 60, not rejected: "
+        f"folds 1-8, {f'first {args.per_fold}' if args.per_fold else 'all'} records of each, "
+        "age >= 60, not rejected: "
         f"{len(y)} rows ({counts['rejected']} rejected, {counts['unlabelled']} unlabelled left "
         "out)"), source="PTB-XL interval table (detak.signal.interval_table)",
         metrics={})
