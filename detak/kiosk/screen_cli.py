@@ -196,7 +196,7 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
     >>> o["urgency"]["level"], o["mi"]["model"], o["rhythm"]["clinical_label"]
     ('routine review', 'edge', 'abnormal')
     """
-    from detak.errors import error_line, report_rejected
+    from detak.errors import EXIT_USAGE, error_line, exit_code, report_rejected
     from detak.kiosk.acquire import acquire
     from detak.kiosk.i18n import check_language
     from detak.kiosk.screening import load_screening_model, screen
@@ -225,8 +225,18 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                     _emit(out, {"id": None, "source": source, "record": item.record,
                                 "error": _error_text(e)}, json_out)
                     continue
-                s = screen(rec, lang=lang, model=model, resident_id=resident,
-                           device=item.device, source=source)
+                try:
+                    s = screen(rec, lang=lang, model=model, resident_id=resident,
+                               device=item.device, source=source)
+                except Exception as e:  # noqa: BLE001 - one source failed; the others go on
+                    if exit_code(e) == EXIT_USAGE:
+                        raise
+                    status = 1
+                    why = f"screening failed: {_error_text(e)}"
+                    print(error_line("screen", why, item.record), file=err)
+                    _emit(out, {"id": None, "source": source, "record": item.record,
+                                "error": why}, json_out)
+                    continue
                 data = s.to_dict()
                 sid = store.save_screening(data, rec, render_report(data, rec))
                 view = output_view(data, report_pdf_path(store, sid))

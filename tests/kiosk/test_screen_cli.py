@@ -133,3 +133,22 @@ def test_device_url_records_10_s_first(tmp_path, capsys):
     assert o["device"]["url"] == "emu://ptbxl/1?speed=20" and o["device"]["model"]
     assert o["calibration"]
     assert o["mi"]["probability"] is not None
+
+
+def test_a_defect_in_one_screening_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    import detak.kiosk.screening as screening
+
+    real = screening.screen
+
+    def flaky(rec, **kw):
+        if kw.get("source") == "ludb://1":
+            raise RuntimeError("boom")
+        return real(rec, **kw)
+
+    monkeypatch.setattr(screening, "screen", flaky)
+    code, out, err = _run(["screen", "ludb://1", "sample://ptbxl-00286", "--store",
+                           str(tmp_path / "S"), "--json"], capsys)
+    assert code == 1
+    assert "RuntimeError: boom" in out[0]["error"] and out[1]["id"]
+    assert err.strip().splitlines() == [
+        "detak screen: error: ludb:1: screening failed: RuntimeError: boom"]
