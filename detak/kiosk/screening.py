@@ -239,11 +239,13 @@ def mi_screen(rec: Recording, model: str, lang: str,
     if twelve is None:
         return None, why
     notes: list[str] = []
+    offset_s = 0.0      # where the model's input starts in the recording (gaps cut out)
     try:
         if twelve.meta.get("gaps"):
             twelve, note = model_window(twelve, N_SAMPLES / MODEL_FS)
             if note:
                 notes.append(note)
+                offset_s = float((twelve.meta.get("window_s") or [0.0])[0])
         loaded = load_screening_model(model)
         windows = preprocess_recording(twelve, loaded.standardizer)
     except (InputError, GapError, RecordingError) as err:
@@ -262,7 +264,8 @@ def mi_screen(rec: Recording, model: str, lang: str,
     cam = None
     if getattr(engine, "has_cam", False):
         cam = {"fs": float(MODEL_FS), "samples": N_SAMPLES,
-               "window_starts_s": [round(s / MODEL_FS, 2) for s in starts[:len(windows)]],
+               "window_starts_s": [round(offset_s + s / MODEL_FS, 2)
+                                   for s in starts[:len(windows)]],
                "mi": [_digits(row) for row in out.cam_mi],
                "top": [_digits(row) for row in out.cam_top],
                "top_class": [CLASSES[int(i)] for i in out.top_class]}
@@ -316,7 +319,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     quality = {"verdict": q.get("verdict", "reject"), "reasons": list(q.get("reasons") or [])}
     if q.get("gaps"):
         quality["gaps"] = q["gaps"]
-    recording_info = {"name": rec.name, "fs": rec.fs, "leads": list(rec.leads),
+    recording_info = {"name": rec.name, "fs": finite(rec.fs), "leads": list(rec.leads),
                       "duration_s": analysis.get("duration_s"),
                       "gaps": list(rec.meta.get("gaps") or [])}
     intervals = {k: analysis.get(k) for k in INTERVAL_KEYS}

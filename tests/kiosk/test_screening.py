@@ -78,6 +78,15 @@ def test_recording_with_flagged_gaps_is_screened(twelve):
     assert s.mi is not None and s.mi["notes"]
 
 
+def test_cam_windows_are_placed_in_the_recording_when_a_gap_is_cut_out(twelve):
+    sig = np.concatenate([twelve.signal, twelve.signal], axis=1)        # 20 s
+    sig[:, 200:230] = np.nan                                             # gap at 2.0-2.3 s
+    rec = twelve.replace(signal=sig, meta={**twelve.meta, "gaps": [[2.0, 2.3]]})
+    s = screen(rec, lang="en")
+    assert s.mi["notes"] and "gap-free" in s.mi["notes"][0]
+    assert s.mi["cam"]["window_starts_s"][0] == pytest.approx(2.3)
+
+
 # --- lead cases -----------------------------------------------------------------------------
 
 def test_twelve_lead_has_mi_probabilities_and_cam(twelve):
