@@ -107,19 +107,27 @@ def checks(tmp: Path) -> list[Check]:
         Check("unknown source scheme", ["intervals", "nosuch://1"], {1},
               last_line=r"unknown source 'nosuch://1'"),
         Check("usage error", ["intervals"], {2}),
+        Check("screen (issue 14): the whole pipeline, int8 CNN + CAM, saved in a store",
+              ["screen", GOOD, "--store", str(tmp / "store"), "--json"], {0},
+              stdout=r'"mi": \{"probability": \d'),
+        Check("screen, unknown language", ["screen", GOOD, "--store", str(tmp / "store"),
+                                           "--lang", "fr"], {2}),
     ]
     for cmd, cases in {"intervals": ["empty", "text_cell", "half_second", "no_dat", "missing"],
                        "quality": ["empty", "text_cell", "half_second", "no_dat", "missing"],
                        "plot": ["empty", "text_cell", "half_second", "no_dat", "missing"],
                        "convert": ["empty", "text_cell", "no_dat", "missing"],
                        "predict": ["empty", "text_cell", "half_second", "three_leads",
-                                   "missing"]}.items():
+                                   "missing"],
+                       "screen": ["empty", "text_cell", "half_second", "no_dat",
+                                  "missing"]}.items():
         for case in cases:
             src = bad[case]
             argv = {"plot": [cmd, src, "--out", str(tmp / f"{case}.png")],
                     "convert": [cmd, src, str(tmp / f"{case}.out.csv")],
                     "predict": [cmd, src, "--model", "edge", "--runtime", "onnx", "--precision",
-                                "int8", "--out", str(tmp / f"{case}.p.csv")]}.get(cmd, [cmd, src])
+                                "int8", "--out", str(tmp / f"{case}.p.csv")],
+                    "screen": [cmd, src, "--store", str(tmp / "store")]}.get(cmd, [cmd, src])
             name = re.escape(Path(src).stem)
             out.append(Check(f"{cmd} on {case}", argv, {1},
                              last_line=rf"^detak {cmd}: .*{name}.*({problem[case]})|"

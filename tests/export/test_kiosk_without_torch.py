@@ -164,3 +164,19 @@ def test_predict_on_bad_csv_files_names_the_file_and_the_problem(tmp_path):
         proc = _kiosk(["predict", str(bad), "--model", "edge", "--out",
                        str(tmp_path / "p.csv")], tmp_path)
         _one_line_error(proc, "detak predict", bad.name)
+
+
+def test_screen_runs_the_whole_pipeline_without_torch(tmp_path):
+    """Issue 14: `detak screen` (quality, intervals, rules, NB, int8 CNN + CAM, urgency, store)
+    with the host packages blocked, on a 12-lead and a single-lead recording and a device."""
+    from detak.data.samples import load_sample
+    from detak.data.wfdb_io import write_wfdb
+
+    one = write_wfdb(load_sample("ludb-1").select(["II"]).replace(name="one"), tmp_path / "one")
+    proc = _kiosk(["screen", "sample://ptbxl-00286", str(one), "emu://ptbxl/1?speed=20",
+                   "--store", str(tmp_path / "S"), "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(ln) for ln in proc.stdout.split("IMPORTED:")[0].splitlines() if ln]
+    assert [r["mi"] is not None for r in rows] == [True, False, True]
+    assert rows[0]["mi"]["cam"] is True and rows[0]["mi"]["precision"] == "int8"
+    assert "12 sadapan" in rows[1]["mi_reason"]

@@ -1,0 +1,257 @@
+"""``detak screen SOURCE... --store DIR [--resident ID] [--lang id|en] [--json]``.
+
+Each SOURCE (as in ``detak intervals``, plus device URLs, which record 10 s first:
+`detak.kiosk.acquire`) goes through the one screening pipeline (`detak.kiosk.screening.screen`);
+each screening is saved in the store at DIR with its recording and PDF report. Output: with
+``--json`` one JSON object per screening (JSON Lines for several; `output_view`), else one
+line per screening (id, source, urgency). Exit status as every command (`detak.errors`): 0 when
+every source was screened, 1 when one was rejected by the quality check (still saved: the
+nurse sees why and records again) or could not be read (named on stderr, not saved), 2 for a
+usage error (a model or language that does not exist).
+
+The store: `open_store` takes `detak.kiosk.store.Store` when it is installed; until then an
+interim folder store (`InterimFolderStore`, TEMPORARY: replaced by the real store when the
+``store`` lane merges) keeps ``DIR/screenings/ID.json`` and ``DIR/recordings/ID.hea/.dat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from detak.data.recording import Recording
+
+CAM_KEYS = ("mi", "top")
+
+
+def add_screen_command(sub: Any) -> None:
+    """Register ``detak screen`` on the sub-parsers ``sub`` of the ``detak`` parser."""
+    from detak.errors import EXIT_RULE_SHORT
+    from detak.kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES
+
+    p = sub.add_parser(
+        "screen",
+        help="screen residents' ECGs end to end (quality, intervals, rules, NB, MI, urgency) "
+        "and save each screening in the kiosk store",
+        description="Screen each SOURCE (as in `detak intervals`; a device URL such as "
+        "emu://ptbxl/1 or serial:///dev/ttyUSB0 records 10 s first) with the kiosk's pipeline "
+        "and save it in the store at DIR. --json prints one JSON object per screening (JSON "
+        "Lines for several): id, source, quality{verdict,reasons}, intervals, rhythm{s3_label,"
+        "clinical_label,reasons}, nb{label,probability}, mi{probability,model,bundle} or null "
+        "with mi_reason, urgency{level,reasons}, report_pdf. A rejected recording is saved "
+        "with its reasons and no measurements. " + EXIT_RULE_SHORT,
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--store", required=True, metavar="DIR",
+                   help="the kiosk store folder (created 0700 if absent)")
+    p.add_argument("--resident", default=None, metavar="ID",
+                   help="resident number the screenings belong to")
+    p.add_argument("--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE,
+                   help="language of labels, reasons and the report (default id)")
+    p.add_argument("--model", default="edge", help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="print JSON (one object per screening)")
+    p.set_defaults(func=_cmd_screen)
+
+
+def _cmd_screen(args: argparse.Namespace) -> int:
+    return run_screen_command(args.sources, args.store, resident=args.resident, lang=args.lang,
+                              json_out=args.json, model=args.model)
+
+
+# ------------------------------------------------------------------------------- store
+
+
+class InterimFolderStore:
+    """TEMPORARY stand-in for `detak.kiosk.store.Store` (same three methods) until the store
+    lane merges: ``DIR/screenings/ID.json`` (written via a temporary file, fsync and rename)
+    and the recording as ``DIR/recordings/ID.hea/.dat``, written before the JSON that points at
+    it. ``DIR/INTERIM-STORE.txt`` marks such a folder."""
+
+    MARKER = "INTERIM-STORE.txt"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def open(cls, path: str | Path) -> InterimFolderStore:
+        root = Path(path).expanduser().resolve()
+        for d in (root, root / "screenings", root / "recordings"):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        marker = root / cls.MARKER
+        if not marker.exists():
+            marker.write_text("Interim folder store of `detak screen` (detak.kiosk.screen_cli."
+                              "InterimFolderStore), used until detak.kiosk.store is installed.\n")
+        return cls(root)
+
+    def save_screening(self, screening: dict[str, Any], recording: Recording,
+                       report_pdf: bytes | None) -> str:
+        from detak.data.wfdb_io import write_wfdb
+
+        sid = str(screening["id"])
+        write_wfdb(recording, self.root / "recordings" / sid)
+        if report_pdf is not None:
+            _write_atomic(self.root / "reports" / f"{sid}.pdf", report_pdf)
+        _write_atomic(self.root / "screenings" / f"{sid}.json",
+                      json.dumps(screening, ensure_ascii=False).encode("utf-8"))
+        return sid
+
+    def get_screening(self, screening_id: str) -> dict[str, Any]:
+        path = self.root / "screenings" / f"{screening_id}.json"
+        if not path.is_file():
+            raise KeyError(f"no screening {screening_id!r} in {self.root}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def list_screenings(self, **_filters: Any) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text(encoding="utf-8"))
+                for p in sorted((self.root / "screenings").glob("*.json"))]
+
+    def report_path(self, screening_id: str) -> Path | None:
+        path = self.root / "reports" / f"{screening_id}.pdf"
+        return path if path.is_file() else None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def open_store(path: str | Path) -> Any:
+    """`detak.kiosk.store.Store.open(path)` when the store module exists, else the interim
+    folder store."""
+    try:
+        from detak.kiosk.store import Store  # type: ignore[import-not-found]
+    except ModuleNotFoundError as err:
+        if err.name not in ("detak.kiosk.store",):
+            raise
+        return InterimFolderStore.open(path)
+    return Store.open(path)
+
+
+def render_report(screening: dict[str, Any], recording: Recording) -> bytes | None:
+    """The PDF report of a screening, or None while no report renderer is installed (the PDF
+    comes from another part of issue 14: wire it here when it merges)."""
+    return None
+
+
+def report_pdf_path(store: Any, screening_id: str) -> str | None:
+    """Absolute path of the stored PDF report, if the store keeps one."""
+    fn = getattr(store, "report_path", None)
+    path = fn(screening_id) if fn is not None else None
+    return str(Path(path).resolve()) if path else None
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def output_view(screening: dict[str, Any], report_pdf: str | None) -> dict[str, Any]:
+    """What ``--json`` prints for one screening: the record without the bulky arrays (the CAM
+    maps and fiducials stay in the store) plus ``report_pdf``.
+
+    >>> v = output_view({"id": "a", "mi": {"probability": 0.2, "cam": {"mi": [[0.1]]}},
+    ...                  "fiducials": {"beats_s": [0.5]}}, None)
+    >>> v["mi"]["cam"], "fiducials" in v, v["report_pdf"]
+    (True, False, None)
+    """
+    out = {k: v for k, v in screening.items() if k != "fiducials"}
+    if out.get("mi"):
+        out["mi"] = {**out["mi"], "cam": bool(out["mi"].get("cam"))}
+    out["report_pdf"] = report_pdf
+    return out
+
+
+def _summary_line(view: dict[str, Any]) -> str:
+    urgency = view.get("urgency") or {}
+    return (f"{view['id']}  {view['source']}  {view['quality']['verdict']}  "
+            f"{urgency.get('level_text') or urgency.get('level')}")
+
+
+def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
+                       resident: str | None = None, lang: str = "id", json_out: bool = False,
+                       model: str = "edge", out: TextIO | None = None,
+                       err: TextIO | None = None) -> int:
+    """Screen, save and print each source; returns the exit status (0, 1; usage errors
+    raise).
+
+    >>> import io, json, tempfile
+    >>> buf = io.StringIO()
+    >>> run_screen_command(["sample://ptbxl-00286"], tempfile.mkdtemp(), lang="en",
+    ...                    json_out=True, out=buf)
+    0
+    >>> o = json.loads(buf.getvalue())
+    >>> o["urgency"]["level"], o["mi"]["model"], o["rhythm"]["clinical_label"]
+    ('routine review', 'edge', 'abnormal')
+    """
+    from detak.errors import EXIT_USAGE, error_line, exit_code, report_rejected
+    from detak.kiosk.acquire import acquire
+    from detak.kiosk.i18n import check_language
+    from detak.kiosk.screening import load_screening_model, screen
+    from detak.signal.intervals_cli import _error_text
+
+    out, err = out or sys.stdout, err or sys.stderr
+    check_language(lang)
+    load_screening_model(model)  # a model that cannot be loaded is a usage error (exit 2)
+    store = open_store(store_dir)
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="detak-screen-") as work:
+        for source in sources:
+            try:
+                items = list(acquire(source, work))
+            except (OSError, ValueError) as e:
+                status = 1
+                print(error_line("screen", _error_text(e), source), file=err)
+                _emit(out, {"id": None, "source": source, "error": _error_text(e)}, json_out)
+                continue
+            for item in items:
+                try:
+                    rec = item.load()
+                except Exception as e:  # noqa: BLE001 - a failed source; the others go on
+                    status = 1
+                    print(error_line("screen", _error_text(e), item.record), file=err)
+                    _emit(out, {"id": None, "source": source, "record": item.record,
+                                "error": _error_text(e)}, json_out)
+                    continue
+                try:
+                    s = screen(rec, lang=lang, model=model, resident_id=resident,
+                               device=item.device, source=source)
+                except Exception as e:  # noqa: BLE001 - one source failed; the others go on
+                    if exit_code(e) == EXIT_USAGE:
+                        raise
+                    status = 1
+                    why = f"screening failed: {_error_text(e)}"
+                    print(error_line("screen", why, item.record), file=err)
+                    _emit(out, {"id": None, "source": source, "record": item.record,
+                                "error": why}, json_out)
+                    continue
+                data = s.to_dict()
+                sid = store.save_screening(data, rec, render_report(data, rec))
+                view = output_view(data, report_pdf_path(store, sid))
+                if s.rejected:
+                    status = report_rejected("screen", item.record, s.quality["reasons"],
+                                             file=err)
+                _emit(out, view, json_out)
+    return status
+
+
+def _emit(out: TextIO, view: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        out.write(json.dumps(view, ensure_ascii=False, allow_nan=False) + "\n")
+    elif view.get("error"):
+        pass  # named on stderr already
+    else:
+        out.write(_summary_line(view) + "\n")
+    out.flush()

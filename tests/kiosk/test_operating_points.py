@@ -1,0 +1,49 @@
+"""The edge card's operating thresholds (tools/mi_operating_point.py): the rule on toy data, and
+(slow) the card's figures re-derived from fold 9 with the int8 model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import mi_operating_point as mop  # noqa: E402
+
+
+def test_youden_and_specificity_points_on_toy_scores():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(900), np.ones(100)].astype(int)
+    p = np.clip(np.r_[rng.normal(0.2, 0.1, 900), rng.normal(0.6, 0.1, 100)], 0, 1)
+    pts = mop.operating_points(p[:, None], y[:, None], ["MI"])["MI"]
+    assert 0.3 < pts["operating"]["threshold"] < 0.5
+    assert pts["refer"]["specificity"] >= 0.95
+    counts = pts["operating"]
+    assert counts["tp"] + counts["fn"] == 100 and counts["tn"] + counts["fp"] == 900
+
+
+def test_the_card_says_how_its_thresholds_were_made():
+    card = json.loads((ROOT / "detak/models/weights/edge/card.json").read_text())
+    op = card["operating_points"]
+    assert op["fold"] == 9 and op["file"] == "edge.int8.onnx"
+    from detak.models.model_card import sha256_file
+
+    assert op["file_sha256"] == sha256_file(ROOT / "detak/models/weights/edge/edge.int8.onnx")
+    mi = op["classes"]["MI"]
+    assert mi["refer"]["threshold"] > mi["operating"]["threshold"]
+    assert mi["refer"]["specificity"] >= 0.95
+
+
+@pytest.mark.slow
+def test_the_card_thresholds_are_reproduced_from_fold_9():
+    proc = subprocess.run([sys.executable, str(ROOT / "tools/mi_operating_point.py"),
+                           "--dry-run"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)["classes"]
+    card = json.loads((ROOT / "detak/models/weights/edge/card.json").read_text())
+    assert got == card["operating_points"]["classes"]

@@ -1,0 +1,117 @@
+"""Urgency rules: each fires at its threshold and not below it; reasons in both languages; the
+table in docs/kiosk.md lists every rule."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from detak.kiosk.i18n import LanguageError
+from detak.kiosk.urgency import (
+    NO_FINDING,
+    REFER_TODAY,
+    ROUTINE_REVIEW,
+    RULES,
+    assess_urgency,
+)
+
+MI = {"thresholds": {"MI": {"operating": 0.4, "refer": 0.64}, "STTC": {"operating": 0.18},
+                     "CD": {"operating": 0.15}, "HYP": {"operating": 0.1}}}
+
+
+def _mi(**probs: float) -> dict:
+    base = {"NORM": 0.9, "MI": 0.01, "STTC": 0.01, "CD": 0.01, "HYP": 0.01}
+    return {**MI, "probabilities": {**base, **probs}}
+
+
+def test_unknown_language_is_refused():
+    with pytest.raises(LanguageError):
+        assess_urgency(quality="ok", intervals={"hr_bpm": 70.0}, lang="fr")
+
+
+@pytest.mark.parametrize("value", [None, math.nan, math.inf, "fast", True])
+def test_unusable_values_fire_nothing(value):
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": value, "qtc_bazett_ms": value},
+                       lang="en")
+    assert u.level == NO_FINDING and u.rules == []
+
+
+def test_rejected_recording_is_no_finding_with_record_again_and_first_reason_only():
+    u = assess_urgency(quality="reject", quality_reasons=["lead V3 flat", "lead V4 flat"],
+                       intervals={"hr_bpm": 30.0}, lang="en")
+    assert (u.level, u.rules) == (NO_FINDING, ["record_again"])
+    assert "lead V3 flat" in u.reasons[0] and "V4" not in u.reasons[0]
+    assert "record again" in u.reasons[0]
+    assert "ulangi perekaman" in assess_urgency(quality="reject", lang="id").reasons[0]
+
+
+@pytest.mark.parametrize(("hr", "level", "rule"), [
+    (39.9, REFER_TODAY, "hr_low"), (40.0, NO_FINDING, None),
+    (150.0, NO_FINDING, None), (150.1, REFER_TODAY, "hr_high")])
+def test_heart_rate_limits(hr, level, rule):
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": hr}, lang="en")
+    assert u.level == level
+    assert u.rules == ([rule] if rule else [])
+
+
+def test_bradycardia_below_40_is_one_reason_not_two():
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": 35.0},
+                       clinical_findings=[("bradycardia", "abnormal")], lang="en")
+    assert u.rules == ["hr_low"]
+
+
+def test_high_risk_qtc_refers_today_and_prolonged_qtc_is_routine():
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": 70.0, "qtc_bazett_ms": 512.0},
+                       clinical_findings=[("high_risk_qtc", "high risk")], lang="id")
+    assert u.level == REFER_TODAY and u.rules == ["qtc_high_risk"]
+    assert "512" in u.reasons[0] and "risiko tinggi" in u.reasons[0]
+    u = assess_urgency(quality="ok", intervals={"qtc_bazett_ms": 470.0},
+                       clinical_findings=[("prolonged_qtc", "abnormal")],
+                       clinical_texts={"prolonged_qtc": "prolonged QTc"}, lang="en")
+    assert (u.level, u.rules) == (ROUTINE_REVIEW, ["clinical_abnormal"])
+    assert u.reasons == ["Clinical rules: prolonged QTc."]
+
+
+def test_borderline_clinical_findings_do_not_raise_the_level():
+    u = assess_urgency(quality="ok", clinical_findings=[("short_pr", "borderline")], lang="en")
+    assert u.level == NO_FINDING
+
+
+@pytest.mark.parametrize(("p", "level", "rule"), [
+    (0.39, NO_FINDING, None), (0.40, ROUTINE_REVIEW, "mi_review"),
+    (0.6399, ROUTINE_REVIEW, "mi_review"), (0.64, REFER_TODAY, "mi_refer")])
+def test_mi_thresholds_come_from_the_card(p, level, rule):
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": 70.0}, mi=_mi(MI=p), lang="en")
+    assert u.level == level and u.rules == ([rule] if rule else [])
+
+
+def test_mi_reason_uses_the_locale_number_format():
+    u = assess_urgency(quality="ok", mi=_mi(MI=0.71), lang="id")
+    assert u.reasons == ["Probabilitas infark miokard 0,71, sama dengan atau di atas 0,64."]
+
+
+def test_other_superclasses_at_their_operating_threshold_are_routine_review():
+    u = assess_urgency(quality="ok", mi=_mi(CD=0.15, HYP=0.09), lang="en")
+    assert u.rules == ["model_finding"] and "conduction disturbance" in u.reasons[0]
+
+
+def test_a_card_without_operating_points_fires_no_model_rule():
+    u = assess_urgency(quality="ok", mi={"probabilities": {"MI": 0.99}}, lang="en")
+    assert u.level == NO_FINDING
+
+
+def test_most_urgent_reason_comes_first():
+    u = assess_urgency(quality="ok", intervals={"hr_bpm": 160.0}, mi=_mi(MI=0.5),
+                       clinical_findings=[("wide_qrs", "abnormal")], lang="en")
+    assert u.level == REFER_TODAY
+    assert u.rules == ["hr_high", "mi_review", "clinical_abnormal"]
+
+
+def test_docs_table_lists_every_rule():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "kiosk.md").read_text()
+    section = doc.split("## Screening and urgency rules", 1)[1].split("\n## ", 1)[0]
+    codes = set(re.findall(r"^\|\s*`(\w+)`", section, flags=re.M))
+    assert codes == {r.code for r in RULES}
