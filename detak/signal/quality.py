@@ -18,11 +18,18 @@
   the line is at least 6 Hz below Nyquist (not at 100 Hz, where 50 Hz lands on Nyquist; the
   40 Hz low-pass removes it there anyway);
 * neurokit2's ``templatematch`` index (mean correlation of each beat with the average beat,
-  beats found once on a reference lead): a warning only, as ectopic and paced beats lower it as
+  on the recording's one beat train): a warning only, as ectopic and paced beats lower it as
   much as noise does. ``zhao2018`` is reported for the reference lead as a metric, not used: on
   PTB-XL fold 9's 100 Hz 10-s records with no noise annotation it calls 2.2 % of reference
   leads "Unacceptable" and 26 % "Barely acceptable". ``averageQRS`` is relative to each record
   (rescaled to span 0-1), so it cannot give a verdict. Both need >= 4 s and 3 beats.
+
+The beats are the recording's one beat train (`detak.signal.beat_train.find_beats`, on the
+leads not rejected by the checks above; ``QualityReport.beats``), which interval measurement
+reuses: ``heart_rate_bpm`` is the ventricular rate (every QRS counts) and equals the intervals'
+``hr_bpm``; ``reference_lead`` is lead II when its beats were used, else the used lead with
+the best QRS-to-noise ratio (per-lead metric ``qrs_snr``). When leads disagree on the number
+of beats, a poor lead does not vote (`detak.signal.beats.choose_leads`).
 
 The recording is rejected when no heartbeats are found in any usable lead, when lead II (or the
 lead standing for it, e.g. MLII) is rejected, when more than half of the leads are rejected, or
@@ -58,6 +65,7 @@ from typing import Any, Literal
 import numpy as np
 
 from detak.data.recording import MissingLeadError, Recording
+from detak.signal.beats import Beats, median_rr_ms
 from detak.signal.filters import lowpass, mains_rms
 
 Verdict = Literal["ok", "warn", "reject"]
@@ -169,6 +177,8 @@ class QualityReport:
     n_beats: int = 0
     heart_rate_bpm: float | None = None
     thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+    #: the recording's beat train (shared with interval measurement; not in `to_dict`)
+    beats: Beats | None = field(default=None, repr=False, compare=False)
 
     @property
     def rejected(self) -> bool:
@@ -287,7 +297,9 @@ def _steep_rail_runs(x: np.ndarray, fs: float, scale_mv: float) -> tuple[int, in
 
 def _detect_beats(z: np.ndarray, fs: float) -> np.ndarray:
     """R peaks by neurokit2 on a 0.5-40 Hz lead turned so that its QRS points up (neurokit2
-    finds no beats in leads whose QRS is mainly negative)."""
+    finds no beats in leads whose QRS is mainly negative). Not used for the report (its beats
+    are the shared beat train, `detak.signal.beat_train.find_beats`): kept to compare
+    `template_match` with neurokit2's on neurokit2's own peaks."""
     import neurokit2 as nk
 
     lo, hi = np.percentile(z, [0.5, 99.5])
@@ -532,16 +544,27 @@ def _lead_ii(rec: Recording) -> int | None:
         return None
 
 
-def _find_beats(views: _Views, order: list[int], leads: list[LeadQuality],
-                th: QualityThresholds) -> tuple[np.ndarray, int | None]:
-    """R peaks from the first usable lead (in ``order``) that gives a plausible rhythm."""
-    for i in order:
-        if leads[i].verdict == "reject":
-            continue
-        peaks = _detect_beats(views.z[i], views.fs)
-        if _beats_plausible(peaks, views.fs, th):
-            return peaks, i
-    return np.zeros(0, dtype=int), None
+def _shared_beats(rec: Recording, raw: np.ndarray, leads: list[LeadQuality], ii: int | None,
+                  th: QualityThresholds) -> tuple[Beats, np.ndarray, int | None]:
+    """The recording's beat train (`find_beats`, without the leads rejected so far), its beats
+    at the recording's rate, and the reference lead (II when its beats were used, else the
+    used lead with the best QRS-to-noise ratio); no beats when the rhythm is implausible."""
+    from detak.signal.beat_train import find_beats
+
+    finite = np.isfinite(np.asarray(rec.signal, dtype=np.float64))
+    some = finite.any(axis=1)
+    valid = finite[some].all(axis=0) if some.any() and not finite[some].all() else None
+    beats = find_beats(raw, float(rec.fs), [lq.lead for lq in leads],
+                       exclude=[i for i, lq in enumerate(leads) if lq.verdict == "reject"],
+                       valid=valid)
+    peaks = beats.samples_at(float(rec.fs))
+    for i, lq in enumerate(leads):
+        if i < beats.snr.size and np.isfinite(beats.snr[i]):
+            lq.metrics["qrs_snr"] = round(float(beats.snr[i]), 1)
+    if not _beats_plausible(peaks, float(rec.fs), th):
+        return beats, np.zeros(0, dtype=int), None
+    ref = ii if ii in beats.trusted_leads else beats.reference_lead
+    return beats, peaks, ref
 
 
 def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = None,
@@ -592,11 +615,9 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
         _check_wander(lq, views.base[i], fs, th)
         _check_mains(lq, views.y[i], fs, [mains_hz] if mains_hz else [50.0, 60.0], th)
 
-    peaks, ref = np.zeros(0, dtype=int), None
+    peaks, ref, beats = np.zeros(0, dtype=int), None, None
     if neurokit:
-        order = list(range(len(leads))) if ii is None else [ii] + [
-            i for i in range(len(leads)) if i != ii]
-        peaks, ref = _find_beats(views, order, leads, th)
+        beats, peaks, ref = _shared_beats(rec, raw, leads, ii, th)
 
     rms = _noise_windows(views.inband, fs, peaks)
     for i in measurable:
@@ -608,9 +629,14 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
 
     rec_reasons = []
     if neurokit and ref is None:
-        rec_reasons.append(f"no heartbeats found in any usable lead (neurokit2 R peaks: none, "
-                           f"fewer than 3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
-    return _report(rec, leads, rec_reasons, th, ii, ref, peaks)
+        rec_reasons.append(f"no heartbeats found in any usable lead (beats: none, fewer than "
+                           f"3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
+    rep = _report(rec, leads, rec_reasons, th, ii, ref, peaks)
+    if beats is not None:
+        rep.beats = beats
+        rr = median_rr_ms(beats) if peaks.size >= 2 else None
+        rep.heart_rate_bpm = None if rr is None else round(60000.0 / rr, 1)
+    return rep
 
 
 def _report(rec: Recording, leads: list[LeadQuality], rec_reasons: list[str],
