@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/hr_robustness.py [--records all|odd|even|1,2,3] [--jobs 2]
                                                   [--seed 0] [--dump results.json]
+    .venv/bin/python benchmarks/hr_robustness.py --suite twolead   # two leads, 360 Hz, see below
 
 For every LUDB record (10 s, 12 leads, 500 Hz):
 
@@ -21,6 +22,11 @@ including II), pacing spikes (1.5 ms, 3 mV × per-lead gain, 10 ms before each a
 onset), 0.3 Hz 1 mV baseline wander, 50 Hz hum of 0.5 mV (and 0.2 mV on 12 leads). The
 baseline only ever sees lead II, so its numbers for "12 leads + X" and "lead II + X" are the
 same signal measured once (cached per record).
+
+``--suite twolead``: two-lead 360-Hz recordings (lead II and a poor V1, ``perturb.poor_lead``)
+from LUDB and from PTB-XL's bigeminy, paced and 2nd-degree AV block records; percentiles of
+the |RR error| of ``analyse_recording`` (intervals and the quality verdict's heart rate) and
+of neurokit2's defaults on II. See the comment above `two_lead_signal` for the references.
 
 No parameter of detak is tuned here: this only measures.
 """
@@ -285,13 +291,17 @@ HEADER = ("| condition | method | records with a value | median \\|RR error\\| m
           "fail (no value or HR off > 10 bpm) |\n|---|---|---|---|---|---|---|---|")
 
 
+def _command(argv: list[str], n: int, jobs: int, seconds: float) -> str:
+    return (f"Command: `{' '.join(['.venv/bin/python benchmarks/hr_robustness.py', *argv])}` — "
+            f"{n} records, {jobs} processes, {seconds:.0f} s.")
+
+
 def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs: int
            ) -> list[str]:
     lines = [
         "# Heart-rate / RR robustness on LUDB: detak vs naive neurokit2",
         "",
-        f"Command: `{' '.join(['.venv/bin/python benchmarks/hr_robustness.py', *argv])}` — "
-        f"{len(results)} records, {jobs} processes, {seconds:.0f} s.",
+        _command(argv, len(results), jobs, seconds),
         "",
         "Reference RR: median of successive differences of consecutive annotated QRS peaks "
         "(lead with most annotated QRS). Error = |method RR − reference RR| per record "
@@ -479,8 +489,7 @@ def two_lead_report(results: list[dict[str, Any]], seconds: float, argv: list[st
     lines = [
         "# Heart rate on two-lead 360-Hz recordings with a poor second lead",
         "",
-        f"Command: `{' '.join(['.venv/bin/python benchmarks/hr_robustness.py', *argv])}` — "
-        f"{len(results)} records, {jobs} processes, {seconds:.0f} s.",
+        _command(argv, len(results), jobs, seconds),
         "",
         "Error = |method RR − reference RR| (ms) per 10-s record; p50/p95/p98 are its "
         "percentiles; a missing value counts as an error of 10,000 ms. Reference: LUDB "

@@ -434,7 +434,10 @@ def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
     # T waves / artefacts: much less slope than the typical beat and early after a beat
     if fid.size >= 3:
         med = float(np.median(peak))
-        rr = np.diff(fid)
+        # the rhythm of the strong detections: weak ones (P waves of a 2:1 AV block, T waves)
+        # would halve it and hide their own earliness
+        strong = fid[peak >= 0.3 * med]
+        rr = np.diff(strong) if strong.size >= 3 else np.diff(fid)
         med_rr = float(np.median(rr))
         weak = np.zeros(fid.size, dtype=bool)
         for i in range(1, fid.size):
