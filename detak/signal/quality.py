@@ -28,8 +28,9 @@ The beats are the recording's one beat train (`detak.signal.beat_train.find_beat
 leads not rejected by the checks above; ``QualityReport.beats``), which interval measurement
 reuses: ``heart_rate_bpm`` is the ventricular rate (every QRS counts) and equals the intervals'
 ``hr_bpm``; ``reference_lead`` is lead II when its beats were used, else the used lead with
-the best QRS-to-noise ratio (per-lead metric ``qrs_snr``). When leads disagree on the number
-of beats, a poor lead does not vote (`detak.signal.beats.choose_leads`).
+the best QRS-to-noise ratio (per-lead metric ``qrs_snr``). A beat needs a majority of the
+leads; when two leads disagree on the number of beats, the clearly poorer one does not vote
+(`detak.signal.beats.choose_leads`).
 
 The recording is rejected when no heartbeats are found in any usable lead, when lead II (or the
 lead standing for it, e.g. MLII) is rejected, when more than half of the leads are rejected, or
