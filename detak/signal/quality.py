@@ -20,7 +20,7 @@
 * neurokit2's ``templatematch`` index (mean correlation of each beat with the average beat,
   on the recording's one beat train): a warning only, as ectopic and paced beats lower it as
   much as noise does. ``zhao2018`` is reported for the reference lead as a metric, not used: on
-  PTB-XL fold 9's 100 Hz 10-s records with no noise annotation it calls 2.2 % of reference
+  PTB-XL fold 9's 100 Hz 10-s records with no noise annotation it calls 2.1 % of reference
   leads "Unacceptable" and 26 % "Barely acceptable". ``averageQRS`` is relative to each record
   (rescaled to span 0-1), so it cannot give a verdict. Both need >= 4 s and 3 beats.
 
@@ -40,7 +40,7 @@ must not be classified without saying so: check `QualityReport.rejected`, or cal
 
 The levels were set on PTB-XL fold 9 and LUDB (see the `QualityThresholds` comments);
 ``python benchmarks/quality_ptbxl.py`` re-measures every figure quoted here. On fold 9 it
-gives ``ok`` for 87.8 % and ``warn`` for 12.2 % (mostly baseline wander) of the 1,639 records
+gives ``ok`` for 88.1 % and ``warn`` for 11.9 % (mostly baseline wander) of the 1,639 records
 with no noise annotation, none rejected.
 
 >>> import numpy as np
