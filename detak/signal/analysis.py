@@ -1,13 +1,18 @@
 """One recording through validation → signal quality → interval measurement, as JSON.
 
 This is the measurement step shared by ``detak intervals``, the demo report and (later) the
-kiosk. A recording that fails validation or is rejected by the quality check gets no numbers:
-every value is null with the reason, so nothing downstream classifies it silently.
+kiosk. The beats are found once (`detak.signal.beat_train.find_beats`, by the quality check,
+which leaves out the leads it rejects) and the same beats give the intervals: the quality
+verdict's heart rate and ``hr_bpm`` are one number. A recording that fails validation or is
+rejected by the quality check gets no numbers: every value is null with the reason, so nothing
+downstream classifies it silently.
 
 >>> from detak.data.samples import load_sample
 >>> out = analyse_recording(load_sample("ludb-1"))
 >>> out["quality"]["verdict"] in {"ok", "warn"}, 40 < out["hr_bpm"] < 70
 (True, True)
+>>> out["quality"]["heart_rate_bpm"] == out["hr_bpm"]
+True
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
         from detak.signal.filters import notch
 
         rec = rec.replace(signal=notch(rec.signal, rec.fs, notch_hz))
-    iv = measure_intervals(rec)
+    iv = measure_intervals(rec, beats=quality.beats)   # one beat train: one heart rate
     fiducials = {"beats_s": [round(float(t), 3) for t in iv.beat_times_s],
                  "boundaries_ms": {lead: {k: None if v is None else round(float(v), 1)
                                           for k, v in b.items()}

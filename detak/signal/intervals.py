@@ -47,7 +47,8 @@ from detak.data.gaps import (
 from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
-from detak.signal.beats import Beats, despike, detect_beats
+from detak.signal.beat_train import INTERNAL_FS, LOWPASS_HZ, prepare
+from detak.signal.beats import Beats, detect_beats, median_rr_ms
 from detak.signal.delineation import (
     LeadWaves,
     Templates,
@@ -59,8 +60,6 @@ from detak.signal.delineation import (
     per_beat,
 )
 
-INTERNAL_FS = 500.0
-LOWPASS_HZ = 40.0
 MIN_DURATION_S = 2.5
 KEYS: tuple[str, ...] = ("rr_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
                          "qtc_fridericia_ms", "st_ms", "rs_ratio", "hr_bpm")
@@ -150,52 +149,6 @@ def _derived(values: dict[str, float | None], reasons: dict[str, str]) -> None:
                                                   else reasons.get("rr_ms", "RR missing"))
 
 
-def _rr(beats: Beats, fs: float) -> tuple[float | None, str | None]:
-    s = beats.samples
-    if s.size < 2:
-        return None, f"fewer than 2 beats detected ({s.size})" + (
-            f": {'; '.join(beats.notes)}" if beats.notes else "")
-    rr = np.diff(s) / fs * 1000.0
-    if beats.interval_noisy.size == rr.size:   # out-of-rhythm intervals across a burst
-        ok = ~beats.interval_noisy
-    else:
-        ok = ~(beats.noisy[1:] | beats.noisy[:-1])
-    rr = rr[ok] if ok.any() else rr
-    return float(np.median(rr)), None
-
-
-MAINS_HZ: tuple[float, ...] = (50.0, 60.0)
-MAINS_NOTCH_MV = 0.02  # hum RMS in any lead above which it is notched (clean LUDB: <= 0.010)
-
-
-def _remove_mains(x: np.ndarray, fs: float) -> np.ndarray:
-    """Notch 50 or 60 Hz (zero-phase, Q 30) when a lead carries mains hum: hum leaking
-    through the 40 Hz low-pass makes R-peak detectors count hum cycles as beats
-    (benchmarks/hr_robustness.py: 0.5 mV of 50 Hz put 23 % of 12-lead LUDB records > 10 bpm
-    off without the notch). Only when hum is there: the notch's ringing around a sharp QRS
-    moves the multi-lead QRS onset by a few ms on clean records."""
-    for f in MAINS_HZ:
-        levels = [filters.mains_rms(row, fs, f) for row in np.atleast_2d(x)]
-        if max((v or 0.0) for v in levels) > MAINS_NOTCH_MV:
-            x = filters.notch(x, fs, f, harmonics=False)
-    return x
-
-
-def _prepare(rec: Recording) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """(cleaned signal at INTERNAL_FS, number of spikes removed, the same before low-pass,
-    the same before low-pass and without `despike`: where beat-locked spikes are looked for)."""
-    x, n_spikes = despike(rec.signal, rec.fs)
-    x = _remove_mains(filters.resample(x, rec.fs, INTERNAL_FS), INTERNAL_FS)
-    xb = np.asarray(filters.remove_baseline(x, INTERNAL_FS), dtype=np.float64)
-    x = filters.lowpass(xb, INTERNAL_FS, LOWPASS_HZ)
-    if n_spikes:
-        xs = filters.resample(np.asarray(rec.signal, dtype=np.float64), rec.fs, INTERNAL_FS)
-        xs = np.asarray(filters.remove_baseline(xs, INTERNAL_FS), dtype=np.float64)
-    else:
-        xs = xb
-    return np.asarray(x, dtype=np.float64), n_spikes, xb, xs
-
-
 def _remove_paced_spikes(tmpl: Templates, xb: np.ndarray, xs: np.ndarray, rows: list[int],
                          fs: float, notes: list[str]) -> tuple[np.ndarray, list[float]] | None:
     """Beat-locked pacing spikes left after `despike` (small or smeared ones): found on the
@@ -271,11 +224,16 @@ def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
                                noisy=beats.noisy[idx], interval_noisy=across), wave
 
 
-def measure_intervals(rec: Recording) -> Intervals:
+def measure_intervals(rec: Recording, beats: Beats | None = None) -> Intervals:
     """Measure intervals on ``rec`` (mV, any sample rate >= 50 Hz, any lead set).
 
+    ``beats``: the recording's beat train if it was found already (`find_beats`, e.g. by the
+    quality check in `detak.signal.analysis.analyse_recording`), so that one recording has one
+    set of beats and one heart rate; found here otherwise.
+
     Returns `Intervals`; a value that cannot be measured reliably is None with a reason.
-    Raises `IntervalError` for an invalid sample rate or NaN/inf samples.
+    Raises `IntervalError` for an invalid sample rate or NaN/inf samples outside the flagged
+    gaps (`detak.data.gaps`; beats near a gap are left out, RR across one is not an RR).
 
     >>> import numpy as np
     >>> flat = Recording(np.zeros((1, 5000)), fs=500.0, leads=["II"])
@@ -293,9 +251,12 @@ def measure_intervals(rec: Recording) -> Intervals:
     if rec.duration_s < MIN_DURATION_S:
         return _empty(f"recording too short ({rec.duration_s:.1f} s < {MIN_DURATION_S} s)",
                       rec.fs, leads)
-    x, n_spikes, xb, xs = _prepare(rec)
+    x, n_spikes, xb, xs = prepare(rec.signal, rec.fs)
     fs = INTERNAL_FS
-    beats = detect_beats(x, fs, raw=xb)
+    if beats is None:
+        beats = detect_beats(x, fs, raw=xb, names=leads)
+    elif beats.fs != fs:
+        beats = dataclasses.replace(beats, samples=beats.samples_at(fs), fs=fs)
     notes = list(beats.notes)
     wave = beats.samples
     if spans:
@@ -309,10 +270,12 @@ def measure_intervals(rec: Recording) -> Intervals:
 
     values: dict[str, float | None] = dict.fromkeys(KEYS)
     reasons: dict[str, str] = {}
-    rr, why = _rr(beats, fs)
+    rr = median_rr_ms(beats)
     values["rr_ms"] = rr
     if rr is None:
-        reasons["rr_ms"] = why or "no beats"
+        n = beats.samples.size
+        reasons["rr_ms"] = f"fewer than 2 beats detected ({n})" + (
+            f": {'; '.join(beats.notes)}" if beats.notes else "")
     else:
         values["hr_bpm"] = 60000.0 / rr
     if values["hr_bpm"] is None:

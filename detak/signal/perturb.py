@@ -13,7 +13,9 @@ injection too (feed the output to a signal generator).
   each lead's QRS, in all leads or a few;
 - `pacing_spikes`: narrow (1-2 ms), large spikes with a small recovery tail before each QRS;
 - `baseline_wander`: a slow sinusoid (0.3 Hz, 1 mV);
-- `mains_hum`: 50 Hz (or 60 Hz) sinusoid.
+- `mains_hum`: 50 Hz (or 60 Hz) sinusoid;
+- `poor_lead`: a lead made poor as a Holter's modified chest lead often is: scaled to a
+  0.17 mV QRS with EMG-like noise (``"low"``), or with in-band (3-30 Hz) noise (``"noisy"``).
 
 >>> import numpy as np
 >>> fs = 500.0
@@ -281,6 +283,39 @@ def mains_hum(x: np.ndarray, fs: float, freq_hz: float = 50.0, amplitude_mv: flo
     what = "mains_hum"
     arr, one = _as_2d(x, fs, what)
     return _out(arr + _sines(arr.shape, fs, freq_hz, amplitude_mv, seed, what), one)
+
+
+POOR_LEAD_QRS_MV = 0.17   # QRS amplitude of the "low" poor lead
+
+
+def poor_lead(x: np.ndarray, fs: float, kind: str = "low", seed: Seed = None) -> np.ndarray:
+    """One lead (1-D, mV) made poor for the beat detector, with noise over its whole length:
+
+    - ``"low"``: scaled to a `POOR_LEAD_QRS_MV` (0.17 mV) `robust_amplitude`, plus 20-150 Hz
+      noise with half that peak-to-peak;
+    - ``"noisy"``: at its own amplitude, plus 3-30 Hz noise (in the QRS band, survives every
+      ECG filter) with half its QRS amplitude peak-to-peak.
+
+    >>> import numpy as np
+    >>> t = np.arange(5000) / 500.0
+    >>> qrs = np.where((t % 1.0 > 0.5) & (t % 1.0 < 0.54), 1.0, 0.0)
+    >>> y = poor_lead(qrs, 500.0, "low", seed=0)
+    >>> y.shape, round(float(robust_amplitude(y, 500.0)[0]), 2) < 0.3
+    ((5000,), True)
+    """
+    v = np.asarray(x, dtype=np.float64)
+    if v.ndim != 1:
+        raise PerturbationError(f"poor_lead: one lead (1-D) expected, got shape {v.shape}")
+    n = v.size
+    amp = float(robust_amplitude(v, fs)[0]) or 1.0
+    if kind == "low":
+        v = v * (POOR_LEAD_QRS_MV / amp)
+        return noise_bursts(v, fs, n_bursts=1, duration_s=n / fs, relative_amplitude=0.5,
+                            starts_s=[0.0], seed=seed)
+    if kind == "noisy":
+        return noise_bursts(v, fs, n_bursts=1, duration_s=n / fs, band_hz=(3.0, 30.0),
+                            relative_amplitude=0.5, starts_s=[0.0], seed=seed)
+    raise PerturbationError(f"poor_lead: unknown kind {kind!r} (low, noisy)")
 
 
 def _sines(shape: tuple[int, ...], fs: float, freq_hz: float, amplitude_mv: float, seed: Seed,

@@ -18,11 +18,19 @@
   the line is at least 6 Hz below Nyquist (not at 100 Hz, where 50 Hz lands on Nyquist; the
   40 Hz low-pass removes it there anyway);
 * neurokit2's ``templatematch`` index (mean correlation of each beat with the average beat,
-  beats found once on a reference lead): a warning only, as ectopic and paced beats lower it as
+  on the recording's one beat train): a warning only, as ectopic and paced beats lower it as
   much as noise does. ``zhao2018`` is reported for the reference lead as a metric, not used: on
-  PTB-XL fold 9's 100 Hz 10-s records with no noise annotation it calls 2.2 % of reference
+  PTB-XL fold 9's 100 Hz 10-s records with no noise annotation it calls 2.1 % of reference
   leads "Unacceptable" and 26 % "Barely acceptable". ``averageQRS`` is relative to each record
   (rescaled to span 0-1), so it cannot give a verdict. Both need >= 4 s and 3 beats.
+
+The beats are the recording's one beat train (`detak.signal.beat_train.find_beats`, on the
+leads not rejected by the checks above; ``QualityReport.beats``), which interval measurement
+reuses: ``heart_rate_bpm`` is the ventricular rate (every QRS counts) and equals the intervals'
+``hr_bpm``; ``reference_lead`` is lead II when its beats were used, else the used lead with
+the best QRS-to-noise ratio (per-lead metric ``qrs_snr``). A beat needs a majority of the
+leads; when two leads disagree on the number of beats, the clearly poorer one does not vote
+(`detak.signal.beats.choose_leads`).
 
 The recording is rejected when no heartbeats are found in any usable lead, when lead II (or the
 lead standing for it, e.g. MLII) is rejected, when more than half of the leads are rejected, or
@@ -32,7 +40,7 @@ must not be classified without saying so: check `QualityReport.rejected`, or cal
 
 The levels were set on PTB-XL fold 9 and LUDB (see the `QualityThresholds` comments);
 ``python benchmarks/quality_ptbxl.py`` re-measures every figure quoted here. On fold 9 it
-gives ``ok`` for 87.8 % and ``warn`` for 12.2 % (mostly baseline wander) of the 1,639 records
+gives ``ok`` for 88.1 % and ``warn`` for 11.9 % (mostly baseline wander) of the 1,639 records
 with no noise annotation, none rejected.
 
 >>> import numpy as np
@@ -58,14 +66,12 @@ from typing import Any, Literal
 import numpy as np
 
 from detak.data.gaps import (
-    QRS_WINDOW_S,
     GapReport,
-    beat_keep_mask,
     flagged_spans,
     gap_mask,
-    rr_keep_mask,
 )
 from detak.data.recording import MissingLeadError, Recording
+from detak.signal.beats import Beats, median_rr_ms
 from detak.signal.filters import lowpass, mains_rms
 
 Verdict = Literal["ok", "warn", "reject"]
@@ -179,6 +185,8 @@ class QualityReport:
     thresholds: QualityThresholds = DEFAULT_THRESHOLDS
     #: the flagged gaps (`detak.data.gaps.GapReport.to_dict`), None when there are none
     gaps: dict[str, Any] | None = None
+    #: the recording's beat train (shared with interval measurement; not in `to_dict`)
+    beats: Beats | None = field(default=None, repr=False, compare=False)
 
     @property
     def rejected(self) -> bool:
@@ -297,7 +305,9 @@ def _steep_rail_runs(x: np.ndarray, fs: float, scale_mv: float) -> tuple[int, in
 
 def _detect_beats(z: np.ndarray, fs: float) -> np.ndarray:
     """R peaks by neurokit2 on a 0.5-40 Hz lead turned so that its QRS points up (neurokit2
-    finds no beats in leads whose QRS is mainly negative)."""
+    finds no beats in leads whose QRS is mainly negative). Not used for the report (its beats
+    are the shared beat train, `detak.signal.beat_train.find_beats`): kept to compare
+    `template_match` with neurokit2's on neurokit2's own peaks."""
     import neurokit2 as nk
 
     lo, hi = np.percentile(z, [0.5, 99.5])
@@ -542,16 +552,27 @@ def _lead_ii(rec: Recording) -> int | None:
         return None
 
 
-def _find_beats(views: _Views, order: list[int], leads: list[LeadQuality],
-                th: QualityThresholds) -> tuple[np.ndarray, int | None]:
-    """R peaks from the first usable lead (in ``order``) that gives a plausible rhythm."""
-    for i in order:
-        if leads[i].verdict == "reject":
-            continue
-        peaks = _detect_beats(views.z[i], views.fs)
-        if _beats_plausible(peaks, views.fs, th):
-            return peaks, i
-    return np.zeros(0, dtype=int), None
+def _shared_beats(rec: Recording, raw: np.ndarray, leads: list[LeadQuality], ii: int | None,
+                  th: QualityThresholds) -> tuple[Beats, np.ndarray, int | None]:
+    """The recording's beat train (`find_beats`, without the leads rejected so far), its beats
+    at the recording's rate, and the reference lead (II when its beats were used, else the
+    used lead with the best QRS-to-noise ratio); no beats when the rhythm is implausible."""
+    from detak.signal.beat_train import find_beats
+
+    finite = np.isfinite(np.asarray(rec.signal, dtype=np.float64))
+    some = finite.any(axis=1)
+    valid = finite[some].all(axis=0) if some.any() and not finite[some].all() else None
+    beats = find_beats(raw, float(rec.fs), [lq.lead for lq in leads],
+                       exclude=[i for i, lq in enumerate(leads) if lq.verdict == "reject"],
+                       valid=valid)
+    peaks = beats.samples_at(float(rec.fs))
+    for i, lq in enumerate(leads):
+        if i < beats.snr.size and np.isfinite(beats.snr[i]):
+            lq.metrics["qrs_snr"] = round(float(beats.snr[i]), 1)
+    if not _beats_plausible(peaks, float(rec.fs), th):
+        return beats, np.zeros(0, dtype=int), None
+    ref = ii if ii in beats.trusted_leads else beats.reference_lead
+    return beats, peaks, ref
 
 
 def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = None,
@@ -604,12 +625,9 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
         _check_wander(lq, views.base[i], fs, th)
         _check_mains(lq, views.y[i], fs, [mains_hz] if mains_hz else [50.0, 60.0], th)
 
-    peaks, ref = np.zeros(0, dtype=int), None
+    peaks, ref, beats = np.zeros(0, dtype=int), None, None
     if neurokit:
-        order = list(range(len(leads))) if ii is None else [ii] + [
-            i for i in range(len(leads)) if i != ii]
-        peaks, ref = _find_beats(views, order, leads, th)
-        peaks = peaks[beat_keep_mask(peaks, gaps.spans, fs, QRS_WINDOW_S)]
+        beats, peaks, ref = _shared_beats(rec, raw, leads, ii, th)
 
     rms = _noise_windows(views.inband, fs, peaks)
     for i in measurable:
@@ -621,24 +639,27 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
 
     rec_reasons = []
     if neurokit and ref is None:
-        rec_reasons.append(f"no heartbeats found in any usable lead (neurokit2 R peaks: none, "
-                           f"fewer than 3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
-    return _with_gaps(_report(rec, leads, rec_reasons, th, ii, ref, peaks), gaps, peaks)
+        rec_reasons.append(f"no heartbeats found in any usable lead (beats: none, fewer than "
+                           f"3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
+    rep = _report(rec, leads, rec_reasons, th, ii, ref, peaks)
+    if beats is not None:
+        rep.beats = beats
+        rr = median_rr_ms(beats) if peaks.size >= 2 else None
+        rep.heart_rate_bpm = None if rr is None else round(60000.0 / rr, 1)
+    return _with_gaps(rep, gaps)
 
 
-def _with_gaps(report: QualityReport, gaps: GapReport, peaks: np.ndarray) -> QualityReport:
+def _with_gaps(report: QualityReport, gaps: GapReport) -> QualityReport:
     """The flagged gaps as the first reason (``gaps: ...``, code ``gaps`` in ``report.gaps``):
     at least a warning, a rejection by `GapReport.rejects` (gaps over 20 % of the recording,
-    or no gap-free stretch of 1.7 s); the beats are those whose QRS (±0.1 s) is gap-free, the
-    heart rate comes from RR intervals that cross no gap."""
+    or no gap-free stretch of 1.7 s). The beats and the heart rate already leave the gaps out:
+    the beat train takes no beat within 0.1 s of a missing sample and no RR across one."""
     if not gaps.count:
         return report
     why = gaps.rejects()
     report.reasons.insert(0, f"gaps: {gaps.describe()}" + (f"; rejected: {why}" if why else ""))
     report.verdict = "reject" if why or report.rejected else "warn"
     report.gaps = gaps.to_dict()
-    rr = np.diff(peaks)[rr_keep_mask(peaks, gaps.spans)]
-    report.heart_rate_bpm = round(60.0 * gaps.fs / float(np.median(rr)), 1) if rr.size else None
     return report
 
 

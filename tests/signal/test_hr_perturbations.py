@@ -99,7 +99,7 @@ def test_noise_bursts_in_three_leads_leave_detak_rate_unchanged():
 
 @pytest.mark.parametrize("leads", [None, ["II"]])
 def test_mains_hum_does_not_add_beats(leads):
-    """0.5 mV of 50 Hz (and of 60 Hz) hum: before the notch in `intervals._prepare`, hum
+    """0.5 mV of 50 Hz (and of 60 Hz) hum: before the notch in `beat_train.prepare`, hum
     cycles leaking through the 40 Hz low-pass were counted as beats on many LUDB records."""
     from detak.data.ludb import load_ludb as load
     from detak.signal.perturb import mains_hum
