@@ -85,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix="detak-store-soak-") as tmp:
         folder = Path(tmp)
-        failures, printed, early, details = 0, 0, 0, []
+        failures, printed, early, mid_write, details = 0, 0, 0, 0, []
         t0 = time.monotonic()
         for i in range(a.iterations):
             result = kill_and_check(folder / "store", rng, f"k{i}")
             printed += len(result.printed)
             early += not result.printed
+            mid_write += result.swept > 0
             if not result.ok:
                 failures += 1
                 details.append({"iteration": i, "delay_s": round(result.delay_s, 3),
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ratio_blob = figures["store_saves_per_s"] / figures["blob_inserts_per_s"]
     out = {
         "iterations": a.iterations, "failures": failures + bool(final_problems),
-        "kills_before_first_save": early, "saves_returned_before_kills": printed,
+        "kills_before_first_save": early, "kills_mid_write": mid_write,
+        "saves_returned_before_kills": printed,
         "screenings_in_store": stored, "final_check_problems": final_problems,
         "save_vs_plain_insert": round(ratio_plain, 3),
         "save_vs_insert_with_blobs": round(ratio_blob, 3),
@@ -115,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"iterations: {a.iterations}")
     print(f"failures: {out['failures']}")
-    print(f"kills before the first save returned: {early}; saves returned before the kills: "
+    print(f"kills before the first save returned: {early}; kills that left a half-written or "
+          f"unreferenced file for the sweep: {mid_write}")
+    print(f"saves returned before the kills: "
           f"{printed}; screenings in the store at the end: {stored}")
     print(f"store save rate / plain SQLite insert rate (JSON row, WAL, synchronous=FULL): "
           f"{ratio_plain:.3f} (a save costs {1 / ratio_plain:.1f} plain inserts)")

@@ -38,6 +38,7 @@ class KillResult:
     printed: list[str]
     stored: int
     problems: list[str] = field(default_factory=list)
+    swept: int = 0          # temporary and unreferenced files the kill left for the sweep
 
     @property
     def ok(self) -> bool:
@@ -110,7 +111,8 @@ def kill_and_check(store_dir: str | Path, rng: random.Random, tag: str,
     proc.wait()
     reader.join(timeout=10)
     ids = list(printed)
-    with Store.open(store_dir) as store:
+    with Store.open(store_dir, sweep=False) as store:
+        counts = store.sweep()                      # what Store.open does, counted here
         problems = store.check()
         stored = store.screening_count()
         for sid in ids:
@@ -119,7 +121,7 @@ def kill_and_check(store_dir: str | Path, rng: random.Random, tag: str,
                 store.load_recording(sid)
             except Exception as exc:  # noqa: BLE001 - each missing save is a finding
                 problems.append(f"screening {sid} printed before the kill: {exc}")
-    return KillResult(delay, ids, stored, problems)
+    return KillResult(delay, ids, stored, problems, counts["temporary"] + counts["orphans"])
 
 
 def main(argv: list[str] | None = None) -> int:
