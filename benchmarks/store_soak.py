@@ -115,19 +115,30 @@ def main(argv: list[str] | None = None) -> int:
         "saves_timed": a.saves, "soak_wall_s": round(soak_s, 1), "failure_details": details,
         "provenance": provenance(libraries=LIBRARIES),
     }
-    print(f"iterations: {a.iterations}")
-    print(f"failures: {out['failures']}")
-    print(f"kills before the first save returned: {early}; kills that left a half-written or "
-          f"unreferenced file for the sweep: {mid_write}")
-    print(f"saves returned before the kills: "
-          f"{printed}; screenings in the store at the end: {stored}")
-    print(f"store save rate / plain SQLite insert rate (JSON row, WAL, synchronous=FULL): "
-          f"{ratio_plain:.3f} (a save costs {1 / ratio_plain:.1f} plain inserts)")
-    print(f"store save rate / insert rate with the same recording and PDF as BLOBs: "
-          f"{ratio_blob:.3f} (a save costs {1 / ratio_blob:.1f} such inserts)")
+    lines = [
+        f"iterations: {a.iterations}",
+        f"failures: {out['failures']}",
+        f"kills before the first save returned: {early}; kills that left a half-written or "
+        f"unreferenced file for the sweep: {mid_write}",
+        f"saves returned before the kills: {printed}; screenings in the store at the end: "
+        f"{stored}",
+        "store save rate / plain SQLite insert rate (JSON row, WAL, synchronous=FULL): "
+        f"{ratio_plain:.3f} (a save costs {1 / ratio_plain:.1f} plain inserts)",
+        "store save rate / insert rate with the same recording and PDF as BLOBs: "
+        f"{ratio_blob:.3f} (a save costs {1 / ratio_blob:.1f} such inserts)",
+    ]
+    print("\n".join(lines))
     print(provenance_line(out["provenance"]))
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    if a.markdown:
+        Path(a.markdown).write_text(
+            "# Kiosk store: kill -9 soak\n\n" + provenance_line(out["provenance"]) + "\n\n"
+            "Each iteration: a writer process saving screenings through "
+            "`Store.save_screening` (PTB-XL record 286 from the bundled samples, 12 leads at "
+            "100 Hz, and a 60 kB PDF-sized blob) killed with SIGKILL at a seeded random "
+            "moment; the store reopened (sweep) and checked. Ratios compare rates measured in "
+            "the same run on the same disk.\n\n```text\n" + "\n".join(lines) + "\n```\n")
     return 1 if out["failures"] else 0
 
 
