@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--saves", type=int, default=40, help="saves timed for the cost ratio")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the figures here")
+    p.add_argument("--markdown", default=None, metavar="OUT.md",
+                   help="also write the printed lines as a results page (docs/results/)")
     a = p.parse_args(argv)
     rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix="detak-store-soak-") as tmp:

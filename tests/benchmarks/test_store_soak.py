@@ -10,8 +10,11 @@ import store_soak
 
 def test_one_iteration(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "soak.json"
-    assert store_soak.main(["--iterations", "1", "--saves", "3", "--json", str(out)]) == 0
+    md = tmp_path / "soak.md"
+    assert store_soak.main(["--iterations", "1", "--saves", "3", "--json", str(out),
+                            "--markdown", str(md)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["iterations: 1", "failures: 0"]
     figures = json.loads(out.read_text())
+    assert "failures: 0" in md.read_text()
     assert figures["failures"] == 0 and figures["save_vs_plain_insert"] > 0
