@@ -123,7 +123,7 @@ class Store:
             if not create:
                 raise StoreLocationError(f"no store at {root} (no such folder)")
             try:
-                root.mkdir(mode=files.DIR_MODE, parents=True)
+                root.mkdir(mode=files.DIR_MODE, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreLocationError(f"cannot create the store folder {root}: "
                                          f"{exc.strerror or exc}") from exc

@@ -105,25 +105,27 @@ def _file_problems(root: Path, rows: list[tuple[str, str, str | None]]) -> list[
 def check_store(store: Store) -> list[str]:
     """Every problem found in ``store`` as one line each; empty when consistent."""
     root = store.root
-    with store._lock:                                # noqa: SLF001 - the store's own helper
+    # the files lock first, then the store's thread lock: a thread of this process that is
+    # saving holds the files lock (shared) and then wants the thread lock for its commit
+    with files.store_lock(root, exclusive=True, wait_s=CHECK_LOCK_WAIT_S) as alone, \
+            store._lock:                              # noqa: SLF001 - the store's own helper
         conn = store._conn                           # noqa: SLF001
         try:
             problems = _database_problems(conn)
         except sqlite3.DatabaseError as exc:
             return [f"database: {exc}"]
-        with files.store_lock(root, exclusive=True, wait_s=CHECK_LOCK_WAIT_S) as alone:
-            if not alone:
-                return [*problems, f"store busy: writers kept it locked for "
-                                   f"{CHECK_LOCK_WAIT_S:g} s; files not checked"]
-            rows = conn.execute("SELECT id, recording_sha256, report_sha256, screening_json "
-                                "FROM screenings ORDER BY id").fetchall()
-            for sid, _, _, text in rows:
-                try:
-                    if json.loads(text).get("id") != sid:
-                        problems.append(f"screening {sid}: its JSON carries another id")
-                except (ValueError, AttributeError):
-                    problems.append(f"screening {sid}: its JSON cannot be read")
-            problems += _file_problems(root, [(r[0], r[1], r[2]) for r in rows])
+        if not alone:
+            return [*problems, f"store busy: writers kept it locked for "
+                               f"{CHECK_LOCK_WAIT_S:g} s; files not checked"]
+        rows = conn.execute("SELECT id, recording_sha256, report_sha256, screening_json "
+                            "FROM screenings ORDER BY id").fetchall()
+        for sid, _, _, text in rows:
+            try:
+                if json.loads(text).get("id") != sid:
+                    problems.append(f"screening {sid}: its JSON carries another id")
+            except (ValueError, AttributeError):
+                problems.append(f"screening {sid}: its JSON cannot be read")
+        problems += _file_problems(root, [(r[0], r[1], r[2]) for r in rows])
         problems += _outbox_problems(conn)
     problems += _permission_problems(root)
     return problems

@@ -282,3 +282,32 @@ def test_wal_mode_and_durability(store: Store) -> None:
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
     assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2   # FULL
+
+
+def test_check_while_another_thread_saves(store: Store, sample_recording: Recording) -> None:
+    """One Store shared by the app's threads: a check during saves neither deadlocks nor
+    sees a half-saved screening."""
+    import threading
+    import time
+
+    errors: list[BaseException] = []
+
+    def saver() -> None:
+        try:
+            for i in range(15):
+                store.save_screening(make_screening(f"t{i}"), sample_recording.replace(
+                    meta={"i": i}), report_pdf=PDF + bytes([i]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=saver)
+    t0 = time.monotonic()
+    thread.start()
+    results = []
+    while thread.is_alive():
+        results.append(store.check())
+    thread.join()
+    elapsed = time.monotonic() - t0
+    assert errors == [] and elapsed < 20, (errors, elapsed)
+    assert [r for r in results if r] == [] and results, results[:3]
+    assert store.screening_count() == 15
