@@ -326,10 +326,12 @@ class Store:
         if not isinstance(created, str) or not created.strip():
             raise InvalidScreeningError(f"screening {sid}: no \"created_at\" (ISO time)")
         try:
-            datetime.fromisoformat(created.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(created.strip().replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidScreeningError(f"screening {sid}: \"created_at\" is not an ISO "
                                         "time") from exc
+        # the column holds UTC (a time without zone is taken as UTC) so that rows sort by time
+        created = _iso(when if when.tzinfo else when.replace(tzinfo=UTC))
         try:
             text = json.dumps(screening, default=_json_default, ensure_ascii=False)
         except (TypeError, ValueError) as exc:
