@@ -236,11 +236,11 @@ def test_list_screenings_by_resident(store: Store, sample_recording: Recording) 
                                         created_at="2026-01-01T00:00:00Z"), sample_recording)
     store.save_screening(make_screening("new", resident_id=rid), sample_recording)
     store.save_screening(make_screening("other"), sample_recording)
-    store.save_screening(make_screening("newest", resident_id=rid,   # 08:30 UTC, written in WITA
-                                        created_at="2026-12-07T16:30:00+08:00"), sample_recording)
+    store.save_screening(make_screening("wita", resident_id=rid,   # 07:00 UTC, before "new"
+                                        created_at="2026-12-07T15:00:00+08:00"), sample_recording)
     rows = store.list_screenings(resident_id=rid)
-    assert [r["id"] for r in rows] == ["newest", "new", "old"]
-    assert rows[0]["screening"]["created_at"] == "2026-12-07T16:30:00+08:00"   # as given
+    assert [r["id"] for r in rows] == ["new", "wita", "old"]
+    assert rows[1]["screening"]["created_at"] == "2026-12-07T15:00:00+08:00"   # as given
     assert rows[0]["screening"]["intervals"]["hr_bpm"] == 71.5
     assert len(store.list_screenings(limit=2)) == 2
 
