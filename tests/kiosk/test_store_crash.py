@@ -37,3 +37,47 @@ def test_the_checker_would_see_a_row_committed_before_its_file(tmp_path: Path) -
         for p in (store.root / files.RECORDINGS).glob("*.hea"):
             p.unlink()                       # as if the row had committed first
         assert any("missing" in p for p in store.check())
+
+
+def test_sweeps_during_a_live_writer_never_take_its_files(tmp_path: Path) -> None:
+    """The kiosk restarts (open → sweep) while another process is saving: the sweep must not
+    remove the files a save has written but not yet committed. Sweeps run in a loop against a
+    live writer, which is then killed; every save it returned is whole."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from detak.kiosk.store_soak import _collect
+
+    store_dir = tmp_path / "store"
+    Store.open(store_dir).close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.Popen([sys.executable, "-m", "detak.kiosk.store_soak", str(store_dir),
+                             "1000000", "--prefix", "live"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, env=env)
+    printed: list[str] = []
+    reader = threading.Thread(target=_collect, args=(proc.stdout, printed), daemon=True)
+    reader.start()
+    sweeps = []
+    try:
+        with Store.open(store_dir) as store:
+            deadline = time.monotonic() + 60
+            while len(printed) < 15 and time.monotonic() < deadline and proc.poll() is None:
+                sweeps.append(store.sweep(wait_s=0.05))
+        crashed = proc.poll()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        reader.join(timeout=10)
+    assert crashed is None, "the writer died while the sweeps ran (its files were taken?)"
+    assert len(printed) >= 15
+    assert any(s["locked"] for s in sweeps), "no sweep ran between the saves"
+    with Store.open(store_dir) as store:
+        assert store.check() == []
+        for sid in printed:
+            store.load_recording(sid)
+            assert store.report_path(sid).is_file()
