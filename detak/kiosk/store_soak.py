@@ -8,6 +8,13 @@ returned. `kill_and_check` starts it, kills it at a seeded random moment (during
 the store's opening and sweep, or the saves), reopens the store (which sweeps) and returns
 what `Store.check` finds plus every printed id the store lacks. Used by
 ``tests/kiosk/test_store_crash.py`` (a few iterations) and ``benchmarks/store_soak.py`` (≥ 50).
+
+>>> import io, tempfile
+>>> out = io.StringIO()
+>>> write_screenings(tempfile.mkdtemp() + "/s", 2, prefix="doc", out=out)
+2
+>>> out.getvalue().split()
+['doc-000000', 'doc-000001']
 """
 
 from __future__ import annotations
