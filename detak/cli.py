@@ -18,6 +18,7 @@ from detak.explain.cli import add_explain_commands
 from detak.export.cli import add_export_commands
 from detak.export.predict_cli import add_inference_commands
 from detak.kiosk.screen_cli import add_screen_command
+from detak.kiosk.store_cli import add_store_commands
 from detak.models.cnn_cli import add_cnn_commands
 
 
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_commands(sub)
     add_calibrate_command(sub)
     add_screen_command(sub)        # screen (the kiosk's pipeline)
+    add_store_commands(sub)
     return parser
 
 
@@ -331,7 +333,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _command_name(args: argparse.Namespace) -> str:
     words = [args.command]
-    for attr in ("models_command", "bundle_command"):
+    for attr in ("models_command", "bundle_command", "store_command"):
         if isinstance(getattr(args, attr, None), str):
             words.append(getattr(args, attr))
     return " ".join(words)
