@@ -251,6 +251,12 @@ class Store:
             "SELECT * FROM residents WHERE name LIKE ? ESCAPE '\\' OR resident_number LIKE ? "
             "ESCAPE '\\' ORDER BY name COLLATE NOCASE, id LIMIT ?", (like, prefix, int(limit)))
 
+    def resident_by_number(self, resident_number: str) -> dict[str, Any] | None:
+        """The resident with exactly this resident number, or None."""
+        rows = self._query("SELECT * FROM residents WHERE resident_number = ?",
+                           (str(resident_number or "").strip(),))
+        return rows[0] if rows else None
+
     # ------------------------------------------------------------------ nurses
     def add_nurse(self, name: str, pin: str) -> int:
         """Add a nurse with a PIN of 4 to 12 digits (stored as an argon2id hash); returns id."""

@@ -1,4 +1,5 @@
-"""The ``store`` sub-command of ``detak``: ``detak store check --store DIR``.
+"""The ``store`` sub-command of ``detak``: ``detak store check --store DIR`` and ``detak store
+add-resident --store DIR --number N --name NAME [--birth-date] [--sex] [--room]``.
 
 >>> import argparse
 >>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
@@ -37,6 +38,18 @@ def add_store_commands(sub: Any) -> None:
     c.add_argument("--no-sweep", action="store_true",
                    help="do not remove what interrupted writes left; report it instead")
     c.set_defaults(func=_cmd_store_check)
+    r = store_sub.add_parser(
+        "add-resident", help="register a resident (name and resident number); prints the id",
+        description="Register a resident in the store, as the kiosk app's registration does, "
+        "so that `detak screen --resident NUMBER` can link screenings to them. A resident "
+        "number already used is an error. " + EXIT_RULE_SHORT)
+    r.add_argument("--store", required=True, metavar="DIR", help="the store folder")
+    r.add_argument("--number", required=True, help="the resident number (unique)")
+    r.add_argument("--name", required=True, help="the resident's name")
+    r.add_argument("--birth-date", default=None, metavar="YYYY-MM-DD")
+    r.add_argument("--sex", choices=["F", "M"], default=None)
+    r.add_argument("--room", default=None)
+    r.set_defaults(func=_cmd_store_add_resident)
 
 
 def run_store_check(store_dir: str, sweep: bool = True) -> int:
@@ -65,3 +78,13 @@ def run_store_check(store_dir: str, sweep: bool = True) -> int:
 
 def _cmd_store_check(args: argparse.Namespace) -> int:
     return run_store_check(args.store, sweep=not args.no_sweep)
+
+
+def _cmd_store_add_resident(args: argparse.Namespace) -> int:
+    from detak.kiosk.store import Store
+
+    with Store.open(args.store) as store:
+        rid = store.add_resident(args.name, args.number, birth_date=args.birth_date,
+                                 sex=args.sex, room=args.room)
+    print(rid)   # the id only: the resident's name is not echoed (logs may keep stdout)
+    return EXIT_OK
