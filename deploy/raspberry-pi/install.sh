@@ -64,8 +64,12 @@ done
 [ -z "$BUNDLE" ] || [ -n "$PUBKEY" ] || die "--bundle needs --public-key"
 [ -z "$PUBKEY" ] || [ -f "$PUBKEY" ] || die "public key '$PUBKEY' not found"
 case "$(uname -m)" in aarch64|arm64) ;; *) say "note: $(uname -m), not aarch64: not a Raspberry Pi?" ;; esac
-# A local wheel or folder given relative to where the script was started.
-if [ -e "$SOURCE" ]; then SOURCE=$(cd "$(dirname "$SOURCE")" && pwd)/$(basename "$SOURCE"); fi
+# A local wheel or folder (a path, not a bare project name) made absolute.
+case "$SOURCE" in
+  */*|*.whl|*.tar.gz|.|..)
+    [ -e "$SOURCE" ] || die "--source $SOURCE: no such file or folder"
+    SOURCE=$(cd "$(dirname "$SOURCE")" && pwd)/$(basename "$SOURCE") ;;
+esac
 
 live() { [ -z "$DESTDIR" ]; }   # changing the running system, not a staging folder
 

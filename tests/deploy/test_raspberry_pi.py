@@ -141,3 +141,21 @@ def test_install_merges_wayfire_settings(tmp_path):
     assert "panel = true" in auto and "wf-panel-pi" not in text and "other = x" in auto
     assert "plugins = a b" in text and "mode = 1024x600" in text
     assert text.rstrip().endswith("[idle]\ndpms_timeout = -1")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frobnicate"], "unknown argument '--frobnicate'"),
+    (["--source", "./no-such.whl"], "--source ./no-such.whl: no such file or folder"),
+    (["--bundle", "{tmp}/b.tar.gz"], "--bundle needs --public-key"),
+    (["--bundle", "{tmp}/missing.tar.gz", "--public-key", "{tmp}/k.pub"], "not found"),
+])
+def test_install_refuses_bad_arguments_before_changing_anything(tmp_path, args, message):
+    (tmp_path / "b.tar.gz").write_bytes(b"x")
+    stage = tmp_path / "stage"
+    env = dict(os.environ, DESTDIR=str(stage))
+    proc = subprocess.run([shutil.which("bash"), str(PI / "install.sh"),
+                           *(a.format(tmp=tmp_path) for a in args)],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert not stage.exists()
