@@ -10,7 +10,11 @@ aarch64 wheels, a Pi 4 /proc/cpuinfo) — with the fused Grad-CAM maps — and c
 * max |Δp| over the five superclass probabilities (the CSV keeps 6 decimals, so a difference
   below 1e-6 reads as 0 or 1e-6); the requirement is ≤ 1e-3;
 * the CAM: max |Δ| of the MI map and the top-class map, how often the top class and the CAM's
-  peak sample agree.
+  peak sample agree;
+* the rest of the screening that exists today — validation, the quality gate and the interval
+  measurement (neurokit2, SciPy) — through ``detak intervals`` on a few records
+  (``--interval-sources``; default the bundled sample and LUDB 1–10): every number and string
+  of its JSON compared (`compare_json`).
 
 The runtimes pick their int8 kernels from the CPU features the kernel reports (HWCAP), not
 from /proc/cpuinfo, and qemu's default CPU ("max") reports the dot-product instructions (and
@@ -25,7 +29,7 @@ CPU model and runtime) or, with ``--records N``, N fold-9 records drawn with ``-
 default_rng, sorted ecg_ids). Needs root for the emulation (a private mount namespace);
 emulation says nothing about speed. Writes ``docs/results/arm64_equality.md``::
 
-    python benchmarks/arm64_equality.py --arm64-dir /tmp/arm64   # all of fold 9: ~15 min
+    python benchmarks/arm64_equality.py --arm64-dir /tmp/arm64   # all of fold 9: ~12 min
     python benchmarks/arm64_equality.py --records 200 --runtimes onnx --qemu-cpus cortex-a72
 
 >>> import numpy as np, pandas as pd
@@ -37,12 +41,16 @@ emulation says nothing about speed. Writes ``docs/results/arm64_equality.md``::
 >>> r = compare(t, u, cam, cam)
 >>> round(r["max_dp"], 6), r["over_1e-3"], r["max_dcam"], r["top_class_agree"]
 (0.0004, 0, 0.0, 1.0)
+>>> compare_json([{"hr": 60.0, "q": "ok", "l": [1, float("nan")]}],
+...              [{"hr": 60.5, "q": "ok", "l": [1, float("nan")]}])
+{'values': 4, 'differ': 1, 'text_differ': 0, 'max_abs': 0.5, 'first': 'hr: 60.0 vs 60.5'}
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -59,6 +67,7 @@ from readme_tables import RESULTS, write_results
 REPO = Path(__file__).resolve().parents[1]
 SETUP = REPO.parent / "shared" / "tools" / "arm64" / "setup.sh"
 CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+INTERVAL_SOURCES = ("sample://ptbxl-00286", *(f"ludb://{i}" for i in range(1, 11)))
 TOLERANCE = 1e-3
 LIBRARIES = ("onnxruntime", "ai-edge-litert", "numpy", "scipy", "pandas")
 _PREDICT = ("import sys; from detak.cli import main; sys.argv = ['detak'] + sys.argv[1:]; "
@@ -139,6 +148,68 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, cam_a: Any, cam_b: Any) -> dict[st
             "cam_peak_agree": float(peaks.mean())}
 
 
+def _flatten(obj: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items()
+                for k, v in _flatten(val, f"{path}.{key}" if path else str(key)).items()}
+    if isinstance(obj, list):
+        return {k: v for i, val in enumerate(obj) for k, v in _flatten(val, f"{path}[{i}]").items()}
+    return {path: obj}
+
+
+def compare_json(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> dict[str, Any]:
+    """Leaf-by-leaf comparison of two lists of JSON objects: leaves compared, leaves that
+    differ (NaN equals NaN), of which not numbers (``text_differ``), the largest numeric
+    difference and the first difference."""
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} results against {len(b)}")
+    values = differ = text_differ = 0
+    max_abs, first = 0.0, None
+    for x, y in zip(a, b, strict=True):
+        fx, fy = _flatten(x), _flatten(y)
+        for key in sorted(set(fx) | set(fy)):
+            u, v = fx.get(key, "<missing>"), fy.get(key, "<missing>")
+            values += 1
+            numeric = all(isinstance(t, int | float) and not isinstance(t, bool) for t in (u, v))
+            if numeric and (u == v or (math.isnan(u) and math.isnan(v))):
+                continue
+            if not numeric and u == v:
+                continue
+            differ += 1
+            if numeric:
+                max_abs = max(max_abs, abs(u - v))
+            else:
+                text_differ += 1
+            first = first or f"{key}: {u} vs {v}"
+    return {"values": values, "differ": differ, "text_differ": text_differ,
+            "max_abs": max_abs, "first": first}
+
+
+def run_intervals(python: list[str], sources: list[str], env: dict[str, str]
+                  ) -> tuple[list[dict[str, Any]], float]:
+    """``detak intervals SOURCES --jobs 1`` on one side: the JSON objects and wall seconds.
+    Exit 1 (a rejected source) still prints its object; 2 or more is a failure."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([*python, "-c", _PREDICT, "intervals", *sources, "--jobs", "1"],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode > 1 or not proc.stdout.strip():
+        raise RuntimeError(f"intervals failed ({proc.returncode}):\n" + proc.stderr[-3000:])
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return rows, time.perf_counter() - t0
+
+
+def intervals_table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of the ``detak intervals`` comparisons."""
+    out = ["| stages (detak intervals) | emulated core | records | JSON values compared "
+           "| values that differ | max \\|Δ\\| | aarch64 (emulated) | x86 |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| validation, quality, intervals | {r['cpu']} | {r['records']} "
+                   f"| {r['values']:,} | {r['differ']} | {r['max_abs']:.1e} | {r['arm_s']:.0f} s "
+                   f"| {r['x86_s']:.0f} s |")
+    return "\n".join(out)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of the comparisons."""
     out = ["| runtime (int8) | emulated core | records | max \\|Δp\\| "
@@ -169,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qemu-cpus", nargs="+", default=["cortex-a72", "cortex-a76"],
                     metavar="MODEL", help="qemu CPU models for the aarch64 side "
                     "(default: cortex-a72 cortex-a76; see qemu-aarch64-static -cpu help)")
+    ap.add_argument("--interval-sources", nargs="*", default=list(INTERVAL_SOURCES),
+                    metavar="SOURCE", help="records for the detak intervals comparison "
+                    "(default: the bundled sample and LUDB 1-10; none: skip it)")
     ap.add_argument("--out", type=Path, default=RESULTS / "arm64_equality.md")
     args = ap.parse_args(argv)
 
@@ -211,13 +285,28 @@ def main(argv: list[str] | None = None) -> int:
                       f"{100 * res['top_class_agree']:.1f} %, MI-CAM peak "
                       f"{100 * res['cam_peak_agree']:.1f} %; aarch64 {arm_s:.0f} s (emulated), "
                       f"x86 {x86_s:.0f} s", flush=True)
+        irows = []
+        if args.interval_sources:
+            want_i, x86_s = run_intervals(x86, args.interval_sources, side_env())
+            for cpu in args.qemu_cpus:
+                got, arm_s = run_intervals(arm, args.interval_sources, side_env(cpu))
+                r = {"cpu": CPU_NOTES.get(cpu, cpu), "records": len(got), "arm_s": arm_s,
+                     "x86_s": x86_s, **compare_json(want_i, got)}
+                ok &= r["text_differ"] == 0 and r["max_abs"] <= TOLERANCE
+                irows.append(r)
+                print(f"intervals on {cpu}: {r['records']} records, {r['values']} values, "
+                      f"{r['differ']} differ (max |Δ| {r['max_abs']:.2e}; first: {r['first']})"
+                      f"; aarch64 {arm_s:.0f} s (emulated), x86 {x86_s:.0f} s", flush=True)
     body = table(rows)
-    verdict = ("PASS: every runtime and core within 1e-3" if ok else
-               "FAIL: a runtime differs from x86 by more than 1e-3")
-    print(body + "\n" + verdict)
-    full = "\n".join([*lines, "", body, "", verdict])
-    write_results(args.out, "int8 edge model on aarch64 (emulated Raspberry Pi) vs x86",
-                  provenance_line(prov), full, {"arm64_equality": body})
+    blocks = {"arm64_equality": body}
+    if irows:
+        blocks["arm64_intervals"] = intervals_table(irows)
+    verdict = ("PASS: every runtime, core and interval value within 1e-3" if ok else
+               "FAIL: an aarch64 result differs from x86 (see above)")
+    print("\n\n".join(blocks.values()) + "\n" + verdict)
+    full = "\n".join([*lines, "", *(f"{b}\n" for b in blocks.values()), verdict])
+    write_results(args.out, "The kiosk's computations on aarch64 (emulated Raspberry Pi) vs x86",
+                  provenance_line(prov), full, blocks)
     print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
     return 0 if ok else 1
 

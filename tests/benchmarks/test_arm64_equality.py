@@ -42,3 +42,19 @@ def test_the_emulated_cpu_model_reaches_qemu(monkeypatch):
     monkeypatch.setenv("QEMU_CPU", "max")
     assert side_env("cortex-a72")["QEMU_CPU"] == "cortex-a72"
     assert "QEMU_CPU" not in side_env()
+
+
+def test_interval_results_that_differ_are_found():
+    from arm64_equality import compare_json
+
+    x86 = [{"source": "ludb://1", "hr_bpm": 71.2, "quality": {"verdict": "accept",
+                                                               "reasons": []},
+            "per_lead": {"II": {"qt_ms": float("nan")}}}]
+    same = compare_json(x86, [dict(x86[0])])
+    assert same["differ"] == 0 and same["values"] == 4  # NaN == NaN; [] has no leaves
+    arm = [{**x86[0], "hr_bpm": 71.3, "quality": {"verdict": "reject", "reasons": []}}]
+    r = compare_json(x86, arm)
+    assert r["differ"] == 2 and r["text_differ"] == 1
+    assert r["max_abs"] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        compare_json(x86, [])
