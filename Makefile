@@ -65,3 +65,11 @@ kiosk-check:
 weights-archive:
 	mkdir -p dist
 	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md
+
+# Issue 14 item 7a: every kiosk dependency (pyproject's [project] dependencies, plus the web
+# stack being added) resolves to an aarch64 CPython 3.11 wheel for glibc 2.36 (Raspberry Pi OS
+# Bookworm); exit 1 names what has none. Wheels cached in $(VENV)/aarch64-wheels (~165 MB).
+AARCH64_PLANNED ?= fastapi uvicorn jinja2 babel argon2-cffi reportlab fpdf2
+.PHONY: aarch64-check
+aarch64-check:
+	$(PYTHON) tools/aarch64_wheels.py --dest $(VENV)/aarch64-wheels --planned $(AARCH64_PLANNED)
