@@ -183,5 +183,5 @@ def _echo_line(row: dict[str, Any]) -> str:
     line = (f"{row['sample']:<12} quality {row['quality']['verdict']:<6} "
             f"{row['urgency']['level'] or '-':<15} {mi:<8} {row['report'] or '(no report)'}")
     if row["quality"]["verdict"] == "reject" and row["quality"]["reasons"]:
-        line += f"\n{'':<13}rejected: {row['quality']['reasons'][0]}"
+        line += f"\n{'':<13}rejected: {'; '.join(row['quality']['reasons'][:2])}"
     return line
