@@ -65,3 +65,10 @@ kiosk-check:
 weights-archive:
 	mkdir -p dist
 	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md
+
+# Issue 14 item 6: poppler-utils (pdftotext, pdffonts, pdfinfo, pdftoppm) for the PDF-report
+# tests (tests/kiosk/test_report_pdf.py); apt-get runs as root in CI.
+.PHONY: pdf-tools
+pdf-tools:
+	command -v pdftotext >/dev/null && command -v pdffonts >/dev/null || \
+	  (apt-get update -q && apt-get install -y -q poppler-utils)

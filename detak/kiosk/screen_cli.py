@@ -79,8 +79,10 @@ class InterimFolderStore:
         self.root = root
 
     @classmethod
-    def open(cls, path: str | Path) -> InterimFolderStore:
+    def open(cls, path: str | Path, *, create: bool = True) -> InterimFolderStore:
         root = Path(path).expanduser().resolve()
+        if not create and not (root / "screenings").is_dir():
+            raise FileNotFoundError(f"no kiosk store at {root} (no screenings folder)")
         for d in (root, root / "screenings", root / "recordings"):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         marker = root / cls.MARKER
@@ -107,6 +109,16 @@ class InterimFolderStore:
             raise KeyError(f"no screening {screening_id!r} in {self.root}")
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def load_recording(self, screening_id: str) -> Recording:
+        from detak.data.wfdb_io import read_wfdb
+
+        self.get_screening(screening_id)  # KeyError for an unknown id
+        return read_wfdb(self.root / "recordings" / screening_id)
+
+    def attach_report(self, screening_id: str, pdf_bytes: bytes) -> None:
+        self.get_screening(screening_id)
+        _write_atomic(self.root / "reports" / f"{screening_id}.pdf", pdf_bytes)
+
     def list_screenings(self, **_filters: Any) -> list[dict[str, Any]]:
         return [json.loads(p.read_text(encoding="utf-8"))
                 for p in sorted((self.root / "screenings").glob("*.json"))]
@@ -130,22 +142,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def open_store(path: str | Path) -> Any:
+def open_store(path: str | Path, *, create: bool = True) -> Any:
     """`detak.kiosk.store.Store.open(path)` when the store module exists, else the interim
-    folder store."""
+    folder store; ``create=False`` opens only a store that exists."""
     try:
         from detak.kiosk.store import Store  # type: ignore[import-not-found]
     except ModuleNotFoundError as err:
         if err.name not in ("detak.kiosk.store",):
             raise
-        return InterimFolderStore.open(path)
-    return Store.open(path)
+        return InterimFolderStore.open(path, create=create)
+    return Store.open(path, create=create)
 
 
 def render_report(screening: dict[str, Any], recording: Recording) -> bytes | None:
-    """The PDF report of a screening, or None while no report renderer is installed (the PDF
-    comes from another part of issue 14: wire it here when it merges)."""
-    return None
+    """The PDF report of a screening (`detak.kiosk.report_pdf.render_report`) in the
+    screening's language, the resident named by its resident number."""
+    from detak.kiosk.report_pdf import render_report as render_pdf
+
+    rid = screening.get("resident_id")
+    return render_pdf(screening, recording, lang=screening.get("lang") or "id",
+                      resident={"resident_number": str(rid)} if rid is not None else None)
 
 
 def report_pdf_path(store: Any, screening_id: str) -> str | None:
