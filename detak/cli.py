@@ -19,6 +19,7 @@ from detak.export.cli import add_export_commands
 from detak.export.predict_cli import add_inference_commands
 from detak.kiosk.report_cli import add_report_command
 from detak.kiosk.screen_cli import add_screen_command
+from detak.kiosk.store_cli import add_store_commands
 from detak.models.cnn_cli import add_cnn_commands
 
 
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_command(sub)
     add_screen_command(sub)        # screen (the kiosk's pipeline)
     add_report_command(sub)        # report (the screening's PDF, re-rendered from the store)
+    add_store_commands(sub)
     return parser
 
 
@@ -333,7 +335,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _command_name(args: argparse.Namespace) -> str:
     words = [args.command]
-    for attr in ("models_command", "bundle_command"):
+    for attr in ("models_command", "bundle_command", "store_command"):
         if isinstance(getattr(args, attr, None), str):
             words.append(getattr(args, attr))
     return " ".join(words)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,8 @@ class PartsError(ValueError):
     """A parts folder that cannot be used (exists already, or unreadable when recovering)."""
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """fsync a folder (makes renames and new names in it durable); errors are ignored."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -57,14 +59,32 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o666, unique_tmp: bool = False,
+                 sync_dir: bool = False) -> None:
+    """Write ``data`` to ``path`` whole or not at all (temporary file, fsync, rename).
+
+    ``mode``: permissions of the new file (less the umask). ``unique_tmp``: the temporary file
+    is ``.<name>.<pid>.<random>.tmp`` instead of ``<name>.tmp``, so that several processes may
+    write the same path at once (the kiosk store's content-addressed files). ``sync_dir``:
+    also fsync the folder, so that the rename itself survives a power cut.
+    """
+    if unique_tmp:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    else:
+        tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 class PartsStore:
@@ -87,7 +107,7 @@ class PartsStore:
             write_atomic(self.directory / SESSION,
                           json.dumps(self.session, indent=1).encode())
             self._fh = open(self.directory / EVENTS, "a", encoding="utf-8")  # noqa: SIM115
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
 
     def add_event(self, event: dict[str, Any]) -> None:
         """Append an event (on disk it becomes durable at the next chunk)."""
@@ -115,7 +135,7 @@ class PartsStore:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             assert self.directory is not None
-            _fsync_dir(self.directory / CHUNKS)
+            fsync_dir(self.directory / CHUNKS)
 
     def read(self, end: int | None = None) -> np.ndarray:
         """All stored samples ``0 .. end - 1`` (default: up to the last chunk's end)."""

@@ -77,12 +77,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def open_existing_store(store_dir: str | Path) -> Any:
     """The store at ``store_dir`` (`detak.kiosk.screen_cli.open_store`), never created here:
-    `StoreNotFoundError` when the folder is missing or holds no store."""
+    `StoreNotFoundError` when the folder is missing or holds no store (the store's own
+    message)."""
     from detak.kiosk.screen_cli import open_store
 
     root = Path(store_dir).expanduser()
     if not root.is_dir():
-        raise StoreNotFoundError(f"no kiosk store at {root} (no such folder)")
+        raise StoreNotFoundError(f"no store at {root.absolute()} (no such folder)")
     try:
         return open_store(root, create=False)
     except (OSError, ValueError) as err:
@@ -96,17 +97,19 @@ def open_existing_store(store_dir: str | Path) -> Any:
 
 
 def resident_for(store: Any, screening: dict[str, Any]) -> dict[str, Any] | None:
-    """The resident of ``screening`` for the report header: the store's resident row when the
-    store keeps residents and the screening points at one, else the resident number alone."""
+    """The resident of ``screening`` for the report header: the store's resident row (by
+    resident number, or by the store's id), else the resident number alone."""
     rid = screening.get("resident_id")
     if rid is None:
         return None
-    get = getattr(store, "get_resident", None)
-    if get is not None and isinstance(rid, int) and not isinstance(rid, bool):
-        try:
-            return dict(get(rid))
-        except Exception:  # noqa: BLE001 - a missing resident row still gets a report
-            pass
+    try:
+        if isinstance(rid, int) and not isinstance(rid, bool):
+            return dict(store.get_resident(rid))
+        row = store.resident_by_number(str(rid))
+        if row is not None:
+            return dict(row)
+    except (KeyError, AttributeError):  # no such row, or a store without residents
+        pass
     return {"resident_number": str(rid)}
 
 
@@ -121,18 +124,17 @@ def run_report_command(screening_id: str, store_dir: str | Path, *, lang: str | 
         check_language(lang)
     store = open_existing_store(store_dir)
     try:
-        screening = store.get_screening(screening_id)
-        recording = store.load_recording(screening_id)
-    except KeyError as err:
-        raise UnknownScreeningError(f"no screening {screening_id!r} in the store at "
-                                    f"{Path(store_dir).expanduser().resolve()}") from err
-    except Exception as err:
-        if type(err).__name__ == "NotFoundError":
+        try:
+            screening = store.get_screening(screening_id)
+            recording = store.load_recording(screening_id)
+        except KeyError as err:  # the store's NotFoundError is a KeyError
             raise UnknownScreeningError(f"no screening {screening_id!r} in the store at "
                                         f"{Path(store_dir).expanduser().resolve()}") from err
-        raise
+        resident = resident_for(store, screening)
+    finally:
+        getattr(store, "close", lambda: None)()
     pdf = render_report(screening, recording, lang=lang or screening.get("lang") or "id",
-                        facility=facility, nurse=nurse, resident=resident_for(store, screening))
+                        facility=facility, nurse=nurse, resident=resident)
     path = Path(out).expanduser()
     try:
         path.write_bytes(pdf)

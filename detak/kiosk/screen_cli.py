@@ -9,16 +9,14 @@ every source was screened, 1 when one was rejected by the quality check (still s
 nurse sees why and records again) or could not be read (named on stderr, not saved), 2 for a
 usage error (a model or language that does not exist).
 
-The store: `open_store` takes `detak.kiosk.store.Store` when it is installed; until then an
-interim folder store (`InterimFolderStore`, TEMPORARY: replaced by the real store when the
-``store`` lane merges) keeps ``DIR/screenings/ID.json`` and ``DIR/recordings/ID.hea/.dat``.
+The store is `detak.kiosk.store.Store` (SQLite WAL, content-addressed recording and report
+files written before the row that points at them, an outbox entry per screening).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -67,101 +65,25 @@ def _cmd_screen(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------- store
 
 
-class InterimFolderStore:
-    """TEMPORARY stand-in for `detak.kiosk.store.Store` (same three methods) until the store
-    lane merges: ``DIR/screenings/ID.json`` (written via a temporary file, fsync and rename)
-    and the recording as ``DIR/recordings/ID.hea/.dat``, written before the JSON that points at
-    it. ``DIR/INTERIM-STORE.txt`` marks such a folder."""
-
-    MARKER = "INTERIM-STORE.txt"
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> InterimFolderStore:
-        root = Path(path).expanduser().resolve()
-        if not create and not (root / "screenings").is_dir():
-            raise FileNotFoundError(f"no kiosk store at {root} (no screenings folder)")
-        for d in (root, root / "screenings", root / "recordings"):
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        marker = root / cls.MARKER
-        if not marker.exists():
-            marker.write_text("Interim folder store of `detak screen` (detak.kiosk.screen_cli."
-                              "InterimFolderStore), used until detak.kiosk.store is installed.\n")
-        return cls(root)
-
-    def save_screening(self, screening: dict[str, Any], recording: Recording,
-                       report_pdf: bytes | None) -> str:
-        from detak.data.wfdb_io import write_wfdb
-
-        sid = str(screening["id"])
-        write_wfdb(recording, self.root / "recordings" / sid)
-        if report_pdf is not None:
-            _write_atomic(self.root / "reports" / f"{sid}.pdf", report_pdf)
-        _write_atomic(self.root / "screenings" / f"{sid}.json",
-                      json.dumps(screening, ensure_ascii=False).encode("utf-8"))
-        return sid
-
-    def get_screening(self, screening_id: str) -> dict[str, Any]:
-        path = self.root / "screenings" / f"{screening_id}.json"
-        if not path.is_file():
-            raise KeyError(f"no screening {screening_id!r} in {self.root}")
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    def load_recording(self, screening_id: str) -> Recording:
-        from detak.data.wfdb_io import read_wfdb
-
-        self.get_screening(screening_id)  # KeyError for an unknown id
-        return read_wfdb(self.root / "recordings" / screening_id)
-
-    def attach_report(self, screening_id: str, pdf_bytes: bytes) -> None:
-        self.get_screening(screening_id)
-        _write_atomic(self.root / "reports" / f"{screening_id}.pdf", pdf_bytes)
-
-    def list_screenings(self, **_filters: Any) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text(encoding="utf-8"))
-                for p in sorted((self.root / "screenings").glob("*.json"))]
-
-    def report_path(self, screening_id: str) -> Path | None:
-        path = self.root / "reports" / f"{screening_id}.pdf"
-        return path if path.is_file() else None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def open_store(path: str | Path, *, create: bool = True) -> Any:
-    """`detak.kiosk.store.Store.open(path)` when the store module exists, else the interim
-    folder store; ``create=False`` opens only a store that exists."""
-    try:
-        from detak.kiosk.store import Store  # type: ignore[import-not-found]
-    except ModuleNotFoundError as err:
-        if err.name not in ("detak.kiosk.store",):
-            raise
-        return InterimFolderStore.open(path, create=create)
+    """The kiosk store at ``path`` (`detak.kiosk.store.Store.open`: created 0700, migrated,
+    swept); ``create=False`` opens only a store that exists (`StoreLocationError`)."""
+    from detak.kiosk.store import Store
+
     return Store.open(path, create=create)
 
 
-def render_report(screening: dict[str, Any], recording: Recording) -> bytes | None:
+def render_report(screening: dict[str, Any], recording: Recording,
+                  resident: dict[str, Any] | None = None) -> bytes:
     """The PDF report of a screening (`detak.kiosk.report_pdf.render_report`) in the
-    screening's language, the resident named by its resident number."""
+    screening's language; ``resident``: the store's row (name, number, birth date, sex)."""
     from detak.kiosk.report_pdf import render_report as render_pdf
 
     rid = screening.get("resident_id")
+    if resident is None and rid is not None:
+        resident = {"resident_number": str(rid)}
     return render_pdf(screening, recording, lang=screening.get("lang") or "id",
-                      resident={"resident_number": str(rid)} if rid is not None else None)
+                      resident=resident)
 
 
 def report_pdf_path(store: Any, screening_id: str) -> str | None:
@@ -221,9 +143,11 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
     out, err = out or sys.stdout, err or sys.stderr
     check_language(lang)
     load_screening_model(model)  # a model that cannot be loaded is a usage error (exit 2)
-    store = open_store(store_dir)
     status = 0
-    with tempfile.TemporaryDirectory(prefix="detak-screen-") as work:
+    with open_store(store_dir) as store, tempfile.TemporaryDirectory(
+            prefix="detak-screen-") as work:
+        resident_key = _resident_key(store, resident)
+        resident_row = store.get_resident(resident_key) if resident_key is not None else None
         for source in sources:
             try:
                 items = list(acquire(source, work))
@@ -254,13 +178,30 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                                 "error": why}, json_out)
                     continue
                 data = s.to_dict()
-                sid = store.save_screening(data, rec, render_report(data, rec))
+                sid = store.save_screening(data, rec,
+                                           render_report(data, rec, resident_row),
+                                           resident_id=resident_key)
                 view = output_view(data, report_pdf_path(store, sid))
                 if s.rejected:
                     status = report_rejected("screen", item.record, s.quality["reasons"],
                                              file=err)
                 _emit(out, view, json_out)
     return status
+
+
+def _resident_key(store: Any, number: str | None) -> int | None:
+    """The store's id of the resident with resident number ``number`` (None without one); an
+    unknown number is a usage error (exit 2) that says how to register the resident."""
+    if number is None:
+        return None
+    from detak.errors import UsageError
+
+    row = store.resident_by_number(number)
+    if row is None:
+        raise UsageError(f"no resident with number {number!r} in the store at {store.root}: "
+                         "register the resident first (the kiosk app, or `detak store "
+                         "add-resident --store DIR --number N --name NAME`)")
+    return int(row["id"])
 
 
 def _emit(out: TextIO, view: dict[str, Any], json_out: bool) -> None:

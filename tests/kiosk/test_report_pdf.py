@@ -223,8 +223,12 @@ def test_renders_to_png_with_the_urgency_colour(pdfs, kind, tmp_path):
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from detak.kiosk.screen_cli import run_screen_command
+    from detak.kiosk.store import Store
 
     folder = tmp_path_factory.mktemp("store")
+    with Store.open(folder) as st:
+        st.add_resident(RESIDENT["name"], RESIDENT["resident_number"],
+                        birth_date=RESIDENT["birth_date"], sex=RESIDENT["sex"])
     buf = io.StringIO()
     run_screen_command(["sample://ptbxl-00286"], folder, lang="en", json_out=True, out=buf,
                        resident="PW-0042")
@@ -235,7 +239,9 @@ def test_screen_saves_each_report_with_an_absolute_path(store):
     _folder, view = store
     path = Path(view["report_pdf"])
     assert path.is_absolute() and path.read_bytes()[:5] == b"%PDF-"
-    assert "Resident number: PW-0042" in _text(path)
+    text = _text(path)
+    assert "Resident: Bambang Suryono" in text and "Resident number: PW-0042" in text
+    assert "years" in text and "male" in text
 
 
 def _detak(*args: str) -> subprocess.CompletedProcess:
@@ -251,7 +257,8 @@ def test_detak_report_rerenders_in_the_other_language(store, tmp_path):
     r = _detak("report", view["id"], "--store", str(folder), "--lang", "id", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(out.resolve())
-    assert "Laporan skrining EKG" in _text(out)
+    text = _text(out)
+    assert "Laporan skrining EKG" in text and "Penghuni: Bambang Suryono" in text
 
 
 def test_detak_report_unknown_id_is_one_line_exit_1(store, tmp_path):
@@ -265,12 +272,12 @@ def test_detak_report_unknown_id_is_one_line_exit_1(store, tmp_path):
 def test_detak_report_missing_store_is_exit_1_and_not_created(tmp_path):
     missing = tmp_path / "no-store"
     r = _detak("report", "x", "--store", str(missing), "--out", str(tmp_path / "x.pdf"))
-    assert r.returncode == 1 and "no kiosk store" in r.stderr
+    assert r.returncode == 1 and "no store at" in r.stderr
     assert r.stderr.strip().count("\n") == 0 and not missing.exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     r = _detak("report", "x", "--store", str(empty), "--out", str(tmp_path / "x.pdf"))
-    assert r.returncode == 1 and "no kiosk store" in r.stderr and not any(empty.iterdir())
+    assert r.returncode == 1 and "no store at" in r.stderr and not any(empty.iterdir())
 
 
 def test_detak_report_usage_errors_exit_2(store, tmp_path):

@@ -104,15 +104,31 @@ def test_usage_errors_exit_2(argv, tmp_path, monkeypatch, capsys):
 def test_each_screening_is_in_the_store_with_its_recording(tmp_path, capsys):
     from detak.kiosk.screen_cli import open_store
 
-    code, (o,), _ = _run(["screen", "sample://ptbxl-00286", "--store", str(tmp_path / "S"),
+    store_dir = str(tmp_path / "S")
+    assert main(["store", "add-resident", "--store", store_dir, "--number", "R-0042",
+                 "--name", "Nyoman Contoh", "--sex", "F"]) == 0
+    rid = int(capsys.readouterr().out.strip())
+    code, (o,), _ = _run(["screen", "sample://ptbxl-00286", "--store", store_dir,
                           "--json", "--resident", "R-0042"], capsys)
     assert code == 0
-    stored = open_store(tmp_path / "S").get_screening(o["id"])
-    assert stored["resident_id"] == "R-0042" and stored["mi"]["cam"]["mi"]
+    with open_store(store_dir) as store:
+        stored = store.get_screening(o["id"])
+        assert stored["resident_id"] == "R-0042" and stored["mi"]["cam"]["mi"]
+        assert [r["id"] for r in store.list_screenings(resident_id=rid)] == [o["id"]]
+        assert store.load_recording(o["id"]).n_leads == 12
+        assert store.outbox_count() == 1                 # queued for sync
     assert o["mi"]["cam"] is True              # the arrays stay in the store
-    from detak.data.wfdb_io import read_wfdb
+    assert main(["store", "check", "--store", store_dir]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "ok: 1 screenings"
 
-    assert read_wfdb(tmp_path / "S" / "recordings" / f"{o['id']}.hea").n_leads == 12
+
+def test_an_unknown_resident_number_is_a_usage_error(tmp_path, capsys):
+    code, out, err = _run(["screen", "sample://ptbxl-00286", "--store", str(tmp_path / "S"),
+                           "--json", "--resident", "R-404"], capsys)
+    assert code == 2 and out == []
+    assert err.strip().splitlines()[-1].startswith("detak screen: error: no resident with "
+                                                   "number 'R-404'")
+    assert "store add-resident" in err and "Traceback" not in err
 
 
 def test_plain_output_is_one_line_per_screening(tmp_path, capsys):

@@ -1,0 +1,90 @@
+"""The ``store`` sub-command of ``detak``: ``detak store check --store DIR`` and ``detak store
+add-resident --store DIR --number N --name NAME [--birth-date] [--sex] [--room]``.
+
+>>> import argparse
+>>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
+>>> add_store_commands(sub)
+>>> a = p.parse_args(["store", "check", "--store", "/srv/detak"])
+>>> a.store_command, a.store, a.no_sweep
+('check', '/srv/detak', False)
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from detak.errors import EXIT_FAILED, EXIT_OK, EXIT_RULE_SHORT
+
+__all__ = ["add_store_commands", "run_store_check"]
+
+
+def add_store_commands(sub: Any) -> None:
+    """Add ``store`` (``store check``) to argparse sub-parsers."""
+    p = sub.add_parser(
+        "store", help="the kiosk's local store: check it",
+        description="The kiosk's local store: SQLite (WAL) with residents, nurses, screenings "
+        "and the sync outbox, recordings as WFDB files and PDF reports named by their SHA-256.")
+    store_sub = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    c = store_sub.add_parser(
+        "check", help="verify a store; last line `ok: N screenings` (exit 0) or the problems",
+        description="Open the store (as the kiosk does: schema migrations, then the sweep that "
+        "removes files an interrupted write left), then verify it: SQLite integrity, every "
+        "screening's recording and report present with its SHA-256, no half-written or "
+        "unreferenced file, the outbox consistent, folders 0700 and files 0600. Prints each "
+        "problem on its own line and exits 1, or prints `ok: N screenings` as its last line "
+        "and exits 0. " + EXIT_RULE_SHORT)
+    c.add_argument("--store", required=True, metavar="DIR", help="the store folder")
+    c.add_argument("--no-sweep", action="store_true",
+                   help="do not remove what interrupted writes left; report it instead")
+    c.set_defaults(func=_cmd_store_check)
+    r = store_sub.add_parser(
+        "add-resident", help="register a resident (name and resident number); prints the id",
+        description="Register a resident in the store, as the kiosk app's registration does, "
+        "so that `detak screen --resident NUMBER` can link screenings to them. A resident "
+        "number already used is an error. " + EXIT_RULE_SHORT)
+    r.add_argument("--store", required=True, metavar="DIR", help="the store folder")
+    r.add_argument("--number", required=True, help="the resident number (unique)")
+    r.add_argument("--name", required=True, help="the resident's name")
+    r.add_argument("--birth-date", default=None, metavar="YYYY-MM-DD")
+    r.add_argument("--sex", choices=["F", "M"], default=None)
+    r.add_argument("--room", default=None)
+    r.set_defaults(func=_cmd_store_add_resident)
+
+
+def run_store_check(store_dir: str, sweep: bool = True) -> int:
+    """Check the store in ``store_dir``; print the problems or ``ok: N screenings``.
+
+    >>> import tempfile
+    >>> from detak.kiosk.store import Store
+    >>> d = tempfile.mkdtemp() + "/s"; Store.open(d).close()
+    >>> run_store_check(d)
+    ok: 0 screenings
+    0
+    """
+    from detak.kiosk.store import Store
+
+    with Store.open(store_dir, create=False, sweep=sweep) as store:
+        problems = store.check()
+        count = store.screening_count()
+    if problems:
+        for line in problems:
+            print(f"problem: {line}", flush=True)
+        print(f"failed: {len(problems)} problem(s) in {count} screenings", flush=True)
+        return EXIT_FAILED
+    print(f"ok: {count} screenings", flush=True)
+    return EXIT_OK
+
+
+def _cmd_store_check(args: argparse.Namespace) -> int:
+    return run_store_check(args.store, sweep=not args.no_sweep)
+
+
+def _cmd_store_add_resident(args: argparse.Namespace) -> int:
+    from detak.kiosk.store import Store
+
+    with Store.open(args.store) as store:
+        rid = store.add_resident(args.name, args.number, birth_date=args.birth_date,
+                                 sex=args.sex, room=args.room)
+    print(rid)   # the id only: the resident's name is not echoed (logs may keep stdout)
+    return EXIT_OK

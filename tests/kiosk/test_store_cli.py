@@ -1,0 +1,53 @@
+"""`detak store check --store DIR` (detak/kiosk/store_cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detak.cli import main
+from detak.data.samples import load_sample
+from detak.kiosk import store_files as files
+from detak.kiosk.store import DB_NAME, Store
+from tests.kiosk.conftest import make_screening
+
+
+def _run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, list[str], str]:
+    code = main(["store", "check", *args])
+    out = capsys.readouterr()
+    return code, out.out.splitlines(), out.err
+
+
+def test_ok_is_the_last_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.save_screening(make_screening("a"), load_sample("ludb-2"), report_pdf=b"%PDF")
+        store.save_screening(make_screening("b"), load_sample("ptbxl-00286"))
+    code, lines, err = _run(capsys, "--store", str(tmp_path / "s"))
+    assert (code, lines[-1], err) == (0, "ok: 2 screenings", "")
+
+
+def test_problems_are_named_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.save_screening(make_screening("a"), load_sample("ludb-2"))
+    for p in (tmp_path / "s" / files.RECORDINGS).glob("*.dat"):
+        p.write_bytes(p.read_bytes()[:100])
+    (tmp_path / "s" / files.REPORTS / ".r.pdf.1.aa.tmp").write_bytes(b"half")
+    code, lines, _ = _run(capsys, "--store", str(tmp_path / "s"), "--no-sweep")
+    assert code == 1
+    assert any("screening a: recording" in line and "SHA-256" in line for line in lines)
+    assert any("half-written" in line for line in lines)
+    assert not lines[-1].startswith("ok")
+    code, lines, _ = _run(capsys, "--store", str(tmp_path / "s"))      # the sweep: temp gone
+    assert code == 1 and not any("half-written" in line for line in lines)
+
+
+def test_unusable_stores_are_one_line_errors(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    code, lines, err = _run(capsys, "--store", str(tmp_path / "none"))
+    assert code == 1 and err.startswith("detak store check: error: no store at")
+    assert not (tmp_path / "none").exists()
+    Store.open(tmp_path / "s").close()
+    (tmp_path / "s" / DB_NAME).write_bytes(b"garbage" * 1000)
+    code, lines, err = _run(capsys, "--store", str(tmp_path / "s"))
+    assert code == 1 and "not a database" in err and len(err.splitlines()) == 1
