@@ -32,7 +32,7 @@ import datetime as dt
 import io
 import math
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -194,6 +194,16 @@ class _Page:
             self.text(x, y + i * step, line, size, **kw)
         return y + len(lines) * step
 
+    def fitted(self, x: float, y: float, s: str, width_mm: float, size: float,
+               **kw: Any) -> None:
+        """One line of text, its font shrunk (to 5.5 pt at least, then cut) to fit
+        ``width_mm`` — a long facility or resident name never runs into the banner."""
+        em = 0.23 if kw.get("fontweight") == "bold" else 0.21  # mm per character per pt
+        while size > 5.5 and len(s) * em * size > width_mm:
+            size -= 0.5
+        chars = int(width_mm / (em * size))
+        self.text(x, y, s if len(s) <= chars else s[: chars - 1] + "…", size, **kw)
+
     def rect(self, x: float, y: float, w: float, h: float, **kw: Any) -> None:
         from matplotlib.patches import Rectangle
 
@@ -287,7 +297,7 @@ def _header(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str
             facility: str | None, nurse: str | None, resident: Mapping[str, Any] | None,
             device: str | None) -> None:
     page.text(_X0, 8, _("ECG screening report"), 13, fontweight="bold")
-    page.text(_X0 + 75, 8.8, facility or _("Facility: —"), 9)
+    page.fitted(_X0 + 75, 8.8, facility or _("Facility: —"), 100, 9)
     res = dict(resident or {})
     name = res.get("name") or "—"
     number_ = res.get("resident_number") or s.get("resident_id") or "—"
@@ -299,17 +309,17 @@ def _header(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str
     sex = res.get("sex") or (s.get("rhythm") or {}).get("sex")
     if sex in _SEX:
         parts.append(_(_SEX[sex]))
-    page.text(_X0, 15.5, "   ·   ".join(parts), 8.5, fontweight="bold")
+    page.fitted(_X0, 15.5, "   ·   ".join(parts), 172, 8.5, fontweight="bold")
     dev = device or _device_text(s)
     line2 = [_("Date: {when}").format(when=_when(s["created_at"], lang)),
              _("Device: {device}").format(device=dev),
              _("Nurse: {nurse}").format(nurse=nurse or "—")]
-    page.text(_X0, 20.5, "   ·   ".join(line2), 7.5)
+    page.fitted(_X0, 20.5, "   ·   ".join(line2), 172, 7.5)
     rec = s.get("recording") or {}
     line3 = [_("Screening: {id}").format(id=s.get("id", "—")),
              _("Source: {source}").format(source=s.get("source", "—")),
              _("{d} s recording").format(d=number(rec.get("duration_s") or 0, lang, 1))]
-    page.text(_X0, 25, "   ·   ".join(line3), 6.5, color="#444444")
+    page.fitted(_X0, 25, "   ·   ".join(line3), 172, 6.5, color="#444444")
     _urgency_banner(page, s, _)
 
 
@@ -522,12 +532,4 @@ def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: s
     return buf.getvalue()
 
 
-def write_report(path: str, screening: Mapping[str, Any], recording: Recording,
-                 **kwargs: Any) -> str:
-    """`render_report` written to ``path``; returns ``path``."""
-    with open(path, "wb") as fh:
-        fh.write(render_report(screening, recording, **kwargs))
-    return path
-
-
-__all__: Sequence[str] = ("PAGE_MM", "normal_ranges", "render_report", "write_report")
+__all__ = ["PAGE_MM", "normal_ranges", "render_report"]

@@ -287,3 +287,22 @@ def test_detak_report_usage_errors_exit_2(store, tmp_path):
     assert r.returncode == 2
     r = _detak("report", view["id"], "--store", str(folder))
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_long_names_shrink_and_stay_left_of_the_urgency_banner(tmp_path):
+    rec = load_sample("ludb-1").select(["II"])
+    s = screen(rec, lang="en").to_dict()
+    name = "Raden Ayu Siti Hartinah Kusumawardhani Soerjosoemarno Prawiranegara"
+    pdf = tmp_path / "long.pdf"
+    pdf.write_bytes(render_report(s, rec, lang="id", resident={"name": name, "sex": "F",
+                                                                "resident_number": "7"},
+                                  facility="Panti Werdha " + "Sejahtera " * 12))
+    # bounding boxes of the words (pdftotext -bbox): none of the header's words reach into
+    # the banner, which starts 196 mm from the left edge
+    xml = _run("pdftotext", "-bbox", str(pdf), "-")
+    words = re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<',
+                       xml)
+    header = [(float(x1), w) for x0, y0, x1, w in words if float(y0) < 30 * PT_PER_MM
+              and float(x0) < 196 * PT_PER_MM]  # the banner's own words start at 198.5 mm
+    assert header and max(x1 for x1, _w in header) < 195 * PT_PER_MM
+    assert "Kusumawardhani" in " ".join(w for _x, w in header)
