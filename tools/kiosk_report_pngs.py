@@ -24,8 +24,8 @@ from detak.data.samples import load_sample
 from detak.kiosk.report_pdf import render_report
 from detak.kiosk.screening import screen
 
-RESIDENT = {"name": "Bambang Suryono", "resident_number": "PW-0042",
-            "birth_date": "1941-03-15"}  # sex: the record's, as the screening used it
+RESIDENT = {"resident_number": "PW-0042", "birth_date": "1941-03-15"}
+NAMES = {"M": "Bambang Suryono", "F": "Siti Rahayu"}  # invented; by the record's sex
 
 
 def cases() -> dict[str, tuple[str, object]]:
@@ -52,7 +52,9 @@ def main() -> None:
             for lang in ("id", "en"):
                 s = screen(rec, lang=lang, source=source).to_dict()
                 pdf = (out if args.keep_pdf else Path(tmp)) / f"{name}-{lang}.pdf"
-                pdf.write_bytes(render_report(s, rec, lang=lang, resident=RESIDENT,
+                sex = (s.get("rhythm") or {}).get("sex") or "M"  # rejected: PTB-XL 184, M
+                resident = {**RESIDENT, "name": NAMES[sex]}
+                pdf.write_bytes(render_report(s, rec, lang=lang, resident=resident,
                                               facility="Panti Werdha Kasih Ibu, Yogyakarta",
                                               nurse="Dewi Lestari"))
                 subprocess.run(["pdftoppm", "-r", "100", "-png", "-singlefile", str(pdf),
