@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[host,dev]"
 	touch $(STAMP)
 
-# `make demo` needs no torch: its own venv with the kiosk install (no extras; about 1 GB, not
+# `make demo` needs no torch: its own venv with the kiosk install (no extras; ~730 MB, not
 # the host's 7 GB), editable so it runs this checkout. `make test` keeps the host extras.
 DEMO_VENV  ?= .demo-venv
 DEMO_STAMP := $(DEMO_VENV)/.installed
@@ -77,9 +77,16 @@ weights-archive:
 	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md
 
 # Issue 14 item 7a: every kiosk dependency (pyproject's [project] dependencies, plus the web
-# stack being added) resolves to an aarch64 CPython 3.11 wheel for glibc 2.36 (Raspberry Pi OS
+# stack the app adds) resolves to an aarch64 CPython 3.11 wheel for glibc 2.36 (Raspberry Pi OS
 # Bookworm); exit 1 names what has none. Wheels cached in $(VENV)/aarch64-wheels (~165 MB).
-AARCH64_PLANNED ?= fastapi uvicorn jinja2 babel argon2-cffi reportlab fpdf2
+AARCH64_PLANNED ?= fastapi uvicorn jinja2
 .PHONY: aarch64-check
 aarch64-check:
 	$(PYTHON) tools/aarch64_wheels.py --dest $(VENV)/aarch64-wheels --planned $(AARCH64_PLANNED)
+
+# Issue 14 item 6: poppler-utils (pdftotext, pdffonts, pdfinfo, pdftoppm) for the PDF-report
+# tests (tests/kiosk/test_report_pdf.py); apt-get runs as root in CI.
+.PHONY: pdf-tools
+pdf-tools:
+	command -v pdftotext >/dev/null && command -v pdffonts >/dev/null || \
+	  (apt-get update -q && apt-get install -y -q poppler-utils)

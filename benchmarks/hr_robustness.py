@@ -4,6 +4,11 @@
                                                   [--seed 0] [--dump results.json]
     .venv/bin/python benchmarks/hr_robustness.py --suite twolead   # two leads, 360 Hz, see below
 
+A full run (all records, all conditions; or the two-lead suite) writes its README table as a
+block (``benchmarks/readme_tables.py``) with the provenance line into ``docs/results/
+hr_robustness.md`` (block ``hr_ludb``) or ``docs/results/hr_twolead.md`` (block
+``hr_twolead``); ``make readme`` copies it into README.md. ``--no-results`` writes nothing.
+
 For every LUDB record (10 s, 12 leads, 500 Hz):
 
 - reference RR = median of successive differences of the cardiologists' QRS peaks in the lead
@@ -43,7 +48,13 @@ from multiprocessing import Pool
 from typing import Any
 
 import numpy as np
+from _provenance import REPO, provenance_line
+from readme_tables import write_results
 
+RESULTS = REPO / "docs" / "results"
+LUDB_RESULTS = RESULTS / "hr_robustness.md"
+TWO_RESULTS = RESULTS / "hr_twolead.md"
+LIBRARIES = ("neurokit2",)
 FS = 500.0
 SEED = 0
 CLUSTER_MS = 80.0
@@ -291,6 +302,22 @@ HEADER = ("| condition | method | records with a value | median \\|RR error\\| m
           "fail (no value or HR off > 10 bpm) |\n|---|---|---|---|---|---|---|---|")
 
 
+# The conditions the README shows (the results file holds them all).
+README_CONDITIONS = ("clean12", "ii500", "t12", "noise12", "noise3", "pace12", "hum12", "tII",
+                     "noiseII", "paceII", "humII")
+
+
+def readme_table(results: list[dict[str, Any]]) -> str:
+    """The README's table: `README_CONDITIONS` × both methods, in the report's row format."""
+    present = [k for k in README_CONDITIONS if results and k in results[0]["res"]]
+    return "\n".join([HEADER, *(_row(CONDITIONS[k][0], m, _stats(results, k, m))
+                                for k in present for m in METHODS)])
+
+
+def _run_line(n: int, jobs: int, seconds: float) -> str:
+    return f"_{n} records, {jobs} processes, {seconds:.0f} s._"
+
+
 def _command(argv: list[str], n: int, jobs: int, seconds: float) -> str:
     return (f"Command: `{' '.join(['.venv/bin/python benchmarks/hr_robustness.py', *argv])}` — "
             f"{n} records, {jobs} processes, {seconds:.0f} s.")
@@ -484,6 +511,42 @@ def _pctl(e: np.ndarray, q: float) -> str:
     return "–" if e.size == 0 else f"{float(np.percentile(e, q)):.0f}"
 
 
+def _two_lead_stats(sub: list[dict[str, Any]], kind: str, method: str
+                    ) -> tuple[np.ndarray, float | None]:
+    """|RR error| per record with a reference (a missing value = 10,000 ms) and the share of
+    records whose heart rate is more than 10 bpm off."""
+    errs, off = [], []
+    for r in sub:
+        if r["ref_rr"] is None:
+            continue
+        v = r["res"][kind][method]
+        errs.append(10000.0 if v is None else abs(v - r["ref_rr"]))
+        off.append(v is None or abs(60000 / v - 60000 / r["ref_rr"]) > 10)
+    return np.asarray(errs), (float(np.mean(off)) if off else None)
+
+
+def two_lead_readme_table(results: list[dict[str, Any]]) -> str:
+    """The README's two-lead table: per source and second lead, p50/p95/p98 of |RR error| (ms)
+    and (in brackets) the share of records more than 10 bpm off, for each method."""
+    lines = ["| records | second lead | n (no reference) | "
+             + " | ".join(TWO_LABEL[m] for m in TWO_METHODS) + " |",
+             "|---|---|---|" + "---|" * len(TWO_METHODS)]
+    for src, (label, _) in TWO_SOURCES.items():
+        sub = [r for r in results if r["source"] == src]
+        if not sub:
+            continue
+        no_ref = sum(r["ref_rr"] is None for r in sub)
+        for kind, klabel in SECOND_LEADS.items():
+            cells = []
+            for m in TWO_METHODS:
+                e, off = _two_lead_stats(sub, kind, m)
+                cells.append(f"{_pctl(e, 50)}/{_pctl(e, 95)}/{_pctl(e, 98)} ({_pct(off)})")
+            n = len(sub) - no_ref
+            lines.append(f"| {label} | {klabel.removeprefix('II + ')} | {n} ({no_ref}) | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def two_lead_report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs: int
                     ) -> list[str]:
     lines = [
@@ -506,18 +569,11 @@ def two_lead_report(results: list[dict[str, Any]], seconds: float, argv: list[st
             continue
         for kind, klabel in SECOND_LEADS.items():
             for m in TWO_METHODS:
-                errs, off = [], []
-                for r in sub:
-                    if r["ref_rr"] is None:
-                        continue
-                    v = r["res"][kind][m]
-                    errs.append(10000.0 if v is None else abs(v - r["ref_rr"]))
-                    off.append(v is None or abs(60000 / v - 60000 / r["ref_rr"]) > 10)
-                e = np.asarray(errs)
+                e, off = _two_lead_stats(sub, kind, m)
                 no_ref = sum(r["ref_rr"] is None for r in sub)
                 lines.append(f"| {label} | {klabel} | {TWO_LABEL[m]} | {e.size} ({no_ref}) | "
                              f"{_pctl(e, 50)} | {_pctl(e, 95)} | {_pctl(e, 98)} | "
-                             f"{_pct(float(np.mean(off)) if off else None)} |")
+                             f"{_pct(off)} |")
     lines += ["", "Records off by more than 100 ms (detak intervals rr_ms):", ""]
     for kind in SECOND_LEADS:
         bad = [f"{r['source']}:{r['record']} ({r['ref_rr']:.0f} → "
@@ -558,7 +614,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", default=None,
                     help="only these condition keys, comma-separated (e.g. noiseII,tII); "
                     f"all: {','.join(CONDITIONS)}")
+    ap.add_argument("--no-results", action="store_true",
+                    help=f"do not write {LUDB_RESULTS.relative_to(REPO)} or "
+                    f"{TWO_RESULTS.relative_to(REPO)} (only a full run writes them)")
     args = ap.parse_args(argv)
+    # The commit the run starts from (the workers import detak now, not at the end).
+    prov = provenance_line(libraries=LIBRARIES)
     conditions = None
     if args.conditions:
         conditions = tuple(c.strip() for c in args.conditions.split(",") if c.strip())
@@ -577,7 +638,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 items), total=len(items), file=sys.stderr,
                             desc="two-lead records", unit="rec"))
         res.sort(key=lambda r: (r["source"], r["record"]))
-        print("\n".join(two_lead_report(res, time.time() - t0, argv, args.jobs)))
+        seconds = time.time() - t0
+        full = "\n".join(two_lead_report(res, seconds, argv, args.jobs))
+        print(full + "\n\n" + prov)
+        if not args.no_results:
+            block = "\n".join([two_lead_readme_table(res), "",
+                               _run_line(len(res), args.jobs, seconds), "", prov])
+            path = write_results(TWO_RESULTS, "Heart rate on two-lead 360-Hz recordings with a "
+                                 "poor second lead", prov, full, {"hr_twolead": block})
+            print(f"\nwritten: {path} (make readme copies its table into README.md)")
         if args.dump:
             with open(args.dump, "w") as fh:
                 json.dump(res, fh, indent=1)
@@ -589,10 +658,14 @@ def main(argv: list[str] | None = None) -> int:
                             desc="LUDB records", unit="rec"))
     results.sort(key=lambda r: r["record"])
     seconds = time.time() - t0
-    print("\n".join(report(results, seconds, argv, args.jobs)))
-    from _provenance import provenance_line
-
-    print("\n" + provenance_line(libraries=("neurokit2",)))
+    full = "\n".join(report(results, seconds, argv, args.jobs))
+    print(full + "\n\n" + prov)
+    if not args.no_results and args.records == "all" and conditions is None:
+        block = "\n".join([readme_table(results), "",
+                           _run_line(len(results), args.jobs, seconds), "", prov])
+        path = write_results(LUDB_RESULTS, "Heart-rate / RR robustness on LUDB", prov, full,
+                             {"hr_ludb": block})
+        print(f"\nwritten: {path} (make readme copies its table into README.md)")
     if args.dump:
         with open(args.dump, "w") as fh:
             json.dump(results, fh, indent=1)

@@ -65,18 +65,25 @@ def _cmd_screen(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------- store
 
 
-def open_store(path: str | Path) -> Any:
+def open_store(path: str | Path, *, create: bool = True) -> Any:
     """The kiosk store at ``path`` (`detak.kiosk.store.Store.open`: created 0700, migrated,
-    swept)."""
+    swept); ``create=False`` opens only a store that exists (`StoreLocationError`)."""
     from detak.kiosk.store import Store
 
-    return Store.open(path)
+    return Store.open(path, create=create)
 
 
-def render_report(screening: dict[str, Any], recording: Recording) -> bytes | None:
-    """The PDF report of a screening, or None while no report renderer is installed (the PDF
-    comes from another part of issue 14: wire it here when it merges)."""
-    return None
+def render_report(screening: dict[str, Any], recording: Recording,
+                  resident: dict[str, Any] | None = None) -> bytes:
+    """The PDF report of a screening (`detak.kiosk.report_pdf.render_report`) in the
+    screening's language; ``resident``: the store's row (name, number, birth date, sex)."""
+    from detak.kiosk.report_pdf import render_report as render_pdf
+
+    rid = screening.get("resident_id")
+    if resident is None and rid is not None:
+        resident = {"resident_number": str(rid)}
+    return render_pdf(screening, recording, lang=screening.get("lang") or "id",
+                      resident=resident)
 
 
 def report_pdf_path(store: Any, screening_id: str) -> str | None:
@@ -140,6 +147,7 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
     with open_store(store_dir) as store, tempfile.TemporaryDirectory(
             prefix="detak-screen-") as work:
         resident_key = _resident_key(store, resident)
+        resident_row = store.get_resident(resident_key) if resident_key is not None else None
         for source in sources:
             try:
                 items = list(acquire(source, work))
@@ -170,7 +178,8 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                                 "error": why}, json_out)
                     continue
                 data = s.to_dict()
-                sid = store.save_screening(data, rec, render_report(data, rec),
+                sid = store.save_screening(data, rec,
+                                           render_report(data, rec, resident_row),
                                            resident_id=resident_key)
                 view = output_view(data, report_pdf_path(store, sid))
                 if s.rejected:

@@ -13,15 +13,10 @@ import pytest
 import readme_tables
 from readme_tables import README, RESULTS, ReadmeTableError, blocks, drift, sync, wrap
 
-# README tables that are not a measurement, and sections whose script another change owns.
+# README tables that are not a measurement.
 NOT_FIGURES = {
     "| where | install | runs |",  # the install matrix
     "| exit | meaning |",  # the exit-status rule
-}
-NOT_YET_WIRED_SECTIONS = {
-    # benchmarks/hr_robustness.py and this section are being rewritten for issue 13 item 9
-    # (beat detection); give its table a block (see benchmarks/readme_tables.py) when it lands.
-    "## Heart-rate robustness on LUDB",
 }
 
 
@@ -38,7 +33,7 @@ def test_every_readme_table_is_in_a_block():
         header = m.group(1)
         sections = re.findall(r"^## .*$", text[:m.start()], re.MULTILINE)
         section = sections[-1] if sections else ""
-        if header in inside or header in NOT_FIGURES or section in NOT_YET_WIRED_SECTIONS:
+        if header in inside or header in NOT_FIGURES:
             continue
         loose.append(f"{section}: {header[:60]}")
     assert not loose, f"README tables outside a results block: {loose}"
@@ -47,7 +42,7 @@ def test_every_readme_table_is_in_a_block():
 def test_the_expected_blocks_exist():
     names = set(blocks(README.read_text(encoding="utf-8")))
     assert {"intervals_ludb", "boundary_sd", "cnn_ptbxl", "edge_inference", "xai",
-            "bf16_speed", "gap_fill_auc"} <= names
+            "bf16_speed", "gap_fill_auc", "hr_ludb", "hr_twolead"} <= names
     assert names <= set(readme_tables.result_blocks(RESULTS))
 
 
