@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import detak
+from detak.errors import DetakError
 
 STORE_DIR = "store"
 
@@ -98,8 +99,9 @@ def _default_out() -> Path:
     return Path("reports") / f"demo-{stamp}"
 
 
-class DemoError(RuntimeError):
-    """A demo screening did not come out of the pipeline (the pipeline's message inside)."""
+class DemoError(DetakError):
+    """A demo screening did not come out of the pipeline (the pipeline's message inside;
+    ``detak demo`` prints it as one line and exits 1)."""
 
 
 def run_demo(out: str | Path | None = None, recordings: Sequence[DemoRecording] | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from detak.data.samples import sample_index
-from detak.kiosk.demo import DEMO_RECORDINGS, run_demo
+from detak.kiosk.demo import DEMO_RECORDINGS, DemoError, DemoRecording, run_demo
 from detak.kiosk.store import Store
 from tests.export.test_kiosk_without_torch import _GUARD, HOST_ONLY
 
@@ -113,3 +113,9 @@ def test_the_demo_refuses_a_folder_that_already_holds_a_store(tmp_path):
     with pytest.raises(FileExistsError, match="fresh store"):
         run_demo(tmp_path, DEMO_RECORDINGS[:1], echo=False)
     assert not (tmp_path / "index.json").exists()
+
+
+def test_a_recording_the_pipeline_cannot_screen_stops_the_demo_with_its_reason(tmp_path):
+    bad = DemoRecording("ptbxl-00215", "a misspelt emulator parameter", faults="sped=2")
+    with pytest.raises(DemoError, match="unknown parameter 'sped'"):
+        run_demo(tmp_path, [bad], echo=False)
