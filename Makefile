@@ -13,8 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[host,dev]"
 	touch $(STAMP)
 
-demo: install
-	$(BIN)/detak demo
+# `make demo` needs no torch: its own venv with the kiosk install (no extras; ~730 MB, not
+# the host's 7 GB), editable so it runs this checkout. `make test` keeps the host extras.
+DEMO_VENV  ?= .demo-venv
+DEMO_STAMP := $(DEMO_VENV)/.installed
+
+$(DEMO_STAMP): pyproject.toml
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --disable-pip-version-check -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/detak demo
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -40,7 +50,7 @@ bench-quality: install
 	$(BIN)/python benchmarks/quality_ptbxl.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(DEMO_VENV) build *.egg-info
 
 bench-hr: install
 	$(BIN)/python benchmarks/hr_robustness.py

@@ -17,6 +17,7 @@ from detak.errors import EXIT_RULE, EXIT_RULE_SHORT, UsageError
 from detak.explain.cli import add_explain_commands
 from detak.export.cli import add_export_commands
 from detak.export.predict_cli import add_inference_commands
+from detak.kiosk.demo import add_demo_command
 from detak.kiosk.report_cli import add_report_command
 from detak.kiosk.screen_cli import add_screen_command
 from detak.kiosk.store_cli import add_store_commands
@@ -153,15 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser(
-        "demo",
-        help="run the main job on the bundled sample records and write a report folder",
-        description="Bundled sample records → validation → signal chain → quality → intervals → "
-        "report (JSON per record, 12-lead PNG in ECG-paper style). The last line printed is the "
-        "report folder.",
-    )
-    p.add_argument("--out", default=None, help="report folder (default: ./reports/demo-TIMESTAMP)")
-    p.set_defaults(func=_cmd_demo)
+    add_demo_command(sub)          # demo (the kiosk pipeline on bundled records)
     add_cnn_commands(sub)          # train
     add_inference_commands(sub)    # evaluate, predict, models
     add_export_commands(sub)       # export, bundle
@@ -322,14 +315,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         summary["heart_failure"] = {"error": str(err)}
     print(json.dumps(summary, indent=2))
-    return 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from detak.report.demo import run_demo
-
-    out = run_demo(args.out)
-    print(out)
     return 0
 
 

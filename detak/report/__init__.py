@@ -1,1 +1,1 @@
-"""Reports: per-record JSON and ECG-paper plots, and the demo pipeline."""
+"""Reports: ECG-paper plots of a recording (the kiosk's PDF report lives in `detak.kiosk`)."""
