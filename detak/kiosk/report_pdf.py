@@ -184,7 +184,8 @@ class _Page:
     def wrapped(self, x: float, y: float, s: str, width_mm: float, size: float = 7.0,
                 line_mm: float | None = None, max_lines: int = 99, **kw: Any) -> float:
         """Write ``s`` wrapped to ``width_mm``; returns the y under it."""
-        chars = max(10, int(width_mm / (0.185 * size)))
+        em = 0.225 if kw.get("fontweight") == "bold" else 0.185   # mm per character per pt
+        chars = max(10, int(width_mm / (em * size)))
         lines = textwrap.wrap(s, chars) or [""]
         if len(lines) > max_lines:
             lines = lines[:max_lines]
@@ -404,7 +405,12 @@ def _findings(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], s
         y = page.wrapped(x, y + 0.8, _("NB model: {label} (probability {p})").format(
             label=nb.get("label_text") or nb["label"], p=_fixed(nb.get("probability") or 0,
                                                                 lang)), w, 7.0)
-    y += 2.5
+    return y
+
+
+def _mi_section(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
+                x: float, y: float, w: float) -> float:
+    """The MI probability against the model's operating point (or why MI was not screened)."""
     page.text(x, y, _("Myocardial infarction (MI)"), 9, fontweight="bold")
     y += 5
     mi = s.get("mi")
@@ -436,6 +442,9 @@ def _findings(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], s
 
 def _side(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str], x: float,
           y: float, w: float) -> None:
+    """Right column: the MI finding (not for a rejected recording), then recording quality."""
+    if (s.get("quality") or {}).get("verdict") != "reject":
+        y = _mi_section(page, s, lang, _, x, y, w) + 3.0
     q = s.get("quality") or {}
     verdict = q.get("verdict") or "—"
     page.text(x, y, _("Recording quality"), 9, fontweight="bold")
@@ -449,16 +458,17 @@ def _side(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
         if len(q.get("reasons") or []) > 3:
             page.text(x, y, _("… and {n} more").format(n=len(q["reasons"]) - 3), 6.2)
             y += 3
-    y += 2
-    page.text(x, y, _("Versions"), 9, fontweight="bold")
-    y += 5
+
+
+def _versions_line(page: _Page, s: Mapping[str, Any], _: Callable[[str], str]) -> None:
+    """One small line above the footer: detak, model, bundle and NB versions."""
     v = s.get("versions") or {}
     mi = s.get("mi") or {}
     rows = [("detak", v.get("detak")), (_("model"), v.get("model")),
             (_("bundle"), v.get("bundle") or mi.get("bundle") or _("shipped (no bundle)")),
             (_("NB model"), v.get("nb"))]
-    for name, value in rows:
-        y = page.wrapped(x, y, f"{name}: {value or '—'}", w, 6.2, max_lines=2)
+    text = _("Versions") + ": " + "   ·   ".join(f"{n} {val or '—'}" for n, val in rows)
+    page.fitted(_X0, 186.2, text, PAGE_MM[0] - 2 * _X0, 6.0, color="#444444")
 
 
 def _rejected_body(page: _Page, s: Mapping[str, Any], _: Callable[[str], str], y: float) -> None:
@@ -521,9 +531,10 @@ def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: s
             _rejected_body(page, s, _, body_y)
         else:
             _intervals_table(page, s, lang, _, _X0, body_y)
-            _findings(page, s, lang, _, 116.0, body_y, 84.0)
+            _findings(page, s, lang, _, 116.0, body_y, 86.0)
         _side(page, s, lang, _, 208.0 if not rejected else 212.0, body_y,
               69.0 if not rejected else 65.0)
+        _versions_line(page, s, _)
         _footer(page, s, lang, _)
         buf = io.BytesIO()
         fig.savefig(buf, format="pdf", metadata={
