@@ -17,6 +17,7 @@ from detak.errors import EXIT_RULE, EXIT_RULE_SHORT, UsageError
 from detak.explain.cli import add_explain_commands
 from detak.export.cli import add_export_commands
 from detak.export.predict_cli import add_inference_commands
+from detak.kiosk.kiosk_cli import add_kiosk_command
 from detak.kiosk.screen_cli import add_screen_command
 from detak.kiosk.store_cli import add_store_commands
 from detak.models.cnn_cli import add_cnn_commands
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_command(sub)
     add_screen_command(sub)        # screen (the kiosk's pipeline)
     add_store_commands(sub)
+    add_kiosk_command(sub)         # kiosk (the nurse's app)
     return parser
 
 
