@@ -59,11 +59,11 @@ def _is_training(url: str) -> bool:
     return url.startswith("emu://")
 
 
-def create_app(store_dir: str | Path, *, device: str | None = None, lang: str = DEFAULT_LANGUAGE,
+def create_app(store_dir: str | Path, *, device: str | list[str] | None = None, lang: str = DEFAULT_LANGUAGE,
                load_model: bool = True) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
-    language. ``load_model`` loads the int8 model at start (the first screening is then
+    language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8 model at start (the first screening is then
     quick; False for tests that never screen)."""
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
@@ -81,7 +81,7 @@ def create_app(store_dir: str | Path, *, device: str | None = None, lang: str = 
         loaded = load_screening_model("edge")
         model_info = {"model": f"{loaded.name} {loaded.precision} {loaded.runtime}",
                       "bundle": _bundle_of(Path(loaded.folder))}
-    devices = [device] if device else []
+    devices = [device] if isinstance(device, str) else list(device or [])
     if not any(_is_training(d) for d in devices):
         devices.append(TRAINING_DEVICE)
     jobs: dict[str, RecordingJob] = {}
@@ -258,7 +258,7 @@ def create_app(store_dir: str | Path, *, device: str | None = None, lang: str = 
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
         kind = leads if leads in ("1", "3", "12") else ("12" if _is_training(url) else "3")
         return page(request, "place.html", rid=rid, dev=dev, kind=kind,
-                    training=_is_training(url))
+                    training=_is_training(url), n_devices=len(devices))
 
     # ------------------------------------------------------------------ recording
     @app.post("/residents/{rid}/record")
@@ -340,12 +340,14 @@ def create_app(store_dir: str | Path, *, device: str | None = None, lang: str = 
         if job.state != "done":
             text = _("The recording stopped before it was complete. Check that the device is "
                      "switched on and connected, then record again.")
-            return page(request, "reject.html", job=job, reasons=[text],
+            return page(request, "reject.html", job=job, reasons=[text], details=[job.error],
                         title=_("Recording did not finish"))
         s = job.screening
         if s["quality"]["verdict"] == "reject":
             return page(request, "reject.html", job=job,
-                        reasons=plain_reasons(s["quality"]["reasons"], _),
+                        reasons=plain_reasons(s["quality"]["reasons"],
+                                              job.electrodes_off_seen, _),
+                        details=s["quality"]["reasons"],
                         title=_("Recording quality: rejected"))
         return _result_page(request, s, job.recording, job=job, saved_id=None)
 
@@ -416,18 +418,27 @@ def create_app(store_dir: str | Path, *, device: str | None = None, lang: str = 
     return app
 
 
-def plain_reasons(reasons: list[str], _: Any) -> list[str]:
-    """The quality check's reasons, each followed by what the nurse does about it."""
-    out = []
-    for reason in reasons or []:
-        low = str(reason).lower()
-        if "off" in low or "flat" in low or "loose" in low or "lead" in low:
-            hint = _("An electrode is loose: press the electrodes back onto the skin and "
-                     "record again.")
-        elif "noise" in low or "noisy" in low:
-            hint = _("The signal is noisy: ask the resident to lie still and relax, then "
-                     "record again.")
-        else:
-            hint = _("Check the electrodes and the cable, then record again.")
-        out.append(f"{reason} — {hint}")
-    return out or [_("Check the electrodes and the cable, then record again.")]
+def plain_reasons(reasons: list[str], electrodes_off: set[str] | list[str], _: Any) -> list[str]:
+    """What the nurse reads when a recording is rejected: one plain sentence per problem with
+    what to do (the quality check's technical reasons are shown apart, under "details").
+
+    >>> plain_reasons(["II: flat for 8 of 10 s"], {"RA"}, lambda s: s)
+    ['Electrode RA is loose — press it back onto the skin and record again.']
+    >>> plain_reasons(["II: flat for 8 of 10 s", "V3: flat for 9 of 10 s"], set(), lambda s: s)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['Leads II, V3 show no signal — an electrode is loose: press the electrodes back onto the
+      skin and record again.']
+    """
+    out = [_("Electrode {name} is loose — press it back onto the skin and record "
+             "again.").format(name=e) for e in sorted(electrodes_off or ())]
+    if out:
+        return out
+    text = [str(r) for r in reasons or []]
+    flat = [r.split(":", 1)[0] for r in text if ": flat" in r]
+    if flat:
+        return [_("Leads {leads} show no signal — an electrode is loose: press the electrodes "
+                  "back onto the skin and record again.").format(leads=", ".join(flat))]
+    if any("noise" in r.lower() or "wander" in r.lower() for r in text):
+        return [_("The signal is noisy: ask the resident to lie still and relax, then "
+                  "record again.")]
+    return [_("Check the electrodes and the cable, then record again.")]

@@ -28,7 +28,8 @@ def add_kiosk_command(sub: Any) -> None:
         "(the emulator) is always offered beside it.")
     p.add_argument("--store", required=True, metavar="DIR", help="the kiosk store folder")
     p.add_argument("--port", type=int, default=8080, help="TCP port on 127.0.0.1 (default 8080)")
-    p.add_argument("--device", default=None, metavar="URL", help="the ECG device URL")
+    p.add_argument("--device", action="append", default=None, metavar="URL",
+                   help="the ECG device URL; repeat it to let the nurse choose")
     p.add_argument("--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE,
                    help="default language of the pages (default id)")
     p.set_defaults(func=_cmd_kiosk)

@@ -45,6 +45,7 @@ class RecordingJob:
         self.state = "starting"          # starting, recording, screening, done, failed, cancelled
         self.error: str | None = None
         self.leads_off: list[str] = []
+        self.electrodes_off_seen: set[str] = set()   # every electrode reported off
         self.progress = 0.0
         self.screening: dict[str, Any] | None = None
         self.recording: Recording | None = None
@@ -77,7 +78,8 @@ class RecordingJob:
             raise Cancelled()
         if isinstance(event, LeadOffChange):
             with self._lock:
-                self.leads_off = sorted(set(event.electrodes_off) | set(event.leads_off))
+                self.leads_off = sorted(set(event.electrodes_off) or set(event.leads_off))
+                self.electrodes_off_seen.update(event.electrodes_off)
         elif isinstance(event, SampleBlock):
             info = rec.info
             if self._lead_index is None:
