@@ -65,3 +65,10 @@ kiosk-check:
 weights-archive:
 	mkdir -p dist
 	tar -czf dist/detak-weights-$$($(PYTHON) -c "import tomllib; print(tomllib.load(open('pyproject.toml','rb'))['project']['version'])").tar.gz weights/*/*.pt weights/README.md
+
+# Issue 14: Debian's Chromium for the real-browser kiosk test (`pytest -m browser`, part of
+# `make test`; Playwright drives /usr/bin/chromium, no browser download). Needs root (CI).
+.PHONY: browser
+browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }

@@ -59,12 +59,13 @@ def _is_training(url: str) -> bool:
     return url.startswith("emu://")
 
 
-def create_app(store_dir: str | Path, *, device: str | list[str] | None = None, lang: str = DEFAULT_LANGUAGE,
+def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
+               lang: str = DEFAULT_LANGUAGE,
                load_model: bool = True) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
-    language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8 model at start (the first screening is then
-    quick; False for tests that never screen)."""
+    language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
+    model at start (the first screening is then quick; False for tests that never screen)."""
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
     from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
