@@ -110,7 +110,8 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
             pending = st.outbox_count()
         base = {"_": translator(lg), "lang": lg, "languages": LANGUAGES, "pending": pending,
                 "last_sync": None, "signed_in": nurse_of(request) is not None,
-                "num": lambda v, d=0: number(v, lg, d), "path": request.url.path}
+                "num": lambda v, d=0: number(v, lg, d), "when": lambda t: local_time(t, lg),
+                "path": request.url.path}
         return templates.TemplateResponse(request, template, {**base, **ctx},
                                           status_code=status)
 
@@ -417,6 +418,20 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         return FileResponse(path, media_type="application/pdf")
 
     return app
+
+
+def local_time(iso: str, lang: str) -> str:
+    """A stored UTC time in the kiosk's local time, in the locale's words.
+
+    >>> local_time("2026-12-07T14:30:00+00:00", "en").startswith("Dec 7, 2026")
+    True
+    """
+    from datetime import datetime
+
+    from babel.dates import format_date, format_time
+
+    t = datetime.fromisoformat(str(iso).replace("Z", "+00:00")).astimezone()
+    return f"{format_date(t, 'medium', locale=lang)} {format_time(t, 'short', locale=lang)}"
 
 
 def plain_reasons(reasons: list[str], electrodes_off: set[str] | list[str], _: Any) -> list[str]:

@@ -51,7 +51,7 @@ def _cam_series(cam: dict[str, Any] | None, duration: float, bins: int) -> list[
 
 
 def ecg_with_cam(rec: Recording, cam: dict[str, Any] | None, *, width: int = 760,
-                 row_h: int = 34, band_h: int = 6, label: str = "") -> str:
+                 row_h: int = 46, band_h: int = 8, label: str = "") -> str:
     """The leads of ``rec`` one under the other (standard order), each with the CAM band."""
     leads = [ld for ld in ORDER if ld in rec.leads] or list(rec.leads)
     left, dur = 40, max(rec.duration_s, 1e-3)
@@ -66,12 +66,14 @@ def ecg_with_cam(rec: Recording, cam: dict[str, Any] | None, *, width: int = 760
         y0 = 4 + i * (row_h + band_h + 4)
         x = np.asarray(rec.signal[list(rec.leads).index(lead)], float)[::step]
         x = np.nan_to_num(x - np.nanmedian(x) if np.isfinite(x).any() else x)
-        ys = np.clip(y0 + row_h / 2 - x * (row_h / 3.0), y0, y0 + row_h)
+        ys = np.clip(y0 + row_h / 2 - x * (row_h / 2.0), y0, y0 + row_h)  # row_h/2 px per mV
         xs = left + np.arange(len(x)) * plot_w / max(1, len(x) - 1)
         pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
         parts.append(f'<text x="2" y="{y0 + row_h / 2 + 6}" class="lead">{lead}</text>')
         parts.append(f'<polyline points="{pts}" fill="none" stroke="#111" stroke-width="1"/>')
         if series is not None:
+            parts.append(f'<rect x="{left}" y="{y0 + row_h + 1}" width="{plot_w}" '
+                         f'height="{band_h}" fill="none" stroke="#bbb" stroke-width="0.5"/>')
             bw = plot_w / bins
             for j, v in enumerate(series):
                 parts.append(f'<rect x="{left + j * bw:.1f}" y="{y0 + row_h + 1}" '
@@ -81,7 +83,7 @@ def ecg_with_cam(rec: Recording, cam: dict[str, Any] | None, *, width: int = 760
     return "".join(parts)
 
 
-def trend_svg(points: Sequence[tuple[str, float | None]], *, width: int = 300, height: int = 70,
+def trend_svg(points: Sequence[tuple[str, float | None]], *, width: int = 300, height: int = 80,
               unit: str = "") -> str:
     """A small line of ``(label, value)`` points, oldest first (None values skipped)."""
     vals = [(lab, float(v)) for lab, v in points if v is not None and math.isfinite(float(v))]
@@ -100,6 +102,6 @@ def trend_svg(points: Sequence[tuple[str, float | None]], *, width: int = 300, h
     for (x, y), (_, v) in zip(xy, vals, strict=True):
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1d4ed8"/>')
         parts.append(f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle" '
-                     f'font-size="12">{v:.0f}</text>')
+                     f'font-size="14">{v:.0f}</text>')
     parts.append("</svg>")
     return "".join(parts)

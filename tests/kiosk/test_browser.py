@@ -82,7 +82,8 @@ class Shots:
 
 
 def _new_page(browser: object, base: str, lang: str) -> object:
-    ctx = browser.new_context(viewport=VIEWPORT, base_url=base)
+    ctx = browser.new_context(viewport=VIEWPORT, base_url=base,
+                              locale={"id": "id-ID", "en": "en-GB"}[lang])
     page = ctx.new_page()
     page.goto(f"/lang/{lang}?next=/login")
     return page
