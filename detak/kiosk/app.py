@@ -181,9 +181,17 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
     # ------------------------------------------------------------------ residents
     @app.get("/residents")
-    def residents(request: Request, q: str = "") -> Response:
+    def residents(request: Request) -> Response:
         if (r := need_nurse(request)) is not None:
             return r
+        return page(request, "residents.html", q="", found=[], searched=False)
+
+    @app.post("/residents")
+    async def search_residents(request: Request) -> Response:
+        """The search is a POST: a name typed in it never lands in a URL (access logs)."""
+        if (r := need_nurse(request)) is not None:
+            return r
+        q = (await form(request)).get("q", "")
         with db() as st:
             found = st.find_residents(q, limit=20) if q.strip() else []
         return page(request, "residents.html", q=q, found=found, searched=bool(q.strip()))

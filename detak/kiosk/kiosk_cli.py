@@ -41,5 +41,5 @@ def _cmd_kiosk(args: argparse.Namespace) -> int:
     from detak.kiosk.app import create_app
 
     app = create_app(args.store, device=args.device, lang=args.lang)
-    uvicorn.run(app, host=HOST, port=args.port, log_level="warning", access_log=True)
+    uvicorn.run(app, host=HOST, port=args.port, log_level="info", access_log=True)
     return 0

@@ -71,7 +71,7 @@ def test_register_and_find_a_resident_without_names_in_urls(client: TestClient):
     assert "Contoh" not in r.headers["location"]
     page = client.get(r.headers["location"])
     assert "Ibu Contoh Satu" in page.text and "No screenings yet" in page.text
-    found = client.get("/residents", params={"q": "R-7"})
+    found = client.post("/residents", data={"q": "R-7"})
     assert "Ibu Contoh Satu" in found.text
     dup = client.post("/residents/new", data={"name": "X", "number": "R-77"})
     assert dup.status_code == 409 and "already registered" in dup.text

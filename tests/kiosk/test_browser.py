@@ -31,6 +31,7 @@ SCREENS = ROOT / "docs" / "results" / "kiosk-screens"
 CLEAN = "emu://ptbxl/1?speed=2"
 LEAD_OFF = "emu://ptbxl/1?speed=2&leadoff=0.5:9:RA"
 NURSE, PIN = "Suster Uji Coba", "2468"
+RESIDENTS = ("Ibu Sukma Percobaan", "Mr Budi Contohan")
 
 
 def _need_chromium() -> None:
@@ -49,6 +50,11 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         st.add_nurse(NURSE, PIN)
     with running_kiosk(store, "--device", CLEAN, "--device", LEAD_OFF) as (base, _health):
         yield base
+    log = "".join(p.read_text(errors="replace") for p in store.parent.glob("kiosk-*.log"))
+    assert "GET /residents/" in log                 # the access log is on ...
+    for name in (NURSE, *RESIDENTS):                # ... and names no one
+        for word in (w for w in name.split() if len(w) >= 4):
+            assert word not in log, f"{word!r} in the kiosk's log"
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +121,20 @@ def _register(page: object, shots: Shots, name: str, number: str, sex: str) -> N
     shots("resident")
 
 
-def _record(page: object, shots: Shots, device_index: int) -> None:
+def _record(page: object, shots: Shots, device_index: int, cancel_first: bool = False) -> None:
     page.click("a.btn.primary[href$='/device']")
     page.wait_for_url("**/device")
     shots("device")
     page.click(f"a[href$='place?dev={device_index}']")
     page.wait_for_url("**/place?dev=*")
     shots("placement")
+    if cancel_first:                                 # cancel, back to placement, retake
+        page.click("button.primary")
+        page.wait_for_url("**/record/*")
+        page.wait_for_function("document.getElementById('progress').value > 0.1",
+                               timeout=30000)
+        page.click("form[action$='/cancel'] button")
+        page.wait_for_url("**/place?dev=*")
     page.click("button.primary")
     page.wait_for_url("**/record/*")
     page.wait_for_function("document.getElementById('progress').value > 0.3", timeout=30000)
@@ -191,11 +204,11 @@ def test_nurse_screens_a_resident_in_bahasa_indonesia(browser: object, kiosk: st
     _check_tap_targets(page)
     _sign_in(page, shots, TEXTS["id"])
     shots("residents")
-    _register(page, shots, "Ibu Sukma Percobaan", "P-0101", "F")
-    _record(page, shots, 0)
+    _register(page, shots, RESIDENTS[0], "P-0101", "F")
+    _record(page, shots, 0, cancel_first=True)
     _results(page, shots, TEXTS["id"])
     page.click("a[href='/residents']")
-    page.fill("input[name=q]", "P-01")
+    page.fill("input[name=q]", "Sukma")             # search by name (a POST: not in the URL)
     page.click("button.primary")
     page.click("a.choice")
     assert page.locator("svg.trend").count() >= 1   # history with the HR / QTc trend
@@ -209,7 +222,7 @@ def test_rejected_recording_then_retake_in_english(browser: object, kiosk: str,
     shots = Shots(page, tmp_path, "en")
     shots("sign-in")
     _sign_in(page, shots, TEXTS["en"])
-    _register(page, shots, "Mr Budi Contohan", "P-0202", "M")
+    _register(page, shots, RESIDENTS[1], "P-0202", "M")
     _record(page, shots, 1)                           # the device whose RA falls off
     assert TEXTS["en"]["loose"] in page.inner_text(".reasons")
     shots("rejected")
