@@ -44,6 +44,7 @@ from detak.kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, check_language, nu
 HERE = Path(__file__).parent
 COOKIE, LANG_COOKIE = "detak_session", "detak_lang"
 TRAINING_DEVICE = "emu://ptbxl/1?speed=1"
+MAX_KEPT_JOBS = 8        # finished recordings kept in memory (results not yet saved)
 
 #: normal ranges shown beside each measurement (adults; docs/kiosk.md)
 RANGES: tuple[tuple[str, str, float, float, str], ...] = (
@@ -284,10 +285,10 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         except ValueError:
             dev = 0
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
-        job = RecordingJob(url, resident_id=rid, lang=lang_of(request), sex=res.get("sex"))
-        job.dev_index = dev  # type: ignore[attr-defined]
-        for old in [k for k, j in jobs.items() if j.saved_id or j.state in ("cancelled",
-                                                                           "failed")]:
+        job = RecordingJob(url, resident_id=rid, lang=lang_of(request), sex=res.get("sex"),
+                           dev_index=dev)
+        finished = [k for k, j in jobs.items() if j.state in ("done", "cancelled", "failed")]
+        for old in finished[:-MAX_KEPT_JOBS]:       # oldest first: keep the last few results
             jobs.pop(old, None)
         jobs[job.id] = job.start()
         return go(f"/record/{job.id}")
@@ -333,7 +334,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         if job is None:
             return go("/residents")
         job.cancel()
-        return go(f"/residents/{job.resident_id}/place?dev={getattr(job, 'dev_index', 0)}")
+        return go(f"/residents/{job.resident_id}/place?dev={job.dev_index}")
 
     @app.get("/record/{jid}/result")
     def result(request: Request, jid: str) -> Response:

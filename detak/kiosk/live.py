@@ -33,11 +33,14 @@ class RecordingJob:
     """One 10-s recording and its screening (see the module docstring)."""
 
     def __init__(self, device: str, *, resident_id: int, lang: str, sex: str | None = None,
-                 seconds: float | None = None) -> None:
+                 seconds: float | None = None, dev_index: int = 0) -> None:
         from detak.kiosk.acquire import RECORD_SECONDS
 
         self.id = uuid.uuid4().hex
         self.device = device
+        self.dev_index = dev_index       # which of the app's devices (for "record again")
+        self.battery: int | None = None  # percent, when the device reports it
+        self.connected = False
         self.resident_id = resident_id
         self.lang = lang
         self.sex = sex
@@ -65,22 +68,36 @@ class RecordingJob:
             samples = self._trace[cursor:]
             return {"cursor": cursor + len(samples), "samples": samples, "state": self.state,
                     "progress": round(self.progress, 3), "leads_off": list(self.leads_off),
-                    "hz": TRACE_HZ, "error": self.error}
+                    "hz": TRACE_HZ, "error": self.error, "battery": self.battery,
+                    "connected": self.connected}
 
     def cancel(self) -> None:
         self._cancel.set()
 
     # ---------------------------------------------------------------- recorder side
     def _on_event(self, rec: Any, event: Any) -> None:
-        from detak.device.events import LeadOffChange, SampleBlock
+        from detak.device.events import (
+            BatteryStatus,
+            LeadOffChange,
+            LinkLost,
+            LinkRestored,
+            SampleBlock,
+        )
 
         if self._cancel.is_set():
             raise Cancelled()
-        if isinstance(event, LeadOffChange):
+        if isinstance(event, BatteryStatus) and event.percent is not None:
+            self.battery = int(event.percent)
+        elif isinstance(event, LinkLost):
+            self.connected = False
+        elif isinstance(event, LinkRestored):
+            self.connected = True
+        elif isinstance(event, LeadOffChange):
             with self._lock:
                 self.leads_off = sorted(set(event.electrodes_off) or set(event.leads_off))
                 self.electrodes_off_seen.update(event.electrodes_off)
         elif isinstance(event, SampleBlock):
+            self.connected = True
             info = rec.info
             if self._lead_index is None:
                 chans = list(info.channels)

@@ -30,6 +30,7 @@ VIEWPORT = {"width": 800, "height": 480}
 SCREENS = ROOT / "docs" / "results" / "kiosk-screens"
 CLEAN = "emu://ptbxl/1?speed=2"
 LEAD_OFF = "emu://ptbxl/1?speed=2&leadoff=0.5:9:RA"
+SLOW_WIDE = "emu://ptbxl/286?speed=2"      # 54 bpm, QRS 150 ms: values out of range
 NURSE, PIN = "Suster Uji Coba", "2468"
 RESIDENTS = ("Ibu Sukma Percobaan", "Mr Budi Contohan")
 
@@ -48,7 +49,8 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = tmp_path_factory.mktemp("kiosk") / "store"
     with Store.open(store) as st:
         st.add_nurse(NURSE, PIN)
-    with running_kiosk(store, "--device", CLEAN, "--device", LEAD_OFF) as (base, _health):
+    with running_kiosk(store, "--device", CLEAN, "--device", LEAD_OFF, "--device",
+                       SLOW_WIDE) as (base, _health):
         yield base
     log = "".join(p.read_text(errors="replace") for p in store.parent.glob("kiosk-*.log"))
     assert "GET /residents/" in log                 # the access log is on ...
@@ -230,8 +232,10 @@ def test_rejected_recording_then_retake_in_english(browser: object, kiosk: str,
     page.click("a.btn.primary")                       # record again: back to placement
     page.wait_for_url("**/place?dev=1")
     page.click("a[href$='/device']")                  # the electrode is back: clean device
-    page.click("a[href$='place?dev=0']")
+    page.click("a[href$='place?dev=2']")
     page.click("button.primary")
     page.wait_for_url("**/result", timeout=60000)
+    marked = page.locator("tr.out").all_inner_texts()  # 54 bpm and QRS 150 ms marked
+    assert any("below normal" in t for t in marked) and any("above normal" in t for t in marked)
     _results(page, shots, TEXTS["en"])
     shots.publish()

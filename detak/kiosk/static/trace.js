@@ -29,6 +29,11 @@
     if (m.leads_off && m.leads_off.length) {
       leadoff.hidden = false; names.textContent = m.leads_off.join(", ");
     } else { leadoff.hidden = true; }
+    var conn = document.getElementById("conn"), bat = document.getElementById("battery");
+    conn.textContent = m.connected ? conn.dataset.on : conn.dataset.off;
+    if (m.battery !== null && m.battery !== undefined) {
+      bat.textContent = " · " + bat.dataset.label + " " + m.battery + " %";
+    }
     if (m.state === "screening") { title.textContent = canvas.dataset.screening; }
     draw();
     if (m.state === "done" || m.state === "failed") {
