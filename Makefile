@@ -72,3 +72,9 @@ weights-archive:
 browser:
 	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
+# The kiosk screenshots in docs/results/kiosk-screens/ (800x480, both languages): the browser
+# walk with its screenshots copied there. Look at them before committing.
+.PHONY: kiosk-screens
+kiosk-screens: install browser
+	DETAK_KIOSK_SCREENS=docs/results/kiosk-screens $(BIN)/python -m pytest -q -m browser tests/kiosk/test_browser.py

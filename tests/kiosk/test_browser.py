@@ -5,12 +5,15 @@ against a real ``detak kiosk`` process whose devices are the emulator on a real 
 Walks: sign in (a nurse made through the Store API), register a resident, place electrodes,
 record with the live trace, results with the CAM, save, open the PDF; the reject path (lead-off
 → the reason in plain words → record again on the clean device → results); both languages.
-Each step's screenshot goes to the pytest temp folder and docs/results/kiosk-screens/.
+Each step's screenshot goes to the pytest temp folder; with DETAK_KIOSK_SCREENS=DIR (``make
+kiosk-screens`` sets docs/results/kiosk-screens) the set is copied there too (never by default:
+a test run does not rewrite files of the checkout).
 Skips without /usr/bin/chromium, except under CI=true, where that fails.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -27,11 +30,12 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 800, "height": 480}
-SCREENS = ROOT / "docs" / "results" / "kiosk-screens"
+SCREENS = os.environ.get("DETAK_KIOSK_SCREENS")
 CLEAN = "emu://ptbxl/1?speed=2"
 LEAD_OFF = "emu://ptbxl/1?speed=2&leadoff=0.5:9:RA"
 SLOW_WIDE = "emu://ptbxl/286?speed=2"      # 54 bpm, QRS 150 ms: values out of range
 NURSE, PIN = "Suster Uji Coba", "2468"
+LOCKED = "Perawat Lupa Pin"
 RESIDENTS = ("Ibu Sukma Percobaan", "Mr Budi Contohan")
 
 
@@ -49,12 +53,13 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = tmp_path_factory.mktemp("kiosk") / "store"
     with Store.open(store) as st:
         st.add_nurse(NURSE, PIN)
+        st.add_nurse(LOCKED, PIN)
     with running_kiosk(store, "--device", CLEAN, "--device", LEAD_OFF, "--device",
                        SLOW_WIDE) as (base, _health):
         yield base
     log = "".join(p.read_text(errors="replace") for p in store.parent.glob("kiosk-*.log"))
     assert "GET /residents/" in log                 # the access log is on ...
-    for name in (NURSE, *RESIDENTS):                # ... and names no one
+    for name in (NURSE, LOCKED, *RESIDENTS):                # ... and names no one
         for word in (w for w in name.split() if len(w) >= 4):
             assert word not in log, f"{word!r} in the kiosk's log"
 
@@ -70,7 +75,7 @@ def browser(kiosk: str) -> Iterator[object]:
 
 
 class Shots:
-    """Screenshots of each step (800×480) under tmp_path, copied to docs/results/."""
+    """Screenshots of each step (800×480) under tmp_path, copied to $DETAK_KIOSK_SCREENS."""
 
     def __init__(self, page: object, folder: Path, prefix: str) -> None:
         self.page, self.folder, self.prefix, self.n, self.files = page, folder, prefix, 0, []
@@ -82,11 +87,14 @@ class Shots:
         self.files.append(path)
 
     def publish(self) -> None:
-        SCREENS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENS.glob(f"{self.prefix}-*.png"):
+        if not SCREENS:
+            return
+        out = Path(SCREENS) if Path(SCREENS).is_absolute() else ROOT / SCREENS
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob(f"{self.prefix}-*.png"):
             old.unlink()
         for f in self.files:
-            shutil.copy2(f, SCREENS / f.name)
+            shutil.copy2(f, out / f.name)
 
 
 def _new_page(browser: object, base: str, lang: str) -> object:
@@ -184,10 +192,12 @@ def _results(page: object, shots: Shots, texts: dict[str, str]) -> None:
     shots("saved")
     href = page.get_attribute("a[href$='report.pdf']", "href")
     resp = page.request.get(href)
-    if resp.status == 200:
-        assert resp.body().startswith(b"%PDF")
-    else:                                            # renderer not merged yet: a plain 404
+    if importlib.util.find_spec("detak.kiosk.report_pdf") is None:
+        # the PDF renderer is another lane's part of issue 14: until it is merged the link
+        # answers a plain 404 message (the PDF-content check waits for it)
         assert resp.status == 404 and "PDF" in resp.text()
+    else:
+        assert resp.status == 200 and resp.body().startswith(b"%PDF")
 
 
 TEXTS = {
@@ -212,6 +222,7 @@ def test_nurse_screens_a_resident_in_bahasa_indonesia(browser: object, kiosk: st
     page.click("a[href='/residents']")
     page.fill("input[name=q]", "Sukma")             # search by name (a POST: not in the URL)
     page.click("button.primary")
+    shots("search")
     page.click("a.choice")
     assert page.locator("svg.trend").count() >= 1   # history with the HR / QTc trend
     shots("history")
@@ -223,6 +234,13 @@ def test_rejected_recording_then_retake_in_english(browser: object, kiosk: str,
     page = _new_page(browser, kiosk, "en")
     shots = Shots(page, tmp_path, "en")
     shots("sign-in")
+    page.fill("input[name=name]", LOCKED)            # five wrong PINs lock the name
+    for _ in range(5):
+        page.fill("input[name=pin]", "0000")
+        page.click("button.primary")
+    assert "locked until" in page.inner_text(".error")
+    shots("locked")
+    page.fill("input[name=name]", "")
     _sign_in(page, shots, TEXTS["en"])
     _register(page, shots, RESIDENTS[1], "P-0202", "M")
     _record(page, shots, 1)                           # the device whose RA falls off
