@@ -35,11 +35,28 @@ def add_kiosk_command(sub: Any) -> None:
     p.set_defaults(func=_cmd_kiosk)
 
 
+def check_port(port: int) -> None:
+    """A usage error (exit 2) naming what to do when ``port`` on 127.0.0.1 cannot be served."""
+    import socket
+
+    from detak.errors import UsageError
+
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port}: choose a port from 1 to 65535")
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError as exc:
+            raise UsageError(f"port {port} on {HOST} is not free ({exc.strerror}): is another "
+                             "detak kiosk running? Stop it, or choose another --port") from None
+
+
 def _cmd_kiosk(args: argparse.Namespace) -> int:
     import uvicorn
 
     from detak.kiosk.app import create_app
 
+    check_port(args.port)
     app = create_app(args.store, device=args.device, lang=args.lang)
     uvicorn.run(app, host=HOST, port=args.port, log_level="info", access_log=True)
     return 0

@@ -88,3 +88,20 @@ def test_healthz_counts_the_outbox(client: TestClient, sample_recording):
     st.save_screening({"id": "a1", "created_at": "2026-12-07T08:00:00+00:00"},
                       sample_recording)
     assert json.loads(client.get("/healthz").text)["pending_sync"] == 1
+
+
+def test_a_busy_port_is_one_line_naming_what_to_do(tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "detak.cli", "kiosk", "--store",
+                               str(tmp_path / "s"), "--port", str(port)], capture_output=True,
+                              text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another --port" in lines[0], proc.stderr
