@@ -10,7 +10,6 @@ A job holds no resident data: only the resident's store id, the device URL and t
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 import threading
 import time
@@ -114,21 +113,16 @@ class RecordingJob:
 
     def run(self) -> None:
         """Record, then screen (in the calling thread); the outcome is in ``state``."""
-        from detak.data.wfdb_io import read_wfdb
-        from detak.device.record import arecord
+        from detak.kiosk.acquire import record_device
         from detak.kiosk.screening import screen
 
         try:
             with tempfile.TemporaryDirectory(prefix="detak-kiosk-") as work:
                 self.state = "recording"
-                path = asyncio.run(arecord(self.device, self.seconds, work, saved_profile=True,
-                                           on_event=self._on_event))
-                rec = read_wfdb(path)
+                rec, device = record_device(self.device, work, self.seconds,
+                                            on_event=self._on_event)
             self.state = "screening"
             self.progress = 1.0
-            info = dict(rec.meta.get("device") or {})
-            device = {"url": self.device, **{k: info[k] for k in ("model", "serial",
-                      "firmware", "driver") if k in info}}
             s = screen(rec, lang=self.lang, resident_id=str(self.resident_id), device=device,
                        source=self.device, sex=self.sex)
             self.recording, self.screening = rec, s.to_dict()
