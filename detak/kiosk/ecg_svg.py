@@ -9,6 +9,8 @@ band under each lead, and a resident's HR / QTc trend.
 True
 >>> trend_svg([("2026-01-01", 70.0), ("2026-02-01", 80.0)]).count("<circle")
 2
+>>> trend_svg([("2026-01-01", 70.0)])
+''
 """
 
 from __future__ import annotations
@@ -85,20 +87,22 @@ def ecg_with_cam(rec: Recording, cam: dict[str, Any] | None, *, width: int = 760
 
 def trend_svg(points: Sequence[tuple[str, float | None]], *, width: int = 300, height: int = 80,
               unit: str = "") -> str:
-    """A small line of ``(label, value)`` points, oldest first (None values skipped)."""
+    """A small line of ``(label, value)`` points, oldest first (None values skipped); empty
+    with fewer than two values."""
     vals = [(lab, float(v)) for lab, v in points if v is not None and math.isfinite(float(v))]
-    if not vals:
-        return ""
+    if len(vals) < 2:
+        return ""          # a trend needs two screenings
     lo, hi = min(v for _, v in vals), max(v for _, v in vals)
     span = (hi - lo) or 1.0
     n = len(vals)
-    xy = [(10 + (width - 20) * (i / (n - 1) if n > 1 else 0.5),
-           height - 14 - (height - 28) * (v - lo) / span) for i, (_, v) in enumerate(vals)]
+    pad_x, top, bottom = 24, 22, 8      # room for the value labels above the points
+    xy = [(pad_x + (width - 2 * pad_x) * i / (n - 1),
+           height - bottom - (height - top - bottom) * (v - lo) / span)
+          for i, (_, v) in enumerate(vals)]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
              f'width="{width}" height="{height}" class="trend">']
-    if n > 1:
-        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-        parts.append(f'<polyline points="{pts}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    parts.append(f'<polyline points="{pts}" fill="none" stroke="#1d4ed8" stroke-width="2"/>')
     for (x, y), (_, v) in zip(xy, vals, strict=True):
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#1d4ed8"/>')
         parts.append(f'<text x="{x:.1f}" y="{y - 7:.1f}" text-anchor="middle" '

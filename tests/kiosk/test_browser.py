@@ -225,7 +225,17 @@ def test_nurse_screens_a_resident_in_bahasa_indonesia(browser: object, kiosk: st
     page.click("button.primary")
     shots("search")
     page.click("a.choice")
-    assert page.locator("svg.trend").count() >= 1   # history with the HR / QTc trend
+    _record(page, shots, 2)                          # a second screening: a trend to draw
+    assert "di bawah normal" in page.inner_text("table.list")
+    shots("results-out-of-range")
+    page.click("form[action$='/save'] button")
+    page.wait_for_url("**/screenings/*")
+    page.click("a[href='/residents']")
+    page.fill("input[name=q]", "P-0101")
+    page.click("button.primary")
+    page.click("a.choice")
+    assert page.locator("svg.trend").count() == 2   # history with the HR and QTc trends
+    assert page.locator("table.list tr").count() == 3
     shots("history")
     shots.publish()
 
