@@ -410,6 +410,26 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                                _("Open the resident and choose the screening again."))
         return _result_page(request, s, rec, job=None, saved_id=sid)
 
+    @app.get("/screenings/{sid}/report")
+    def report_page(request: Request, sid: str) -> Response:
+        """The report inside the app (kiosk-mode Chromium has no back button: a PDF opened on
+        its own would leave the nurse stuck), with Print and Back."""
+        if (r := need_nurse(request)) is not None:
+            return r
+        _ = translator(lang_of(request))
+        with db() as st:
+            try:
+                path = st.report_path(sid)
+            except NotFoundError:
+                return message(request, _("Screening not found"),
+                               _("Open the resident and choose the screening again."))
+        if path is None or not Path(path).is_file():
+            return message(request, _("No report yet"),
+                           _("There is no PDF report for this screening yet. The screening "
+                             "itself is saved; ask the administrator to create the report."),
+                           back=f"/screenings/{sid}")
+        return page(request, "report.html", sid=sid)
+
     @app.get("/screenings/{sid}/report.pdf")
     def report(request: Request, sid: str) -> Response:
         if nurse_of(request) is None:
