@@ -74,7 +74,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
     check_language(lang)
     store = Store.open(store_dir)
-    lock = threading.Lock()
+    lock = threading.RLock()  # re-entrant: a page rendered inside db() reads the outbox
     secret = load_secret(store.root)
     model_info: dict[str, Any] = {"model": None, "bundle": None}
     if load_model:

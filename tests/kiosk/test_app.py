@@ -105,3 +105,20 @@ def test_a_busy_port_is_one_line_naming_what_to_do(tmp_path: Path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "another --port" in lines[0], proc.stderr
+
+
+def test_a_stored_report_is_served_and_shown_in_the_app(client: TestClient, sample_recording):
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    st = client.app.state.store
+    st.save_screening({"id": "r1", "created_at": "2026-12-07T08:00:00+00:00"},
+                      sample_recording, b"%PDF-1.4 fake\n%%EOF\n")
+    pdf = client.get("/screenings/r1/report.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    page = client.get("/screenings/r1/report")
+    assert page.status_code == 200 and 'src="/screenings/r1/report.pdf"' in page.text
+    # an unknown id is a plain page, and the app still answers afterwards (it once
+    # deadlocked: the page was rendered while the store lock was held)
+    assert client.get("/screenings/nope/report").status_code == 404
+    assert client.get("/screenings/nope").status_code == 404
+    assert client.get("/healthz").status_code == 200
