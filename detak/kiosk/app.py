@@ -369,12 +369,12 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         job = _job(request, jid)
         if job is None or job.screening is None:
             return go("/residents")
-        if job.saved_id is None:
-            from detak.kiosk.screen_cli import render_report
+        from detak.kiosk.screen_cli import render_report
 
-            data = job.screening
-            pdf = render_report(data, job.recording)
-            with db() as st:
+        with db() as st:        # under the lock: a double tap on Save saves once
+            if job.saved_id is None:
+                data = job.screening
+                pdf = render_report(data, job.recording)
                 job.saved_id = st.save_screening(data, job.recording, pdf,
                                                  resident_id=job.resident_id)
         return go(f"/screenings/{job.saved_id}")
