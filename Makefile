@@ -90,3 +90,16 @@ aarch64-check:
 pdf-tools:
 	command -v pdftotext >/dev/null && command -v pdffonts >/dev/null || \
 	  (apt-get update -q && apt-get install -y -q poppler-utils)
+
+# Issue 14: Debian's Chromium for the real-browser kiosk test (`pytest -m browser`, part of
+# `make test`; Playwright drives /usr/bin/chromium, no browser download). Needs root (CI).
+.PHONY: browser
+browser:
+	test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
+# The kiosk screenshots in docs/results/kiosk-screens/ (800x480, both languages): the browser
+# walk with its screenshots copied there. Look at them before committing.
+.PHONY: kiosk-screens
+kiosk-screens: install browser
+	DETAK_KIOSK_SCREENS=docs/results/kiosk-screens $(BIN)/python -m pytest -q -m browser tests/kiosk/test_browser.py

@@ -18,6 +18,7 @@ from detak.explain.cli import add_explain_commands
 from detak.export.cli import add_export_commands
 from detak.export.predict_cli import add_inference_commands
 from detak.kiosk.demo import add_demo_command
+from detak.kiosk.kiosk_cli import add_kiosk_command
 from detak.kiosk.report_cli import add_report_command
 from detak.kiosk.screen_cli import add_screen_command
 from detak.kiosk.store_cli import add_store_commands
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_screen_command(sub)        # screen (the kiosk's pipeline)
     add_report_command(sub)        # report (the screening's PDF, re-rendered from the store)
     add_store_commands(sub)
+    add_kiosk_command(sub)         # kiosk (the nurse's app)
     return parser
 
 

@@ -48,14 +48,15 @@ class Acquired:
         return self._load()
 
 
-def record_device(url: str, workdir: str | Path,
-                  seconds: float = RECORD_SECONDS) -> tuple[Recording, dict[str, Any]]:
+def record_device(url: str, workdir: str | Path, seconds: float = RECORD_SECONDS,
+                  **kwargs: Any) -> tuple[Recording, dict[str, Any]]:
     """Record ``seconds`` from the device ``url`` into ``workdir``; the recording and what
-    recorded it (URL, model, serial, firmware, driver)."""
+    recorded it (URL, model, serial, firmware, driver). ``kwargs`` go to
+    `detak.device.record.arecord` (the app passes ``on_event`` for its live trace)."""
     from detak.data.wfdb_io import read_wfdb
     from detak.device.record import record
 
-    path = record(url, seconds, workdir, saved_profile=True)
+    path = record(url, seconds, workdir, saved_profile=True, **kwargs)
     rec = read_wfdb(path)
     info = dict(rec.meta.get("device") or {})
     device = {"url": url, **{k: info[k] for k in ("model", "serial", "firmware", "driver")

@@ -111,7 +111,12 @@ def _fixed(value: float, lang: str, digits: int = 2) -> str:
                           locale=lang)
 
 
-def _range_text(lo: float, hi: float, lang: str) -> str:
+def range_text(lo: float, hi: float, lang: str) -> str:
+    """A normal range as shown on the report and in the app: ``50–100``, ``< 110``, ``> 80``.
+
+    >>> range_text(float("-inf"), 110.0, "en"), range_text(1000.0, 1200.0, "id")
+    ('< 110', '1.000–1.200')
+    """
     if math.isinf(lo):
         return f"< {number(hi, lang, 0)}"
     if math.isinf(hi):
@@ -378,7 +383,7 @@ def _intervals_table(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[
         page.text(cols[0], y, _(label) if key == "hr_bpm" else label, 7.2)
         page.text(cols[1], y, text, 7.2, color="#b3001b" if out else "black",
                   fontweight="bold" if out else "normal")
-        page.text(cols[2], y, f"{_range_text(*rng, lang)} {unit}" if rng else "—", 7.2)
+        page.text(cols[2], y, f"{range_text(*rng, lang)} {unit}" if rng else "—", 7.2)
         y += 3.6
     page.text(x, y + 0.3, _("▲ above / ▼ below the normal range (clinical rule set; QT, ST: "
                             "S3)"), 5.8, color="#444444")
@@ -543,4 +548,4 @@ def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: s
     return buf.getvalue()
 
 
-__all__ = ["PAGE_MM", "normal_ranges", "render_report"]
+__all__ = ["PAGE_MM", "normal_ranges", "range_text", "render_report"]

@@ -180,3 +180,22 @@ def test_screen_runs_the_whole_pipeline_without_torch(tmp_path):
     assert [r["mi"] is not None for r in rows] == [True, False, True]
     assert rows[0]["mi"]["cam"] is True and rows[0]["mi"]["precision"] == "int8"
     assert "12 sadapan" in rows[1]["mi_reason"]
+
+
+def test_kiosk_app_serves_without_torch(tmp_path):
+    """Issue 14: the app (`detak kiosk`'s create_app, with the int8 model loaded) answers
+    /healthz and renders its pages with the host packages blocked."""
+    script = _GUARD.format(host=HOST_ONLY) + f"""
+from fastapi.testclient import TestClient
+from detak.kiosk.app import create_app
+c = TestClient(create_app({str(tmp_path / "S")!r}))
+h = c.get("/healthz").json()
+assert h["status"] == "ok" and "int8" in h["model"], h
+assert c.get("/login").status_code == 200
+print("IMPORTED:" + ",".join(sorted({{k.split(".")[0] for k in sys.modules}} & HOST_ONLY)))
+"""
+    env = {**os.environ, "DETAK_BUNDLES": str(tmp_path / "no-bundles")}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("IMPORTED:"), proc.stdout[-500:]

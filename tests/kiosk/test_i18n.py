@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _code_messages() -> set[str]:
-    method_map = [("**.py", "python")]
+    method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
     out = set()
     for _file, _line, msg, _comments, _ctx in extract_from_dir(str(ROOT / "detak" / "kiosk"),
                                                               method_map):

@@ -1,0 +1,497 @@
+"""The kiosk app: the pages a nurse touches (FastAPI + Jinja2 + a little plain JS; every asset
+in the package, nothing from the network).
+
+Flow (one decision per screen): sign in (name + PIN) → resident (search or register; history
+with HR/QTc trend) → device → electrode placement → record 10 s with a live trace → quality
+verdict (retake) or results (intervals with normal ranges, rhythm, MI probability with the CAM
+over the ECG, urgency) → save (queued for sync) → print/PDF. URLs carry only store ids, never a
+resident's name (uvicorn's access log prints URLs).
+
+>>> import tempfile
+>>> from fastapi.testclient import TestClient
+>>> client = TestClient(create_app(tempfile.mkdtemp(), load_model=False))
+>>> r = client.get("/healthz")
+>>> r.status_code, r.json()["status"], r.json()["pending_sync"]
+(200, 'ok', 0)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from detak.kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, check_language, number, translator
+
+HERE = Path(__file__).parent
+COOKIE, LANG_COOKIE = "detak_session", "detak_lang"
+TRAINING_DEVICE = "emu://ptbxl/1?speed=1"
+MAX_KEPT_JOBS = 8        # finished recordings kept in memory (results not yet saved)
+
+#: the measurements shown with their normal range; the ranges are the rule sets' own
+#: (`detak.kiosk.report_pdf.normal_ranges`: the limits the labels used, as on the PDF report)
+MEASURES: tuple[tuple[str, str, str], ...] = (
+    ("hr_bpm", N_("Heart rate"), "bpm"),
+    ("pr_ms", N_("PR interval"), "ms"),
+    ("qrs_ms", N_("QRS duration"), "ms"),
+    ("qt_ms", N_("QT interval"), "ms"),
+    ("qtc_bazett_ms", N_("QTc (Bazett)"), "ms"),
+    ("st_ms", N_("ST segment"), "ms"),
+)
+
+
+def _is_training(url: str) -> bool:
+    return url.startswith("emu://")
+
+
+def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
+               lang: str = DEFAULT_LANGUAGE,
+               load_model: bool = True) -> FastAPI:
+    """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
+    (the training device, the emulator, is offered beside it); ``lang``: the default
+    language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
+    model at start (the first screening is then quick; False for tests that never screen)."""
+    from detak.kiosk.live import RecordingJob
+    from detak.kiosk.store import Store
+    from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
+    from detak.kiosk.web_session import load_secret, sign, verify
+
+    check_language(lang)
+    store = Store.open(store_dir)
+    lock = threading.RLock()  # re-entrant: a page rendered inside db() reads the outbox
+    secret = load_secret(store.root)
+    model_info: dict[str, Any] = {"model": None, "bundle": None}
+    if load_model:
+        from detak.kiosk.screening import _bundle_of, load_screening_model
+
+        loaded = load_screening_model("edge")
+        model_info = {"model": f"{loaded.name} {loaded.precision} {loaded.runtime}",
+                      "bundle": _bundle_of(Path(loaded.folder))}
+    devices = [device] if isinstance(device, str) else list(device or [])
+    if not any(_is_training(d) for d in devices):
+        devices.append(TRAINING_DEVICE)
+    jobs: dict[str, RecordingJob] = {}
+
+    app = FastAPI(title="detak kiosk", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.store = store
+
+    @contextmanager
+    def db() -> Iterator[Any]:
+        with lock:
+            yield store
+
+    def lang_of(request: Request) -> str:
+        c = request.cookies.get(LANG_COOKIE)
+        return c if c in LANGUAGES else lang
+
+    def nurse_of(request: Request) -> int | None:
+        return verify(secret, request.cookies.get(COOKIE))
+
+    def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        lg = lang_of(request)
+        with db() as st:
+            pending = st.outbox_count()
+        base = {"_": translator(lg), "lang": lg, "languages": LANGUAGES, "pending": pending,
+                "last_sync": None, "signed_in": nurse_of(request) is not None,
+                "num": lambda v, d=0: number(v, lg, d), "when": lambda t: local_time(t, lg),
+                "path": request.url.path}
+        return templates.TemplateResponse(request, template, {**base, **ctx},
+                                          status_code=status)
+
+    async def form(request: Request) -> dict[str, str]:
+        body = (await request.body()).decode("utf-8", "replace")
+        return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+    def go(url: str) -> RedirectResponse:
+        return RedirectResponse(url, status_code=303)
+
+    def need_nurse(request: Request) -> RedirectResponse | None:
+        return None if nurse_of(request) is not None else go("/login")
+
+    def message(request: Request, title: str, text: str, status: int = 404,
+                back: str = "/residents") -> HTMLResponse:
+        return page(request, "message.html", status=status, title=title, text=text, back=back)
+
+    # ------------------------------------------------------------------ health, language
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        with db() as st:
+            pending = st.outbox_count()
+        return JSONResponse({"status": "ok", "store": str(store.root), **model_info,
+                             "pending_sync": pending, "last_sync": None})
+
+    @app.get("/lang/{code}")
+    def set_lang(code: str, request: Request, next: str = "/") -> Response:
+        resp = go(next if next.startswith("/") and not next.startswith("//") else "/")
+        if code in LANGUAGES:
+            resp.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="strict")
+        return resp
+
+    # ------------------------------------------------------------------ sign-in
+    @app.get("/")
+    def home(request: Request) -> Response:
+        return go("/residents" if nurse_of(request) is not None else "/login")
+
+    @app.get("/login")
+    def login_page(request: Request) -> HTMLResponse:
+        return page(request, "login.html", error=None, name="")
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        f = await form(request)
+        _ = translator(lang_of(request))
+        name, pin = f.get("name", "").strip(), f.get("pin", "")
+        try:
+            with db() as st:
+                nid = st.verify_nurse(name, pin) if name and pin else None
+        except NurseLockedError as exc:
+            until = exc.until.astimezone().strftime("%H:%M")
+            err = _("Too many wrong PINs. Sign-in is locked until {time}. Wait, then try "
+                    "again, or ask another nurse to sign in.").format(time=until)
+            return page(request, "login.html", status=403, error=err, name=name)
+        if nid is None:
+            err = _("That name and PIN do not match. Check the name and type the PIN again.")
+            return page(request, "login.html", status=401, error=err, name=name)
+        resp = go("/residents")
+        resp.set_cookie(COOKIE, sign(secret, nid), httponly=True, samesite="strict")
+        return resp
+
+    @app.post("/logout")
+    def logout() -> Response:
+        resp = go("/login")
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    # ------------------------------------------------------------------ residents
+    @app.get("/residents")
+    def residents(request: Request) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        return page(request, "residents.html", q="", found=[], searched=False)
+
+    @app.post("/residents")
+    async def search_residents(request: Request) -> Response:
+        """The search is a POST: a name typed in it never lands in a URL (access logs)."""
+        if (r := need_nurse(request)) is not None:
+            return r
+        q = (await form(request)).get("q", "")
+        with db() as st:
+            found = st.find_residents(q, limit=20) if q.strip() else []
+        return page(request, "residents.html", q=q, found=found, searched=bool(q.strip()))
+
+    @app.get("/residents/new")
+    def new_resident_page(request: Request) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        return page(request, "resident_new.html", error=None, f={})
+
+    @app.post("/residents/new")
+    async def new_resident(request: Request) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        f = await form(request)
+        _ = translator(lang_of(request))
+        try:
+            with db() as st:
+                rid = st.add_resident(f.get("name", ""), f.get("number", ""),
+                                      birth_date=f.get("birth_date") or None,
+                                      sex=f.get("sex") or None, room=f.get("room") or None)
+        except DuplicateError:
+            err = _("That resident number is already registered. Search for it instead, or "
+                    "check the number.")
+            return page(request, "resident_new.html", status=409, error=err, f=f)
+        except StoreError:
+            err = _("Please fill in the name and the resident number; the birth date must be "
+                    "a past date.")
+            return page(request, "resident_new.html", status=400, error=err, f=f)
+        return go(f"/residents/{rid}")
+
+    def _resident(rid: int) -> dict[str, Any] | None:
+        with db() as st:
+            try:
+                return st.get_resident(rid)
+            except NotFoundError:
+                return None
+
+    @app.get("/residents/{rid}")
+    def resident(request: Request, rid: int) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        res = _resident(rid)
+        if res is None:
+            _ = translator(lang_of(request))
+            return message(request, _("Resident not found"),
+                           _("Search for the resident again."))
+        from detak.kiosk.ecg_svg import trend_svg
+
+        with db() as st:
+            history = st.list_screenings(resident_id=rid, limit=20)
+        oldest_first = list(reversed(history))
+        hr = trend_svg([(h["created_at"], (h["screening"].get("intervals") or {}).get("hr_bpm"))
+                        for h in oldest_first])
+        qtc = trend_svg([(h["created_at"],
+                          (h["screening"].get("intervals") or {}).get("qtc_bazett_ms"))
+                         for h in oldest_first])
+        return page(request, "resident.html", r=res, history=history, hr_svg=hr, qtc_svg=qtc)
+
+    # ------------------------------------------------------------------ device, placement
+    @app.get("/residents/{rid}/device")
+    def choose_device(request: Request, rid: int) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        if len(devices) == 1:
+            return go(f"/residents/{rid}/place?dev=0")
+        return page(request, "device.html", rid=rid,
+                    devices=[(i, d, _is_training(d)) for i, d in enumerate(devices)])
+
+    @app.get("/residents/{rid}/place")
+    def placement(request: Request, rid: int, dev: int = 0, leads: str = "") -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        url = devices[dev] if 0 <= dev < len(devices) else devices[0]
+        kind = leads if leads in ("1", "3", "12") else ("12" if _is_training(url) else "3")
+        return page(request, "place.html", rid=rid, dev=dev, kind=kind,
+                    training=_is_training(url), n_devices=len(devices))
+
+    # ------------------------------------------------------------------ recording
+    @app.post("/residents/{rid}/record")
+    async def start_record(request: Request, rid: int) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        f = await form(request)
+        res = _resident(rid)
+        if res is None:
+            return go("/residents")
+        try:
+            dev = int(f.get("dev", "0"))
+        except ValueError:
+            dev = 0
+        url = devices[dev] if 0 <= dev < len(devices) else devices[0]
+        job = RecordingJob(url, resident_id=rid, lang=lang_of(request), sex=res.get("sex"),
+                           dev_index=dev)
+        finished = [k for k, j in jobs.items() if j.state in ("done", "cancelled", "failed")]
+        for old in finished[:-MAX_KEPT_JOBS]:       # oldest first: keep the last few results
+            jobs.pop(old, None)
+        jobs[job.id] = job.start()
+        return go(f"/record/{job.id}")
+
+    def _job(request: Request, jid: str) -> Any:
+        return jobs.get(jid)
+
+    @app.get("/record/{jid}")
+    def record_page(request: Request, jid: str) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        job = _job(request, jid)
+        if job is None:
+            return go("/residents")
+        return page(request, "record.html", job=job)
+
+    @app.get("/record/{jid}/events")
+    async def record_events(request: Request, jid: str) -> Response:
+        if nurse_of(request) is None:
+            return PlainTextResponse("sign in first", status_code=401)
+        job = _job(request, jid)
+        if job is None:
+            return PlainTextResponse("no such recording", status_code=404)
+
+        async def stream() -> Any:
+            cursor = 0
+            while True:
+                msg = job.trace_since(cursor)
+                cursor = msg["cursor"]
+                yield f"data: {json.dumps(msg)}\n\n"
+                if msg["state"] in ("done", "failed", "cancelled"):
+                    return
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.1)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.post("/record/{jid}/cancel")
+    def cancel(request: Request, jid: str) -> Response:
+        job = _job(request, jid)
+        if job is None:
+            return go("/residents")
+        job.cancel()
+        return go(f"/residents/{job.resident_id}/place?dev={job.dev_index}")
+
+    @app.get("/record/{jid}/result")
+    def result(request: Request, jid: str) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        job = _job(request, jid)
+        if job is None:
+            return go("/residents")
+        if job.saved_id:
+            return go(f"/screenings/{job.saved_id}")
+        if job.state in ("starting", "recording", "screening"):
+            return go(f"/record/{jid}")
+        _ = translator(lang_of(request))
+        if job.state != "done":
+            text = _("The recording stopped before it was complete. Check that the device is "
+                     "switched on and connected, then record again.")
+            return page(request, "reject.html", job=job, reasons=[text], details=[job.error],
+                        title=_("Recording did not finish"))
+        s = job.screening
+        if s["quality"]["verdict"] == "reject":
+            return page(request, "reject.html", job=job,
+                        reasons=plain_reasons(s["quality"]["reasons"],
+                                              job.electrodes_off_seen, _),
+                        details=s["quality"]["reasons"],
+                        title=_("Recording quality: rejected"))
+        return _result_page(request, s, job.recording, job=job, saved_id=None)
+
+    @app.post("/record/{jid}/save")
+    def save(request: Request, jid: str) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        job = _job(request, jid)
+        if job is None or job.screening is None:
+            return go("/residents")
+        from detak.kiosk.screen_cli import render_report
+
+        with db() as st:        # under the lock: a double tap on Save saves once
+            if job.saved_id is None:
+                data = job.screening
+                pdf = render_report(data, job.recording)
+                job.saved_id = st.save_screening(data, job.recording, pdf,
+                                                 resident_id=job.resident_id)
+        return go(f"/screenings/{job.saved_id}")
+
+    def _result_page(request: Request, s: dict[str, Any], rec: Any, *, job: Any,
+                     saved_id: str | None) -> HTMLResponse:
+        from detak.kiosk.ecg_svg import ecg_with_cam
+
+        _ = translator(lang_of(request))
+        from detak.kiosk.report_pdf import normal_ranges, range_text
+
+        iv = s.get("intervals") or {}
+        ranges = normal_ranges((s.get("rhythm") or {}).get("sex"))
+        rows = []
+        for key, label, unit in MEASURES:
+            v = iv.get(key)
+            lo, hi = ranges.get(key, (float("-inf"), float("inf")))
+            flag = None if v is None else ("low" if v < lo else "high" if v > hi else None)
+            shown = ("—" if lo == float("-inf") and hi == float("inf")
+                     else f"{range_text(lo, hi, lang_of(request))} {unit}")
+            rows.append({"label": _(label), "value": v, "range": shown, "unit": unit,
+                         "flag": flag})
+        mi = s.get("mi")
+        svg = ecg_with_cam(rec, (mi or {}).get("cam"), label=_("12-lead ECG")) if rec else ""
+        return page(request, "result.html", s=s, rows=rows, mi=mi, ecg_svg=svg, job=job,
+                    saved_id=saved_id)
+
+    @app.get("/screenings/{sid}")
+    def saved(request: Request, sid: str) -> Response:
+        if (r := need_nurse(request)) is not None:
+            return r
+        _ = translator(lang_of(request))
+        with db() as st:
+            try:
+                s = st.get_screening(sid)
+                rec = st.load_recording(sid)
+            except NotFoundError:
+                return message(request, _("Screening not found"),
+                               _("Open the resident and choose the screening again."))
+        return _result_page(request, s, rec, job=None, saved_id=sid)
+
+    @app.get("/screenings/{sid}/report")
+    def report_page(request: Request, sid: str) -> Response:
+        """The report inside the app (kiosk-mode Chromium has no back button: a PDF opened on
+        its own would leave the nurse stuck), with Print and Back."""
+        if (r := need_nurse(request)) is not None:
+            return r
+        _ = translator(lang_of(request))
+        with db() as st:
+            try:
+                path = st.report_path(sid)
+            except NotFoundError:
+                return message(request, _("Screening not found"),
+                               _("Open the resident and choose the screening again."))
+        if path is None or not Path(path).is_file():
+            return message(request, _("No report yet"),
+                           _("There is no PDF report for this screening yet. The screening "
+                             "itself is saved; ask the administrator to create the report."),
+                           back=f"/screenings/{sid}")
+        return page(request, "report.html", sid=sid)
+
+    @app.get("/screenings/{sid}/report.pdf")
+    def report(request: Request, sid: str) -> Response:
+        if nurse_of(request) is None:
+            return go("/login")
+        _ = translator(lang_of(request))
+        with db() as st:
+            try:
+                path = st.report_path(sid)
+            except NotFoundError:
+                path = None
+        if path is None or not Path(path).is_file():
+            return PlainTextResponse(_("There is no PDF report for this screening yet. The "
+                                       "screening itself is saved; ask the administrator to "
+                                       "create the report."), status_code=404)
+        return FileResponse(path, media_type="application/pdf")
+
+    return app
+
+
+def local_time(iso: str, lang: str) -> str:
+    """A stored UTC time in the kiosk's local time, in the locale's words.
+
+    >>> local_time("2026-12-07T14:30:00+00:00", "en").startswith("Dec 7, 2026")
+    True
+    """
+    from datetime import datetime
+
+    from babel.dates import format_date, format_time
+
+    t = datetime.fromisoformat(str(iso).replace("Z", "+00:00")).astimezone()
+    return f"{format_date(t, 'medium', locale=lang)} {format_time(t, 'short', locale=lang)}"
+
+
+def plain_reasons(reasons: list[str], electrodes_off: set[str] | list[str], _: Any) -> list[str]:
+    """What the nurse reads when a recording is rejected: one plain sentence per problem with
+    what to do (the quality check's technical reasons are shown apart, under "details").
+
+    >>> plain_reasons(["II: flat for 8 of 10 s"], {"RA"}, lambda s: s)
+    ['Electrode RA is loose — press it back onto the skin and record again.']
+    >>> plain_reasons(["II: flat for 8 of 10 s", "V3: flat for 9 of 10 s"], set(), lambda s: s)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['Leads II, V3 show no signal — an electrode is loose: press the electrodes back onto the
+      skin and record again.']
+    """
+    out = [_("Electrode {name} is loose — press it back onto the skin and record "
+             "again.").format(name=e) for e in sorted(electrodes_off or ())]
+    if out:
+        return out
+    text = [str(r) for r in reasons or []]
+    flat = [r.split(":", 1)[0] for r in text if ": flat" in r]
+    if flat:
+        return [_("Leads {leads} show no signal — an electrode is loose: press the electrodes "
+                  "back onto the skin and record again.").format(leads=", ".join(flat))]
+    if any("noise" in r.lower() or "wander" in r.lower() for r in text):
+        return [_("The signal is noisy: ask the resident to lie still and relax, then "
+                  "record again.")]
+    return [_("Check the electrodes and the cable, then record again.")]

@@ -1,0 +1,124 @@
+"""The kiosk app: a real ``detak kiosk`` process answers /healthz; the pages behind sign-in."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from detak.kiosk.app import create_app
+from detak.kiosk.store import Store
+from tests.kiosk.kiosk_process import running_kiosk
+
+NURSE, PIN = "Perawat Contoh", "4321"
+
+
+def test_detak_kiosk_process_serves_healthz(tmp_path: Path):
+    store = tmp_path / "store"
+    with running_kiosk(store, "--lang", "en") as (base, health):
+        assert health["status"] == "ok"
+        assert health["store"] == str(store.resolve())
+        assert health["pending_sync"] == 0
+        assert health["model"] and "int8" in health["model"]
+        with urllib.request.urlopen(base + "/login") as r:
+            assert "Nurse sign-in" in r.read().decode()
+    with pytest.raises(urllib.error.URLError):   # stopped by itself at the end
+        urllib.request.urlopen(base + "/healthz", timeout=2)
+
+
+def test_kiosk_store_secret_is_private(tmp_path: Path):
+    create_app(tmp_path / "s", load_model=False)
+    assert (tmp_path / "s" / "kiosk-secret").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+    return TestClient(create_app(tmp_path / "s", load_model=False, lang="en"))
+
+
+def test_pages_need_sign_in(client: TestClient):
+    r = client.get("/residents", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_wrong_pin_says_what_to_do(client: TestClient):
+    r = client.post("/login", data={"name": NURSE, "pin": "0000"})
+    assert r.status_code == 401 and "type the PIN again" in r.text
+
+
+def test_lock_out_names_the_time(client: TestClient):
+    for _ in range(4):
+        client.post("/login", data={"name": NURSE, "pin": "0000"})
+    r = client.post("/login", data={"name": NURSE, "pin": "0000"})
+    assert r.status_code == 403 and "locked until" in r.text
+
+
+def test_register_and_find_a_resident_without_names_in_urls(client: TestClient):
+    r = client.post("/login", data={"name": NURSE, "pin": PIN}, follow_redirects=False)
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and NURSE.lower() not in cookie
+    r = client.post("/residents/new", data={"name": "Ibu Contoh Satu", "number": "R-77",
+                                            "birth_date": "1940-02-03", "sex": "F",
+                                            "room": "12"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/residents/")
+    assert "Contoh" not in r.headers["location"]
+    page = client.get(r.headers["location"])
+    assert "Ibu Contoh Satu" in page.text and "No screenings yet" in page.text
+    found = client.post("/residents", data={"q": "R-7"})
+    assert "Ibu Contoh Satu" in found.text
+    dup = client.post("/residents/new", data={"name": "X", "number": "R-77"})
+    assert dup.status_code == 409 and "already registered" in dup.text
+
+
+def test_report_link_without_a_report_is_a_plain_404(client: TestClient):
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.get("/screenings/nope/report.pdf")
+    assert r.status_code == 404 and "no PDF report" in r.text
+
+
+def test_healthz_counts_the_outbox(client: TestClient, sample_recording):
+    st = client.app.state.store
+    st.save_screening({"id": "a1", "created_at": "2026-12-07T08:00:00+00:00"},
+                      sample_recording)
+    assert json.loads(client.get("/healthz").text)["pending_sync"] == 1
+
+
+def test_a_busy_port_is_one_line_naming_what_to_do(tmp_path: Path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "detak.cli", "kiosk", "--store",
+                               str(tmp_path / "s"), "--port", str(port)], capture_output=True,
+                              text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "another --port" in lines[0], proc.stderr
+
+
+def test_a_stored_report_is_served_and_shown_in_the_app(client: TestClient, sample_recording):
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    st = client.app.state.store
+    st.save_screening({"id": "r1", "created_at": "2026-12-07T08:00:00+00:00"},
+                      sample_recording, b"%PDF-1.4 fake\n%%EOF\n")
+    pdf = client.get("/screenings/r1/report.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    page = client.get("/screenings/r1/report")
+    assert page.status_code == 200 and 'src="/screenings/r1/report.pdf"' in page.text
+    # an unknown id is a plain page, and the app still answers afterwards (it once
+    # deadlocked: the page was rendered while the store lock was held)
+    assert client.get("/screenings/nope/report").status_code == 404
+    assert client.get("/screenings/nope").status_code == 404
+    assert client.get("/healthz").status_code == 200
