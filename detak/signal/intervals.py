@@ -48,7 +48,7 @@ from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
 from detak.signal.beat_train import INTERNAL_FS, LOWPASS_HZ, prepare
-from detak.signal.beats import Beats, detect_beats, median_rr_ms
+from detak.signal.beats import Beats, detect_beats, ventricular_rr_ms
 from detak.signal.delineation import (
     LeadWaves,
     Templates,
@@ -270,7 +270,7 @@ def measure_intervals(rec: Recording, beats: Beats | None = None) -> Intervals:
 
     values: dict[str, float | None] = dict.fromkeys(KEYS)
     reasons: dict[str, str] = {}
-    rr = median_rr_ms(beats)
+    rr = ventricular_rr_ms(beats)
     values["rr_ms"] = rr
     if rr is None:
         n = beats.samples.size
