@@ -12,7 +12,8 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
    baseline removed, 40 Hz low-pass;
 2. beats: neurokit2 R-peak detector per lead, consensus of a majority of usable leads,
    refractory and T-wave rejection, noise bursts discounted (`detak.signal.beats`);
-3. RR: median of beat-to-beat intervals, HR = 60000 / RR;
+3. RR: the median beat-to-beat interval, or the median of the means of consecutive pairs of
+   them when they alternate (bigeminy), HR = 60000 / RR (`beats.ventricular_rr_ms`);
 4. templates (median beats of the dominant morphology, aligned by cross-correlation) delineated
    per lead; QRS bounds from the spatial velocity of all leads (`detak.signal.delineation`);
    paced beats (a spike at a fixed delay before each QRS in the unfiltered median beat): the
