@@ -77,15 +77,15 @@ def ventricular_rr_ms(beats: Beats) -> float | None:
     (sinus, ectopic or paced); None with fewer than 2 beats. ``hr_bpm`` = 60000 / this.
 
     With ``RR_i`` the intervals between consecutive beats (leaving out those across a noise
-    burst or invalid samples that are out of rhythm, `Beats.interval_noisy`) and
-    ``P_i = (RR_i + RR_{i+1}) / 2`` the means of consecutive pairs of them (both left in)::
+    burst or invalid samples that are out of rhythm, `Beats.interval_noisy`),
+    ``d_i = RR_{i+1} - RR_i`` and ``P_i = (RR_i + RR_{i+1}) / 2`` the means of consecutive
+    pairs of them (both left in)::
 
-        RR = median(P)    if median|P_{i+1} - P_i| < 0.25 * median|RR_{i+1} - RR_i|
+        RR = median(P)    if the RR alternates: for >= 3/4 of the successive d_i, d_{i+1}
+                          both |d| > 10 % of median(RR) and d_i * d_{i+1} < 0
         RR = median(RR)   otherwise
 
-    i.e. the pair means when the RR alternates: successive RRs differ a lot, successive pair
-    means hardly (a regular or a randomly irregular rhythm gives a ratio near 0.5, an
-    alternating one near 0). When the RR alternates short/long
+    When the RR alternates short/long
     (bigeminy: coupling interval / compensatory pause; alternans), the pair means are steady
     and their median is the mean cycle, whatever beat the window starts or ends with; the
     median RR would be the short one, the long one or their mean depending on the parity of
@@ -119,11 +119,12 @@ def ventricular_rr_ms(beats: Beats) -> float | None:
     both = ok[:-1] & ok[1:]
     if not both.any():
         return med
-    pairs = (rr[:-1] + rr[1:]) / 2.0
-    step_rr = float(np.median(np.abs(np.diff(rr))[both]))
-    steady = both[:-1] & both[1:]
-    step_pairs = float(np.median(np.abs(np.diff(pairs))[steady])) if steady.any() else step_rr
-    return float(np.median(pairs[both])) if step_pairs < 0.25 * step_rr else med
+    d = np.diff(rr)
+    big = (np.abs(d) > 0.1 * med) & both
+    alternating = (d[:-1] * d[1:] < 0) & big[:-1] & big[1:]
+    if alternating.size == 0 or alternating.mean() < 0.75:
+        return med
+    return float(np.median(((rr[:-1] + rr[1:]) / 2.0)[both]))
 
 
 def despike(x: np.ndarray, fs: float, min_mv: float = 0.3) -> tuple[np.ndarray, int]:
