@@ -1,7 +1,8 @@
-"""The heart rate's RR (issue 13, item 9): the ventricular rate, every QRS counts, as the median
-of the means of consecutive RR pairs (`detak.signal.beats.ventricular_rr_ms`). In bigeminy the
-RR alternates coupling / compensatory interval, and the plain median RR of a 10-s window flips
-between them when one beat at the window's edge is in or out; the pair means do not."""
+"""The heart rate's RR (issue 13, item 9): the ventricular rate, every QRS counts
+(`detak.signal.beats.ventricular_rr_ms`): the median RR, or, when the RR alternates, the median
+of the means of consecutive RR pairs. In bigeminy the RR alternates coupling / compensatory
+interval, and the plain median RR of a 10-s window flips between them when one beat at the
+window's edge is in or out; the pair means do not."""
 
 from __future__ import annotations
 
