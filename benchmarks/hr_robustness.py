@@ -11,12 +11,15 @@ hr_robustness.md`` (block ``hr_ludb``) or ``docs/results/hr_twolead.md`` (block
 
 For every LUDB record (10 s, 12 leads, 500 Hz):
 
-- reference RR = median of successive differences of the cardiologists' QRS peaks in the lead
-  with the most annotated QRS complexes, using only pairs of consecutive beats (no beat
-  annotated in any other lead between them); reference HR = 60000 / RR;
+- reference RR = detak's definition of the RR (`detak.signal.beats.ventricular_rr_ms`: the
+  median RR, or in an alternating rhythm the median of the means of consecutive RR pairs)
+  applied to the cardiologists' QRS peaks in the lead with the most annotated QRS complexes,
+  using only intervals between consecutive beats (no beat annotated in any other lead between
+  them); reference HR = 60000 / RR. Every method is scored against the reference computed
+  with its own definition: the same one (`rr_from_peaks`);
 - detak: ``measure_intervals(rec).to_dict()["rr_ms"]`` (multi-lead beat consensus);
 - naive baseline, in the same run: neurokit2 defaults on lead II, ``nk.ecg_process(lead_II,
-  sampling_rate)`` then the median of the differences of ``ECG_R_Peaks``.
+  sampling_rate)``, the same RR definition on ``ECG_R_Peaks``.
 
 Conditions: clean 12 leads at 500 Hz; 12 leads resampled (``detak.signal.filters.resample``)
 to 100/130/150/360 Hz; lead II alone at 500 and 130 Hz (Polar-like); and perturbations from
@@ -95,8 +98,26 @@ def _group(key: str) -> str:
 
 
 # ---------------------------------------------------------------------- reference -----
+def rr_from_peaks(peaks: Any, fs: float, consecutive: Any = None) -> float | None:
+    """RR (ms) of the beats at ``peaks`` (samples at ``fs``) by detak's definition of the heart
+    rate's RR (`detak.signal.beats.ventricular_rr_ms`), leaving out the intervals where
+    ``consecutive`` is False (a beat between them not in ``peaks``); None with < 2 peaks.
+
+    >>> rr_from_peaks([0, 560, 1700, 2260, 3400, 3960], 1000.0)   # bigeminy: the mean RR
+    850.0
+    """
+    from detak.signal.beats import Beats, ventricular_rr_ms
+
+    p = np.asarray(peaks, dtype=int)
+    ok = (np.ones(max(p.size - 1, 0), dtype=bool) if consecutive is None
+          else np.asarray(consecutive, dtype=bool))
+    return ventricular_rr_ms(Beats(p, np.ones(p.size, int), [0], np.zeros(p.size, bool),
+                                   interval_noisy=~ok, fs=fs))
+
+
 def reference_rr(lrec: Any) -> tuple[float | None, str | None, int]:
-    """(median RR ms over consecutive annotated beats, lead used, number of RR intervals).
+    """(RR ms over consecutive annotated beats (`rr_from_peaks`), lead used, number of RR
+    intervals).
 
     The lead with the most annotated QRS; a pair of successive annotated peaks counts only if
     no beat annotated in another lead lies between them (beats: the annotated QRS peaks of all
@@ -111,11 +132,10 @@ def reference_rr(lrec: Any) -> tuple[float | None, str | None, int]:
     beat_id = np.concatenate([[0], np.cumsum(np.diff(union) > CLUSTER_MS / 1000 * FS)])
     which = dict(zip(union.tolist(), beat_id.tolist(), strict=True))
     peaks = sorted(w.peak for w in lrec.waves_of(best, "QRS"))
-    rr = [(b - a) / FS * 1000.0 for a, b in zip(peaks[:-1], peaks[1:], strict=True)
-          if which[b] - which[a] == 1]
-    if not rr:
+    ok = [which[b] - which[a] == 1 for a, b in zip(peaks[:-1], peaks[1:], strict=True)]
+    if not any(ok):
         return None, best, 0
-    return float(np.median(rr)), best, len(rr)
+    return rr_from_peaks(peaks, FS, ok), best, int(sum(ok))
 
 
 def rhythm_groups(meta: dict[str, Any]) -> list[str]:
@@ -191,7 +211,7 @@ def detak_rr(rec: Any) -> float | None:
 
 
 def naive_rr(x: np.ndarray, fs: float) -> float | None:
-    """neurokit2 defaults on one lead: ecg_process, median diff of ECG_R_Peaks (ms)."""
+    """neurokit2 defaults on one lead: ecg_process, the RR of ECG_R_Peaks (`rr_from_peaks`)."""
     import neurokit2 as nk
 
     try:
@@ -200,10 +220,7 @@ def naive_rr(x: np.ndarray, fs: float) -> float | None:
             _, info = nk.ecg_process(np.asarray(x, dtype=np.float64), sampling_rate=int(fs))
     except Exception:
         return None
-    peaks = np.asarray(info["ECG_R_Peaks"], dtype=float)
-    if peaks.size < 2:
-        return None
-    return float(np.median(np.diff(peaks)) / fs * 1000.0)
+    return rr_from_peaks(info["ECG_R_Peaks"], fs)
 
 
 def _safe(fn: Callable[[], float | None], errors: list[str], what: str) -> float | None:
@@ -330,8 +347,10 @@ def report(results: list[dict[str, Any]], seconds: float, argv: list[str], jobs:
         "",
         _command(argv, len(results), jobs, seconds),
         "",
-        "Reference RR: median of successive differences of consecutive annotated QRS peaks "
-        "(lead with most annotated QRS). Error = |method RR − reference RR| per record "
+        "Reference RR: detak's RR definition (`ventricular_rr_ms`: median RR, or the median "
+        "of consecutive RR-pair means when the RR alternates) on consecutive annotated QRS "
+        "peaks (lead with most annotated QRS); neurokit2's peaks get the same definition. "
+        "Error = |method RR − reference RR| per record "
         "(each record is one 10-s window). Shares of error thresholds are among records with "
         "a value; *fail* counts a missing value as a failure too.",
         "",
@@ -422,7 +441,8 @@ def two_lead_signal(x: np.ndarray, leads: list[str], fs: float, kind: str,
 
 def consensus_rr(rec: Any) -> tuple[float | None, int]:
     """Reference RR of a PTB-XL record: neurokit2's default R peaks on each of the 12 clean
-    leads separately (turned QRS-up); the median of the 12 per-lead median RRs, kept only when
+    leads separately (turned QRS-up); the median of the 12 per-lead RRs (`rr_from_peaks`:
+    detak's definition of the RR applied to neurokit2's peaks), kept only when
     at least 9 leads agree with it within 20 ms. Independent of detak's detector, and 12
     leads agreeing rarely all count a T wave or miss an ectopic beat. Returns (RR or None,
     leads that agree)."""
@@ -439,9 +459,9 @@ def consensus_rr(rec: Any) -> tuple[float | None, int]:
                                        sampling_rate=int(rec.fs))
         except Exception:
             continue
-        p = np.asarray(info["ECG_R_Peaks"], dtype=float)
+        p = np.asarray(info["ECG_R_Peaks"])
         if p.size >= 3:
-            per.append(float(np.median(np.diff(p))) / rec.fs * 1000.0)
+            per.append(rr_from_peaks(p, rec.fs))
     if not per:
         return None, 0
     med = float(np.median(per))
@@ -557,7 +577,9 @@ def two_lead_report(results: list[dict[str, Any]], seconds: float, argv: list[st
         "Error = |method RR − reference RR| (ms) per 10-s record; p50/p95/p98 are its "
         "percentiles; a missing value counts as an error of 10,000 ms. Reference: LUDB "
         "annotations; PTB-XL: neurokit2 on each of the 12 clean leads, kept when >= 9 leads "
-        "agree within 20 ms (records without a reference are left out and counted).",
+        "agree within 20 ms (records without a reference are left out and counted). Every "
+        "RR, reference or method, by detak's definition (`ventricular_rr_ms`: median RR, or "
+        "the median of consecutive RR-pair means when the RR alternates).",
         "",
         "| records | second lead | method | n (no reference) | p50 ms | p95 ms | p98 ms "
         "| HR off > 10 bpm |",

@@ -15,7 +15,7 @@ with the best QRS-to-noise ratio and a note says so (`detak.signal.beats.choose_
 >>> from detak.data.samples import load_sample
 >>> rec = load_sample("ludb-1")
 >>> beats = find_beats(rec.signal, rec.fs, list(rec.leads))
->>> beats.fs, 40 < 60000 / median_rr_ms(beats) < 70
+>>> beats.fs, 40 < 60000 / ventricular_rr_ms(beats) < 70
 (500.0, True)
 """
 
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from detak.signal import filters
-from detak.signal.beats import Beats, despike, detect_beats, median_rr_ms
+from detak.signal.beats import Beats, despike, detect_beats, ventricular_rr_ms
 
-__all__ = ["INTERNAL_FS", "LOWPASS_HZ", "Beats", "find_beats", "median_rr_ms", "prepare"]
+__all__ = ["INTERNAL_FS", "LOWPASS_HZ", "Beats", "find_beats", "prepare", "ventricular_rr_ms"]
 
 INTERNAL_FS = 500.0
 LOWPASS_HZ = 40.0

@@ -12,7 +12,8 @@ Method (each choice measured on LUDB odd-numbered records, see benchmarks/interv
    baseline removed, 40 Hz low-pass;
 2. beats: neurokit2 R-peak detector per lead, consensus of a majority of usable leads,
    refractory and T-wave rejection, noise bursts discounted (`detak.signal.beats`);
-3. RR: median of beat-to-beat intervals, HR = 60000 / RR;
+3. RR: the median beat-to-beat interval, or the median of the means of consecutive pairs of
+   them when they alternate (bigeminy), HR = 60000 / RR (`beats.ventricular_rr_ms`);
 4. templates (median beats of the dominant morphology, aligned by cross-correlation) delineated
    per lead; QRS bounds from the spatial velocity of all leads (`detak.signal.delineation`);
    paced beats (a spike at a fixed delay before each QRS in the unfiltered median beat): the
@@ -48,7 +49,7 @@ from detak.data.leads import equivalent_standard_lead
 from detak.data.recording import Recording
 from detak.signal import filters
 from detak.signal.beat_train import INTERNAL_FS, LOWPASS_HZ, prepare
-from detak.signal.beats import Beats, detect_beats, median_rr_ms
+from detak.signal.beats import Beats, detect_beats, ventricular_rr_ms
 from detak.signal.delineation import (
     LeadWaves,
     Templates,
@@ -270,7 +271,7 @@ def measure_intervals(rec: Recording, beats: Beats | None = None) -> Intervals:
 
     values: dict[str, float | None] = dict.fromkeys(KEYS)
     reasons: dict[str, str] = {}
-    rr = median_rr_ms(beats)
+    rr = ventricular_rr_ms(beats)
     values["rr_ms"] = rr
     if rr is None:
         n = beats.samples.size

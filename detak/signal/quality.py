@@ -71,7 +71,7 @@ from detak.data.gaps import (
     gap_mask,
 )
 from detak.data.recording import MissingLeadError, Recording
-from detak.signal.beats import Beats, median_rr_ms
+from detak.signal.beats import Beats, ventricular_rr_ms
 from detak.signal.filters import lowpass, mains_rms
 
 Verdict = Literal["ok", "warn", "reject"]
@@ -644,7 +644,7 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
     rep = _report(rec, leads, rec_reasons, th, ii, ref, peaks)
     if beats is not None:
         rep.beats = beats
-        rr = median_rr_ms(beats) if peaks.size >= 2 else None
+        rr = ventricular_rr_ms(beats) if peaks.size >= 2 else None
         rep.heart_rate_bpm = None if rr is None else round(60000.0 / rr, 1)
     return _with_gaps(rep, gaps)
 

@@ -66,7 +66,7 @@ def test_twelve_leads_all_vote() -> None:
     rec = load_ludb(1).recording
     b = beat_train.find_beats(rec.signal, rec.fs, list(rec.leads))
     assert b.trusted_leads == b.usable_leads == list(range(12))
-    assert beat_train.median_rr_ms(b) == pytest.approx(ludb_rr(1), abs=10)
+    assert beat_train.ventricular_rr_ms(b) == pytest.approx(ludb_rr(1), abs=10)
 
 
 def test_analysis_finds_the_beats_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +97,8 @@ def test_invalid_samples_give_no_beat_and_no_rr_across_them() -> None:
     assert b.samples.size < whole.samples.size
     across = np.flatnonzero((t[:-1] < 4.0) & (t[1:] > 5.2))
     assert across.size == 1 and b.interval_noisy[across[0]]
-    assert beat_train.median_rr_ms(b) == pytest.approx(beat_train.median_rr_ms(whole), abs=10)
+    assert beat_train.ventricular_rr_ms(b) == pytest.approx(beat_train.ventricular_rr_ms(whole),
+                                                           abs=10)
 
 
 @cache
