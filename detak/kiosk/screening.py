@@ -33,6 +33,7 @@ Steps (each a public function of a lower layer; nothing here measures or classif
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,10 @@ NB_MODEL = (Path(__file__).resolve().parents[1] / "models" / "tabular_weights" /
             / f"{NB_NAME}.joblib")
 RULESETS: tuple[str, ...] = ("s3", "clinical")
 MI_LEADS_8: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+# The stages `screen` times when given ``timings``: "record" is building the JSON record
+# (NaN -> null, urgency, versions, the `Screening`).
+STAGES: tuple[str, ...] = ("validation", "quality", "intervals", "rules_nb", "cnn_cam",
+                           "record")
 CAM_DIGITS = 4  # significant digits kept of each Grad-CAM value (raw maps can be ~1e-3)
 
 MSG_NEEDS_12 = N_("MI screening needs 12 leads: this recording has {n} ({leads}).")
@@ -297,13 +302,16 @@ def _versions(mi: dict[str, Any] | None, nb: dict[str, Any] | None, model: str) 
 def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
            resident_id: str | None = None, device: dict[str, Any] | None = None,
            source: str | None = None, sex: str | None = None,
-           nb_model: str | Path = NB_MODEL) -> Screening:
+           nb_model: str | Path = NB_MODEL,
+           timings: dict[str, float] | None = None) -> Screening:
     """Screen one recording (see the module docstring); never raises for the recording's
     content (a bad recording is a rejected screening), only for bad arguments
     (`ScreeningInputError`, `detak.kiosk.i18n.LanguageError`) or a model that cannot be loaded.
 
     ``sex`` ('M'/'F') picks sex-specific QTc limits; default: the recording's metadata.
     ``device``: what recorded it (URL, model, serial), stored as given.
+    ``timings``: when a dict, filled with the seconds of each stage (`STAGES`; a rejected
+    recording stops after ``quality``), for ``benchmarks/kiosk.py``; the result is the same.
     """
     lang = check_language(lang)
     if not isinstance(recording, Recording):
@@ -314,7 +322,9 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
 
     _ = translator(lang)
     rec = recording
-    analysis = _json_safe(analyse_recording(rec))  # NaN -> null: the record is plain JSON
+    analysis = analyse_recording(rec, timings=timings)
+    lap = time.perf_counter()
+    analysis = _json_safe(analysis)  # NaN -> null: the record is plain JSON
     q = analysis.get("quality") or {}
     quality = {"verdict": q.get("verdict", "reject"), "reasons": list(q.get("reasons") or [])}
     if q.get("gaps"):
@@ -337,15 +347,27 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
                              versions=_versions(None, None, model))
     sex_code = parse_sex(sex if sex is not None else rec.meta.get("sex"), strict=sex is not None)
     values = {k: finite(intervals[k]) for k in INTERVAL_KEYS}
+    now = time.perf_counter()
+    if timings is not None:
+        timings["record"], lap = now - lap, now
     rhythm = rule_labels(values, sex_code, lang)
     nb = nb_label(values, lang, nb_model)
+    now = time.perf_counter()
+    if timings is not None:
+        timings["rules_nb"], lap = now - lap, now
     mi, mi_reason = mi_screen(rec, model, lang, q.get("per_lead") or {})
+    now = time.perf_counter()
+    if timings is not None:
+        timings["cnn_cam"], lap = now - lap, now
     clinical = [(f["finding"], f["label"]) for f in rhythm["findings"]
                 if f["ruleset"] == "clinical"]
     texts = {f["finding"]: f["text"] for f in rhythm["findings"] if f["ruleset"] == "clinical"}
     urgency = assess_urgency(quality=quality["verdict"], intervals=values,
                              clinical_findings=clinical, clinical_texts=texts, mi=mi,
                              notes=[mi_reason] if mi_reason else [], lang=lang)
-    return Screening.new(**common, fiducials=analysis.get("fiducials") or {}, rhythm=rhythm,
-                         nb=nb, mi=mi, mi_reason=mi_reason, urgency=urgency.to_dict(),
-                         versions=_versions(mi, nb, model))
+    out = Screening.new(**common, fiducials=analysis.get("fiducials") or {}, rhythm=rhythm,
+                        nb=nb, mi=mi, mi_reason=mi_reason, urgency=urgency.to_dict(),
+                        versions=_versions(mi, nb, model))
+    if timings is not None:
+        timings["record"] += time.perf_counter() - lap
+    return out

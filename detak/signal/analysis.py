@@ -32,7 +32,8 @@ def _all_null(reason: str) -> dict[str, Any]:
             "reasons": {k: reason for k in INTERVAL_KEYS}}
 
 
-def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[str, Any]:
+def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
+                      timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Validate, assess quality and measure intervals of ``rec``; a JSON-ready dict.
 
     Keys: the interval keys (``rr_ms`` … ``hr_bpm``, overall), ``per_lead``, ``reasons`` (why a
@@ -40,21 +41,33 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
     (flags such as flat or saturated leads), ``fs``, ``leads``, ``duration_s``, and
     ``fiducials`` (beat times in s; wave boundaries in ms from each beat, ``global`` and per
     lead) so a report can show where each interval was measured.
+
+    ``timings``: when a dict, filled with the seconds spent in ``validation``, ``quality`` and
+    ``intervals`` (``benchmarks/kiosk.py``); the result is the same.
     """
+    import time
+
     from detak.data.validation import RecordingError, validate_recording
     from detak.signal.intervals import measure_intervals
     from detak.signal.quality import assess_quality
 
     base: dict[str, Any] = {"record": rec.name, "fs": rec.fs, "leads": list(rec.leads),
                             "duration_s": round(rec.duration_s, 3) if rec.fs else None}
+    lap = time.perf_counter()
     try:
         validation = validate_recording(rec, allow_flagged_gaps=True)  # quality names the gaps
     except RecordingError as err:
         return {**base, **_all_null(f"recording invalid: {err}"),
                 "quality": {"verdict": "reject", "reasons": [str(err)]},
                 "validation": {"error": str(err), "problem": getattr(err, "problem", None)}}
+    now = time.perf_counter()
+    if timings is not None:
+        timings["validation"], lap = now - lap, now
     quality = assess_quality(rec)
     qd = quality.to_dict()
+    now = time.perf_counter()
+    if timings is not None:
+        timings["quality"], lap = now - lap, now
     out = {**base, "validation": validation.to_dict(), "quality": qd}
     if quality.rejected:
         why = "; ".join(quality.reasons) or "rejected by the quality check"
@@ -68,4 +81,6 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None) -> dict[
                  "boundaries_ms": {lead: {k: None if v is None else round(float(v), 1)
                                           for k, v in b.items()}
                                    for lead, b in iv.boundaries.items()}}
+    if timings is not None:
+        timings["intervals"] = time.perf_counter() - lap
     return {**out, **iv.to_dict(), "fiducials": fiducials}
