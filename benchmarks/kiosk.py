@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS"):
-    os.environ[_var] = "1"  # one core: before numpy (and onnxruntime) are imported
+if __name__ == "__main__":   # run as the benchmark: one core (not when a test imports it)
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "NUMEXPR_NUM_THREADS"):
+        os.environ[_var] = "1"  # before numpy (and onnxruntime) are imported
 
 import argparse  # noqa: E402
 import resource  # noqa: E402
