@@ -386,7 +386,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         from detak.kiosk.ecg_svg import ecg_with_cam
 
         _ = translator(lang_of(request))
-        from detak.kiosk.report_pdf import normal_ranges, range_text
+        from detak.kiosk.ranges import normal_ranges, range_text
 
         iv = s.get("intervals") or {}
         ranges = normal_ranges((s.get("rhythm") or {}).get("sex"))

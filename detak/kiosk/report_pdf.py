@@ -39,6 +39,7 @@ import numpy as np
 
 from detak.data.recording import Recording
 from detak.kiosk.i18n import LANGUAGES, N_, check_language, number, translator
+from detak.kiosk.ranges import normal_ranges, range_text
 from detak.report.paper import MM_PER_MV, MM_PER_S, _panels, draw_mm_grid
 
 PAGE_MM = (297.0, 210.0)            # A4 landscape
@@ -59,7 +60,6 @@ _INTERVAL_ROWS = (("hr_bpm", N_("Heart rate"), "bpm", 0), ("rr_ms", "RR", "ms", 
                   ("pr_ms", "PR", "ms", 0), ("qrs_ms", "QRS", "ms", 0), ("qt_ms", "QT", "ms", 0),
                   ("qtc_bazett_ms", "QTc (Bazett)", "ms", 0),
                   ("qtc_fridericia_ms", "QTc (Fridericia)", "ms", 0), ("st_ms", "ST", "ms", 0))
-_S3_RANGE_KEYS = ("qt_ms", "st_ms")  # normal ranges the clinical rule set does not give
 _SEX = {"F": N_("female"), "M": N_("male")}
 _VERDICT = {"ok": N_("good"), "warn": N_("acceptable"), "reject": N_("rejected")}
 _WHAT_NEXT = N_("What to do: check that every electrode sticks firmly to clean, dry skin, ask "
@@ -68,31 +68,6 @@ _WHAT_NEXT = N_("What to do: check that every electrode sticks firmly to clean, 
 
 
 # ------------------------------------------------------------------------------ values
-
-
-def normal_ranges(sex: str | None = None) -> dict[str, tuple[float, float]]:
-    """Normal range (lower, upper; ±inf when open) per interval key: the ``clinical`` rule
-    set's, with the women's or men's limits (men's when ``sex`` is unknown, as the rule set
-    does); QT and ST, which it does not judge, from the ``s3`` rule set (whose reasons the
-    report shows for them).
-
-    >>> r = normal_ranges("F")
-    >>> r["hr_bpm"], r["qtc_bazett_ms"][1], normal_ranges()["qtc_bazett_ms"][1], r["st_ms"]
-    ((50.0, 100.0), 460.0, 450.0, (80.0, 120.0))
-    """
-    from detak.models.rules import load_ruleset
-
-    out: dict[str, tuple[float, float]] = {}
-    for name, keys in (("clinical", None), ("s3", _S3_RANGE_KEYS)):
-        rs = load_ruleset(name)
-        use = sex if sex in ("F", "M") else (rs.sex_unknown or "M")
-        normal = rs.labels[0].name
-        for p in rs.parameters:
-            band = next((b for b in p.bands if b.label == normal), None)
-            if band is not None and p.key not in out and (keys is None or p.key in keys):
-                r = band.range_for(use)
-                out[p.key] = (r.lower, r.upper)
-    return out
 
 
 def _finite(v: Any) -> float | None:
@@ -109,19 +84,6 @@ def _fixed(value: float, lang: str, digits: int = 2) -> str:
 
     return format_decimal(round(float(value), digits), format="#,##0." + "0" * digits,
                           locale=lang)
-
-
-def range_text(lo: float, hi: float, lang: str) -> str:
-    """A normal range as shown on the report and in the app: ``50–100``, ``< 110``, ``> 80``.
-
-    >>> range_text(float("-inf"), 110.0, "en"), range_text(1000.0, 1200.0, "id")
-    ('< 110', '1.000–1.200')
-    """
-    if math.isinf(lo):
-        return f"< {number(hi, lang, 0)}"
-    if math.isinf(hi):
-        return f"> {number(lo, lang, 0)}"
-    return f"{number(lo, lang, 0)}–{number(hi, lang, 0)}"
 
 
 def _when(created_at: str, lang: str) -> str:

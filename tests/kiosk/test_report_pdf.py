@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from detak.data.samples import load_sample
-from detak.kiosk.report_pdf import normal_ranges, render_report
+from detak.kiosk.ranges import normal_ranges
+from detak.kiosk.report_pdf import render_report
 from detak.kiosk.screening import screen
 
 MI_ECG_ID = 184          # PTB-XL fold 9, labelled MI only (ILMI, ASMI): never fold 10
