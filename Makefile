@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[host,dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[host,dev,server]"
 	touch $(STAMP)
 
 # `make demo` needs no torch: its own venv with the kiosk install (no extras; ~730 MB, not
