@@ -64,11 +64,13 @@ def _is_training(url: str) -> bool:
 
 def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                lang: str = DEFAULT_LANGUAGE,
-               load_model: bool = True) -> FastAPI:
+               load_model: bool = True, discover: Any = None) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
     language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
-    model at start (the first screening is then quick; False for tests that never screen)."""
+    model at start (the first screening is then quick; False for tests that never screen).
+    ``discover``: the coroutine function behind "Find devices" (default `detak devices`
+    discovery, `detak.kiosk.devices.scan_devices`; tests inject one: no BLE scan)."""
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
     from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
@@ -88,6 +90,10 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     devices = [device] if isinstance(device, str) else list(device or [])
     if not any(_is_training(d) for d in devices):
         devices.append(TRAINING_DEVICE)
+    configured = set(devices)
+    found_names: dict[str, tuple[str, str]] = {}     # url -> (name, usb|ble) of found ones
+    if discover is None:
+        from detak.kiosk.devices import scan_devices as discover
     jobs: dict[str, RecordingJob] = {}
 
     app = FastAPI(title="detak kiosk", docs_url=None, redoc_url=None, openapi_url=None)
@@ -256,13 +262,27 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
     # ------------------------------------------------------------------ device, placement
     @app.get("/residents/{rid}/device")
-    def choose_device(request: Request, rid: int) -> Response:
+    async def choose_device(request: Request, rid: int, scan: int = 0) -> Response:
+        """The configured devices and the training device; "Find devices" (``scan=1``) adds
+        what `detak devices` discovery finds (USB serial ECGs, BLE ECGs with a profile)."""
         if (r := need_nurse(request)) is not None:
             return r
-        if len(devices) == 1:
-            return go(f"/residents/{rid}/place?dev=0")
-        return page(request, "device.html", rid=rid,
-                    devices=[(i, d, _is_training(d)) for i, d in enumerate(devices)])
+        scan_error = None
+        if scan:
+            from detak.kiosk.devices import discovered
+
+            found = await discover()
+            scan_error = found.get("ble_error")
+            with lock:
+                for d in discovered(found):
+                    found_names[d.url] = (d.label, d.kind)
+                    if d.url not in devices:
+                        devices.append(d.url)
+        listed = [(i, d, _is_training(d), found_names.get(d)) for i, d in enumerate(devices)
+                  if d in configured or d in found_names]
+        return page(request, "device.html", rid=rid, devices=listed, scanned=bool(scan),
+                    scan_error=scan_error,
+                    n_found=sum(1 for d in devices if d in found_names and d not in configured))
 
     @app.get("/residents/{rid}/place")
     def placement(request: Request, rid: int, dev: int = 0, leads: str = "") -> Response:
@@ -357,10 +377,11 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                         title=_("Recording did not finish"))
         s = job.screening
         if s["quality"]["verdict"] == "reject":
-            return page(request, "reject.html", job=job,
-                        reasons=plain_reasons(s["quality"]["reasons"],
-                                              job.electrodes_off_seen, _),
-                        details=s["quality"]["reasons"],
+            from detak.kiosk.quality_text import quality_texts
+
+            plain, details = quality_texts(s["quality"], lang_of(request),
+                                           job.electrodes_off_seen)
+            return page(request, "reject.html", job=job, reasons=plain, details=details,
                         title=_("Recording quality: rejected"))
         return _result_page(request, s, job.recording, job=job, saved_id=None)
 
@@ -376,7 +397,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         with db() as st:        # under the lock: a double tap on Save saves once
             if job.saved_id is None:
                 data = job.screening
-                pdf = render_report(data, job.recording)
+                pdf = render_report(data, job.recording, _resident(job.resident_id))
                 job.saved_id = st.save_screening(data, job.recording, pdf,
                                                  resident_id=job.resident_id)
         return go(f"/screenings/{job.saved_id}")
@@ -401,8 +422,12 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                          "flag": flag})
         mi = s.get("mi")
         svg = ecg_with_cam(rec, (mi or {}).get("cam"), label=_("12-lead ECG")) if rec else ""
+        from detak.kiosk import urgency as urg
+
         return page(request, "result.html", s=s, rows=rows, mi=mi, ecg_svg=svg, job=job,
-                    saved_id=saved_id)
+                    saved_id=saved_id, level_meaning=urg.LEVEL_MEANING,
+                    s3_risk=urg.S3_RISK_LABELS, s3_explained=urg.S3_EXPLAINED,
+                    s3_beside_no_finding=urg.S3_BESIDE_NO_FINDING)
 
     @app.get("/screenings/{sid}")
     def saved(request: Request, sid: str) -> Response:
@@ -438,6 +463,30 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                            back=f"/screenings/{sid}")
         return page(request, "report.html", sid=sid)
 
+    previews: dict[str, bytes] = {}
+
+    @app.get("/screenings/{sid}/report.png")
+    def report_png(request: Request, sid: str) -> Response:
+        """The report page as a picture (the same figure as the PDF): headless and kiosk-mode
+        Chromium may draw an embedded PDF black."""
+        if nurse_of(request) is None:
+            return go("/login")
+        if sid not in previews:
+            from detak.kiosk.screen_cli import render_report_png
+
+            with db() as st:
+                try:
+                    s, rec = st.get_screening(sid), st.load_recording(sid)
+                except NotFoundError:
+                    return PlainTextResponse("no such screening", status_code=404)
+            rid = s.get("resident_id")
+            png = render_report_png(s, rec, _resident(int(rid)) if str(rid).isdigit() else None)
+            for old in list(previews)[:-3]:        # keep the last few pages in memory
+                previews.pop(old, None)
+            previews[sid] = png
+        return Response(previews[sid], media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
     @app.get("/screenings/{sid}/report.pdf")
     def report(request: Request, sid: str) -> Response:
         if nurse_of(request) is None:
@@ -469,29 +518,3 @@ def local_time(iso: str, lang: str) -> str:
 
     t = datetime.fromisoformat(str(iso).replace("Z", "+00:00")).astimezone()
     return f"{format_date(t, 'medium', locale=lang)} {format_time(t, 'short', locale=lang)}"
-
-
-def plain_reasons(reasons: list[str], electrodes_off: set[str] | list[str], _: Any) -> list[str]:
-    """What the nurse reads when a recording is rejected: one plain sentence per problem with
-    what to do (the quality check's technical reasons are shown apart, under "details").
-
-    >>> plain_reasons(["II: flat for 8 of 10 s"], {"RA"}, lambda s: s)
-    ['Electrode RA is loose — press it back onto the skin and record again.']
-    >>> plain_reasons(["II: flat for 8 of 10 s", "V3: flat for 9 of 10 s"], set(), lambda s: s)
-    ... # doctest: +NORMALIZE_WHITESPACE
-    ['Leads II, V3 show no signal — an electrode is loose: press the electrodes back onto the
-      skin and record again.']
-    """
-    out = [_("Electrode {name} is loose — press it back onto the skin and record "
-             "again.").format(name=e) for e in sorted(electrodes_off or ())]
-    if out:
-        return out
-    text = [str(r) for r in reasons or []]
-    flat = [r.split(":", 1)[0] for r in text if ": flat" in r]
-    if flat:
-        return [_("Leads {leads} show no signal — an electrode is loose: press the electrodes "
-                  "back onto the skin and record again.").format(leads=", ".join(flat))]
-    if any("noise" in r.lower() or "wander" in r.lower() for r in text):
-        return [_("The signal is noisy: ask the resident to lie still and relax, then "
-                  "record again.")]
-    return [_("Check the electrodes and the cable, then record again.")]

@@ -39,6 +39,7 @@ import numpy as np
 
 from detak.data.recording import Recording
 from detak.kiosk.i18n import LANGUAGES, N_, check_language, number, translator
+from detak.kiosk.quality_text import quality_texts
 from detak.kiosk.ranges import normal_ranges, range_text
 from detak.report.paper import MM_PER_MV, MM_PER_S, _panels, draw_mm_grid
 
@@ -420,10 +421,11 @@ def _side(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
               fontweight="bold")
     y += 3.8
     if verdict != "reject":  # a rejected recording's reasons fill the body
-        for reason in (q.get("reasons") or [])[:3]:
+        reasons = quality_texts(q, lang)[1]
+        for reason in reasons[:3]:
             y = page.wrapped(x, y, "• " + reason, w, 6.2, max_lines=2)
-        if len(q.get("reasons") or []) > 3:
-            page.text(x, y, _("… and {n} more").format(n=len(q["reasons"]) - 3), 6.2)
+        if len(reasons) > 3:
+            page.text(x, y, _("… and {n} more").format(n=len(reasons) - 3), 6.2)
             y += 3
 
 
@@ -438,15 +440,20 @@ def _versions_line(page: _Page, s: Mapping[str, Any], _: Callable[[str], str]) -
     page.fitted(_X0, 186.2, text, PAGE_MM[0] - 2 * _X0, 6.0, color="#444444")
 
 
-def _rejected_body(page: _Page, s: Mapping[str, Any], _: Callable[[str], str], y: float) -> None:
+def _rejected_body(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
+                   y: float) -> None:
+    """What to do (plain words), then the quality check's reasons (technical), in ``lang``."""
     page.text(_X0, y, _("The recording was rejected by the quality check"), 10,
               fontweight="bold", color="#b3001b")
     y += 5.5
-    reasons = (s.get("quality") or {}).get("reasons") or []
-    for reason in reasons[:8]:
-        y = page.wrapped(_X0, y, "• " + reason, 175, 7.2, max_lines=2)
-    if len(reasons) > 8:
-        y = page.wrapped(_X0, y, _("… and {n} more").format(n=len(reasons) - 8), 175, 7.2)
+    plain, reasons = quality_texts(s.get("quality") or {}, lang)
+    for line in plain[:4]:
+        y = page.wrapped(_X0, y, "• " + line, 175, 7.8, max_lines=2, fontweight="bold")
+    y += 1
+    for reason in reasons[:6]:
+        y = page.wrapped(_X0, y, "• " + reason, 175, 6.8, max_lines=2, color="#444444")
+    if len(reasons) > 6:
+        y = page.wrapped(_X0, y, _("… and {n} more").format(n=len(reasons) - 6), 175, 6.8)
     y += 2
     page.wrapped(_X0, y, _(_WHAT_NEXT), 175, 8, fontweight="bold")
 
@@ -469,45 +476,83 @@ def _footer(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str
 # ------------------------------------------------------------------------------ entry
 
 
+_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "axes.unicode_minus": False}
+
+
 def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: str = "id",
                   facility: str | None = None, nurse: str | None = None,
                   resident: Mapping[str, Any] | None = None,
                   device: str | None = None) -> bytes:
     """The screening's report as the bytes of a one-page landscape A4 PDF (see the module
-    docstring). ``screening`` is `Screening.to_dict()` (as stored); its reasons are in the
-    language it was screened in, the page's own words in ``lang``. ``resident``: ``name``,
-    ``resident_number``, ``birth_date`` (YYYY-MM-DD), ``sex`` (F/M), any of them absent."""
+    docstring). ``screening`` is `Screening.to_dict()` (as stored); its rule reasons are in
+    the language it was screened in, the page's own words and the quality reasons in
+    ``lang``. ``resident``: ``name``, ``resident_number``, ``birth_date`` (YYYY-MM-DD), ``sex``
+    (F/M), any of them absent."""
     import matplotlib
-    from matplotlib.figure import Figure
 
-    check_language(lang)
-    _ = translator(lang)
-    s = dict(screening)
-    rejected = (s.get("quality") or {}).get("verdict") == "reject"
-    rc = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "axes.unicode_minus": False}
-    with matplotlib.rc_context(rc):
-        fig = Figure(figsize=(PAGE_MM[0] / 25.4, PAGE_MM[1] / 25.4))
-        page = _Page(fig)
-        _header(page, s, lang, _, facility=facility, nurse=nurse, resident=resident,
-                device=device)
-        cam = None if rejected else _cam_by_time(s.get("mi"), recording.duration_s)
-        cam_fs = _finite(((s.get("mi") or {}).get("cam") or {}).get("fs"))
-        y = _draw_ecg(page, recording, cam, cam_fs, rejected, _, lang)
-        body_y = y + 1.5
-        if rejected:
-            _rejected_body(page, s, _, body_y)
-        else:
-            _intervals_table(page, s, lang, _, _X0, body_y)
-            _findings(page, s, lang, _, 116.0, body_y, 86.0)
-        _side(page, s, lang, _, 208.0 if not rejected else 212.0, body_y,
-              69.0 if not rejected else 65.0)
-        _versions_line(page, s, _)
-        _footer(page, s, lang, _)
+    _ = translator(check_language(lang))
+    with matplotlib.rc_context(_RC):
+        fig = _report_figure(screening, recording, lang=lang, facility=facility, nurse=nurse,
+                             resident=resident, device=device)
         buf = io.BytesIO()
         fig.savefig(buf, format="pdf", metadata={
             "Title": _("ECG screening report"), "Creator": "detak",
-            "Subject": str(s.get("id", ""))})
+            "Subject": str(screening.get("id", ""))})
     return buf.getvalue()
 
 
-__all__ = ["PAGE_MM", "normal_ranges", "range_text", "render_report"]
+def render_report_png(screening: Mapping[str, Any], recording: Recording, *,
+                      lang: str = "id", dpi: float = 100.0, facility: str | None = None,
+                      nurse: str | None = None, resident: Mapping[str, Any] | None = None,
+                      device: str | None = None) -> bytes:
+    """The same page as `render_report` (the same figure code) as PNG bytes at ``dpi``: the
+    preview the kiosk shows (Chromium in kiosk mode may draw an embedded PDF black).
+
+    >>> from detak.data.samples import load_sample
+    >>> from detak.kiosk.screening import screen
+    >>> rec = load_sample("ludb-1").select(["II"])
+    >>> png = render_report_png(screen(rec, lang="id").to_dict(), rec, dpi=40)
+    >>> png[1:4]
+    b'PNG'
+    """
+    import matplotlib
+
+    check_language(lang)
+    with matplotlib.rc_context(_RC):
+        fig = _report_figure(screening, recording, lang=lang, facility=facility, nurse=nurse,
+                             resident=resident, device=device)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def _report_figure(screening: Mapping[str, Any], recording: Recording, *, lang: str,
+                   facility: str | None, nurse: str | None,
+                   resident: Mapping[str, Any] | None, device: str | None) -> Any:
+    """The report page as a matplotlib Figure (called inside the report's rc_context)."""
+    from matplotlib.figure import Figure
+
+    _ = translator(lang)
+    s = dict(screening)
+    rejected = (s.get("quality") or {}).get("verdict") == "reject"
+    fig = Figure(figsize=(PAGE_MM[0] / 25.4, PAGE_MM[1] / 25.4))
+    page = _Page(fig)
+    _header(page, s, lang, _, facility=facility, nurse=nurse, resident=resident,
+            device=device)
+    cam = None if rejected else _cam_by_time(s.get("mi"), recording.duration_s)
+    cam_fs = _finite(((s.get("mi") or {}).get("cam") or {}).get("fs"))
+    y = _draw_ecg(page, recording, cam, cam_fs, rejected, _, lang)
+    body_y = y + 1.5
+    if rejected:
+        _rejected_body(page, s, lang, _, body_y)
+    else:
+        _intervals_table(page, s, lang, _, _X0, body_y)
+        _findings(page, s, lang, _, 116.0, body_y, 86.0)
+    _side(page, s, lang, _, 208.0 if not rejected else 212.0, body_y,
+          69.0 if not rejected else 65.0)
+    _versions_line(page, s, _)
+    _footer(page, s, lang, _)
+    return fig
+
+
+__all__ = ["PAGE_MM", "normal_ranges", "range_text", "render_report", "render_report_png"]

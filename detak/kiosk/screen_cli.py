@@ -79,11 +79,23 @@ def render_report(screening: dict[str, Any], recording: Recording,
     screening's language; ``resident``: the store's row (name, number, birth date, sex)."""
     from detak.kiosk.report_pdf import render_report as render_pdf
 
+    return render_pdf(screening, recording, **_report_args(screening, resident))
+
+
+def render_report_png(screening: dict[str, Any], recording: Recording,
+                      resident: dict[str, Any] | None = None, dpi: float = 100.0) -> bytes:
+    """The same report page as `render_report` (same figure, same arguments) as PNG bytes:
+    the preview the kiosk app shows."""
+    from detak.kiosk.report_pdf import render_report_png as render_png
+
+    return render_png(screening, recording, dpi=dpi, **_report_args(screening, resident))
+
+
+def _report_args(screening: dict[str, Any], resident: dict[str, Any] | None) -> dict[str, Any]:
     rid = screening.get("resident_id")
     if resident is None and rid is not None:
         resident = {"resident_number": str(rid)}
-    return render_pdf(screening, recording, lang=screening.get("lang") or "id",
-                      resident=resident)
+    return {"lang": screening.get("lang") or "id", "resident": resident}
 
 
 def report_pdf_path(store: Any, screening_id: str) -> str | None:

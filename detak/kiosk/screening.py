@@ -257,7 +257,9 @@ def mi_screen(rec: Recording, model: str, lang: str,
         return None, _(MSG_MI_NOT_RUN).format(why=str(err))
     bad = unusable_leads(per_lead or {})
     if bad:
-        first = ((per_lead or {})[bad[0]].get("reasons") or ["rejected"])[0]
+        from detak.kiosk.quality_text import quality_texts
+
+        first = (quality_texts((per_lead or {})[bad[0]], lang)[1] or ["rejected"])[0]
         return None, _(MSG_LEADS_UNUSABLE).format(leads=", ".join(bad), why=first)
     engine = loaded.module
     out = engine.run(windows)
@@ -284,6 +286,31 @@ def mi_screen(rec: Recording, model: str, lang: str,
 
 
 # ----------------------------------------------------------------------------- pipeline
+
+
+def quality_record(q: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The screening's ``quality``: ``verdict``; ``reasons``, plain sentences in ``lang`` with
+    what to do; ``details``, one technical line per reason in ``lang``; ``issues``, the
+    reasons as codes with parameters (`detak.signal.quality.REASON_CODES`); ``gaps``.
+
+    >>> flat = {"code": "flat_line", "level": "reject", "lead": "V3", "ptp_mv": 0.0,
+    ...         "limit_mv": 0.02}
+    >>> quality_record({"verdict": "reject", "reasons": ["V3: flat"], "issues": [flat]}, "en")
+    ... # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
+    {'verdict': 'reject',
+     'reasons': ['Electrode V3 is loose — press it back onto the skin and record again.'],
+     'details': ['V3: flat line (peak-to-peak 0 mV, below 0.02 mV)'], 'issues': [{...}]}
+    """
+    from detak.kiosk.quality_text import quality_texts
+
+    verdict = q.get("verdict", "reject")
+    plain, detail = quality_texts(q, lang)
+    out: dict[str, Any] = {"verdict": verdict,
+                           "reasons": plain if verdict != "ok" else [],
+                           "details": detail, "issues": [dict(i) for i in q.get("issues") or []]}
+    if q.get("gaps"):
+        out["gaps"] = q["gaps"]
+    return out
 
 
 def _versions(mi: dict[str, Any] | None, nb: dict[str, Any] | None, model: str) -> dict:
@@ -326,9 +353,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     lap = time.perf_counter()
     analysis = _json_safe(analysis)  # NaN -> null: the record is plain JSON
     q = analysis.get("quality") or {}
-    quality = {"verdict": q.get("verdict", "reject"), "reasons": list(q.get("reasons") or [])}
-    if q.get("gaps"):
-        quality["gaps"] = q["gaps"]
+    quality = quality_record(q, lang)
     recording_info = {"name": rec.name, "fs": finite(rec.fs), "leads": list(rec.leads),
                       "duration_s": analysis.get("duration_s"),
                       "gaps": list(rec.meta.get("gaps") or [])}
@@ -341,7 +366,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
               "resident_id": resident_id, "recording": recording_info, "quality": quality,
               "intervals": intervals, "device": dev or None, "calibration": rec.calibration}
     if quality["verdict"] == "reject":
-        urgency = assess_urgency(quality="reject", quality_reasons=quality["reasons"],
+        urgency = assess_urgency(quality="reject", quality_reasons=quality["details"],
                                  lang=lang)
         return Screening.new(**common, mi_reason=_(MSG_REJECTED), urgency=urgency.to_dict(),
                              versions=_versions(None, None, model))

@@ -9,7 +9,9 @@ field:
   screened: a source string or a device URL), ``lang`` (``id``/``en``: the language of every
   text in the record);
 * ``recording``: ``name``, ``fs``, ``leads``, ``duration_s``, ``derived_leads``, ``gaps``;
-* ``quality``: ``verdict`` (ok / warn / reject) and ``reasons``;
+* ``quality``: ``verdict`` (ok / warn / reject), ``reasons`` (plain sentences in ``lang`` with
+  what to do), ``details`` (one technical line per reason in ``lang``), ``issues`` (the reasons
+  as codes with parameters: `detak.signal.quality.REASON_CODES`), ``gaps``;
 * ``intervals``: the ``detak intervals`` keys (``rr_ms`` … ``hr_bpm``; null when not measured)
   and ``reasons`` (why a value is null); empty values and a reason when rejected;
 * ``fiducials``: beat times (s) and wave boundaries (ms), for drawing where intervals were

@@ -59,6 +59,23 @@ LEVELS: tuple[str, ...] = (NO_FINDING, ROUTINE_REVIEW, REFER_TODAY)  # least urg
 LEVEL_TEXT = {REFER_TODAY: N_("refer today"), ROUTINE_REVIEW: N_("routine review"),
               NO_FINDING: N_("no finding")}
 
+#: what each level asks of the nurse, shown under the level (the urgency is about what needs
+#: a doctor and when; the rule sets' own labels, e.g. S3's rhythm-risk class, are apart)
+LEVEL_MEANING = {
+    REFER_TODAY: N_("A doctor should see this ECG today."),
+    ROUTINE_REVIEW: N_("Not urgent: a doctor looks at this ECG at the next routine review."),
+    NO_FINDING: N_("Nothing that needs a doctor today. A doctor still reviews every screening."),
+}
+#: S3's two arrhythmia-risk classes: when one sits beside "no finding", the result page says
+#: why the two do not contradict each other
+S3_RISK_LABELS: tuple[str, ...] = ("Berpotensi Aritmia", "Sangat Berpotensi Aritmia")
+S3_EXPLAINED = N_("S3 rhythm-risk class: the screening study's own grading of the intervals "
+                  "(Normal, Abnormal, Berpotensi Aritmia, Sangat Berpotensi Aritmia). It does "
+                  "not set the urgency above; the doctor weighs it at the review.")
+S3_BESIDE_NO_FINDING = N_("The S3 class is {label}, but no measured value meets an urgency "
+                          "rule: nothing needs a doctor today, and the doctor sees the class at "
+                          "the routine review.")
+
 HR_LOW_BPM = 40.0
 HR_HIGH_BPM = 150.0
 MODEL_REVIEW_CLASSES: tuple[str, ...] = ("STTC", "CD", "HYP")

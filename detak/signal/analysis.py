@@ -32,6 +32,17 @@ def _all_null(reason: str) -> dict[str, Any]:
             "reasons": {k: reason for k in INTERVAL_KEYS}}
 
 
+def _invalid_issue(err: Any, rec: Recording) -> dict[str, Any]:
+    """The structured reason of a validation error (`detak.signal.quality.issue`): a too
+    short recording is ``too_short``, as the quality check says it; others ``invalid``."""
+    from detak.signal.quality import MIN_DURATION_S, issue
+
+    if err.problem == "too_short" and rec.fs:
+        return issue("too_short", "reject", seconds=rec.n_samples / rec.fs,
+                     limit_s=MIN_DURATION_S)
+    return issue("invalid", "reject", problem=err.problem)
+
+
 def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
                       timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Validate, assess quality and measure intervals of ``rec``; a JSON-ready dict.
@@ -58,7 +69,8 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
         validation = validate_recording(rec, allow_flagged_gaps=True)  # quality names the gaps
     except RecordingError as err:
         return {**base, **_all_null(f"recording invalid: {err}"),
-                "quality": {"verdict": "reject", "reasons": [str(err)]},
+                "quality": {"verdict": "reject", "reasons": [str(err)],
+                            "issues": [_invalid_issue(err, rec)]},
                 "validation": {"error": str(err), "problem": getattr(err, "problem", None)}}
     now = time.perf_counter()
     if timings is not None:

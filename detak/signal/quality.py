@@ -77,6 +77,32 @@ from detak.signal.filters import lowpass, mains_rms
 Verdict = Literal["ok", "warn", "reject"]
 _RANK = {"ok": 0, "warn": 1, "reject": 2}
 
+#: the code of every reason the quality check gives (``QualityReport.issues``): per lead
+#: no_samples, missing_samples, flat_line, flat_part, clipping, wander, powerline, noise,
+#: noise_ratio, template_mismatch; per recording too_short, no_beats, lead_unusable,
+#: most_leads_unusable, gaps; ``invalid`` is `detak.signal.analysis`'s (validation failed).
+#: The kiosk renders each in its languages (`detak.kiosk.quality_text`).
+REASON_CODES: tuple[str, ...] = (
+    "no_samples", "missing_samples", "flat_line", "flat_part", "clipping", "wander",
+    "powerline", "noise", "noise_ratio", "template_mismatch", "too_short", "no_beats",
+    "lead_unusable", "most_leads_unusable", "gaps", "invalid")
+
+
+def issue(code: str, level: str, lead: str | None = None, **params: Any) -> dict[str, Any]:
+    """One structured reason: ``{"code", "level", "lead", **params}`` (numbers rounded for
+    JSON); ``code`` must be one of `REASON_CODES`.
+
+    >>> issue("flat_line", "reject", "V3", ptp_mv=0.00012, limit_mv=0.02)
+    {'code': 'flat_line', 'level': 'reject', 'lead': 'V3', 'ptp_mv': 0.0001, 'limit_mv': 0.02}
+    """
+    if code not in REASON_CODES:
+        raise ValueError(f"unknown quality reason code {code!r}")
+    out: dict[str, Any] = {"code": code, "level": level, "lead": lead}
+    for k, v in params.items():
+        v = _jsonable(v)
+        out[k] = round(v, 4) if isinstance(v, float) else v
+    return out
+
 MIN_FS_HZ = 50.0
 MIN_DURATION_S = 2.0
 
@@ -156,15 +182,20 @@ class LeadQuality:
     verdict: Verdict = "ok"
     reasons: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: one entry per reason: ``{"code", "lead", "level", **parameters}`` (`REASON_CODES`)
+    issues: list[dict[str, Any]] = field(default_factory=list)
 
-    def flag(self, verdict: Verdict, reason: str) -> None:
-        """Add a reason; the verdict becomes the worse of the current one and ``verdict``."""
+    def flag(self, verdict: Verdict, reason: str, code: str, **params: Any) -> None:
+        """Add a reason (English text) and its structured ``code`` with ``params`` (for
+        translation); the verdict becomes the worse of the current one and ``verdict``."""
         self.reasons.append(f"{self.lead}: {reason}")
+        self.issues.append(issue(code, verdict, self.lead, **params))
         if _RANK[verdict] > _RANK[self.verdict]:
             self.verdict = verdict
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "reasons": list(self.reasons),
+                "issues": [dict(i) for i in self.issues],
                 "metrics": {k: _jsonable(v) for k, v in self.metrics.items()}}
 
 
@@ -176,6 +207,8 @@ class QualityReport:
     verdict: Verdict
     reasons: list[str]
     per_lead: dict[str, LeadQuality]
+    #: the reasons as codes with parameters, one per entry of ``reasons``, in the same order
+    issues: list[dict[str, Any]] = field(default_factory=list)
     name: str = ""
     fs: float = float("nan")
     duration_s: float = float("nan")
@@ -215,7 +248,8 @@ class QualityReport:
         """JSON-serialisable form (NaN becomes None)."""
         return {
             "name": self.name, "verdict": self.verdict, "rejected": self.rejected,
-            "reasons": list(self.reasons), "fs": _jsonable(self.fs),
+            "reasons": list(self.reasons), "issues": [dict(i) for i in self.issues],
+            "fs": _jsonable(self.fs),
             "duration_s": _jsonable(self.duration_s), "reference_lead": self.reference_lead,
             "n_beats": int(self.n_beats), "heart_rate_bpm": _jsonable(self.heart_rate_bpm),
             "per_lead": {k: v.to_dict() for k, v in self.per_lead.items()},
@@ -402,13 +436,15 @@ def _zhao(z: np.ndarray, peaks: np.ndarray, fs: float) -> str | None:
 def _check_missing(lq: LeadQuality, share: float, th: QualityThresholds) -> None:
     lq.metrics["nan_fraction"] = round(share, 4)
     if share >= 1.0:
-        lq.flag("reject", "no valid samples (all NaN)")
+        lq.flag("reject", "no valid samples (all NaN)", "no_samples")
     elif share > th.nan_fraction_reject:
         lq.flag("reject", f"missing samples ({100 * share:.1f} % > "
-                          f"{100 * th.nan_fraction_reject:g} %)")
+                          f"{100 * th.nan_fraction_reject:g} %)", "missing_samples",
+                pct=100 * share, limit_pct=100 * th.nan_fraction_reject)
     elif share > th.nan_fraction_warn:
         lq.flag("warn", f"missing samples ({100 * share:.1f} % > "
-                        f"{100 * th.nan_fraction_warn:g} %), interpolated")
+                        f"{100 * th.nan_fraction_warn:g} %), interpolated", "missing_samples",
+                pct=100 * share, limit_pct=100 * th.nan_fraction_warn)
 
 
 def _check_flat(lq: LeadQuality, raw: np.ndarray, z: np.ndarray, fs: float,
@@ -425,14 +461,17 @@ def _check_flat(lq: LeadQuality, raw: np.ndarray, z: np.ndarray, fs: float,
     lq.metrics["flat_fraction"] = round(share, 3)
     if ptp < th.flat_ptp_mv:
         lq.flag("reject", f"flat line (peak-to-peak {ptp:.3f} mV < {th.flat_ptp_mv:g} mV): "
-                          "electrode off?")
+                          "electrode off?", "flat_line", ptp_mv=ptp, limit_mv=th.flat_ptp_mv)
         return True
     text = (f"flat for {int(flat.sum())} of {flat.size} s ({100 * share:.0f} % >= "
             "{:g} %, 1-s peak-to-peak < " f"{th.flat_window_mv:g} mV)")
+    part = {"flat_s": int(flat.sum()), "total_s": int(flat.size)}
     if share >= th.flat_fraction_reject:
-        lq.flag("reject", text.format(100 * th.flat_fraction_reject) + ": electrode off?")
+        lq.flag("reject", text.format(100 * th.flat_fraction_reject) + ": electrode off?",
+                "flat_part", **part)
     elif share >= th.flat_fraction_warn:
-        lq.flag("warn", text.format(100 * th.flat_fraction_warn) + ": loose electrode?")
+        lq.flag("warn", text.format(100 * th.flat_fraction_warn) + ": loose electrode?",
+                "flat_part", **part)
     return False
 
 
@@ -445,10 +484,11 @@ def _check_clipping(lq: LeadQuality, raw: np.ndarray, fs: float, amp: float,
     text = f"clipping: {runs} segment{'s' if runs > 1 else ''} stuck at the {rail:+.3f} mV rail"
     if share >= th.clip_fraction_reject:
         lq.flag("reject", f"{text}, {100 * share:.1f} % of the samples (>= "
-                          f"{100 * th.clip_fraction_reject:g} %)")
+                          f"{100 * th.clip_fraction_reject:g} %)", "clipping", runs=runs,
+                pct=100 * share)
     elif runs >= th.clip_runs_warn:
         lq.flag("warn", f"{text} (>= {th.clip_runs_warn}), {100 * share:.1f} % of the samples: "
-                        "amplitudes unreliable")
+                        "amplitudes unreliable", "clipping", runs=runs, pct=100 * share)
 
 
 def _check_wander(lq: LeadQuality, base: np.ndarray, fs: float, th: QualityThresholds) -> None:
@@ -457,10 +497,11 @@ def _check_wander(lq: LeadQuality, base: np.ndarray, fs: float, th: QualityThres
     lq.metrics["wander_mv"] = round(wander, 4)
     if wander > th.wander_reject_mv:
         lq.flag("reject", f"strong baseline wander ({wander:.2f} mV > {th.wander_reject_mv:g} mV"
-                          "): electrode moving?")
+                          "): electrode moving?", "wander", mv=wander,
+                limit_mv=th.wander_reject_mv)
     elif wander > th.wander_warn_mv:
         lq.flag("warn", f"baseline wander ({wander:.2f} mV > {th.wander_warn_mv:g} mV): ST "
-                        "levels less reliable")
+                        "levels less reliable", "wander", mv=wander, limit_mv=th.wander_warn_mv)
 
 
 def _check_mains(lq: LeadQuality, y: np.ndarray, fs: float, mains: list[float],
@@ -474,10 +515,12 @@ def _check_mains(lq: LeadQuality, y: np.ndarray, fs: float, mains: list[float],
     f, v = max(measured, key=lambda p: p[1])
     if v > th.mains_reject_mv:
         lq.flag("reject", f"{f:g} Hz powerline interference ({v:.3f} mV RMS > "
-                          f"{th.mains_reject_mv:g} mV): electrode off?")
+                          f"{th.mains_reject_mv:g} mV): electrode off?", "powerline", hz=f,
+                mv=v, limit_mv=th.mains_reject_mv)
     elif v > th.mains_warn_mv:
         lq.flag("warn", f"{f:g} Hz powerline interference ({v:.3f} mV RMS > "
-                        f"{th.mains_warn_mv:g} mV): check electrode contact, use the notch filter")
+                        f"{th.mains_warn_mv:g} mV): check electrode contact, use the notch filter",
+                "powerline", hz=f, mv=v, limit_mv=th.mains_warn_mv)
 
 
 def _noise_windows(inband: np.ndarray, fs: float, peaks: np.ndarray) -> np.ndarray:
@@ -500,13 +543,15 @@ def _check_noise(lq: LeadQuality, rms: np.ndarray, amp: float, th: QualityThresh
     what = f"{noise:.3f} mV RMS in 20-40 Hz"
     if noise > th.noise_reject_mv:
         lq.flag("reject", f"strong high-frequency noise ({what} > {th.noise_reject_mv:g} mV): "
-                          "beats cannot be found reliably")
+                          "beats cannot be found reliably", "noise", mv=noise,
+                limit_mv=th.noise_reject_mv)
     elif noise > th.noise_warn_mv:
         lq.flag("warn", f"high-frequency noise ({what} > {th.noise_warn_mv:g} mV): muscle "
-                        "tremor?")
+                        "tremor?", "noise", mv=noise, limit_mv=th.noise_warn_mv)
     elif ratio > th.noise_ratio_warn:
         lq.flag("warn", f"high-frequency noise ({what} = {100 * ratio:.0f} % of the QRS "
-                        f"amplitude > {100 * th.noise_ratio_warn:g} %)")
+                        f"amplitude > {100 * th.noise_ratio_warn:g} %)", "noise_ratio",
+                mv=noise, pct=100 * ratio)
 
 
 def _check_template(lq: LeadQuality, z: np.ndarray, peaks: np.ndarray, fs: float,
@@ -515,7 +560,8 @@ def _check_template(lq: LeadQuality, z: np.ndarray, peaks: np.ndarray, fs: float
     lq.metrics["template_corr"] = None if corr is None else round(corr, 3)
     if corr is not None and corr < th.template_corr_warn:
         lq.flag("warn", f"beats unlike their average (template correlation {corr:.2f} "
-                        f"< {th.template_corr_warn:g}): noise, or ectopic or paced beats?")
+                        f"< {th.template_corr_warn:g}): noise, or ectopic or paced beats?",
+                "template_mismatch", corr=corr, limit=th.template_corr_warn)
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,8 +655,11 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
     leads = [LeadQuality(name) for name in _unique(rec.leads)]
     ii = _lead_ii(rec)
     if duration < MIN_DURATION_S:
-        return _report(rec, leads, [f"recording too short ({duration:.2f} s < "
-                                    f"{MIN_DURATION_S:g} s)"], th, ii, None, np.zeros(0, int))
+        return _report(rec, leads, [(f"recording too short ({duration:.2f} s < "
+                                     f"{MIN_DURATION_S:g} s)",
+                                     issue("too_short", "reject", seconds=duration,
+                                           limit_s=MIN_DURATION_S))],
+                       th, ii, None, np.zeros(0, int))
 
     views = _Views.of(raw, fs)
     amp = np.median(np.ptp(_windows(views.z, fs, 2.0), axis=2), axis=1)   # ~ QRS amplitude
@@ -637,10 +686,12 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
     if ref is not None:
         leads[ref].metrics["nk_zhao2018"] = _zhao(views.z[ref], peaks, fs)
 
-    rec_reasons = []
+    rec_reasons: list[tuple[str, dict[str, Any]]] = []
     if neurokit and ref is None:
-        rec_reasons.append(f"no heartbeats found in any usable lead (beats: none, fewer than "
-                           f"3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)")
+        rec_reasons.append((f"no heartbeats found in any usable lead (beats: none, fewer than "
+                            f"3 or outside {th.min_hr_bpm:g}-{th.max_hr_bpm:g} bpm)",
+                            issue("no_beats", "reject", min_bpm=th.min_hr_bpm,
+                                  max_bpm=th.max_hr_bpm)))
     rep = _report(rec, leads, rec_reasons, th, ii, ref, peaks)
     if beats is not None:
         rep.beats = beats
@@ -658,24 +709,31 @@ def _with_gaps(report: QualityReport, gaps: GapReport) -> QualityReport:
         return report
     why = gaps.rejects()
     report.reasons.insert(0, f"gaps: {gaps.describe()}" + (f"; rejected: {why}" if why else ""))
+    report.issues.insert(0, issue("gaps", "reject" if why else "warn", count=gaps.count,
+                                  total_s=gaps.total_s, share_pct=100 * gaps.share,
+                                  longest_gap_free_s=gaps.longest_clean_s))
     report.verdict = "reject" if why or report.rejected else "warn"
     report.gaps = gaps.to_dict()
     return report
 
 
-def _report(rec: Recording, leads: list[LeadQuality], rec_reasons: list[str],
+def _report(rec: Recording, leads: list[LeadQuality],
+            rec_reasons: list[tuple[str, dict[str, Any]]],
             th: QualityThresholds, ii: int | None, ref: int | None,
             peaks: np.ndarray) -> QualityReport:
     """Combine the leads: reject on any recording-level reason, an unusable lead II or a
     majority of unusable leads; warn when any lead is not ok."""
     verdict: Verdict = "reject" if rec_reasons else "ok"
     if ii is not None and leads[ii].verdict == "reject":
-        rec_reasons.append(f"lead {leads[ii].lead}, needed for measurement, is unusable")
+        rec_reasons.append((f"lead {leads[ii].lead}, needed for measurement, is unusable",
+                            issue("lead_unusable", "reject", leads[ii].lead)))
         verdict = "reject"
     rejected = [lq.lead for lq in leads if lq.verdict == "reject"]
     if len(rejected) * 2 > len(leads):
-        rec_reasons.append(f"{len(rejected)} of {len(leads)} leads unusable "
-                           f"({', '.join(rejected)})")
+        rec_reasons.append((f"{len(rejected)} of {len(leads)} leads unusable "
+                            f"({', '.join(rejected)})",
+                            issue("most_leads_unusable", "reject", n=len(rejected),
+                                  total=len(leads), leads=", ".join(rejected))))
         verdict = "reject"
     if verdict == "ok" and any(lq.verdict != "ok" for lq in leads):
         verdict = "warn"
@@ -683,7 +741,9 @@ def _report(rec: Recording, leads: list[LeadQuality], rec_reasons: list[str],
     if peaks.size >= 2:
         hr = round(60.0 * rec.fs / float(np.median(np.diff(peaks))), 1)
     return QualityReport(
-        verdict=verdict, reasons=rec_reasons + [r for lq in leads for r in lq.reasons],
+        verdict=verdict, reasons=[t for t, _ in rec_reasons] + [r for lq in leads
+                                                                for r in lq.reasons],
+        issues=[i for _, i in rec_reasons] + [i for lq in leads for i in lq.issues],
         per_lead={lq.lead: lq for lq in leads}, name=rec.name, fs=float(rec.fs),
         duration_s=round(rec.n_samples / rec.fs, 3),
         reference_lead=None if ref is None else leads[ref].lead, n_beats=int(peaks.size),

@@ -122,3 +122,109 @@ def test_a_stored_report_is_served_and_shown_in_the_app(client: TestClient, samp
     assert client.get("/screenings/nope/report").status_code == 404
     assert client.get("/screenings/nope").status_code == 404
     assert client.get("/healthz").status_code == 200
+
+
+def test_the_report_page_shows_the_report_as_a_picture(client: TestClient, sample_recording):
+    """Headless and kiosk-mode Chromium draw an embedded PDF black: the page shows a PNG of
+    the same report page (the same figure code), the PDF one tap away."""
+    import struct
+
+    from detak.kiosk.screening import screen
+
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    st = client.app.state.store
+    s = screen(sample_recording, lang="id").to_dict()
+    st.save_screening(s, sample_recording, b"%PDF-1.4 fake\n%%EOF\n")
+    page = client.get(f"/screenings/{s['id']}/report")
+    assert f'src="/screenings/{s["id"]}/report.png"' in page.text
+    assert f'href="/screenings/{s["id"]}/report.pdf" download' in page.text
+    png = client.get(f"/screenings/{s['id']}/report.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    width, height = struct.unpack(">II", png.content[16:24])
+    assert abs(width / height - 297 / 210) < 0.01 and width >= 1000   # A4 landscape
+    assert client.get("/screenings/nope/report.png").status_code == 404
+    client.post("/logout")
+    assert client.get(f"/screenings/{s['id']}/report.png",
+                      follow_redirects=False).status_code == 303
+
+
+def test_device_choice_offers_discovered_devices_only_when_asked(tmp_path: Path):
+    """The device step: the configured device and the training device; "Find other devices"
+    runs `detak devices` discovery (injected here: no BLE scan in tests) and offers the USB
+    serial ECGs and profiled BLE ECGs it finds, never a board's own UART."""
+    calls = []
+
+    async def fake_discover() -> dict:
+        calls.append(1)
+        return {"serial": [{"device": "/dev/ttyUSB0", "description": "CP2102 USB to UART",
+                            "hwid": "USB VID:PID=10C4:EA60", "url": "serial:///dev/ttyUSB0"},
+                           {"device": "/dev/ttyAMA0", "description": "ttyAMA0",
+                            "hwid": "fe201000.serial", "url": "serial:///dev/ttyAMA0"}],
+                "ble": [{"address": "A0:9E:1A:00:00:01", "name": "Polar H10 0001",
+                         "rssi": -60, "profiles": ["polar"],
+                         "url": "ble://A0:9E:1A:00:00:01?profile=polar"}],
+                "ble_error": None}
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Oma Contoh", "R-9")
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang="en",
+                                   device="serial:///dev/ttyECG", discover=fake_discover))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    first = client.get(f"/residents/{rid}/device")
+    assert first.status_code == 200 and calls == []              # no scan until asked
+    assert "training device" in first.text and "serial:///dev/ttyECG" in first.text
+    assert "Polar" not in first.text and "Find other devices" in first.text
+    found = client.get(f"/residents/{rid}/device?scan=1")
+    assert calls == [1]
+    assert "Polar H10 0001" in found.text and "found by Bluetooth" in found.text
+    assert "CP2102 USB to UART" in found.text and "found by USB cable" in found.text
+    assert "ttyAMA0" not in found.text and "Found 2 device(s)" in found.text
+    again = client.get(f"/residents/{rid}/device?scan=1")     # a second search adds no copies
+    assert again.text.count("Polar H10 0001") == 1
+    import re
+
+    dev = re.search(r'place\?dev=(\d+)">Polar', again.text).group(1)
+    place = client.get(f"/residents/{rid}/place?dev={dev}")
+    assert place.status_code == 200 and f'name="dev" value="{dev}"' in place.text
+
+
+def test_a_scan_without_bluetooth_says_so_in_plain_words(tmp_path: Path):
+    async def no_ble() -> dict:
+        return {"serial": [], "ble": [], "ble_error": "BLE scan unavailable: no adapter"}
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Opa Contoh", "R-8")
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang="id",
+                                   discover=no_ble))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.get(f"/residents/{rid}/device?scan=1")
+    assert r.status_code == 200 and "perangkat latihan" in r.text
+    assert "adapter" not in r.text and "Bluetooth" in r.text
+
+
+@pytest.mark.parametrize("lang, meaning, beside", [
+    ("en", "Nothing that needs a doctor today", "The S3 class is Sangat Berpotensi Aritmia"),
+    ("id", "Tidak ada yang perlu dokter hari ini", "Kelas S3 adalah Sangat Berpotensi Aritmia"),
+])
+def test_s3_risk_class_beside_no_finding_reads_coherently(tmp_path: Path, sample_recording,
+                                                         lang, meaning, beside):
+    """The urgency says what needs a doctor today; S3's rhythm-risk class is the rule set's
+    own grading: beside "no finding" the page says why the two do not contradict."""
+    from detak.kiosk.screening import screen
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang=lang))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    s = screen(sample_recording, lang=lang).to_dict()
+    s["rhythm"]["s3_label"] = s["rhythm"]["s3_label_text"] = "Sangat Berpotensi Aritmia"
+    s["urgency"] = {"level": "no finding", "reasons": [], "rules": [], "notes": []}
+    client.app.state.store.save_screening(s, sample_recording)
+    page = client.get(f"/screenings/{s['id']}").text
+    assert meaning in page and beside in page
+    s2 = {**s, "id": "other", "urgency": {**s["urgency"], "level": "routine review"}}
+    client.app.state.store.save_screening(s2, sample_recording)
+    page2 = client.get("/screenings/other").text
+    assert beside not in page2 and "S3" in page2 and meaning not in page2

@@ -75,7 +75,8 @@ def test_index_matches_what_the_store_holds(demo):
 def test_the_electrode_off_recording_is_rejected_with_plain_reasons(demo):
     bad = demo["rows"]["ptbxl-00102"]
     assert bad["quality"]["verdict"] == "reject"
-    assert any("electrode off" in why for why in bad["quality"]["reasons"])
+    assert any("lectrode" in why and "record again" in why  # what is wrong, what to do
+               for why in bad["quality"]["reasons"]), bad["quality"]["reasons"]
     assert bad["mi_probability"] is None and bad["mi_reason"]
     assert "rejected: " in demo["proc"].stdout
 

@@ -40,7 +40,9 @@ def test_unknown_language_is_refused(twelve):
 def test_half_second_recording_is_rejected_with_reasons_and_nothing_measured(twelve):
     s = screen(twelve.replace(signal=twelve.signal[:, :50]), lang="en")
     assert s.rejected and s.quality["reasons"]
-    assert "0.500 s" in s.quality["reasons"][0]
+    assert s.quality["reasons"][0] == ("The recording is too short: record the full 10 "
+                                       "seconds again.")
+    assert "0.5 s" in s.quality["details"][0] and s.quality["issues"][0]["code"] == "too_short"
     assert _no_measurements(s) and s.rhythm is None and s.nb is None and s.mi is None
     assert s.urgency["rules"] == ["record_again"] and s.urgency["level"] == "no finding"
     assert s.mi_reason.startswith("Not screened")
@@ -48,7 +50,9 @@ def test_half_second_recording_is_rejected_with_reasons_and_nothing_measured(twe
 
 def test_flat_recording_is_rejected(twelve):
     s = screen(twelve.replace(signal=np.zeros_like(twelve.signal)), lang="id")
-    assert s.rejected and any("flat" in r for r in s.quality["reasons"])
+    assert s.rejected and "flat_line" in {i["code"] for i in s.quality["issues"]}
+    assert any("garis datar" in r for r in s.quality["details"])
+    assert any("kabel" in r for r in s.quality["reasons"])      # the cable, in Indonesian
     assert _no_measurements(s) and s.mi is None
     assert "ulangi perekaman" in s.urgency["reasons"][0]
 
