@@ -168,6 +168,21 @@ def advice(issues: Iterable[Mapping[str, Any]], lang: str,
     return out or [_(GENERIC)]
 
 
+def main_reason(issues: Iterable[Mapping[str, Any]], lang: str) -> str | None:
+    """The technical line of the first reason that is a cause (a rejection of a lead or of
+    the recording, not the summary "lead II unusable" that follows from it), in ``lang``.
+
+    >>> main_reason([{"code": "lead_unusable", "level": "reject", "lead": "II"},
+    ...              {"code": "no_samples", "level": "reject", "lead": "II"}], "en")
+    'II: no valid samples'
+    """
+    items = [i for i in issues if i.get("code") in DETAIL]
+    causes = [i for i in items if i.get("level") == "reject"
+              and i.get("code") not in ("lead_unusable", "most_leads_unusable")]
+    first = (causes or items or [None])[0]
+    return None if first is None else details([first], lang)[0]
+
+
 def quality_texts(quality: Mapping[str, Any], lang: str,
                   electrodes_off: Iterable[str] = ()) -> tuple[list[str], list[str]]:
     """(advice, details) of a screening's or analysis' ``quality`` dict in ``lang``; a record

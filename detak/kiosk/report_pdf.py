@@ -447,13 +447,17 @@ def _rejected_body(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[st
               fontweight="bold", color="#b3001b")
     y += 5.5
     plain, reasons = quality_texts(s.get("quality") or {}, lang)
-    for line in plain[:4]:
+    for line in plain[:3]:
         y = page.wrapped(_X0, y, "• " + line, 175, 7.8, max_lines=2, fontweight="bold")
     y += 1
-    for reason in reasons[:6]:
-        y = page.wrapped(_X0, y, "• " + reason, 175, 6.8, max_lines=2, color="#444444")
-    if len(reasons) > 6:
-        y = page.wrapped(_X0, y, _("… and {n} more").format(n=len(reasons) - 6), 175, 6.8)
+    shown = 0
+    for reason in reasons:
+        if y > 164.0:       # leave room for what to do above the versions line (186 mm)
+            break
+        y = page.wrapped(_X0, y, "• " + reason, 175, 6.8, max_lines=1, color="#444444")
+        shown += 1
+    if len(reasons) > shown:
+        y = page.wrapped(_X0, y, _("… and {n} more").format(n=len(reasons) - shown), 175, 6.8)
     y += 2
     page.wrapped(_X0, y, _(_WHAT_NEXT), 175, 8, fontweight="bold")
 

@@ -366,8 +366,11 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
               "resident_id": resident_id, "recording": recording_info, "quality": quality,
               "intervals": intervals, "device": dev or None, "calibration": rec.calibration}
     if quality["verdict"] == "reject":
-        urgency = assess_urgency(quality="reject", quality_reasons=quality["details"],
-                                 lang=lang)
+        from detak.kiosk.quality_text import main_reason
+
+        why = main_reason(quality["issues"], lang)
+        urgency = assess_urgency(quality="reject", quality_reasons=[why] if why
+                                 else quality["details"], lang=lang)
         return Screening.new(**common, mi_reason=_(MSG_REJECTED), urgency=urgency.to_dict(),
                              versions=_versions(None, None, model))
     sex_code = parse_sex(sex if sex is not None else rec.meta.get("sex"), strict=sex is not None)

@@ -156,3 +156,8 @@ def test_detak_quality_keeps_its_english_reasons():
     d = assess_quality(rec.replace(signal=sig)).to_dict()
     assert "V3: flat line (peak-to-peak 0.000 mV < 0.02 mV): electrode off?" in d["reasons"]
     assert {"verdict", "reasons", "per_lead", "rejected", "fs"} <= set(d)
+
+
+def test_the_urgency_names_the_cause_not_its_consequence(rejected_screenings):
+    why = rejected_screenings["en"]["urgency"]["reasons"][0]
+    assert "II: flat line" in why and "needed for the measurements" not in why
