@@ -91,7 +91,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     if not any(_is_training(d) for d in devices):
         devices.append(TRAINING_DEVICE)
     configured = set(devices)
-    found_names: dict[str, tuple[str, str]] = {}     # url -> (name, usb|ble) of found ones
+    found_names: dict[str, Any] = {}     # url -> FoundDevice: what discovery found
     if discover is None:
         from detak.kiosk.devices import scan_devices as discover
     jobs: dict[str, RecordingJob] = {}
@@ -275,7 +275,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
             scan_error = found.get("ble_error")
             with lock:
                 for d in discovered(found):
-                    found_names[d.url] = (d.label, d.kind)
+                    found_names[d.url] = d
                     if d.url not in devices:
                         devices.append(d.url)
         listed = [(i, d, _is_training(d), found_names.get(d)) for i, d in enumerate(devices)

@@ -13,10 +13,10 @@ known profile (what ``list_devices`` returns).
 ...          "ble": [{"address": "A0:9E:1A:00:00:01", "name": "Polar H10 0001", "rssi": -60,
 ...                   "profiles": ["polar"], "url": "ble://A0:9E:1A:00:00:01?profile=polar"}],
 ...          "ble_error": None}
->>> [(d.url, d.label, d.kind) for d in discovered(found)]
+>>> [(d.url, d.label, d.kind, d.signal) for d in discovered(found)]
 ... # doctest: +NORMALIZE_WHITESPACE
-[('serial:///dev/ttyUSB0', 'CP2102 USB to UART', 'usb'),
- ('ble://A0:9E:1A:00:00:01?profile=polar', 'Polar H10 0001', 'ble')]
+[('serial:///dev/ttyUSB0', 'CP2102 USB to UART', 'usb', None),
+ ('ble://A0:9E:1A:00:00:01?profile=polar', 'Polar H10 0001', 'ble', 'strong')]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ class FoundDevice:
     url: str
     label: str
     kind: str
+    #: BLE signal: ``strong`` (RSSI ≥ -70 dBm), ``fair`` (≥ -85), ``weak``; None for USB
+    signal: str | None = None
 
 
 def _usb(port: dict[str, Any]) -> bool:
@@ -50,8 +52,15 @@ def discovered(found: dict[str, Any]) -> list[FoundDevice]:
     out = [FoundDevice(str(p["url"]), str(p.get("description") or p.get("device") or p["url"]),
                        "usb") for p in found.get("serial") or [] if _usb(p) and p.get("url")]
     out += [FoundDevice(str(d["url"]), str(d.get("name") or d.get("address") or d["url"]),
-                        "ble") for d in found.get("ble") or [] if d.get("url")]
+                        "ble", _signal(d.get("rssi")))
+            for d in found.get("ble") or [] if d.get("url")]
     return out
+
+
+def _signal(rssi: Any) -> str | None:
+    if not isinstance(rssi, int | float) or isinstance(rssi, bool):
+        return None
+    return "strong" if rssi >= -70 else "fair" if rssi >= -85 else "weak"
 
 
 async def scan_devices() -> dict[str, Any]:

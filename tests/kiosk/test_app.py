@@ -177,7 +177,7 @@ def test_device_choice_offers_discovered_devices_only_when_asked(tmp_path: Path)
     assert "Polar" not in first.text and "Find other devices" in first.text
     found = client.get(f"/residents/{rid}/device?scan=1")
     assert calls == [1]
-    assert "Polar H10 0001" in found.text and "found by Bluetooth" in found.text
+    assert "Polar H10 0001" in found.text and "found by Bluetooth, strong signal" in found.text
     assert "CP2102 USB to UART" in found.text and "found by USB cable" in found.text
     assert "ttyAMA0" not in found.text and "Found 2 device(s)" in found.text
     again = client.get(f"/residents/{rid}/device?scan=1")     # a second search adds no copies
