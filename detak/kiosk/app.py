@@ -423,8 +423,12 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         mi = s.get("mi")
         svg = ecg_with_cam(rec, (mi or {}).get("cam"), label=_("12-lead ECG")) if rec else ""
         from detak.kiosk import urgency as urg
+        from detak.kiosk.quality_text import quality_texts
 
+        q = s.get("quality") or {}
+        q_notes = quality_texts(q, lang_of(request))[0] if q.get("verdict") == "warn" else []
         return page(request, "result.html", s=s, rows=rows, mi=mi, ecg_svg=svg, job=job,
+                    quality_notes=q_notes,
                     saved_id=saved_id, level_meaning=urg.LEVEL_MEANING,
                     s3_risk=urg.S3_RISK_LABELS, s3_explained=urg.S3_EXPLAINED,
                     s3_beside_no_finding=urg.S3_BESIDE_NO_FINDING)

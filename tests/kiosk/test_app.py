@@ -228,3 +228,26 @@ def test_s3_risk_class_beside_no_finding_reads_coherently(tmp_path: Path, sample
     client.app.state.store.save_screening(s2, sample_recording)
     page2 = client.get("/screenings/other").text
     assert beside not in page2 and "S3" in page2 and meaning not in page2
+
+
+def test_a_usable_recording_with_quality_warnings_says_so_in_the_page_language(
+        tmp_path: Path, sample_recording):
+    """A 'warn' recording's results carry the quality advice in plain words, rendered from the
+    reason codes in the page's language (whatever language the screening was made in)."""
+    from detak.kiosk.screening import screen
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang="id"))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    s = screen(sample_recording, lang="en").to_dict()
+    s["quality"] = {"verdict": "warn", "reasons": ["(English, as stored)"], "details": [],
+                    "issues": [{"code": "wander", "level": "warn", "lead": "V1", "mv": 1.4,
+                                "limit_mv": 1.0}]}
+    client.app.state.store.save_screening(s, sample_recording)
+    page = client.get(f"/screenings/{s['id']}").text
+    assert "Kualitas rekaman: cukup" in page and "Garis di sadapan V1 bergeser" in page
+    assert "(English, as stored)" not in page
+    s2 = {**s, "id": "ok1", "quality": {"verdict": "ok", "reasons": [], "issues": []}}
+    client.app.state.store.save_screening(s2, sample_recording)
+    assert "Kualitas rekaman: cukup" not in client.get("/screenings/ok1").text
