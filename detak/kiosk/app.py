@@ -64,11 +64,13 @@ def _is_training(url: str) -> bool:
 
 def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                lang: str = DEFAULT_LANGUAGE,
-               load_model: bool = True) -> FastAPI:
+               load_model: bool = True, facility: str | None = None) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
     language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
-    model at start (the first screening is then quick; False for tests that never screen)."""
+    model at start (the first screening is then quick; False for tests that never screen).
+    ``facility``: the facility's name; it and the signed-in nurse's name are stored with each
+    saved screening (``facility``, ``nurse``) and shown in its report's header."""
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
     from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
@@ -375,8 +377,9 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
         with db() as st:        # under the lock: a double tap on Save saves once
             if job.saved_id is None:
-                data = job.screening
-                pdf = render_report(data, job.recording)
+                data = {**job.screening, "nurse": st.nurse_name(nurse_of(request)),
+                        "facility": " ".join((facility or "").split()) or None}
+                pdf = render_report(data, job.recording, st.get_resident(job.resident_id))
                 job.saved_id = st.save_screening(data, job.recording, pdf,
                                                  resident_id=job.resident_id)
         return go(f"/screenings/{job.saved_id}")

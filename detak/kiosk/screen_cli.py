@@ -1,4 +1,5 @@
-"""``detak screen SOURCE... --store DIR [--resident ID] [--lang id|en] [--json]``.
+"""``detak screen SOURCE... --store DIR [--resident ID] [--lang id|en] [--json] [--facility NAME]
+[--nurse NAME]``.
 
 Each SOURCE (as in ``detak intervals``, plus device URLs, which record 10 s first:
 `detak.kiosk.acquire`) goes through the one screening pipeline (`detak.kiosk.screening.screen`);
@@ -52,6 +53,12 @@ def add_screen_command(sub: Any) -> None:
                    help="resident number the screenings belong to")
     p.add_argument("--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE,
                    help="language of labels, reasons and the report (default id)")
+    p.add_argument("--facility", default=None, metavar="NAME",
+                   help="the facility's name, stored with each screening and shown in the "
+                   "report's header")
+    p.add_argument("--nurse", default=None, metavar="NAME",
+                   help="the nurse's name, stored with each screening and shown in the "
+                   "report's header")
     p.add_argument("--model", default="edge", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON (one object per screening)")
     p.set_defaults(func=_cmd_screen)
@@ -59,7 +66,8 @@ def add_screen_command(sub: Any) -> None:
 
 def _cmd_screen(args: argparse.Namespace) -> int:
     return run_screen_command(args.sources, args.store, resident=args.resident, lang=args.lang,
-                              json_out=args.json, model=args.model)
+                              json_out=args.json, model=args.model, facility=args.facility,
+                              nurse=args.nurse)
 
 
 # ------------------------------------------------------------------------------- store
@@ -121,9 +129,10 @@ def _summary_line(view: dict[str, Any]) -> str:
 def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                        resident: str | None = None, lang: str = "id", json_out: bool = False,
                        model: str = "edge", out: TextIO | None = None,
-                       err: TextIO | None = None) -> int:
+                       err: TextIO | None = None, facility: str | None = None,
+                       nurse: str | None = None) -> int:
     """Screen, save and print each source; returns the exit status (0, 1; usage errors
-    raise).
+    raise). ``facility``, ``nurse``: names stored with each screening for the report header.
 
     >>> import io, json, tempfile
     >>> buf = io.StringIO()
@@ -167,7 +176,8 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                     continue
                 try:
                     s = screen(rec, lang=lang, model=model, resident_id=resident,
-                               device=item.device, source=source)
+                               device=item.device, source=source, facility=facility,
+                               nurse=nurse)
                 except Exception as e:  # noqa: BLE001 - one source failed; the others go on
                     if exit_code(e) == EXIT_USAGE:
                         raise

@@ -122,3 +122,45 @@ def test_a_stored_report_is_served_and_shown_in_the_app(client: TestClient, samp
     assert client.get("/screenings/nope/report").status_code == 404
     assert client.get("/screenings/nope").status_code == 404
     assert client.get("/healthz").status_code == 200
+
+
+def test_saved_screening_keeps_the_nurse_and_facility_for_its_report(tmp_path: Path):
+    """The app stores the signed-in nurse's name and the facility with the screening; the
+    saved PDF and a later `detak report` show them in the header."""
+    import shutil
+    import subprocess
+    import time
+
+    from detak.kiosk.report_cli import run_report_command
+    from detak.kiosk.screen_soak import emulator_source
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Ibu Contoh Dua", "R-88", sex="F")
+    app = create_app(tmp_path / "s", load_model=False, lang="en",
+                     device=emulator_source("ptbxl-00286"), facility="Panti Werdha  Contoh")
+    client = TestClient(app)
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0"}, follow_redirects=False)
+    jid = r.headers["location"].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = client.get(f"/record/{jid}/result", follow_redirects=False)
+        if r.status_code == 200:
+            break
+        time.sleep(0.3)
+    assert r.status_code == 200, "the recording did not finish"
+    r = client.post(f"/record/{jid}/save", follow_redirects=False)
+    sid = r.headers["location"].rsplit("/", 1)[1]
+    with Store.open(tmp_path / "s") as st:
+        saved = st.get_screening(sid)
+        pdf = st.report_path(sid)
+    assert (saved["nurse"], saved["facility"]) == (NURSE, "Panti Werdha Contoh")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    again = run_report_command(sid, tmp_path / "s", out=tmp_path / "again.pdf")
+    for path in (pdf, again):
+        text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True,
+                                       text=True, check=True).stdout.split())
+        assert "Panti Werdha Contoh" in text and f"Nurse: {NURSE}" in text
+        assert "Resident: Ibu Contoh Dua" in text and "Resident number: R-88" in text
