@@ -71,6 +71,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     model at start (the first screening is then quick; False for tests that never screen).
     ``facility``: the facility's name; it and the signed-in nurse's name are stored with each
     saved screening (``facility``, ``nurse``) and shown in its report's header."""
+    from detak.kiosk.acquire import without_practice_faults
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
     from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
@@ -267,13 +268,14 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                     devices=[(i, d, _is_training(d)) for i, d in enumerate(devices)])
 
     @app.get("/residents/{rid}/place")
-    def placement(request: Request, rid: int, dev: int = 0, leads: str = "") -> Response:
+    def placement(request: Request, rid: int, dev: int = 0, leads: str = "",
+                  retake: int = 0) -> Response:
         if (r := need_nurse(request)) is not None:
             return r
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
         kind = leads if leads in ("1", "3", "12") else ("12" if _is_training(url) else "3")
         return page(request, "place.html", rid=rid, dev=dev, kind=kind,
-                    training=_is_training(url), n_devices=len(devices))
+                    training=_is_training(url), n_devices=len(devices), retake=retake == 1)
 
     # ------------------------------------------------------------------ recording
     @app.post("/residents/{rid}/record")
@@ -289,6 +291,8 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         except ValueError:
             dev = 0
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
+        if f.get("retake") == "1":          # "record again" after a reject: on the training
+            url = without_practice_faults(url)  # device the nurse has fixed what it showed
         job = RecordingJob(url, resident_id=rid, lang=lang_of(request), sex=res.get("sex"),
                            dev_index=dev)
         finished = [k for k, j in jobs.items() if j.state in ("done", "cancelled", "failed")]

@@ -164,3 +164,42 @@ def test_saved_screening_keeps_the_nurse_and_facility_for_its_report(tmp_path: P
                                        text=True, check=True).stdout.split())
         assert "Panti Werdha Contoh" in text and f"Nurse: {NURSE}" in text
         assert "Resident: Ibu Contoh Dua" in text and "Resident number: R-88" in text
+
+
+def _wait_result(client: TestClient, jid: str) -> object:
+    import time
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = client.get(f"/record/{jid}/result", follow_redirects=False)
+        if r.status_code == 200:
+            return r
+        time.sleep(0.3)
+    raise AssertionError("the recording did not finish")
+
+
+def test_record_again_on_the_training_device_plays_it_without_the_fault(tmp_path: Path):
+    """Reject → "Record again" re-records the same training device, as if the nurse had
+    pressed the electrode back: the lead-off fault is gone and the retake is screened."""
+    import re
+
+    from detak.kiosk.screen_soak import emulator_source
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Bapak Contoh Tiga", "R-99", sex="M")
+    device = emulator_source("ptbxl-00286") + "&leadoff=0:10:LA"
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang="en",
+                                   device=[device, "emu://ptbxl/1?speed=1"]))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0"}, follow_redirects=False)
+    page = _wait_result(client, r.headers["location"].rsplit("/", 1)[1])
+    assert "Recording quality: rejected" in page.text
+    again = re.search(r'href="(/residents/\d+/place\?dev=0&(?:amp;)?retake=1)"', page.text)
+    assert again, "the reject page's Record again does not re-record the same device"
+    place = client.get(again.group(1).replace("&amp;", "&"))
+    assert 'name="retake" value="1"' in place.text
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0", "retake": "1"},
+                    follow_redirects=False)
+    page = _wait_result(client, r.headers["location"].rsplit("/", 1)[1])
+    assert "rejected" not in page.text and "QRS" in page.text

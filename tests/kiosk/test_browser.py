@@ -32,7 +32,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 VIEWPORT = {"width": 800, "height": 480}
 SCREENS = os.environ.get("DETAK_KIOSK_SCREENS")
 CLEAN = "emu://ptbxl/1?speed=2"
-LEAD_OFF = "emu://ptbxl/1?speed=2&leadoff=0.5:9:RA"
+LEAD_OFF = "emu://ptbxl/286?speed=2&leadoff=0.5:9:RA"   # record again: the same, RA back on
 SLOW_WIDE = "emu://ptbxl/286?speed=2"      # 54 bpm, QRS 150 ms: values out of range
 NURSE, PIN = "Suster Uji Coba", "2468"
 LOCKED = "Perawat Lupa Pin"
@@ -267,10 +267,8 @@ def test_rejected_recording_then_retake_in_english(browser: object, kiosk: str,
     assert TEXTS["en"]["loose"] in page.inner_text(".reasons")
     shots("rejected")
     _check_tap_targets(page)
-    page.click("a.btn.primary")                       # record again: back to placement
-    page.wait_for_url("**/place?dev=1")
-    page.click("a[href$='/device']")                  # the electrode is back: clean device
-    page.click("a[href$='place?dev=2']")
+    page.click("a.btn.primary")                       # record again: the same device, and
+    page.wait_for_url("**/place?dev=1&retake=1")      # the nurse pressed RA back on
     page.click("button.primary")
     page.wait_for_url("**/result", timeout=60000)
     marked = page.locator("tr.out").all_inner_texts()  # ST 73 ms low, QRS 150 ms high
