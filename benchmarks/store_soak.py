@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"iterations: {a.iterations}",
         f"failures: {out['failures']}",
-        f"kills by the phase they hit: {by_phase}",
+        f"kills by the phase they hit ({FINISHED}: the process ended before its kill): "
+        f"{by_phase}",
         f"kills that left a temporary or unreferenced file for the sweep: "
         f"{out['kills_leaving_files_for_the_sweep']}",
         f"screenings whose JSON line was printed before the kill (all checked present after "
@@ -178,9 +179,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(out: dict) -> str:
     """The README's block: the soak's figures as a table."""
-    rows = [("`detak screen` processes killed with SIGKILL", out["iterations"]),
-            ("failures (any check failed after a kill)", out["failures"]),
-            *((f"kills that hit: {k}", v) for k, v in out["kills_by_phase"].items()),
+    by_phase = dict(out["kills_by_phase"])
+    finished = by_phase.pop(FINISHED, 0)
+    rows = [("`detak screen` processes started (iterations)", out["iterations"]),
+            ("killed with SIGKILL", out["iterations"] - finished),
+            ("finished before their kill (their output checked all the same)", finished),
+            ("failures (any check failed after an iteration)", out["failures"]),
+            *((f"kills that hit: {k}", v) for k, v in by_phase.items()),
             ("kills that left files for the startup sweep",
              out["kills_leaving_files_for_the_sweep"]),
             ("screenings printed before a kill, all present", out["screenings_owed"]),
