@@ -1,14 +1,21 @@
-"""Soak of the kiosk store: kill -9 a real writer many times, and the cost of a durable save.
+"""Soak of the kiosk store: kill -9 a real ``detak screen`` process many times, and the cost
+of a durable save.
 
-Kills: ``--iterations`` times (default 50), a writer process (``python -m
-detak.kiosk.store_soak``: `Store.save_screening` with the bundled PTB-XL record 286, 12 leads
-at 100 Hz, and a 60 kB PDF-sized blob per screening) is started on one store folder and killed
-with SIGKILL at a seeded random moment — a quarter of the kills during start-up (imports,
-opening, migrations, the sweep), the rest 0-0.6 s after its first save returned. After each
-kill the store is reopened (which sweeps) and checked: ``PRAGMA integrity_check``, every row's
-files present with their SHA-256, no temporary or unreferenced file, the outbox consistent,
-and every id the writer printed (it prints after the save returned) is in the store. An
-iteration with any problem is a failure; there must be none.
+Kills: ``--iterations`` times (default 50), ``detak screen SOURCE... --store DIR --json`` is
+started on one store folder with 2-4 sources drawn (seeded) from the bundled samples, LUDB
+records 1-200 and PTB-XL records 1-10 of folds 1-9 (in a quarter of the runs one source is an
+emulator device URL, ``emu://file/...``, which records first), and killed with SIGKILL: a third
+of the kills at a uniform time in 0-``--span`` s after the start, the others aimed at a phase
+of the run (store open, acquire, pipeline, PDF, recording files, report file, commit, saved:
+its k-th start, then a short uniform delay; `detak.kiosk.screen_soak`). The process runs the
+``detak`` entry point with phase marks on stderr, so each kill is counted by the phase it
+actually hit. After each kill (`detak.kiosk.crash_check`): ``PRAGMA integrity_check`` on the
+database as the kill left it; no row pointing at a missing or partial recording or report (the
+SHA-256 of each file); every row in the outbox; ``detak store check`` (which opens and sweeps
+the store) exits 0 with ``ok: N screenings``; no temporary, unreferenced or unexpected file
+after that sweep; and every screening whose JSON line any killed command printed — over all
+kills so far — still present with its report. An iteration with any problem is a failure;
+there must be none.
 
 Cost: in the same run, ``--saves`` saves into a fresh store, against plain SQLite inserts with
 the same durability (WAL, ``synchronous=FULL``, one transaction per row) on the same disk: the
@@ -16,7 +23,7 @@ screening's JSON alone, and the JSON plus the same recording and PDF bytes as BL
 ratios (the machine is shared; absolute times are not comparable between runs).
 
 Run: ``.venv/bin/python benchmarks/store_soak.py --iterations 50 [--seed 0] [--saves 40]
-[--json OUT.json]``.
+[--json OUT.json] [--results docs/results/store_soak.md]``.
 """
 
 from __future__ import annotations
@@ -28,15 +35,25 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from _provenance import provenance, provenance_line
 
 from detak.data.samples import load_sample
+from detak.kiosk.screen_soak import (
+    AIM_SPAN_S,
+    FINISHED,
+    PHASES,
+    emulator_source,
+    kill_screen_and_check,
+    source_pool,
+)
 from detak.kiosk.store import Store
-from detak.kiosk.store_soak import DEFAULT_SAMPLE, PDF_BYTES, kill_and_check, soak_screening
+from detak.kiosk.store_soak import DEFAULT_SAMPLE, PDF_BYTES, soak_screening
 
-LIBRARIES = ("wfdb", "argon2-cffi")
+LIBRARIES = ("wfdb", "argon2-cffi", "matplotlib", "onnxruntime")
+EMU_SAMPLES = ("ludb-1", "ludb-2", "ludb-8", "ptbxl-00286")
 
 
 def time_saves(folder: Path, n: int, seed: int) -> dict[str, float]:
@@ -75,73 +92,106 @@ def time_saves(folder: Path, n: int, seed: int) -> dict[str, float]:
             "blob_inserts_per_s": n / blob_s}
 
 
+def soak(folder: Path, iterations: int, seed: int, span_s: float,
+         echo: bool = True) -> dict:
+    """The kill loop on one store under ``folder``; the figures."""
+    rng = random.Random(seed)
+    pool = source_pool()
+    aims = ["random"] * 4 + list(AIM_SPAN_S)        # a third random, the rest aimed
+    owed: dict[str, str | None] = {}
+    hit: Counter[str] = Counter()
+    failures, details, left, lines = 0, [], 0, 0
+    t0 = time.monotonic()
+    for i in range(iterations):
+        sources = rng.sample(pool, rng.randint(2, 4))
+        if rng.random() < 0.25:
+            sources[rng.randrange(len(sources))] = emulator_source(rng.choice(EMU_SAMPLES))
+        r = kill_screen_and_check(folder / "store", sources, rng, aim=rng.choice(aims),
+                                  random_span_s=span_s, printed_so_far=owed)
+        hit[r.phase] += 1
+        left += r.left_for_sweep > 0
+        lines += len(r.printed)
+        if not r.ok:
+            failures += 1
+            details.append({"iteration": i, "aim": r.aim, "phase": r.phase,
+                            "sources": r.sources, "problems": r.problems[:5]})
+            if echo:
+                print(f"iteration {i}: {len(r.problems)} problem(s): {r.problems[0]}",
+                      flush=True)
+    with Store.open(folder / "store") as store:
+        stored, final = store.screening_count(), store.check()
+    return {"iterations": iterations, "failures": failures + bool(final),
+            "kills_by_phase": {p: hit[p] for p in (*PHASES, FINISHED) if hit[p]},
+            "kills_leaving_files_for_the_sweep": left,
+            "screenings_printed_before_kills": lines, "screenings_owed": len(owed),
+            "screenings_in_store": stored, "final_check_problems": final,
+            "soak_wall_s": round(time.monotonic() - t0, 1), "failure_details": details}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--iterations", type=int, default=50, help="kills (default 50)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--span", type=float, default=7.0,
+                   help="random kills come 0..SPAN s after the start (default 7)")
     p.add_argument("--saves", type=int, default=40, help="saves timed for the cost ratio")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the figures here")
-    p.add_argument("--markdown", default=None, metavar="OUT.md",
-                   help="also write the printed lines as a results page (docs/results/)")
+    p.add_argument("--results", default=None, metavar="OUT.md",
+                   help="also write the results page (docs/results/store_soak.md) with the "
+                   "README's block")
     a = p.parse_args(argv)
-    rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix="detak-store-soak-") as tmp:
-        folder = Path(tmp)
-        failures, printed, early, mid_write, details = 0, 0, 0, 0, []
-        t0 = time.monotonic()
-        for i in range(a.iterations):
-            result = kill_and_check(folder / "store", rng, f"k{i}")
-            printed += len(result.printed)
-            early += not result.printed
-            mid_write += result.swept > 0
-            if not result.ok:
-                failures += 1
-                details.append({"iteration": i, "delay_s": round(result.delay_s, 3),
-                                "problems": result.problems[:5]})
-                print(f"iteration {i}: {len(result.problems)} problem(s): "
-                      f"{result.problems[0]}", flush=True)
-        with Store.open(folder / "store") as store:
-            stored = store.screening_count()
-            final_problems = store.check()
-        soak_s = time.monotonic() - t0
-        figures = time_saves(folder / "timing", a.saves, a.seed)
+        out = soak(Path(tmp), a.iterations, a.seed, a.span)
+        figures = time_saves(Path(tmp) / "timing", a.saves, a.seed)
     ratio_plain = figures["store_saves_per_s"] / figures["plain_inserts_per_s"]
     ratio_blob = figures["store_saves_per_s"] / figures["blob_inserts_per_s"]
-    out = {
-        "iterations": a.iterations, "failures": failures + bool(final_problems),
-        "kills_before_first_save": early, "kills_mid_write": mid_write,
-        "saves_returned_before_kills": printed,
-        "screenings_in_store": stored, "final_check_problems": final_problems,
-        "save_vs_plain_insert": round(ratio_plain, 3),
-        "save_vs_insert_with_blobs": round(ratio_blob, 3),
-        "saves_timed": a.saves, "soak_wall_s": round(soak_s, 1), "failure_details": details,
-        "provenance": provenance(libraries=LIBRARIES),
-    }
+    out.update({"save_vs_plain_insert": round(ratio_plain, 3),
+                "save_vs_insert_with_blobs": round(ratio_blob, 3), "saves_timed": a.saves,
+                "provenance": provenance(libraries=LIBRARIES)})
+    by_phase = ", ".join(f"{k} {v}" for k, v in out["kills_by_phase"].items())
     lines = [
         f"iterations: {a.iterations}",
         f"failures: {out['failures']}",
-        f"kills before the first save returned: {early}; kills that left a half-written or "
-        f"unreferenced file for the sweep: {mid_write}",
-        f"saves returned before the kills: {printed}; screenings in the store at the end: "
-        f"{stored}",
+        f"kills by the phase they hit ({FINISHED}: the process ended before its kill): "
+        f"{by_phase}",
+        f"kills that left a temporary or unreferenced file for the sweep: "
+        f"{out['kills_leaving_files_for_the_sweep']}",
+        f"screenings whose JSON line was printed before the kill (all checked present after "
+        f"every later kill): {out['screenings_owed']}; screenings in the store at the end: "
+        f"{out['screenings_in_store']}",
         "store save rate / plain SQLite insert rate (JSON row, WAL, synchronous=FULL): "
         f"{ratio_plain:.3f} (a save costs {1 / ratio_plain:.1f} plain inserts)",
         "store save rate / insert rate with the same recording and PDF as BLOBs: "
         f"{ratio_blob:.3f} (a save costs {1 / ratio_blob:.1f} such inserts)",
     ]
     print("\n".join(lines))
-    print(provenance_line(out["provenance"]))
+    prov = provenance_line(out["provenance"])
+    print(prov)
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
-    if a.markdown:
-        Path(a.markdown).write_text(
-            "# Kiosk store: kill -9 soak\n\n" + provenance_line(out["provenance"]) + "\n\n"
-            "Each iteration: a writer process saving screenings through "
-            "`Store.save_screening` (PTB-XL record 286 from the bundled samples, 12 leads at "
-            "100 Hz, and a 60 kB PDF-sized blob) killed with SIGKILL at a seeded random "
-            "moment; the store reopened (sweep) and checked. Ratios compare rates measured in "
-            "the same run on the same disk.\n\n```text\n" + "\n".join(lines) + "\n```\n")
+    if a.results:
+        from readme_tables import write_results
+
+        write_results(Path(a.results), "Kiosk store: kill -9 of `detak screen`", prov,
+                      "\n".join(["```text", *lines, "```"]), {"store_soak": table(out)})
     return 1 if out["failures"] else 0
+
+
+def table(out: dict) -> str:
+    """The README's block: the soak's figures as a table."""
+    by_phase = dict(out["kills_by_phase"])
+    finished = by_phase.pop(FINISHED, 0)
+    rows = [("`detak screen` processes started (iterations)", out["iterations"]),
+            ("killed with SIGKILL", out["iterations"] - finished),
+            ("finished before their kill (their output checked all the same)", finished),
+            ("failures (any check failed after an iteration)", out["failures"]),
+            *((f"kills that hit: {k}", v) for k, v in by_phase.items()),
+            ("kills that left files for the startup sweep",
+             out["kills_leaving_files_for_the_sweep"]),
+            ("screenings printed before a kill, all present", out["screenings_owed"]),
+            ("screenings in the store at the end", out["screenings_in_store"])]
+    return "\n".join(["| measure | value |", "|---|---:|",
+                      *(f"| {k} | {v} |" for k, v in rows)])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,30 @@ from detak.data.recording import Recording
 RECORD_SECONDS = 10.0
 
 
+#: emulator faults a nurse's retake removes: the electrode pressed back on (``leadoff``), the
+#: resident lying still (``noise``); link faults (drop, corrupt, disconnect ...) stay
+PRACTICE_FAULTS = ("leadoff", "noise")
+
+
+def without_practice_faults(url: str) -> str:
+    """The training device's URL as it plays once the nurse fixed what she was shown: the
+    same ``emu://`` record without `PRACTICE_FAULTS`; any other URL unchanged.
+
+    >>> without_practice_faults("emu://ptbxl/286?speed=2&leadoff=0.5:9:RA&drop=0.01")
+    'emu://ptbxl/286?speed=2&drop=0.01'
+    >>> without_practice_faults("serial:///dev/ttyUSB0?baud=115200&leadoff=1")
+    'serial:///dev/ttyUSB0?baud=115200&leadoff=1'
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "emu":
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k not in PRACTICE_FAULTS]
+    return urlunsplit(parts._replace(query=urlencode(kept, safe=":/,")))
+
+
 def is_device_url(source: str) -> bool:
     """True for a device URL (its scheme is one `detak.device.urls` opens)."""
     from detak.device.urls import SCHEMES

@@ -64,13 +64,17 @@ def _is_training(url: str) -> bool:
 
 def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                lang: str = DEFAULT_LANGUAGE,
-               load_model: bool = True, discover: Any = None) -> FastAPI:
+               load_model: bool = True, discover: Any = None,
+               facility: str | None = None) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
     language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
     model at start (the first screening is then quick; False for tests that never screen).
     ``discover``: the coroutine function behind "Find devices" (default `detak devices`
-    discovery, `detak.kiosk.devices.scan_devices`; tests inject one: no BLE scan)."""
+    discovery, `detak.kiosk.devices.scan_devices`; tests inject one: no BLE scan).
+    ``facility``: the facility's name; it and the signed-in nurse's name are stored with each
+    saved screening (``facility``, ``nurse``) and shown in its report's header."""
+    from detak.kiosk.acquire import without_practice_faults
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
     from detak.kiosk.store_errors import DuplicateError, NotFoundError, NurseLockedError, StoreError
@@ -285,13 +289,14 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                     n_found=sum(1 for d in devices if d in found_names and d not in configured))
 
     @app.get("/residents/{rid}/place")
-    def placement(request: Request, rid: int, dev: int = 0, leads: str = "") -> Response:
+    def placement(request: Request, rid: int, dev: int = 0, leads: str = "",
+                  retake: int = 0) -> Response:
         if (r := need_nurse(request)) is not None:
             return r
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
         kind = leads if leads in ("1", "3", "12") else ("12" if _is_training(url) else "3")
         return page(request, "place.html", rid=rid, dev=dev, kind=kind,
-                    training=_is_training(url), n_devices=len(devices))
+                    training=_is_training(url), n_devices=len(devices), retake=retake == 1)
 
     # ------------------------------------------------------------------ recording
     @app.post("/residents/{rid}/record")
@@ -307,6 +312,8 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         except ValueError:
             dev = 0
         url = devices[dev] if 0 <= dev < len(devices) else devices[0]
+        if f.get("retake") == "1":          # "record again" after a reject: on the training
+            url = without_practice_faults(url)  # device the nurse has fixed what it showed
         job = RecordingJob(url, resident_id=rid, lang=lang_of(request), sex=res.get("sex"),
                            dev_index=dev)
         finished = [k for k, j in jobs.items() if j.state in ("done", "cancelled", "failed")]
@@ -396,7 +403,8 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
         with db() as st:        # under the lock: a double tap on Save saves once
             if job.saved_id is None:
-                data = job.screening
+                data = {**job.screening, "nurse": st.nurse_name(nurse_of(request)),
+                        "facility": " ".join((facility or "").split()) or None}
                 pdf = render_report(data, job.recording, _resident(job.resident_id))
                 job.saved_id = st.save_screening(data, job.recording, pdf,
                                                  resident_id=job.resident_id)

@@ -8,7 +8,8 @@ emulator URL, so the quality check rejects it) — through the one screening pip
 under the output folder. The folder then holds:
 
 - ``store/``: the kiosk store (`detak store check --store OUT/store` says ok);
-- ``NN-SAMPLE.pdf``: each screening's PDF report, copied from the store;
+- ``NN-SAMPLE.pdf``: each screening's PDF report, copied from the store (its header names an
+  invented facility and nurse, `DEMO_FACILITY` and `DEMO_NURSE`);
 - ``index.json``: per screening its id, source, the sample's description, the quality verdict
   and reasons, the urgency level and reasons, the MI probability and the report's file name.
 
@@ -37,6 +38,9 @@ import detak
 from detak.errors import DetakError
 
 STORE_DIR = "store"
+#: the invented names the demo's report headers show
+DEMO_FACILITY = "Panti Werdha Contoh"
+DEMO_NURSE = "Perawat Contoh"
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ def run_demo(out: str | Path | None = None, recordings: Sequence[DemoRecording] 
     todo = list(recordings or DEMO_RECORDINGS)
     sources = [demo_source(d) for d in todo]
     buf, err = io.StringIO(), io.StringIO()
-    run_screen_command(sources, store_dir, lang=lang, json_out=True, out=buf, err=err)
+    run_screen_command(sources, store_dir, lang=lang, json_out=True, out=buf, err=err,
+                       facility=DEMO_FACILITY, nurse=DEMO_NURSE)
     views = {v["source"]: v for v in map(json.loads, buf.getvalue().splitlines())}
     info = sample_index()
     rows: list[dict[str, Any]] = []

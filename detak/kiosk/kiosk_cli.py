@@ -1,6 +1,7 @@
-"""``detak kiosk --store DIR [--port 8080] [--device URL] [--lang id|en]``: serve the kiosk app
-(`detak.kiosk.app.create_app`) with uvicorn on 127.0.0.1 only (Chromium in kiosk mode on the
-same machine opens http://127.0.0.1:PORT/). Stops cleanly on SIGINT / SIGTERM.
+"""``detak kiosk --store DIR [--port 8080] [--device URL] [--lang id|en] [--facility NAME]``:
+serve the kiosk app (`detak.kiosk.app.create_app`) with uvicorn on 127.0.0.1 only (Chromium in
+kiosk mode on the same machine opens http://127.0.0.1:PORT/). Stops cleanly on SIGINT / SIGTERM.
+The facility's name comes from ``--facility`` or the ``DETAK_FACILITY`` environment variable.
 
 >>> import argparse
 >>> sub = argparse.ArgumentParser().add_subparsers()
@@ -10,9 +11,13 @@ same machine opens http://127.0.0.1:PORT/). Stops cleanly on SIGINT / SIGTERM.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 HOST = "127.0.0.1"
+#: the environment variable `detak kiosk` reads the facility's name from (systemd's
+#: EnvironmentFile keeps its spaces; an argument in DETAK_KIOSK_ARGS would be split at them)
+FACILITY_ENV = "DETAK_FACILITY"
 
 
 def add_kiosk_command(sub: Any) -> None:
@@ -32,6 +37,9 @@ def add_kiosk_command(sub: Any) -> None:
                    help="the ECG device URL; repeat it to let the nurse choose")
     p.add_argument("--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE,
                    help="default language of the pages (default id)")
+    p.add_argument("--facility", default=None, metavar="NAME",
+                   help="the facility's name for the reports' header (stored with each "
+                   "screening, with the signed-in nurse's name; default: $DETAK_FACILITY)")
     p.set_defaults(func=_cmd_kiosk)
 
 
@@ -57,6 +65,7 @@ def _cmd_kiosk(args: argparse.Namespace) -> int:
     from detak.kiosk.app import create_app
 
     check_port(args.port)
-    app = create_app(args.store, device=args.device, lang=args.lang)
+    facility = args.facility or os.environ.get(FACILITY_ENV) or None
+    app = create_app(args.store, device=args.device, lang=args.lang, facility=facility)
     uvicorn.run(app, host=HOST, port=args.port, log_level="info", access_log=True)
     return 0

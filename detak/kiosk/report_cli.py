@@ -63,8 +63,12 @@ def add_report_command(sub: Any) -> None:
     p.add_argument("--lang", choices=list(LANGUAGES), default=None,
                    help="language of the report (default: the screening's)")
     p.add_argument("--out", required=True, metavar="FILE.pdf", help="where to write the PDF")
-    p.add_argument("--facility", default=None, help="facility name for the header")
-    p.add_argument("--nurse", default=None, help="nurse name for the header")
+    p.add_argument("--facility", default=None, metavar="NAME",
+                   help="facility name for the header (default: the one stored with the "
+                   "screening by `detak screen --facility` or the kiosk)")
+    p.add_argument("--nurse", default=None, metavar="NAME",
+                   help="nurse name for the header (default: the one stored with the "
+                   "screening)")
     p.set_defaults(func=_cmd_report)
 
 
@@ -97,8 +101,17 @@ def open_existing_store(store_dir: str | Path) -> Any:
 
 
 def resident_for(store: Any, screening: dict[str, Any]) -> dict[str, Any] | None:
-    """The resident of ``screening`` for the report header: the store's resident row (by
-    resident number, or by the store's id), else the resident number alone."""
+    """The resident of ``screening`` for the report header: the resident row the store links
+    the screening to, else the row with the screening's resident number (or the store's id),
+    else the resident number alone."""
+    linked = getattr(store, "resident_of", None)
+    if linked is not None and screening.get("id"):
+        try:
+            row = linked(screening["id"])
+        except KeyError:
+            row = None
+        if row is not None:
+            return dict(row)
     rid = screening.get("resident_id")
     if rid is None:
         return None

@@ -280,9 +280,9 @@ def _header(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str
         parts.append(_(_SEX[sex]))
     page.fitted(_X0, 15.5, "   ·   ".join(parts), 172, 8.5, fontweight="bold")
     dev = device or _device_text(s)
-    line2 = [_("Date: {when}").format(when=_when(s["created_at"], lang)),
-             _("Device: {device}").format(device=dev),
-             _("Nurse: {nurse}").format(nurse=nurse or "—")]
+    line2 = [_("Date: {when}").format(when=_when(s["created_at"], lang)),   # the device last:
+             _("Nurse: {nurse}").format(nurse=nurse or "—"),              # a long one is cut
+             _("Device: {device}").format(device=dev)]
     page.fitted(_X0, 20.5, "   ·   ".join(line2), 172, 7.5)
     rec = s.get("recording") or {}
     line3 = [_("Screening: {id}").format(id=s.get("id", "—")),
@@ -491,7 +491,8 @@ def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: s
     docstring). ``screening`` is `Screening.to_dict()` (as stored); its rule reasons are in
     the language it was screened in, the page's own words and the quality reasons in
     ``lang``. ``resident``: ``name``, ``resident_number``, ``birth_date`` (YYYY-MM-DD), ``sex``
-    (F/M), any of them absent."""
+    (F/M), any of them absent. ``facility``, ``nurse``: the header's names; default: those
+    stored with the screening."""
     import matplotlib
 
     _ = translator(check_language(lang))
@@ -541,8 +542,8 @@ def _report_figure(screening: Mapping[str, Any], recording: Recording, *, lang: 
     rejected = (s.get("quality") or {}).get("verdict") == "reject"
     fig = Figure(figsize=(PAGE_MM[0] / 25.4, PAGE_MM[1] / 25.4))
     page = _Page(fig)
-    _header(page, s, lang, _, facility=facility, nurse=nurse, resident=resident,
-            device=device)
+    _header(page, s, lang, _, facility=facility or s.get("facility"),
+            nurse=nurse or s.get("nurse"), resident=resident, device=device)
     cam = None if rejected else _cam_by_time(s.get("mi"), recording.duration_s)
     cam_fs = _finite(((s.get("mi") or {}).get("cam") or {}).get("fs"))
     y = _draw_ecg(page, recording, cam, cam_fs, rejected, _, lang)

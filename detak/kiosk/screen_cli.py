@@ -1,4 +1,5 @@
-"""``detak screen SOURCE... --store DIR [--resident ID] [--lang id|en] [--json]``.
+"""``detak screen SOURCE... --store DIR [--resident ID] [--lang id|en] [--json] [--facility NAME]
+[--nurse NAME]``.
 
 Each SOURCE (as in ``detak intervals``, plus device URLs, which record 10 s first:
 `detak.kiosk.acquire`) goes through the one screening pipeline (`detak.kiosk.screening.screen`);
@@ -52,6 +53,12 @@ def add_screen_command(sub: Any) -> None:
                    help="resident number the screenings belong to")
     p.add_argument("--lang", choices=list(LANGUAGES), default=DEFAULT_LANGUAGE,
                    help="language of labels, reasons and the report (default id)")
+    p.add_argument("--facility", default=None, metavar="NAME",
+                   help="the facility's name, stored with each screening and shown in the "
+                   "report's header")
+    p.add_argument("--nurse", default=None, metavar="NAME",
+                   help="the nurse's name, stored with each screening and shown in the "
+                   "report's header")
     p.add_argument("--model", default="edge", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print JSON (one object per screening)")
     p.set_defaults(func=_cmd_screen)
@@ -59,7 +66,8 @@ def add_screen_command(sub: Any) -> None:
 
 def _cmd_screen(args: argparse.Namespace) -> int:
     return run_screen_command(args.sources, args.store, resident=args.resident, lang=args.lang,
-                              json_out=args.json, model=args.model)
+                              json_out=args.json, model=args.model, facility=args.facility,
+                              nurse=args.nurse)
 
 
 # ------------------------------------------------------------------------------- store
@@ -133,9 +141,10 @@ def _summary_line(view: dict[str, Any]) -> str:
 def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                        resident: str | None = None, lang: str = "id", json_out: bool = False,
                        model: str = "edge", out: TextIO | None = None,
-                       err: TextIO | None = None) -> int:
+                       err: TextIO | None = None, facility: str | None = None,
+                       nurse: str | None = None) -> int:
     """Screen, save and print each source; returns the exit status (0, 1; usage errors
-    raise).
+    raise). ``facility``, ``nurse``: names stored with each screening for the report header.
 
     >>> import io, json, tempfile
     >>> buf = io.StringIO()
@@ -149,6 +158,7 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
     from detak.errors import EXIT_USAGE, error_line, exit_code, report_rejected
     from detak.kiosk.acquire import acquire
     from detak.kiosk.i18n import check_language
+    from detak.kiosk.quality_text import quality_texts
     from detak.kiosk.screening import load_screening_model, screen
     from detak.signal.intervals_cli import _error_text
 
@@ -179,7 +189,8 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                     continue
                 try:
                     s = screen(rec, lang=lang, model=model, resident_id=resident,
-                               device=item.device, source=source)
+                               device=item.device, source=source, facility=facility,
+                               nurse=nurse)
                 except Exception as e:  # noqa: BLE001 - one source failed; the others go on
                     if exit_code(e) == EXIT_USAGE:
                         raise
@@ -195,8 +206,10 @@ def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,
                                            resident_id=resident_key)
                 view = output_view(data, report_pdf_path(store, sid))
                 if s.rejected:
-                    status = report_rejected("screen", item.record, s.quality["reasons"],
-                                             file=err)
+                    # stderr is a log line: technical and in English whatever --lang is
+                    status = report_rejected("screen", item.record,
+                                             quality_texts(s.quality, "en")[1]
+                                             or s.quality["reasons"], file=err)
                 _emit(out, view, json_out)
     return status
 

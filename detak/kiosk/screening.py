@@ -326,9 +326,16 @@ def _versions(mi: dict[str, Any] | None, nb: dict[str, Any] | None, model: str) 
             "rulesets": rule_set_versions()}
 
 
+def _name(value: str | None) -> str | None:
+    """A header name as one line of text, None when empty."""
+    text = " ".join(str(value or "").split())
+    return text or None
+
+
 def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
            resident_id: str | None = None, device: dict[str, Any] | None = None,
            source: str | None = None, sex: str | None = None,
+           facility: str | None = None, nurse: str | None = None,
            nb_model: str | Path = NB_MODEL,
            timings: dict[str, float] | None = None) -> Screening:
     """Screen one recording (see the module docstring); never raises for the recording's
@@ -336,7 +343,8 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     (`ScreeningInputError`, `detak.kiosk.i18n.LanguageError`) or a model that cannot be loaded.
 
     ``sex`` ('M'/'F') picks sex-specific QTc limits; default: the recording's metadata.
-    ``device``: what recorded it (URL, model, serial), stored as given.
+    ``device``: what recorded it (URL, model, serial), stored as given. ``facility``,
+    ``nurse``: names for the report's header, stored with the screening.
     ``timings``: when a dict, filled with the seconds of each stage (`STAGES`; a rejected
     recording stops after ``quality``), for ``benchmarks/kiosk.py``; the result is the same.
     """
@@ -364,7 +372,8 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
         dev["id"] = rec.device_id
     common = {"source": source or rec.name or "recording", "lang": lang,
               "resident_id": resident_id, "recording": recording_info, "quality": quality,
-              "intervals": intervals, "device": dev or None, "calibration": rec.calibration}
+              "intervals": intervals, "device": dev or None, "calibration": rec.calibration,
+              "facility": _name(facility), "nurse": _name(nurse)}
     if quality["verdict"] == "reject":
         from detak.kiosk.quality_text import main_reason
 

@@ -274,6 +274,13 @@ class Store:
             raise DuplicateError("a nurse with that name already exists") from exc
         return int(cur.lastrowid)
 
+    def nurse_name(self, nurse_id: int | None) -> str | None:
+        """The nurse's name (for a report's header), or None for an unknown id."""
+        if nurse_id is None:
+            return None
+        rows = self._query("SELECT name FROM nurses WHERE id = ?", (int(nurse_id),))
+        return rows[0]["name"] if rows else None
+
     def verify_nurse(self, name: str, pin: str) -> int | None:
         """The nurse's id if ``pin`` is right, None if the name or PIN is wrong.
 
@@ -405,6 +412,11 @@ class Store:
     def get_screening(self, screening_id: str) -> dict[str, Any]:
         """The screening dict as it was saved (JSON round trip)."""
         return json.loads(self._row(screening_id)["screening_json"])
+
+    def resident_of(self, screening_id: str) -> dict[str, Any] | None:
+        """The resident row the saved screening is linked to, or None (no resident)."""
+        rid = self._row(screening_id)["resident_id"]
+        return self.get_resident(rid) if rid is not None else None
 
     def load_recording(self, screening_id: str) -> Recording:
         """The screening's recording (WFDB; NaN where gaps were flagged, ``meta`` kept)."""

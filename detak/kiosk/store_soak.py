@@ -1,13 +1,12 @@
-"""The store's crash soak: a real writer process killed with SIGKILL, then the store checked.
+"""A fast store writer for the store's concurrency tests and the save-cost benchmark.
 
 The writer (``python -m detak.kiosk.store_soak DIR N``) opens the store in ``DIR`` and saves
 ``N`` screenings through `Store.save_screening` — the call ``detak screen`` makes — each with a
 real recording (a bundled sample; most saves change its ``meta`` so that new WFDB files are
 written, every fourth reuses one) and a PDF-sized blob, printing each id once its save has
-returned. `kill_and_check` starts it, kills it at a seeded random moment (during start-up,
-the store's opening and sweep, or the saves), reopens the store (which sweeps) and returns
-what `Store.check` finds plus every printed id the store lacks. Used by
-``tests/kiosk/test_store_crash.py`` (a few iterations) and ``benchmarks/store_soak.py`` (≥ 50).
+returned. ``tests/kiosk/test_store.py`` and ``test_store_crash.py`` run sweeps and a second
+writer against it; ``benchmarks/store_soak.py`` times its saves. The kill -9 soak itself kills
+real ``detak screen`` processes: `detak.kiosk.screen_soak`.
 
 >>> import io, tempfile
 >>> out = io.StringIO()
@@ -20,14 +19,8 @@ what `Store.check` finds plus every printed id the store lacks. Used by
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import signal
-import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,21 +28,6 @@ from detak.kiosk.store import Store
 
 DEFAULT_SAMPLE = "ptbxl-00286"
 PDF_BYTES = 60_000                     # a one-page report with an ECG drawing is ~50-100 kB
-
-
-@dataclass
-class KillResult:
-    """One kill: ids printed before it, screenings found after, and the problems."""
-
-    delay_s: float
-    printed: list[str]
-    stored: int
-    problems: list[str] = field(default_factory=list)
-    swept: int = 0          # temporary and unreferenced files the kill left for the sweep
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def soak_screening(prefix: str, i: int, resident_id: int | None) -> dict:
@@ -84,51 +62,6 @@ def _collect(stream, into: list[str]) -> None:  # noqa: ANN001
     for line in iter(stream.readline, ""):
         if line.endswith("\n"):                 # a line cut by the kill was not returned
             into.append(line.strip())
-
-
-def kill_and_check(store_dir: str | Path, rng: random.Random, tag: str,
-                   max_after_first_s: float = 0.6, early_share: float = 0.2,
-                   python: str = sys.executable) -> KillResult:
-    """Start a writer on ``store_dir``, SIGKILL it at a random moment, reopen and check.
-
-    With probability ``early_share`` the kill comes at a uniform time in the first 1.5 s
-    (imports, opening, migrations, sweep); otherwise after the first printed id plus a uniform
-    0..``max_after_first_s`` s (in the middle of saves).
-    """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")]
-        if p)}
-    proc = subprocess.Popen([python, "-m", "detak.kiosk.store_soak", str(store_dir), "1000000",
-                             "--prefix", tag, "--seed", str(rng.randrange(2**31))],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
-    printed: list[str] = []
-    reader = threading.Thread(target=_collect, args=(proc.stdout, printed), daemon=True)
-    reader.start()
-    start = time.monotonic()
-    if rng.random() < early_share:
-        delay = rng.uniform(0.0, 1.5)
-        time.sleep(delay)
-    else:
-        while not printed and proc.poll() is None and time.monotonic() - start < 60:
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, max_after_first_s))
-        delay = time.monotonic() - start
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    reader.join(timeout=10)
-    ids = list(printed)
-    with Store.open(store_dir, sweep=False) as store:
-        counts = store.sweep()                      # what Store.open does, counted here
-        problems = store.check()
-        stored = store.screening_count()
-        for sid in ids:
-            try:
-                store.get_screening(sid)
-                store.load_recording(sid)
-            except Exception as exc:  # noqa: BLE001 - each missing save is a finding
-                problems.append(f"screening {sid} printed before the kill: {exc}")
-    return KillResult(delay, ids, stored, problems, counts["temporary"] + counts["orphans"])
 
 
 def main(argv: list[str] | None = None) -> int:

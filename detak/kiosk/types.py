@@ -23,7 +23,8 @@ field:
   ``probabilities`` (the five superclasses), ``thresholds``, ``cam`` (fused Grad-CAM maps) — or
   null, with ``mi_reason`` saying why (e.g. MI screening needs 12 leads);
 * ``urgency``: ``level``, ``level_text``, ``rules``, ``reasons``, ``notes``;
-* ``versions``: detak, model, bundle, NB model, rule sets; ``device``; ``calibration``.
+* ``versions``: detak, model, bundle, NB model, rule sets; ``device``; ``calibration``;
+* ``facility`` and ``nurse``: the names the report's header shows (null when not given).
 
 >>> s = Screening.new(source="sample://ptbxl-00286", lang="en")
 >>> len(s.id), s.created_at.endswith("+00:00"), s.mi is None
@@ -71,6 +72,8 @@ class Screening:
     versions: dict[str, Any] = dataclasses.field(default_factory=dict)
     device: dict[str, Any] | None = None
     calibration: str | None = None
+    facility: str | None = None
+    nurse: str | None = None
     format: str = FORMAT
 
     @classmethod

@@ -251,3 +251,84 @@ def test_a_usable_recording_with_quality_warnings_says_so_in_the_page_language(
     s2 = {**s, "id": "ok1", "quality": {"verdict": "ok", "reasons": [], "issues": []}}
     client.app.state.store.save_screening(s2, sample_recording)
     assert "Kualitas rekaman: cukup" not in client.get("/screenings/ok1").text
+
+
+def test_saved_screening_keeps_the_nurse_and_facility_for_its_report(tmp_path: Path):
+    """The app stores the signed-in nurse's name and the facility with the screening; the
+    saved PDF and a later `detak report` show them in the header."""
+    import shutil
+    import subprocess
+    import time
+
+    from detak.kiosk.report_cli import run_report_command
+    from detak.kiosk.screen_soak import emulator_source
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Ibu Contoh Dua", "R-88", sex="F")
+    app = create_app(tmp_path / "s", load_model=False, lang="en",
+                     device=emulator_source("ptbxl-00286"), facility="Panti Werdha  Contoh")
+    client = TestClient(app)
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0"}, follow_redirects=False)
+    jid = r.headers["location"].rsplit("/", 1)[1]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = client.get(f"/record/{jid}/result", follow_redirects=False)
+        if r.status_code == 200:
+            break
+        time.sleep(0.3)
+    assert r.status_code == 200, "the recording did not finish"
+    r = client.post(f"/record/{jid}/save", follow_redirects=False)
+    sid = r.headers["location"].rsplit("/", 1)[1]
+    with Store.open(tmp_path / "s") as st:
+        saved = st.get_screening(sid)
+        pdf = st.report_path(sid)
+    assert (saved["nurse"], saved["facility"]) == (NURSE, "Panti Werdha Contoh")
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    again = run_report_command(sid, tmp_path / "s", out=tmp_path / "again.pdf")
+    for path in (pdf, again):
+        text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True,
+                                       text=True, check=True).stdout.split())
+        assert "Panti Werdha Contoh" in text and f"Nurse: {NURSE}" in text
+        assert "Resident: Ibu Contoh Dua" in text and "Resident number: R-88" in text
+
+
+def _wait_result(client: TestClient, jid: str) -> object:
+    import time
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = client.get(f"/record/{jid}/result", follow_redirects=False)
+        if r.status_code == 200:
+            return r
+        time.sleep(0.3)
+    raise AssertionError("the recording did not finish")
+
+
+def test_record_again_on_the_training_device_plays_it_without_the_fault(tmp_path: Path):
+    """Reject → "Record again" re-records the same training device, as if the nurse had
+    pressed the electrode back: the lead-off fault is gone and the retake is screened."""
+    import re
+
+    from detak.kiosk.screen_soak import emulator_source
+
+    with Store.open(tmp_path / "s") as st:
+        st.add_nurse(NURSE, PIN)
+        rid = st.add_resident("Bapak Contoh Tiga", "R-99", sex="M")
+    device = emulator_source("ptbxl-00286") + "&leadoff=0:10:LA"
+    client = TestClient(create_app(tmp_path / "s", load_model=False, lang="en",
+                                   device=[device, "emu://ptbxl/1?speed=1"]))
+    client.post("/login", data={"name": NURSE, "pin": PIN})
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0"}, follow_redirects=False)
+    page = _wait_result(client, r.headers["location"].rsplit("/", 1)[1])
+    assert "Recording quality: rejected" in page.text
+    again = re.search(r'href="(/residents/\d+/place\?dev=0&(?:amp;)?retake=1)"', page.text)
+    assert again, "the reject page's Record again does not re-record the same device"
+    place = client.get(again.group(1).replace("&amp;", "&"))
+    assert 'name="retake" value="1"' in place.text
+    r = client.post(f"/residents/{rid}/record", data={"dev": "0", "retake": "1"},
+                    follow_redirects=False)
+    page = _wait_result(client, r.headers["location"].rsplit("/", 1)[1])
+    assert "rejected" not in page.text and "QRS" in page.text

@@ -33,7 +33,7 @@ VIEWPORT = {"width": 800, "height": 480}
 WIDE = {"width": 1024, "height": 600}       # the other touchscreen the kiosk is made for
 SCREENS = os.environ.get("DETAK_KIOSK_SCREENS")
 CLEAN = "emu://ptbxl/1?speed=2"
-LEAD_OFF = "emu://ptbxl/1?speed=2&leadoff=0.5:9:RA"
+LEAD_OFF = "emu://ptbxl/286?speed=2&leadoff=0.5:9:RA"   # record again: the same, RA back on
 SLOW_WIDE = "emu://ptbxl/286?speed=2"      # 54 bpm, QRS 150 ms: values out of range
 NURSE, PIN = "Suster Uji Coba", "2468"
 LOCKED = "Perawat Lupa Pin"
@@ -84,6 +84,9 @@ class Shots:
     def __call__(self, name: str) -> None:
         self.n += 1
         path = self.folder / f"{self.prefix}-{self.n:02d}-{name}.png"
+        # a click that posts a form may still be navigating: Chromium refuses to capture a
+        # page between two documents ("Unable to capture screenshot"), so wait for the load
+        self.page.wait_for_load_state("load")
         self.page.screenshot(path=str(path))
         self.files.append(path)
 
@@ -279,10 +282,8 @@ def test_rejected_recording_then_retake_in_english(browser: object, kiosk: str,
     assert TEXTS["en"]["loose"] in page.inner_text(".reasons")
     shots("rejected")
     _check_tap_targets(page)
-    page.click("a.btn.primary")                       # record again: back to placement
-    page.wait_for_url("**/place?dev=1")
-    page.click("a[href$='/device']")                  # the electrode is back: clean device
-    page.click("a[href$='place?dev=2']")
+    page.click("a.btn.primary")                       # record again: the same device, and
+    page.wait_for_url("**/place?dev=1&retake=1")      # the nurse pressed RA back on
     page.click("button.primary")
     page.wait_for_url("**/result", timeout=60000)
     marked = page.locator("tr.out").all_inner_texts()  # ST 73 ms low, QRS 150 ms high
@@ -313,12 +314,10 @@ def test_rejected_then_retake_in_bahasa_indonesia_at_1024x600(browser: object, k
     _check_tap_targets(page)
     main = page.inner_text("main")
     assert not [w for w in ENGLISH if w in main], main
-    page.click("a.btn.primary")
-    page.wait_for_url("**/place?dev=1")
+    page.click("a.btn.primary")                      # record again: the same device
+    page.wait_for_url("**/place?dev=1&retake=1")
     shots("placement")
     _check_tap_targets(page)
-    page.click("a[href$='/device']")
-    page.click("a[href$='place?dev=0']")
     page.click("button.primary")
     page.wait_for_url("**/result", timeout=60000)
     _results(page, shots, TEXTS["id"])

@@ -307,3 +307,24 @@ def test_long_names_shrink_and_stay_left_of_the_urgency_banner(tmp_path):
               and float(x0) < 196 * PT_PER_MM]  # the banner's own words start at 198.5 mm
     assert header and max(x1 for x1, _w in header) < 195 * PT_PER_MM
     assert "Kusumawardhani" in " ".join(w for _x, w in header)
+
+
+def test_screen_facility_and_nurse_are_stored_and_rerendered(tmp_path):
+    """`detak screen --facility --nurse` stores both with the screening: its PDF and a later
+    `detak report` show them; `detak report --facility` overrides for that render only."""
+    r = _detak("screen", "sample://ludb-1", "--store", str(tmp_path / "s"), "--json",
+               "--lang", "en", "--facility", "Panti Werdha Kasih Ibu", "--nurse", "Ns. Dewi")
+    assert r.returncode == 0, r.stderr
+    view = json.loads(r.stdout)
+    assert (view["facility"], view["nurse"]) == ("Panti Werdha Kasih Ibu", "Ns. Dewi")
+    for path in (view["report_pdf"], tmp_path / "again.pdf"):
+        if path != view["report_pdf"]:
+            r = _detak("report", view["id"], "--store", str(tmp_path / "s"), "--out", str(path))
+            assert r.returncode == 0, r.stderr
+        text = _text(Path(path))
+        assert "Panti Werdha Kasih Ibu" in text and "Nurse: Ns. Dewi" in text
+    r = _detak("report", view["id"], "--store", str(tmp_path / "s"), "--out",
+               str(tmp_path / "other.pdf"), "--facility", "Klinik Lain", "--lang", "id")
+    assert r.returncode == 0, r.stderr
+    text = _text(tmp_path / "other.pdf")
+    assert "Klinik Lain" in text and "Kasih Ibu" not in text and "Ns. Dewi" in text

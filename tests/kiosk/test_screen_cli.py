@@ -66,6 +66,19 @@ def test_rejected_source_has_reasons_no_measurements_and_exit_1(tmp_path, capsys
     assert len(lines) == 1 and lines[0].startswith("detak screen: rejected: ")
 
 
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_rejection_stderr_line_is_technical_english_whatever_the_language(
+        tmp_path, capsys, short_record, lang):
+    # the kiosk check (tools/kiosk_check.py) and log readers match the stderr line; the
+    # nurse's language is for the JSON, the report and the app (0.5 s: "0,5 detik" in id)
+    code, (o,), err = _run(["screen", short_record, "--store", str(tmp_path / "S"), "--json",
+                            "--lang", lang], capsys)
+    assert code == 1
+    line = err.strip().splitlines()[-1]
+    assert "short.hea: Recording too short: 0.5 s" in line, line
+    assert ("Rekaman" in " ".join(o["quality"]["reasons"])) == (lang == "id")
+
+
 def test_single_lead_source_says_mi_needs_12_leads(tmp_path, capsys):
     rec = load_sample("ludb-1").select(["II"])
     path = write_wfdb(rec.replace(name="one"), tmp_path / "one")

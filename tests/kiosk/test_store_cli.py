@@ -51,3 +51,39 @@ def test_unusable_stores_are_one_line_errors(tmp_path: Path,
     (tmp_path / "s" / DB_NAME).write_bytes(b"garbage" * 1000)
     code, lines, err = _run(capsys, "--store", str(tmp_path / "s"))
     assert code == 1 and "not a database" in err and len(err.splitlines()) == 1
+
+
+def test_outbox_lists_pending_entries_with_attempts_and_errors_no_names(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    with Store.open(tmp_path / "s") as store:
+        rid = store.add_resident("Ibu Rahasia Contoh", "R-9")
+        for sid in ("a", "b", "c"):
+            store.save_screening(make_screening(sid, resident_id=rid), load_sample("ludb-2"))
+        store.mark_failed("a", "server said 503:\n  busy")
+        store.mark_failed("a", "connection refused")
+        store.mark_sent("b")
+    swept_before = sorted((tmp_path / "s").rglob("*"))
+    assert main(["store", "outbox", "--store", str(tmp_path / "s")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "2 pending"
+    row_a = next(line for line in lines if line.startswith("a "))
+    assert " 2 " in row_a and row_a.endswith("connection refused")
+    assert any(line.startswith("c ") and line.endswith("—") for line in lines)
+    assert not any(line.startswith("b ") for line in lines)
+    assert main(["store", "outbox", "--store", str(tmp_path / "s"), "--json",
+                 "--limit", "1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["pending"] == 2 and [e["screening_id"] for e in data["entries"]] == ["a"]
+    assert data["entries"][0]["attempts"] == 2
+    assert data["entries"][0]["last_error"] == "connection refused"
+    assert "Rahasia" not in json.dumps(data) and "R-9" not in json.dumps(data)
+    assert sorted((tmp_path / "s").rglob("*")) == swept_before     # only read
+
+
+def test_outbox_of_a_missing_store_is_exit_1(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    assert main(["store", "outbox", "--store", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.startswith("detak store outbox: error: no store at")
+    assert not (tmp_path / "none").exists()
