@@ -633,6 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", choices=("ludb", "twolead"), default="ludb",
                     help="ludb: the LUDB conditions; twolead: two-lead 360-Hz recordings with "
                     "a poor second lead (LUDB, PTB-XL BIGU/PACE/2AVB); --records is ignored")
+    ap.add_argument("--items", default=None,
+                    help="twolead suite: only these source:record items, comma-separated "
+                    "(e.g. bigu:5786,pace:4492); a subset run writes no results file")
     ap.add_argument("--conditions", default=None,
                     help="only these condition keys, comma-separated (e.g. noiseII,tII); "
                     f"all: {','.join(CONDITIONS)}")
@@ -655,6 +658,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if args.suite == "twolead":
         items = two_lead_items()
+        if args.items:
+            want = {(k, int(i)) for k, i in (s.strip().split(":") for s in
+                                             args.items.split(",") if s.strip())}
+            unknown = sorted(want - set(items))
+            if unknown:
+                ap.error(f"unknown item(s) {unknown}")
+            items = [it for it in items if it in want]
         with Pool(args.jobs, initializer=_warm_up) as pool:
             res = list(tqdm(pool.imap_unordered(partial(evaluate_two_lead, seed=args.seed),
                                                 items), total=len(items), file=sys.stderr,
@@ -663,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.time() - t0
         full = "\n".join(two_lead_report(res, seconds, argv, args.jobs))
         print(full + "\n\n" + prov)
-        if not args.no_results:
+        if not args.no_results and not args.items:
             block = "\n".join([two_lead_readme_table(res), "",
                                _run_line(len(res), args.jobs, seconds), "", prov])
             path = write_results(TWO_RESULTS, "Heart rate on two-lead 360-Hz recordings with a "
