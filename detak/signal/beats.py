@@ -53,6 +53,9 @@ class Beats:
     snr: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: sample rate of ``samples`` (Hz)
     fs: float = float("nan")
+    #: beat times (s) refined below one sample (parabola through the spatial-velocity peak and
+    #: its neighbours), for the RR; empty: the RR comes from ``samples``
+    fine_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def times_s(self) -> np.ndarray:
@@ -108,7 +111,8 @@ def ventricular_rr_ms(beats: Beats) -> float | None:
     s = beats.samples
     if s.size < 2:
         return None
-    rr = np.diff(s) / beats.fs * 1000.0
+    rr = (np.diff(beats.fine_s) * 1000.0 if beats.fine_s.size == s.size
+          else np.diff(s) / beats.fs * 1000.0)
     if beats.interval_noisy.size == rr.size:   # out-of-rhythm intervals across a burst
         ok = ~beats.interval_noisy
     else:
@@ -415,6 +419,8 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
         if keep:
             cand.append(t)
             support.append(len(seen))
+    if len(trusted) == 2 and cand:
+        cand, support = _unechoed(cand, support, clusters, trusted, x, fs, notes, names)
     if not cand:
         notes.append("no beat confirmed by a majority of leads")
         return empty
@@ -436,11 +442,36 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
     gaps = _suspect_gaps(fid_arr, all_noisy)
     if bad.any() and fid_arr.size >= 2:   # an interval across an invalid stretch is not an RR
         gaps = gaps | _gaps_in_noise(fid_arr, bad)
-    return Beats(fid_arr, sup_arr, usable, beat_noisy, notes, gaps, trusted, snr, fs)
+    return Beats(fid_arr, sup_arr, usable, beat_noisy, notes, gaps, trusted, snr, fs,
+                 refine_peaks(sv, fid_arr) / fs)
+
+
+def refine_peaks(y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Sub-sample positions (float samples) of the local maxima of ``y`` at ``at``: the vertex
+    of the parabola through each sample and its two neighbours (within ±0.5 sample; the
+    sample itself at the edges or where ``y`` is not a peak there). RR from whole samples at
+    500 Hz moves in 2-ms steps; at 360 Hz resampled to 500 Hz the peak sample jitters by one.
+
+    >>> import numpy as np
+    >>> y = -((np.arange(10) - 4.3) ** 2)
+    >>> refine_peaks(y, np.array([4])).round(2).tolist()
+    [4.3]
+    """
+    at = np.asarray(at, dtype=int)
+    out = at.astype(np.float64)
+    ok = (at > 0) & (at < y.size - 1)
+    i = at[ok]
+    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
+    den = y0 - 2.0 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
+    out[ok] = i + np.clip(np.nan_to_num(d), -0.5, 0.5)
+    return out
 
 
 WEAK_SLOPE = 0.3        # a detection with less peak slope than this x the median is weak
-SMALL_AMPLITUDE = 0.2   # a weak detection this small (x the median QRS amplitude) is no QRS
+SMALL_AMPLITUDE = 0.35  # a detection this small (x the median QRS amplitude) ...
+SMALL_SLOPE = 0.6       # ... and with less peak slope than this x the median is no QRS
 ECTOPIC_AMPLITUDE = 0.4  # a weak late detection at least this x the previous beat's amplitude
 #                          is a wide (ectopic) QRS: kept
 
@@ -458,6 +489,42 @@ def qrs_amplitude(x: np.ndarray, at: np.ndarray, fs: float) -> np.ndarray:
     return np.array([float(np.sqrt(np.mean(np.ptp(x[:, max(0, s - w):min(n, s + w + 1)],
                                                   axis=1) ** 2)))
                      for s in np.asarray(at, dtype=int)])
+
+
+ECHO_AMPLITUDE = 0.35   # of two leads, a beat one lead saw shows in the other at least this
+#                         x that lead's amplitude at the beats both saw
+
+
+def _unechoed(cand: list[int], support: list[int], clusters: list[list[tuple[int, int]]],
+              rows: list[int], x: np.ndarray, fs: float, notes: list[str],
+              names: list[str] | None) -> tuple[list[int], list[int]]:
+    """Two trusted leads: drop a beat only one lead detected when the other lead shows no
+    deflection there (under `ECHO_AMPLITUDE` x its amplitude at the beats both leads
+    detected). A QRS one lead's detector missed still deflects that lead; noise or a T wave
+    that one lead's detector took for a beat does not deflect the other lead. Needs at least
+    3 beats both leads saw (else nothing to compare with)."""
+    seen = {int(np.median([p for p, _ in cl])): {r for _, r in cl} for cl in clusters}
+    both = [t for t in cand if len(seen.get(t, ())) >= 2]
+    if len(both) < 3:
+        return cand, support
+    ref = {r: float(np.median(qrs_amplitude(x[[r]], np.asarray(both), fs))) for r in rows}
+    keep_c, keep_s, dropped = [], [], []
+    for t, sp in zip(cand, support, strict=True):
+        saw = seen.get(t, set(rows))
+        other = [r for r in rows if r not in saw]
+        if len(other) == 1:
+            o = other[0]
+            if qrs_amplitude(x[[o]], np.asarray([t]), fs)[0] < ECHO_AMPLITUDE * ref[o]:
+                dropped.append(o)
+                continue
+        keep_c.append(t)
+        keep_s.append(sp)
+    if dropped:
+        name = (lambda r: names[r]) if names else (lambda r: f"row {r}")
+        notes.append(f"dropped {len(dropped)} detection(s) of one lead that the other lead "
+                     "(" + ", ".join(sorted({name(r) for r in dropped})) + ") shows no "
+                     "deflection at")
+    return keep_c, keep_s
 
 
 def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
@@ -514,7 +581,7 @@ def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
             notes.append(f"dropped {int(weak.sum())} low-slope early detection(s) (T wave?)")
         small = np.zeros(fid.size, dtype=bool)
         if amp is not None:
-            small = (peak < WEAK_SLOPE * med) & (amp < SMALL_AMPLITUDE * np.median(amp)) & ~weak
+            small = (peak < SMALL_SLOPE * med) & (amp < SMALL_AMPLITUDE * np.median(amp)) & ~weak
             if small.any():
                 notes.append(f"dropped {int(small.sum())} low-slope detection(s) under "
                              f"{SMALL_AMPLITUDE:g}x the median QRS amplitude (baseline)")
