@@ -53,6 +53,9 @@ class Beats:
     snr: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: sample rate of ``samples`` (Hz)
     fs: float = float("nan")
+    #: beat times (s) refined below one sample (parabola through the spatial-velocity peak and
+    #: its neighbours), for the RR; empty: the RR comes from ``samples``
+    fine_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def times_s(self) -> np.ndarray:
@@ -108,7 +111,8 @@ def ventricular_rr_ms(beats: Beats) -> float | None:
     s = beats.samples
     if s.size < 2:
         return None
-    rr = np.diff(s) / beats.fs * 1000.0
+    rr = (np.diff(beats.fine_s) * 1000.0 if beats.fine_s.size == s.size
+          else np.diff(s) / beats.fs * 1000.0)
     if beats.interval_noisy.size == rr.size:   # out-of-rhythm intervals across a burst
         ok = ~beats.interval_noisy
     else:
@@ -415,6 +419,8 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
         if keep:
             cand.append(t)
             support.append(len(seen))
+    if len(trusted) == 2 and cand:
+        cand, support = _unechoed(cand, support, clusters, trusted, x, fs, notes, names)
     if not cand:
         notes.append("no beat confirmed by a majority of leads")
         return empty
@@ -426,7 +432,7 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
         fid.append(a + int(np.argmax(sv[a:b])))
     fid_arr = np.asarray(fid)
     sup_arr = np.asarray(support)
-    fid_arr, sup_arr = _drop_weak(fid_arr, sup_arr, sv, fs, notes)
+    fid_arr, sup_arr = _drop_weak(fid_arr, sup_arr, sv, fs, notes, x[trusted])
     fid_arr, sup_arr = _drop_t_like(fid_arr, sup_arr, x[trusted], sv, fs, notes)
     in_noise = [p for p in in_noise if not bad[p]]
     fid_arr, sup_arr = _search_back(fid_arr, sup_arr, in_noise, noisy, trusted, x, sv, fs,
@@ -436,12 +442,100 @@ def detect_beats(x: np.ndarray, fs: float, method: str = DETECTOR,
     gaps = _suspect_gaps(fid_arr, all_noisy)
     if bad.any() and fid_arr.size >= 2:   # an interval across an invalid stretch is not an RR
         gaps = gaps | _gaps_in_noise(fid_arr, bad)
-    return Beats(fid_arr, sup_arr, usable, beat_noisy, notes, gaps, trusted, snr, fs)
+    return Beats(fid_arr, sup_arr, usable, beat_noisy, notes, gaps, trusted, snr, fs,
+                 refine_peaks(sv, fid_arr) / fs)
+
+
+def refine_peaks(y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Sub-sample positions (float samples) of the local maxima of ``y`` at ``at``: the vertex
+    of the parabola through each sample and its two neighbours (within ±0.5 sample; the
+    sample itself at the edges or where ``y`` is not a peak there). RR from whole samples at
+    500 Hz moves in 2-ms steps; at 360 Hz resampled to 500 Hz the peak sample jitters by one.
+
+    >>> import numpy as np
+    >>> y = -((np.arange(10) - 4.3) ** 2)
+    >>> refine_peaks(y, np.array([4])).round(2).tolist()
+    [4.3]
+    """
+    at = np.asarray(at, dtype=int)
+    out = at.astype(np.float64)
+    ok = (at > 0) & (at < y.size - 1)
+    i = at[ok]
+    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
+    den = y0 - 2.0 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(den < 0, 0.5 * (y0 - y2) / den, 0.0)
+    out[ok] = i + np.clip(np.nan_to_num(d), -0.5, 0.5)
+    return out
+
+
+WEAK_SLOPE = 0.3        # a detection with less peak slope than this x the median is weak
+SMALL_AMPLITUDE = 0.35  # a detection this small (x the median QRS amplitude) ...
+SMALL_SLOPE = 0.6       # ... and with less peak slope than this x the median is no QRS
+ECTOPIC_AMPLITUDE = 0.4  # a weak late detection at least this x the previous beat's amplitude
+#                          is a wide (ectopic) QRS: kept
+
+
+def qrs_amplitude(x: np.ndarray, at: np.ndarray, fs: float) -> np.ndarray:
+    """Peak-to-peak (mV) within ±50 ms of each sample in ``at``, RMS over the rows of ``x``.
+
+    >>> import numpy as np
+    >>> x = np.zeros((2, 1000)); x[:, 500] = [1.0, 0.5]
+    >>> qrs_amplitude(x, np.array([500, 100]), 500.0).round(3).tolist()
+    [0.791, 0.0]
+    """
+    w = int(round(0.05 * fs))
+    n = x.shape[1]
+    return np.array([float(np.sqrt(np.mean(np.ptp(x[:, max(0, s - w):min(n, s + w + 1)],
+                                                  axis=1) ** 2)))
+                     for s in np.asarray(at, dtype=int)])
+
+
+ECHO_AMPLITUDE = 0.35   # of two leads, a beat one lead saw shows in the other at least this
+#                         x that lead's amplitude at the beats both saw
+
+
+def _unechoed(cand: list[int], support: list[int], clusters: list[list[tuple[int, int]]],
+              rows: list[int], x: np.ndarray, fs: float, notes: list[str],
+              names: list[str] | None) -> tuple[list[int], list[int]]:
+    """Two trusted leads: drop a beat only one lead detected when the other lead shows no
+    deflection there (under `ECHO_AMPLITUDE` x its amplitude at the beats both leads
+    detected). A QRS one lead's detector missed still deflects that lead; noise or a T wave
+    that one lead's detector took for a beat does not deflect the other lead. Needs at least
+    3 beats both leads saw (else nothing to compare with)."""
+    seen = {int(np.median([p for p, _ in cl])): {r for _, r in cl} for cl in clusters}
+    both = [t for t in cand if len(seen.get(t, ())) >= 2]
+    if len(both) < 3:
+        return cand, support
+    ref = {r: float(np.median(qrs_amplitude(x[[r]], np.asarray(both), fs))) for r in rows}
+    keep_c, keep_s, dropped = [], [], []
+    for t, sp in zip(cand, support, strict=True):
+        saw = seen.get(t, set(rows))
+        other = [r for r in rows if r not in saw]
+        if len(other) == 1:
+            o = other[0]
+            if qrs_amplitude(x[[o]], np.asarray([t]), fs)[0] < ECHO_AMPLITUDE * ref[o]:
+                dropped.append(o)
+                continue
+        keep_c.append(t)
+        keep_s.append(sp)
+    if dropped:
+        name = (lambda r: names[r]) if names else (lambda r: f"row {r}")
+        notes.append(f"dropped {len(dropped)} detection(s) of one lead that the other lead "
+                     "(" + ", ".join(sorted({name(r) for r in dropped})) + ") shows no "
+                     "deflection at")
+    return keep_c, keep_s
 
 
 def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
-               notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Drop candidates too close to a stronger beat, and slow (T-wave-like) early candidates."""
+               notes: list[str], x: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop candidates too close to a stronger beat, slow (T-wave-like) early candidates, and
+    (with ``x``, the trusted rows) weak detections far smaller than the beats wherever they lie
+    (baseline wiggles a single-lead detector takes for beats). A weak detection later than
+    a T wave could lie (`T_DELAY_S`) and at least `ECTOPIC_AMPLITUDE` x the previous beat's
+    amplitude is kept: a wide ectopic QRS has little slope in some leads but every QRS
+    counts."""
     order = np.argsort(fid)
     fid, sup = fid[order], sup[order]
     fid, keep_idx = np.unique(fid, return_index=True)
@@ -471,17 +565,27 @@ def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
         strong = fid[peak >= 0.3 * med]
         rr = np.diff(strong) if strong.size >= 3 else np.diff(fid)
         med_rr = float(np.median(rr))
+        amp = None if x is None else qrs_amplitude(x, fid, fs)
+        late = T_DELAY_S[1] * fs
         weak = np.zeros(fid.size, dtype=bool)
         for i in range(1, fid.size):
-            if peak[i] < 0.3 * med and fid[i] - fid[i - 1] < 0.7 * med_rr:
-                weak[i] = True
+            if peak[i] < WEAK_SLOPE * med and fid[i] - fid[i - 1] < 0.7 * med_rr:
+                ectopic = (amp is not None and fid[i] - fid[i - 1] > late
+                           and amp[i] >= ECTOPIC_AMPLITUDE * amp[i - 1])
+                weak[i] = not ectopic
         # the first detection has no beat before it: judged against the beat after it
         # (filter transients at the start of a recording)
-        if peak[0] < 0.3 * med and fid[1] - fid[0] < 0.7 * med_rr:
+        if peak[0] < WEAK_SLOPE * med and fid[1] - fid[0] < 0.7 * med_rr:
             weak[0] = True
         if weak.any():
             notes.append(f"dropped {int(weak.sum())} low-slope early detection(s) (T wave?)")
-            fid, sup = fid[~weak], sup[~weak]
+        small = np.zeros(fid.size, dtype=bool)
+        if amp is not None:
+            small = (peak < SMALL_SLOPE * med) & (amp < SMALL_AMPLITUDE * np.median(amp)) & ~weak
+            if small.any():
+                notes.append(f"dropped {int(small.sum())} low-slope detection(s) under "
+                             f"{SMALL_AMPLITUDE:g}x the median QRS amplitude (baseline)")
+        fid, sup = fid[~(weak | small)], sup[~(weak | small)]
     if n_ref:
         notes.append(f"dropped {n_ref} detection(s) within {REFRACTORY_MS:g} ms of a beat")
     return fid, sup
@@ -489,6 +593,8 @@ def _drop_weak(fid: np.ndarray, sup: np.ndarray, sv: np.ndarray, fs: float,
 
 T_DELAY_S = (0.12, 0.42)   # a T wave's steepest slope follows its QRS within this delay
 T_SHARPNESS_RATIO = 0.7    # and is this much blunter (slope per amplitude) than the QRS
+T_MAX_SLOPE_RATIO = 1.35   # and not steeper than its QRS by this (PTB-XL bigeminy ectopics:
+#                            1.46-4.6x the beat before them; LUDB T waves x3: <= 1.18x)
 
 
 def sharpness(x: np.ndarray, sv: np.ndarray, at: np.ndarray, fs: float) -> np.ndarray:
@@ -522,7 +628,10 @@ def _drop_t_like(fid: np.ndarray, sup: np.ndarray, x: np.ndarray, sv: np.ndarray
     """Drop T waves taken for beats (tall T waves, single leads): a detection that follows a
     beat within `T_DELAY_S` and is blunter than both neighbours by `T_SHARPNESS_RATIO`, when
     such detections recur at a steady delay (T waves follow every QRS at the same distance;
-    an isolated premature wide beat does not recur like that)."""
+    an isolated premature wide beat does not recur like that). A detection steeper than the
+    beat before it (`T_MAX_SLOPE_RATIO`) is not its T wave: repolarisation is slower than its
+    own depolarisation, and in bigeminy the ectopic beats recur at a steady coupling interval
+    and may be blunter (wider) but steeper and taller than the sinus beats."""
     if fid.size < 4:
         return fid, sup
     sh = sharpness(x, sv, fid, fs)
@@ -532,7 +641,8 @@ def _drop_t_like(fid: np.ndarray, sup: np.ndarray, x: np.ndarray, sv: np.ndarray
     for i in range(1, fid.size):
         d = fid[i] - fid[i - 1]
         nxt = sh[i + 1] if i + 1 < fid.size else sh[i - 1]
-        if lo <= d <= hi and sh[i] < T_SHARPNESS_RATIO * min(sh[i - 1], nxt):
+        if lo <= d <= hi and sh[i] < T_SHARPNESS_RATIO * min(sh[i - 1], nxt) \
+                and sv[fid[i]] < T_MAX_SLOPE_RATIO * sv[fid[i - 1]]:
             cand[i] = True
             delay[i] = d
     if cand.sum() < 2:

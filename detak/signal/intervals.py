@@ -221,8 +221,10 @@ def _drop_gap_beats(beats: Beats, spans: list[tuple[int, int]], rec_fs: float,
                  f"{QRS_WINDOW_S[0]:g} s of the R peak), {int((~across).sum())} RR interval(s) "
                  f"that cross no gap; PR/QRS/QT from the {wave.size} beat(s) whose window "
                  f"(-{BEAT_WINDOW_S[0]:g} to +{BEAT_WINDOW_S[1]:g} s) is gap-free")
+    fine = beats.fine_s[idx] if beats.fine_s.size == beats.samples.size else beats.fine_s[:0]
     return dataclasses.replace(beats, samples=s, support=beats.support[idx],
-                               noisy=beats.noisy[idx], interval_noisy=across), wave
+                               noisy=beats.noisy[idx], interval_noisy=across,
+                               fine_s=fine), wave
 
 
 def measure_intervals(rec: Recording, beats: Beats | None = None) -> Intervals:

@@ -34,8 +34,8 @@ def test_two_lead_table_percentiles_and_missing_reference():
     assert len(rows) == 2 + 2 * 2          # LUDB and PACE, two second leads each
     assert rows[2].startswith("| LUDB (all rhythms) | V1 at 0.17 mV with noise | 2 (0) | ")
     cells = [c.strip() for c in rows[2].strip("|").split("|")]
-    assert cells[3] == "252/475/490 (50.0 %)"  # |errors| 5 and 500 ms, interpolated
-    assert cells[4] == "0/0/0 (0.0 %)"
-    assert cells[5] == "10000/10000/10000 (100.0 %)"  # no value counts as 10,000 ms
+    assert cells[3] == "252.5/475/490 (50.0 %)"  # |errors| 5 and 500 ms, interpolated
+    assert cells[4] == "0.0/0/0 (0.0 %)"
+    assert cells[5] == "10000.0/10000/10000 (100.0 %)"  # no value counts as 10,000 ms
     assert rows[4].startswith("| PTB-XL paced (PACE) | V1 at 0.17 mV with noise | 0 (1) | "
                               "–/–/– (–)")

@@ -97,8 +97,11 @@ def test_invalid_samples_give_no_beat_and_no_rr_across_them() -> None:
     assert b.samples.size < whole.samples.size
     across = np.flatnonzero((t[:-1] < 4.0) & (t[1:] > 5.2))
     assert across.size == 1 and b.interval_noisy[across[0]]
+    # the gap takes two RRs (918, 912 ms) out of a sinus arrhythmia of 890-942 ms: the median
+    # of the others moves by ~12 ms (an RR across the gap, 1830 ms, is not among them)
     assert beat_train.ventricular_rr_ms(b) == pytest.approx(beat_train.ventricular_rr_ms(whole),
-                                                           abs=10)
+                                                           abs=15)
+    assert beat_train.ventricular_rr_ms(b) < 1000
 
 
 @cache
@@ -134,3 +137,33 @@ def test_bigeminy_paced_and_av_block_count_every_qrs_only(code: str, k: int) -> 
     for kind in ("low", "noisy"):
         out = analyse_recording(two_lead(rec, kind, seed=k))
         assert out["rr_ms"] == pytest.approx(ref, abs=25), kind
+
+
+def benchmark_window(rec: Recording, n: int, kind: str) -> Recording:
+    """The two-lead window `benchmarks/hr_robustness.py --suite twolead` builds (same seed)."""
+    x = resample(np.asarray(rec.signal, dtype=np.float64), rec.fs, FS)
+    k = ["low", "noisy"].index(kind)
+    v = poor_lead(x[list(rec.leads).index("V1")], FS, kind,
+                  seed=np.random.default_rng([0, n, 100 + k]))
+    return rec.replace(signal=np.vstack([x[list(rec.leads).index("II")], v]).astype(np.float32),
+                       fs=FS, leads=["II", "V1"])
+
+
+# PTB-XL bigeminy windows the two-lead benchmark got wrong (issue 13 item 9), by cause:
+# 5786: the ectopic beats have little slope in II and were dropped as "low-slope early"
+# (T waves?) although they come after any T wave and are half the sinus QRS or taller;
+# 16455, 17248, 20972: tiny baseline wiggles in II (< 0.2x the QRS amplitude) taken for beats
+# (not "early", so kept); 21384: the ectopic beats, 2x taller and steeper than the sinus
+# beats, come at a steady 420 ms and were dropped as T waves; 17408: a wiggle 0.28x the QRS
+# amplitude (with half the median slope) broke the short/long alternation; 6721 (II itself
+# 0.3 mV and noisy, so both leads are trusted): noise peaks of the noisy V1 counted though II
+# shows no deflection there. Each > 100 ms off before (6721 and 17408 still at commit a9c145f,
+# which fixed the other five: 670/573 and 568 ms against 825 and 870 ms).
+@pytest.mark.parametrize("n", [5786, 6721, 16455, 17248, 17408, 20972, 21384])
+def test_bigeminy_every_ectopic_qrs_counts_and_no_baseline_wiggle(n: int) -> None:
+    rec = open_ptbxl().record(n)
+    ref = _consensus_rr(rec)
+    for kind in ("low", "noisy"):
+        out = analyse_recording(benchmark_window(rec, n, kind))
+        assert out["rr_ms"] == pytest.approx(ref, abs=25), kind
+        assert 60000.0 / out["quality"]["heart_rate_bpm"] == pytest.approx(ref, abs=25), kind
