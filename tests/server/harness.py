@@ -77,7 +77,14 @@ class Postgres:
 
     def restart(self) -> None:
         """Stop and start the cluster (the database restarted under the server)."""
+        self.pause()
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the cluster (the database goes away under the server)."""
         self._server.stop()
+
+    def resume(self) -> None:
         self._server.ensure_postgres_running()
 
     def stop(self) -> None:
