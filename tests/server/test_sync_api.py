@@ -201,3 +201,10 @@ def test_password_never_from_argv(detak_server: ServerProcess) -> None:
     r = detak_server.admin("create-user", "--role", "doctor", "--name", "dr-y",
                            "--password", "x" * 12, check=False)
     assert r.returncode == 2
+
+
+def test_the_server_process_never_loaded_torch(detak_server: ServerProcess) -> None:
+    """After every route above ran in it, no torch library is mapped into the server."""
+    maps = (__import__("pathlib").Path(f"/proc/{detak_server.proc.pid}/maps")).read_text()
+    assert "python" in maps  # the check reads the right thing
+    assert "torch" not in maps
