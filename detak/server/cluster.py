@@ -12,9 +12,8 @@ Who starts and stops it (``DIR/cluster.lock``, an ``flock``):
   command starts the cluster itself, and the last admin command to finish (the one that can
   upgrade to the exclusive lock) stops it again; a server starting meanwhile waits for it.
 
->>> import tempfile
->>> managed_url_env() in ("DETAK_DATABASE_URL",)
-True
+>>> pg_binary("pg_dump").name
+'pg_dump'
 """
 
 from __future__ import annotations
@@ -37,11 +36,6 @@ SERVER_WAIT_S = 60.0
 
 class ClusterBusyError(RuntimeError):
     """Another ``detak server`` already runs on this data folder."""
-
-
-def managed_url_env() -> str:
-    """The environment variable that names an external database (then no cluster is managed)."""
-    return "DETAK_DATABASE_URL"
 
 
 def _lock_file(data_dir: Path) -> int:

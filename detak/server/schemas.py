@@ -1,6 +1,6 @@
 """Pydantic schemas of the JSON API (docs/sync.md §3, §6), with size limits on every field.
 
->>> EnrolRequest(code="abc", public_key="A" * 44).name is None
+>>> EnrolRequest(code="abc", public_key="A" * 43 + "=").name is None
 True
 """
 
