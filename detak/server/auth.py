@@ -34,10 +34,13 @@ def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: byt
 
 
 def request_path(request: Request) -> str:
-    """The path and query string exactly as sent."""
-    raw = request.scope.get("raw_path") or request.url.path.encode()
+    """The path and query string exactly as the kiosk sent them (its signed ``PATH``)."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    root = request.scope.get("root_path") or ""  # `detak server --root-path /clinic` behind a
+    if root and not raw.startswith(root + "/"):  # proxy that strips the prefix it serves under
+        raw = root + raw
     query = request.scope.get("query_string") or b""
-    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return raw + ("?" + query.decode("latin-1") if query else "")
 
 
 def _unauth(code: str, message: str) -> ApiError:

@@ -53,6 +53,9 @@ def add_server_command(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--root-path", default="", metavar="PREFIX",
+                   help="the path prefix a reverse proxy serves the server under and strips "
+                   "(e.g. /clinic): kiosks sign the full path")
     p.set_defaults(func=_cmd_serve)
     ss = p.add_subparsers(dest="server_command", metavar="ACTION", required=False)
 
@@ -388,5 +391,6 @@ def _serve(args: argparse.Namespace, data: Any, url: str) -> int:
     signal.signal(signal.SIGTERM, _exit)
     uvicorn.run("detak.server.app:create_server", factory=True, host=args.host, port=args.port,
                 workers=max(1, args.workers), log_level="info", access_log=False,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5,
+                root_path=args.root_path.rstrip("/"))
     return 0

@@ -52,8 +52,12 @@ def test_enrol_answers_the_contract(detak_server: ServerProcess) -> None:
 
 def test_code_is_single_use(detak_server: ServerProcess) -> None:
     code = detak_server.enrollment_code("Wisma A")
-    assert Kiosk(detak_server.url).enroll(code).status_code == 201
-    r = Kiosk(detak_server.url).enroll(code)
+    first = Kiosk(detak_server.url)
+    assert first.enroll(code).status_code == 201
+    kiosk_id = first.kiosk_id
+    # the same kiosk (same key) retrying after a lost answer: the same kiosk id
+    assert first.enroll(code).status_code == 201 and first.kiosk_id == kiosk_id
+    r = Kiosk(detak_server.url).enroll(code)  # another key: refused
     assert r.status_code == 403 and r.json()["error"]["code"] == "enrolment_code_invalid"
     r = Kiosk(detak_server.url).enroll("not-a-code")
     assert r.status_code == 403 and r.json()["error"]["code"] == "enrolment_code_invalid"
