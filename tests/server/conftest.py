@@ -8,7 +8,8 @@ any test folder); these fixtures wrap them:
     started once per test session; ``postgres.new_database()`` returns the URL of a fresh
     database, ``postgres.restart()`` restarts the cluster.
 ``server_factory`` (function)
-    ``server_factory(managed=False, workers=1, env=None) -> harness.ServerProcess``: a started
+    ``server_factory(managed=False, workers=1, env=None, args=()) -> harness.ServerProcess``:
+    a started
     ``detak server --data TMP --port FREE [--database-url URL]`` (its own fresh database; with
     ``managed=True`` no URL: the server runs its own cluster in TMP). Stopped after the test.
 ``detak_server`` (module)
@@ -70,15 +71,15 @@ def server_factory(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
     started: list[ServerProcess] = []
     folders: list[Path] = []
 
-    def start(managed: bool = False, workers: int = 1,
-              env: dict[str, str] | None = None) -> ServerProcess:
+    def start(managed: bool = False, workers: int = 1, env: dict[str, str] | None = None,
+              args: tuple[str, ...] = ()) -> ServerProcess:
         if managed:
             folders.append(outside_pytest_tmp("detak-test-srv-"))
             data = folders[-1] / "data"
         else:
             data = tmp_path_factory.mktemp("server") / "data"
         srv = ServerProcess(data, None if managed else postgres.new_database(),
-                            workers=workers, env=env)
+                            workers=workers, env=env, args=args)
         started.append(srv)
         return srv.start()
 

@@ -79,3 +79,17 @@ def test_enrol_validation(detak_server: ServerProcess) -> None:
     r = k.http.post("/api/v1/enroll", content=b"not json",
                     headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_json"
+
+
+def test_root_path_behind_a_prefix_stripping_proxy(server_factory) -> None:  # noqa: ANN001
+    """The kiosk signs /clinic/api/v1/...; the proxy strips /clinic; --root-path restores it."""
+    srv = server_factory(args=("--root-path", "/clinic"))
+    srv.admin("facility", "add", "Wisma P")
+    k = Kiosk(srv.url)
+    assert k.enroll(srv.enrollment_code("Wisma P")).status_code == 201
+    body = b'{"protocol": 1, "items": []}'
+    h = k.headers("POST", "/clinic/api/v1/sync/batch", body)
+    assert k.http.post("/api/v1/sync/batch", content=body, headers=h).status_code == 200
+    h = k.headers("POST", "/api/v1/sync/batch", body)  # signed without the prefix: refused
+    assert _code(k.http.post("/api/v1/sync/batch", content=body,
+                             headers=h)) == "signature_invalid"
