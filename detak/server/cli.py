@@ -130,8 +130,23 @@ def add_server_command(sub: Any) -> None:
     bk.set_defaults(func=_cmd_backup)
 
 
+def need_server_extra() -> None:
+    """A one-line usage error when the ``[server]`` extra is not installed (a kiosk install).
+
+    >>> need_server_extra()  # installed here
+    """
+    import importlib.util
+
+    missing = [m for m in ("sqlalchemy", "alembic", "psycopg") if importlib.util.find_spec(m)
+               is None]
+    if missing:
+        raise UsageError(f"detak server needs the server extra ({', '.join(missing)} missing): "
+                         "pip install \"detak[server]\"")
+
+
 @contextlib.contextmanager
 def _url(args: argparse.Namespace, admin: bool = True) -> Iterator[str]:
+    need_server_extra()
     url = getattr(args, "database_url", None) or os.environ.get("DETAK_DATABASE_URL")
     if url:
         yield url
@@ -356,6 +371,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown action {args.server_command!r}")
     if not args.data:
         raise UsageError("give --data DIR")
+    need_server_extra()
     from pathlib import Path
 
     data = Path(args.data).absolute()
