@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,16 @@ MEASURES = {
 }
 SYSTEM_RESIDENT = "urn:detak:resident-number"
 SYSTEM_SCREENING = "urn:detak:screening"
+NAMESPACE = uuid.UUID("6a0b6f2e-6f1d-5e55-9d3c-0d5e7a6b1c15")  # detak's FHIR export (uuid5)
+
+
+def _urn(screening_uuid: str, part: str) -> str:
+    """A stable ``urn:uuid:`` for one resource of one screening's Bundle (uuid5).
+
+    >>> _urn("ab" * 16, "report") == _urn("ab" * 16, "report") != _urn("ab" * 16, "patient")
+    True
+    """
+    return "urn:uuid:" + str(uuid.uuid5(NAMESPACE, f"{screening_uuid}/{part}"))
 
 
 def parse_since(text: str) -> datetime:
@@ -80,7 +91,7 @@ def fhir_bundle(row: dict[str, Any]) -> dict:
     subject = None
     res = row.get("resident")
     if res:
-        pid = f"urn:uuid:{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:]}-p"
+        pid = _urn(uid, "patient")
         patient = {"resourceType": "Patient",
                    "identifier": [{"system": SYSTEM_RESIDENT,
                                    "value": f"{row['facility']}/{res['resident_number']}"}],
@@ -93,11 +104,11 @@ def fhir_bundle(row: dict[str, Any]) -> dict:
         subject = {"reference": pid}
     results = []
     values = _intervals(row["screening"] or {})
-    for i, (key, (loinc, display, unit)) in enumerate(MEASURES.items()):
+    for key, (loinc, display, unit) in MEASURES.items():
         v = values.get(key)
         if not isinstance(v, int | float) or isinstance(v, bool) or v != v:
             continue
-        oid = f"urn:detak:{uid}:obs:{i}"
+        oid = _urn(uid, f"observation/{key}")
         obs = {"resourceType": "Observation", "status": "final",
                "category": [{"coding": [{
                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
@@ -126,7 +137,7 @@ def fhir_bundle(row: dict[str, Any]) -> dict:
         report["conclusion"] = label[:500]
     if row.get("report_pdf"):
         report["presentedForm"] = [{"contentType": "application/pdf", "url": "report.pdf"}]
-    entries.append({"fullUrl": f"urn:detak:{uid}:report", "resource": report})
+    entries.append({"fullUrl": _urn(uid, "report"), "resource": report})
     return {"resourceType": "Bundle", "type": "collection",
             "identifier": {"system": SYSTEM_SCREENING, "value": uid},
             "timestamp": _fhir_time(row["received_at"]), "entry": entries}
