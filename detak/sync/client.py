@@ -149,7 +149,8 @@ class SyncClient:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH}")
         self.store, self.insecure = store, insecure
         self.chunk_size, self.batch_size = chunk_size, batch_size
-        self.policy, self.timeout, self.transport = policy or RetryPolicy(), timeout, transport
+        self.policy = policy or RetryPolicy.from_env()
+        self.timeout, self.transport = timeout, transport
         self.bundles_root, self.models = bundles_root, tuple(models)
         self.sleep, self.rng, self.lock_wait_s = sleep, rng or random.Random(), lock_wait_s
 

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,11 @@ def signed_headers(key: Ed25519PrivateKey, kiosk_id: str, method: str, path: str
             HEADER_NONCE: nonce, HEADER_SIGNATURE: base64.b64encode(sig).decode("ascii")}
 
 
-def verify_signature(public_key_b64: str, headers: dict[str, str], method: str, path: str,
+def verify_signature(public_key_b64: str, headers: Mapping[str, str], method: str, path: str,
                      body: bytes) -> bool:
     """Does ``headers`` carry a valid signature of the request by the key ``public_key_b64``
-    (base64 of the 32 raw bytes)? What a server checks (the tests use it)."""
+    (base64 of the 32 raw bytes)? What a server checks (the tests use it); ``headers`` may
+    be a case-insensitive mapping (httpx, Starlette)."""
     from cryptography.exceptions import InvalidSignature
 
     key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))

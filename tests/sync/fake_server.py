@@ -128,7 +128,7 @@ class FakeServer:
             return None, _error(401, "kiosk_unknown")
         if kiosk["revoked"]:
             return None, _error(401, "kiosk_revoked")
-        if not verify_signature(kiosk["public_key"], dict(h), req.method, path, req.content):
+        if not verify_signature(kiosk["public_key"], h, req.method, path, req.content):
             return None, _error(401, "signature_invalid")
         if abs(self.now - int(h["X-Detak-Timestamp"])) > 300:
             return None, _error(401, "timestamp_out_of_window")
