@@ -343,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     1
     """
     from detak.errors import run_command
+    from detak.sync.cli import protect_enroll_code
 
+    argv = protect_enroll_code(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     return run_command(_command_name(args), lambda: args.func(args), debug=args.debug)
 

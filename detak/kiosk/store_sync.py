@@ -57,7 +57,7 @@ class SyncStateMixin:
 
     # ------------------------------------------------------------------ enrolment
     def save_enrolment(self: _StoreBase, *, server_url: str, kiosk_id: str, key_file: str,
-                       bundle_public_key: str, facility_id: int | None = None,
+                       bundle_public_key: str | None, facility_id: int | None = None,
                        facility_name: str | None = None, insecure: bool = False,
                        clock_offset_s: float = 0.0) -> None:
         """Record an enrolment (replacing an earlier one: a new server starts a new verdicts

@@ -21,7 +21,9 @@ from typing import Any
 
 from detak.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-__all__ = ["add_sync_command", "run_sync", "run_enroll"]
+__all__ = ["add_sync_command", "run_sync", "run_enroll", "protect_enroll_code"]
+
+_ENROLL_OPTIONS = {"--store", "--insecure", "-h", "--help"}
 
 _DESCRIPTION = (
     "Send the kiosk's screenings to the clinic server (docs/sync.md). `detak sync --store DIR` "
@@ -70,12 +72,53 @@ def add_sync_command(sub: Any) -> None:
     e.set_defaults(func=_cmd_enroll)
 
 
+def protect_enroll_code(argv: list[str]) -> list[str]:
+    """``argv`` with a ``sync enroll`` URL or CODE that begins with ``-`` (a one-time code is
+    URL-safe base64: one in 64 does) moved behind ``--``, so that argparse takes it for the
+    positional it is, not for an unknown option. Other command lines are returned as they are.
+
+    >>> protect_enroll_code(["sync", "enroll", "https://c.org", "-Zx9", "--store", "/s"])
+    ['sync', 'enroll', 'https://c.org', '--store', '/s', '--', '-Zx9']
+    >>> protect_enroll_code(["sync", "enroll", "https://c.org", "Zx9", "--store", "/s"])
+    ['sync', 'enroll', 'https://c.org', 'Zx9', '--store', '/s']
+    """
+    try:
+        at = argv.index("sync")
+    except ValueError:
+        return argv
+    if argv[at + 1:at + 2] != ["enroll"] or "--" in argv:
+        return argv
+    head, rest = argv[:at + 2], argv[at + 2:]
+    kept: list[str] = []
+    moved: list[str] = []
+    after_store = False
+    for tok in rest:
+        if after_store:
+            kept.append(tok)
+            after_store = False
+        elif tok == "--store":
+            kept.append(tok)
+            after_store = True
+        elif tok.startswith("-") and tok not in _ENROLL_OPTIONS and \
+                not tok.startswith("--store="):
+            moved.append(tok)
+        else:
+            kept.append(tok)
+    return [*head, *kept, "--", *moved] if moved else argv
+
+
 def run_enroll(store_dir: str, url: str, code: str, insecure: bool = False) -> int:
     """Enrol; prints ``enrolled: kiosk ID at URL (facility NAME)``."""
+    import sys
+
     from detak.sync.enroll import enroll
 
     got = enroll(store_dir, url, code, insecure=insecure)
     facility = (got.get("facility") or {}).get("name")
+    if not got["bundle_key_pinned"]:
+        print("detak sync enroll: warning: the server has no bundle-signing key yet (its admin "
+              "runs `detak server bundle key PEM`); this kiosk installs no model bundle from "
+              "it until it is enrolled again", file=sys.stderr, flush=True)
     print(f"enrolled: kiosk {got['kiosk_id']} at {got['server_url']}"
           + (f" (facility {facility})" if facility else ""), flush=True)
     return EXIT_OK

@@ -62,6 +62,8 @@ MAX_BATCH_JSON = 6 << 20
 #: rounds of (upload the missing blobs, resend) per group in one run
 MISSING_BLOB_ROUNDS = 2
 LOCK_FILE = ".sync-lock"
+#: overrides the chunk size (bytes, ≤ 1 MiB): tests and benchmarks cut small blobs in chunks
+CHUNK_ENV = "DETAK_SYNC_CHUNK_BYTES"
 SYNCED = ("created", "duplicate")
 REFUSED = ("conflict", "invalid")
 
@@ -130,19 +132,22 @@ def _pack(items: list[tuple[dict[str, Any], list[Blob]]],
 class SyncClient:
     """The kiosk's sync client over an open `Store` (enrolled with `detak.sync.enroll`).
 
-    ``insecure`` allows plain http:// to a non-loopback server; ``chunk_size`` (≤ 1 MiB) and
+    ``insecure`` allows plain http:// to a non-loopback server; ``chunk_size`` (≤ 1 MiB;
+    default ``$DETAK_SYNC_CHUNK_BYTES`` or 1 MiB) and
     ``batch_size`` (≤ 50) bound each request; ``policy`` the retries; ``bundles_root`` where
     bundles install (default: `detak.export.bundle.bundles_root`); ``models`` the bundle names
     the kiosk reports; ``transport``/``sleep``/``rng`` are for tests.
     """
 
-    def __init__(self, store: Store, *, insecure: bool = False, chunk_size: int = MAX_CHUNK,
+    def __init__(self, store: Store, *, insecure: bool = False, chunk_size: int | None = None,
                  batch_size: int = MAX_BATCH, policy: RetryPolicy | None = None,
                  timeout: httpx.Timeout | float | None = None,
                  bundles_root: str | Path | None = None, models: tuple[str, ...] = ("edge",),
                  transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, lock_wait_s: float | None = 300.0) -> None:
+        if chunk_size is None:
+            chunk_size = int(os.environ.get(CHUNK_ENV) or MAX_CHUNK)
         if not 0 < chunk_size <= MAX_CHUNK:
             raise ValueError(f"chunk_size must be 1..{MAX_CHUNK}")
         if not 0 < batch_size <= MAX_BATCH:
@@ -318,7 +323,7 @@ class SyncClient:
         with contextlib.suppress(NotFoundError):   # synced meanwhile by another run
             self.store.mark_sync_failed(uuid, code, message)
             report.failures.append({"uuid": uuid, "code": code, "message": message})
-            log.warning("screening %s not synced: %s", uuid, code)
+            log.info("screening %s not synced: %s", uuid, code)
 
     def _note(self, uuid: str, error: str) -> None:
         with contextlib.suppress(NotFoundError):
@@ -338,6 +343,11 @@ class SyncClient:
         if offer.get("sha256") == status["bundle_rejected_sha256"]:
             return                                   # refused once: not downloaded again
         enr = self.store.enrolment() or {}
+        if not enr.get("bundle_public_key"):
+            report.bundle = {"installed": False, "version": offer.get("version"),
+                             "error": "no bundle key was pinned at enrolment (the server had "
+                             "none then): enrol the kiosk again to receive bundles"}
+            return
         try:
             folder = download_and_install(session, offer, enr["bundle_public_key"],
                                           self.store.root / files.TMP, self.bundles_root)

@@ -42,11 +42,17 @@ def _server_time(value: Any) -> float | None:
     return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
 
 
-def _bundle_key(pem: Any) -> str:
+def _bundle_key(pem: Any) -> str | None:
+    """The PEM to pin; None when the server has no bundle key yet (its admin has not run
+    `detak server bundle key PEM`): the kiosk then installs no bundle until enrolled again."""
     from detak.export.bundle import BundleKeyError, load_public_key
 
+    if pem is None:
+        log.info("the server has no bundle-signing key yet: this kiosk will install no "
+                    "model bundle from it until it is enrolled again")
+        return None
     if not isinstance(pem, str) or "BEGIN PUBLIC KEY" not in pem:
-        raise EnrolmentError("the server's answer lacks its bundle-signing public key (PEM)")
+        raise EnrolmentError("the server's bundle-signing public key is not a PEM public key")
     try:
         load_public_key(pem.encode("ascii"))
     except (BundleKeyError, ValueError) as exc:
@@ -99,4 +105,4 @@ def enroll(store_dir: str | Path, server_url: str, code: str, *, insecure: bool 
                              clock_offset_s=offset if abs(offset) > 2.0 else 0.0)
     log.info("kiosk enrolled as %s", answer["kiosk_id"])
     return {"kiosk_id": str(answer["kiosk_id"]), "facility": facility, "server_url": url,
-            "clock_offset_s": offset}
+            "clock_offset_s": offset, "bundle_key_pinned": pem is not None}

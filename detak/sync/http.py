@@ -97,7 +97,7 @@ class Session:
 
     def _set_offset(self, server_time: float) -> None:
         self.clock_offset_s = server_time - self.clock()
-        log.warning("kiosk clock differs from the server's by %.0f s: using the server's time "
+        log.info("kiosk clock differs from the server's by %.0f s: using the server's time "
                     "for signatures", self.clock_offset_s)
         if self.on_offset is not None:
             self.on_offset(self.clock_offset_s)

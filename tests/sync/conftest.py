@@ -28,7 +28,7 @@ def make_recording(seed: int, seconds: float = 2.0, fs: float = 250.0) -> Record
 
 
 def add_screenings(store: Store, n: int, *, seed: int = 0, resident: bool = True,
-                   report: bool = True) -> list[str]:
+                   report: bool = True, seconds: float = 2.0) -> list[str]:
     """``n`` screenings (uuid4 hex ids), each with its own recording and a PDF-ish report."""
     rid = None
     if resident:
@@ -41,7 +41,7 @@ def add_screenings(store: Store, n: int, *, seed: int = 0, resident: bool = True
         sid = uuid.UUID(int=random.Random(seed * 1000 + i).getrandbits(128), version=4).hex
         store.save_screening({"id": sid, "created_at": f"2026-12-07T08:{i % 60:02d}:00Z",
                               "intervals": {"hr_bpm": 60.0 + i, "qtc_bazett_ms": 420.5},
-                              "note": "ü"}, make_recording(seed * 1000 + i),
+                              "note": "ü"}, make_recording(seed * 1000 + i, seconds),
                              report_pdf=(b"%PDF-1.4 invented " + sid.encode()) if report
                              else None, resident_id=rid)
         ids.append(sid)

@@ -71,3 +71,21 @@ def test_unreachable_server_keeps_items_and_prints_the_summary(tmp_path: Path) -
     assert (out["synced"], out["pending"], out["failed"], out["server_ids"]) == (0, 2, 0, {})
     with Store.open(tmp_path / "s") as store:
         assert "ConnectError" in store.sync_status()["last_error"]
+
+
+def test_an_enrolment_code_beginning_with_a_dash_is_the_code(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    # one code in 64 begins with "-" (URL-safe base64); argparse alone takes it for an option
+    seen = {}
+
+    def fake_enroll(store, url, code, insecure=False):  # noqa: ANN001, ANN202
+        seen.update(store=store, url=url, code=code, insecure=insecure)
+        return {"kiosk_id": "k", "server_url": url, "facility": {}, "bundle_key_pinned": True}
+
+    import detak.sync.enroll
+
+    monkeypatch.setattr(detak.sync.enroll, "enroll", fake_enroll)
+    assert main(["sync", "enroll", "http://127.0.0.1:1", "-ZSDYh3Cmz6yeOoQ", "--store",
+                 str(tmp_path / "s")]) == 0
+    assert seen == {"store": str(tmp_path / "s"), "url": "http://127.0.0.1:1",
+                    "code": "-ZSDYh3Cmz6yeOoQ", "insecure": False}
