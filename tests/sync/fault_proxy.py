@@ -139,6 +139,8 @@ class FaultProxy:
     def stop(self) -> None:
         self._stopping = True
         with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)   # wakes the accept (close alone does not)
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             socks = list(self._open)

@@ -133,3 +133,39 @@ def test_the_server_killed_mid_batch_and_restarted(stack: ServerProcess,
         proxy.enabled = False
         drain(store_dir, env)
     _assert_clean(stack, store_dir, 6)
+
+
+def test_kiosk_app_syncs_in_the_background(stack: ServerProcess, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from detak.kiosk.app import create_app
+
+    with FaultProxy(stack.port) as proxy:
+        store_dir, _ = _kiosk(stack, tmp_path, 3, proxy.url)
+        proxy.stop()                                   # the link is down when the app starts
+        app = create_app(store_dir, load_model=False, sync_interval_s=0.2)
+        with TestClient(app) as client:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:         # the first run fails (3 tries)
+                health = client.get("/healthz").json()
+                if health["sync_error"]:
+                    break
+                time.sleep(0.2)
+            assert health["pending_sync"] == 3 and health["last_sync"] is None
+            assert "ConnectError" in health["sync_error"]    # why: named, for the admin
+            point_at(store_dir, stack.url)             # the link is back
+            app.state.sync.failures = 0                # (skip the backoff it built up)
+            app.state.sync._not_before = 0.0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                health = client.get("/healthz").json()
+                if health["pending_sync"] == 0:
+                    break
+                time.sleep(0.2)
+            assert health["pending_sync"] == 0 and health["last_sync"]
+            assert health["sync_error"] is None
+            client.get("/lang/en?next=/login")
+            page = client.get("/login").text
+            assert "Waiting to sync: 0" in page
+            assert "last sync: " in page and "last sync: never" not in page
+    _assert_clean(stack, store_dir, 3)
