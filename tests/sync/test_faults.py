@@ -35,8 +35,14 @@ CHUNK = 16 << 10          # small chunks: each recording's .dat takes several
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    pg = Postgres.start(tmp_path_factory.mktemp("pg"))
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    cluster = Postgres.start(tmp_path_factory.mktemp("pg"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(pg: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path_factory.mktemp("srv") / "data", pg.new_database())
     try:
         srv.start()
@@ -44,7 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield srv
     finally:
         srv.stop()
-        pg.stop()
 
 
 def _kiosk(stack: ServerProcess, tmp_path: Path, n: int,
@@ -169,3 +174,16 @@ def test_kiosk_app_syncs_in_the_background(stack: ServerProcess, tmp_path: Path)
             assert "Waiting to sync: 0" in page
             assert "last sync: " in page and "last sync: never" not in page
     _assert_clean(stack, store_dir, 3)
+
+
+def test_randomised_fault_iterations_fast_subset(stack: ServerProcess, pg: Postgres,
+                                                 tmp_path: Path) -> None:
+    """A few iterations of benchmarks/sync_faults.py's loop (it runs >= 200)."""
+    from tests.sync.fault_soak import soak
+
+    result = soak(stack, pg, tmp_path, iterations=10, seed=11, verify_every=5,
+                  log=lambda line: None)
+    assert result.iterations == 10 and result.checks == 2
+    assert sum(result.faults.values()) >= 5
+    assert result.ok, result
+    assert result.screenings == result.added
