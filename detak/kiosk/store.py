@@ -460,10 +460,12 @@ class Store(SyncStateMixin):
                          (str(screening_id),))
 
     def mark_failed(self, screening_id: str, error: str) -> None:
-        """A send failed: count the attempt and keep the error (the entry stays pending)."""
+        """A send failed: count the attempt and keep the error (the entry stays pending; an
+        entry already synced or failed for good is `NotFoundError`)."""
         with self._transaction() as conn:
             cur = conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                               "last_attempt_at = ? WHERE screening_id = ? AND sent_at IS NULL",
+                               "last_attempt_at = ? WHERE screening_id = ? AND sent_at IS NULL "
+                               "AND failed_at IS NULL",
                                (" ".join(str(error).split())[:1000], _iso(self.now()),
                                 str(screening_id)))
             if cur.rowcount != 1:

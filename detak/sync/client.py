@@ -158,6 +158,8 @@ class SyncClient:
         self.timeout, self.transport = timeout, transport
         self.bundles_root, self.models = bundles_root, tuple(models)
         self.sleep, self.rng, self.lock_wait_s = sleep, rng or random.Random(), lock_wait_s
+        self._tried: set[str] = set()      # items whose blobs this run began to upload
+        self._probe: set[str] = set()      # items to resume (HEAD first), not start afresh
 
     # ------------------------------------------------------------------ the run
     def session(self) -> Session:
@@ -187,11 +189,14 @@ class SyncClient:
                 raise SyncError("another sync of this store is running (the kiosk app's, or "
                                 "another `detak sync`); try again when it ends")
             with self.session() as session:
+                self._tried.clear()
                 try:
                     self._run(session, report)
                     self.store.record_sync_attempt()
                 except (ServerUnreachableError, ApiError) as err:
                     report.error = str(err)
+                    for uuid in self._tried:     # what it was sending stays pending, with why
+                        self._note(uuid, str(err))
                     self.store.record_sync_attempt(str(err))
                 except KioskRevokedError as err:
                     self.store.set_revoked()
@@ -206,6 +211,7 @@ class SyncClient:
     def _run(self, session: Session, report: SyncReport) -> None:
         rows = self.store.pending_sync_items()
         prepared: list[tuple[dict[str, Any], list[Blob]]] = []
+        self._probe = {row["id"] for row in rows if row["attempts"]}
         for row in rows:
             try:
                 prepared.append(build_item(self.store.root, row))
@@ -238,6 +244,7 @@ class SyncClient:
             missing = {r["uuid"] for r in answer.get("results", [])
                        if isinstance(r, dict) and r.get("status") == "missing_blob"}
             todo = [(item, blobs) for item, blobs in ready if item["uuid"] in missing]
+            self._probe.update(missing)
             if not todo:
                 return answer
         for item, _ in todo:
@@ -248,9 +255,11 @@ class SyncClient:
                 report: SyncReport) -> bool:
         """Upload an item's blobs; False when the server refuses one (the item is then
         marked failed or keeps its error, and is left out of the batch)."""
+        self._tried.add(uuid)
         for blob in blobs:
             try:
-                upload_blob(session, blob.sha256, blob.read(), self.chunk_size)
+                upload_blob(session, blob.sha256, blob.read(), self.chunk_size,
+                            probe=uuid in self._probe)
             except LocalFilesError as err:
                 self._refuse(report, uuid, "local_files_damaged", str(err))
                 return False

@@ -202,6 +202,10 @@ def test_an_unreachable_server_stops_the_run_and_keeps_items(enrolled: Store,
     assert len(client.sleeps) == 5                   # 6 attempts, 5 waits
     st = enrolled.sync_status()
     assert st["last_sync_at"] is None and "after 6 attempt" in st["last_error"]
+    # the item it was sending keeps why, and is resumed (HEAD first) by the next run
+    tried = [r for r in enrolled.pending_outbox() if r["last_error"]]
+    assert len(tried) == 1 and tried[0]["attempts"] == 1
+    assert "after 6 attempt" in tried[0]["last_error"]
     report = make_client(enrolled, server).sync()   # the next run starts over
     assert report.synced == 2 and report.error is None
 
@@ -317,3 +321,16 @@ def test_another_run_holding_the_lock(enrolled: Store, server: FakeServer) -> No
 
     with sync_lock(enrolled.root, None), pytest.raises(SyncError, match="another sync"):
         SyncClient(enrolled, transport=server.transport(), lock_wait_s=0.1).sync()
+
+
+def test_fresh_blobs_skip_the_head_and_a_retry_asks_first(enrolled: Store,
+                                                          server: FakeServer) -> None:
+    # on a 3G link every round trip counts: a blob never tried is sent from offset 0 at
+    # once; an item tried before asks the server's offset first (HEAD), to resume
+    ids = add_screenings(enrolled, 2)
+    enrolled.mark_failed(ids[1], "earlier run stopped")       # tried once already
+    make_client(enrolled, server).sync()
+    heads = [p for m, p in server.requests if m == "HEAD"]
+    blobs = _kiosk_blobs(enrolled, ids[1])
+    assert sorted(p.rsplit("/", 1)[1] for p in heads) == sorted(blobs.values())
+    _assert_on_server_once(server, enrolled, ids)
