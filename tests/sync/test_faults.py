@@ -187,3 +187,17 @@ def test_randomised_fault_iterations_fast_subset(stack: ServerProcess, pg: Postg
     assert sum(result.faults.values()) >= 5
     assert result.ok, result
     assert result.screenings == result.added
+
+
+def test_the_database_restarted_mid_run(stack: ServerProcess, pg: Postgres,
+                                        tmp_path: Path) -> None:
+    with FaultProxy(stack.port, FaultPlan(delay=1.0, max_delay_s=0.05, seed=6)) as proxy:
+        store_dir, env = _kiosk(stack, tmp_path, 5, proxy.url)
+        proc = start_sync(store_dir, env)
+        time.sleep(1.8)
+        pg.restart()                                       # PostgreSQL under the server
+        proc.communicate(timeout=300)
+        stack.wait_healthy(60)
+        proxy.enabled = False
+        drain(store_dir, env)
+    _assert_clean(stack, store_dir, 5)
