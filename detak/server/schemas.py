@@ -1,6 +1,6 @@
 """Pydantic schemas of the JSON API (docs/sync.md §3, §6), with size limits on every field.
 
->>> EnrolRequest(code="abc", public_key="A" * 44).name is None
+>>> EnrolRequest(code="abc", public_key="A" * 43 + "=").name is None
 True
 """
 
@@ -18,7 +18,7 @@ MAX_ITEMS = 50
 class EnrolRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     code: str = Field(min_length=1, max_length=200)
-    public_key: str = Field(min_length=1, max_length=100)
+    public_key: str = Field(pattern=r"^[A-Za-z0-9+/]{43}=$")  # 32 raw bytes, base64
     name: str | None = Field(default=None, max_length=200)
 
 
@@ -65,7 +65,31 @@ class BatchRequest(BaseModel):
     """The envelope; items are validated one by one (a bad item is ``invalid``, not a 422)."""
 
     model_config = ConfigDict(extra="ignore")
-    protocol: int
+    protocol: Literal[1]  # a higher number is answered 400 protocol_unsupported first
     verdicts_since: str | None = Field(default=None, max_length=200)
     bundle: BundleState | None = None
     items: list[dict[str, Any]] = Field(max_length=MAX_ITEMS)
+
+
+def openapi_body(model: type[BaseModel]) -> dict:
+    """An OpenAPI ``requestBody`` for ``model`` with its ``$defs`` inlined (the routes read
+    their bodies raw, so FastAPI does not register the models as components).
+
+    >>> "$defs" in str(openapi_body(BatchRequest))
+    False
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.split("/")[-1]])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": inline(schema)}}}}

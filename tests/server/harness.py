@@ -77,7 +77,14 @@ class Postgres:
 
     def restart(self) -> None:
         """Stop and start the cluster (the database restarted under the server)."""
+        self.pause()
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the cluster (the database goes away under the server)."""
         self._server.stop()
+
+    def resume(self) -> None:
         self._server.ensure_postgres_running()
 
     def stop(self) -> None:
@@ -94,11 +101,12 @@ class ServerProcess:
 
     def __init__(self, data_dir: str | Path, database_url: str | None = None,
                  port: int | None = None, workers: int = 1,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.data = Path(data_dir)
         self.database_url = database_url
         self.port = port or free_port()
         self.workers = workers
+        self.args = tuple(args)  # more `detak server` options, e.g. ("--root-path", "/x")
         self.env = _env(env)
         self.proc: subprocess.Popen | None = None
         self.log = self.data.parent / f"{self.data.name}-server.log"
@@ -116,7 +124,7 @@ class ServerProcess:
     def start(self, timeout: float = 60.0) -> ServerProcess:
         self.data.parent.mkdir(parents=True, exist_ok=True)
         cmd = DETAK + ["server", *self._db_args(), "--port", str(self.port),
-                       "--workers", str(self.workers)]
+                       "--workers", str(self.workers), *self.args]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=REPO, start_new_session=True)

@@ -52,8 +52,12 @@ def test_enrol_answers_the_contract(detak_server: ServerProcess) -> None:
 
 def test_code_is_single_use(detak_server: ServerProcess) -> None:
     code = detak_server.enrollment_code("Wisma A")
-    assert Kiosk(detak_server.url).enroll(code).status_code == 201
-    r = Kiosk(detak_server.url).enroll(code)
+    first = Kiosk(detak_server.url)
+    assert first.enroll(code).status_code == 201
+    kiosk_id = first.kiosk_id
+    # the same kiosk (same key) retrying after a lost answer: the same kiosk id
+    assert first.enroll(code).status_code == 201 and first.kiosk_id == kiosk_id
+    r = Kiosk(detak_server.url).enroll(code)  # another key: refused
     assert r.status_code == 403 and r.json()["error"]["code"] == "enrolment_code_invalid"
     r = Kiosk(detak_server.url).enroll("not-a-code")
     assert r.status_code == 403 and r.json()["error"]["code"] == "enrolment_code_invalid"
@@ -201,3 +205,10 @@ def test_password_never_from_argv(detak_server: ServerProcess) -> None:
     r = detak_server.admin("create-user", "--role", "doctor", "--name", "dr-y",
                            "--password", "x" * 12, check=False)
     assert r.returncode == 2
+
+
+def test_the_server_process_never_loaded_torch(detak_server: ServerProcess) -> None:
+    """After every route above ran in it, no torch library is mapped into the server."""
+    maps = (__import__("pathlib").Path(f"/proc/{detak_server.proc.pid}/maps")).read_text()
+    assert "python" in maps  # the check reads the right thing
+    assert "torch" not in maps

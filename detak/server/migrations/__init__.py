@@ -1,0 +1,1 @@
+"""Alembic migrations of the clinic server (run by `detak.server.db.migrate`)."""
