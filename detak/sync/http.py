@@ -33,6 +33,9 @@ API = "/api/v1"
 #: JSON bodies at least this long are sent gzip-compressed
 GZIP_MIN_BYTES = 512
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: a 401 from a server whose clock is further than this from ours is taken as
+#: ``timestamp_out_of_window`` (the server's window is 300 s; §4)
+SKEW_WINDOW_S = 240.0
 
 
 def error_of(resp: httpx.Response) -> tuple[str, str]:
@@ -145,13 +148,17 @@ class Session:
                 if status == 401 and code == "kiosk_revoked":
                     raise KioskRevokedError("the server revoked this kiosk: it no longer syncs "
                                             "(ask the clinic's admin to enrol it again)")
-                if status == 401 and code == "timestamp_out_of_window" and not skew_fixed:
-                    server_time = self._server_time(resp)
-                    if server_time is not None:
-                        skew_fixed = True
-                        self._set_offset(server_time)
-                        attempt -= 1           # the retry that §4 allows does not count
-                        continue
+                server_time = self._server_time(resp)
+                # a HEAD's 401 has no body to name the code: the server's clock says it
+                skewed = code == "timestamp_out_of_window" or (
+                    server_time is not None and abs(server_time - self.clock()
+                                                    - self.clock_offset_s) > SKEW_WINDOW_S)
+                if status == 401 and skewed and not skew_fixed and signed \
+                        and server_time is not None:
+                    skew_fixed = True
+                    self._set_offset(server_time)
+                    attempt -= 1               # the retry that §4 allows does not count
+                    continue
                 if status == 401 and code == "nonce_replayed" and not replay_fixed:
                     replay_fixed = True        # a proxy replayed our request: a new nonce
                     attempt -= 1

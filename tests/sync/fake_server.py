@@ -83,6 +83,8 @@ class FakeServer:
             return self._enroll(req)
         kiosk, problem = self._authenticate(req, path)
         if problem is not None:
+            if req.method == "HEAD":                 # a HEAD answer has no body (§5)
+                return httpx.Response(problem.status_code)
             return problem
         m = _BLOB.match(path)
         if m and req.method in ("HEAD", "PATCH"):

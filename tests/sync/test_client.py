@@ -334,3 +334,13 @@ def test_fresh_blobs_skip_the_head_and_a_retry_asks_first(enrolled: Store,
     blobs = _kiosk_blobs(enrolled, ids[1])
     assert sorted(p.rsplit("/", 1)[1] for p in heads) == sorted(blobs.values())
     _assert_on_server_once(server, enrolled, ids)
+
+
+def test_clock_skew_found_on_a_head_without_a_body(enrolled: Store, server: FakeServer) -> None:
+    # an item tried before starts with HEAD; a HEAD's 401 carries no code, only the time
+    [sid] = add_screenings(enrolled, 1)
+    enrolled.mark_failed(sid, "earlier run stopped")
+    server.clock_offset = -2 * 3600.0
+    report = make_client(enrolled, server).sync()
+    assert report.synced == 1 and report.error is None
+    assert enrolled.enrolment()["clock_offset_s"] == pytest.approx(-7200.0, abs=3)
