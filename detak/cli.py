@@ -24,6 +24,7 @@ from detak.kiosk.screen_cli import add_screen_command
 from detak.kiosk.store_cli import add_store_commands
 from detak.models.cnn_cli import add_cnn_commands
 from detak.server.cli import add_server_command
+from detak.sync.cli import add_sync_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_command(sub)        # report (the screening's PDF, re-rendered from the store)
     add_store_commands(sub)
     add_kiosk_command(sub)         # kiosk (the nurse's app)
+    add_sync_command(sub)          # sync, sync enroll (kiosk -> clinic server)
     add_server_command(sub)        # server (the clinic server and its admin commands)
     return parser
 
@@ -324,7 +326,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _command_name(args: argparse.Namespace) -> str:
     words = [args.command]
-    for attr in ("models_command", "bundle_command", "store_command", "server_command"):
+    for attr in ("models_command", "bundle_command", "store_command", "sync_command",
+                 "server_command"):
         if isinstance(getattr(args, attr, None), str):
             words.append(getattr(args, attr))
     return " ".join(words)
@@ -340,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     1
     """
     from detak.errors import run_command
+    from detak.sync.cli import protect_enroll_code
 
+    argv = protect_enroll_code(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     return run_command(_command_name(args), lambda: args.func(args), debug=args.debug)
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -65,7 +65,8 @@ def _is_training(url: str) -> bool:
 def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                lang: str = DEFAULT_LANGUAGE,
                load_model: bool = True, discover: Any = None,
-               facility: str | None = None) -> FastAPI:
+               facility: str | None = None,
+               sync_interval_s: float | None = 30.0) -> FastAPI:
     """The kiosk app over the store at ``store_dir``; ``device``: the configured device URL
     (the training device, the emulator, is offered beside it); ``lang``: the default
     language (``device`` may be a list: the nurse chooses). ``load_model`` loads the int8
@@ -73,7 +74,9 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     ``discover``: the coroutine function behind "Find devices" (default `detak devices`
     discovery, `detak.kiosk.devices.scan_devices`; tests inject one: no BLE scan).
     ``facility``: the facility's name; it and the signed-in nurse's name are stored with each
-    saved screening (``facility``, ``nurse``) and shown in its report's header."""
+    saved screening (``facility``, ``nurse``) and shown in its report's header.
+    While the app runs, `detak.sync.background.BackgroundSync` sends the outbox to the
+    server the store is enrolled with, looking every ``sync_interval_s`` (None: no sync)."""
     from detak.kiosk.acquire import without_practice_faults
     from detak.kiosk.live import RecordingJob
     from detak.kiosk.store import Store
@@ -100,7 +103,20 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
         from detak.kiosk.devices import scan_devices as discover
     jobs: dict[str, RecordingJob] = {}
 
-    app = FastAPI(title="detak kiosk", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        syncer = None
+        if sync_interval_s is not None:
+            from detak.sync.background import BackgroundSync
+
+            syncer = BackgroundSync(store.root, interval_s=sync_interval_s).start()
+        app.state.sync = syncer
+        yield
+        if syncer is not None:
+            await asyncio.to_thread(syncer.stop)
+
+    app = FastAPI(title="detak kiosk", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     app.state.store = store
@@ -120,9 +136,10 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     def page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         lg = lang_of(request)
         with db() as st:
-            pending = st.outbox_count()
-        base = {"_": translator(lg), "lang": lg, "languages": LANGUAGES, "pending": pending,
-                "last_sync": None, "signed_in": nurse_of(request) is not None,
+            sync = st.sync_status()
+        base = {"_": translator(lg), "lang": lg, "languages": LANGUAGES,
+                "pending": sync["pending"], "last_sync": local_time(sync["last_sync_at"], lg)
+                if sync["last_sync_at"] else None, "signed_in": nurse_of(request) is not None,
                 "num": lambda v, d=0: number(v, lg, d), "when": lambda t: local_time(t, lg),
                 "path": request.url.path}
         return templates.TemplateResponse(request, template, {**base, **ctx},
@@ -146,9 +163,10 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         with db() as st:
-            pending = st.outbox_count()
+            sync = st.sync_status()
         return JSONResponse({"status": "ok", "store": str(store.root), **model_info,
-                             "pending_sync": pending, "last_sync": None})
+                             "pending_sync": sync["pending"], "last_sync": sync["last_sync_at"],
+                             "failed_sync": sync["failed"], "sync_error": sync["last_error"]})
 
     @app.get("/lang/{code}")
     def set_lang(code: str, request: Request, next: str = "/") -> Response:

@@ -28,7 +28,9 @@ def add_kiosk_command(sub: Any) -> None:
         "kiosk", help="serve the nurse's kiosk app on 127.0.0.1 (open it in Chromium)",
         description="Serve the kiosk app (sign-in, residents, recording, results, reports) "
         "over the store at DIR on http://127.0.0.1:PORT/ (loopback only). GET /healthz "
-        "answers {\"status\": \"ok\", \"store\", \"model\", \"bundle\", \"pending_sync\"}. "
+        "answers {\"status\": \"ok\", \"store\", \"model\", \"bundle\", \"pending_sync\", "
+        "\"last_sync\", \"failed_sync\", \"sync_error\"}. A store enrolled with a clinic "
+        "server (detak sync enroll) is synced in the background whenever the server answers. "
         "--device is the ECG device URL (e.g. serial:///dev/ttyUSB0); the training device "
         "(the emulator) is always offered beside it.")
     p.add_argument("--store", required=True, metavar="DIR", help="the kiosk store folder")

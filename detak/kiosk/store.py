@@ -48,6 +48,7 @@ from detak.kiosk.store_errors import (
     StoreLocationError,
 )
 from detak.kiosk.store_schema import migrate
+from detak.kiosk.store_sync import SyncStateMixin
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _dummy_hash() -> str:
     return _password_hasher().hash("not-a-pin")
 
 
-class Store:
+class Store(SyncStateMixin):
     """An open kiosk store (use `Store.open`). Safe to share between threads of one process;
     several processes may open the same folder (WAL, busy timeout, the files lock)."""
 
@@ -400,7 +401,8 @@ class Store:
                              "WHERE id = ?", (sha, screening_id))
                 conn.execute("INSERT INTO outbox (screening_id, created_at) VALUES (?, ?) "
                              "ON CONFLICT (screening_id) DO UPDATE SET sent_at = NULL, "
-                             "attempts = 0, last_error = NULL", (screening_id, _iso(self.now())))
+                             "failed_at = NULL, attempts = 0, last_error = NULL",
+                             (screening_id, _iso(self.now())))
         log.info("screening %s: report %s attached", screening_id, sha[:12])
 
     def _row(self, screening_id: str) -> dict[str, Any]:
@@ -444,15 +446,17 @@ class Store:
 
     # ------------------------------------------------------------------ outbox
     def outbox_count(self) -> int:
-        """Screenings waiting to be sent."""
-        return int(self._query("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL")[0]["n"])
+        """Screenings waiting to be sent (not those the server refused for good: failed)."""
+        return int(self._query("SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL "
+                               "AND failed_at IS NULL")[0]["n"])
 
     def pending_outbox(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Unsent outbox entries, oldest first: ``screening_id``, ``created_at``, ``attempts``,
         ``last_error``, ``last_attempt_at``."""
         return self._query(
             "SELECT screening_id, created_at, attempts, last_error, last_attempt_at FROM outbox "
-            "WHERE sent_at IS NULL ORDER BY created_at, screening_id LIMIT ?",
+            "WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY created_at, screening_id "
+            "LIMIT ?",
             (-1 if limit is None else int(limit),))
 
     def mark_sent(self, screening_id: str) -> None:
@@ -468,10 +472,12 @@ class Store:
                          (str(screening_id),))
 
     def mark_failed(self, screening_id: str, error: str) -> None:
-        """A send failed: count the attempt and keep the error (the entry stays pending)."""
+        """A send failed: count the attempt and keep the error (the entry stays pending; an
+        entry already synced or failed for good is `NotFoundError`)."""
         with self._transaction() as conn:
             cur = conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
-                               "last_attempt_at = ? WHERE screening_id = ? AND sent_at IS NULL",
+                               "last_attempt_at = ? WHERE screening_id = ? AND sent_at IS NULL "
+                               "AND failed_at IS NULL",
                                (" ".join(str(error).split())[:1000], _iso(self.now()),
                                 str(screening_id)))
             if cur.rowcount != 1:

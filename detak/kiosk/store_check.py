@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from detak.kiosk import store_files as files
 from detak.kiosk.store_schema import SCHEMA_VERSION, schema_version
+from detak.kiosk.store_sync import KEY_FILE
 
 if TYPE_CHECKING:
     from detak.kiosk.store import Store
@@ -70,8 +71,8 @@ def _permission_problems(root: Path) -> list[str]:
         if path.is_dir() and path.stat().st_mode & 0o077:
             problems.append(f"permissions: folder {path} is open to others "
                             f"({oct(path.stat().st_mode & 0o777)}; expected 0o700)")
-    for path in [*root.glob("detak.sqlite3*"), *(root / files.RECORDINGS).glob("*"),
-                 *(root / files.REPORTS).glob("*")]:
+    for path in [*root.glob("detak.sqlite3*"), root / KEY_FILE,
+                 *(root / files.RECORDINGS).glob("*"), *(root / files.REPORTS).glob("*")]:
         if path.is_file() and path.stat().st_mode & 0o077:
             problems.append(f"permissions: {path} is readable by others "
                             f"({oct(path.stat().st_mode & 0o777)}; expected 0o600)")

@@ -9,9 +9,9 @@ Add a migration by appending a function; never edit one that has shipped.
 >>> import sqlite3
 >>> conn = sqlite3.connect(":memory:", isolation_level=None)
 >>> migrate(conn), schema_version(conn) == SCHEMA_VERSION
-((0, 2), True)
+((0, 3), True)
 >>> sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'"))
-['nurses', 'outbox', 'residents', 'screenings']
+['nurses', 'outbox', 'residents', 'screenings', 'sync_state', 'verdicts']
 """
 
 from __future__ import annotations
@@ -71,7 +71,48 @@ def _v2_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX residents_by_name ON residents (name COLLATE NOCASE)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_tables, _v2_indexes)
+def _v3_sync_state(conn: sqlite3.Connection) -> None:
+    """Sync state (docs/sync.md): the enrolment (server URL, kiosk id, where the private key
+    file is, the pinned bundle key, clock offset), the verdicts cursor and last sync times in
+    one row; the doctors' verdicts; each screening's server id; failed outbox entries."""
+    conn.execute("""
+        CREATE TABLE sync_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            server_url TEXT,
+            kiosk_id TEXT,
+            key_file TEXT,
+            bundle_public_key TEXT,
+            facility_id INTEGER,
+            facility_name TEXT,
+            insecure INTEGER NOT NULL DEFAULT 0,
+            clock_offset_s REAL NOT NULL DEFAULT 0,
+            enrolled_at TEXT,
+            revoked_at TEXT,
+            verdicts_cursor TEXT,
+            last_sync_at TEXT,
+            last_attempt_at TEXT,
+            last_error TEXT,
+            bundle_rejected_sha256 TEXT
+        )""")
+    conn.execute("INSERT INTO sync_state (id) VALUES (1)")
+    conn.execute("""
+        CREATE TABLE verdicts (
+            screening_id TEXT NOT NULL,
+            reviewed_at TEXT NOT NULL,
+            server_id INTEGER,
+            label TEXT,
+            note TEXT,
+            doctor TEXT,
+            verdict_json TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (screening_id, reviewed_at)
+        )""")
+    conn.execute("ALTER TABLE screenings ADD COLUMN server_id INTEGER")
+    conn.execute("ALTER TABLE outbox ADD COLUMN failed_at TEXT")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_tables, _v2_indexes,
+                                                                 _v3_sync_state)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
