@@ -96,8 +96,14 @@ def test_kill_9_of_detak_sync_mid_upload(stack: ServerProcess, tmp_path: Path) -
         rng = random.Random(5)
         kills = 0
         for _ in range(4):
+            # killed after a random number of its requests reached the proxy: mid-upload
+            # whatever the machine's speed (a whole run takes about 1 s on an idle machine)
+            seen, after = proxy.requests, rng.randint(1, 8)
             proc = start_sync(store_dir, env)
-            time.sleep(rng.uniform(0.8, 2.5))        # imports take ~1 s; then it uploads
+            deadline = time.monotonic() + 60
+            while (proxy.requests - seen < after and proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
             if proc.poll() is None:
                 kills += 1
             kill9(proc)
