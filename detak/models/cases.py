@@ -232,6 +232,10 @@ def read_cases(csv_path: str | Path, schema: Schema | str | Path) -> pd.DataFram
     return out
 
 
+def _fields(problems: list[tuple[int | None, str | None, str]], what: str) -> str:
+    return "; ".join(f"field {c!r}: {v!r} {what}" for _, c, v in problems)
+
+
 def parse_case(schema: Schema, cells: Mapping[str, str], label: str,
                row: int = 1) -> tuple[dict[str, float | None], str]:
     """One case typed into a form, checked as `read_cases` checks a CSV row: ``cells`` maps each
@@ -271,8 +275,8 @@ def parse_case(schema: Schema, cells: Mapping[str, str], label: str,
     if bad:
         hint = (" (use a decimal point, not a comma)"
                 if any(re.fullmatch(r"-?\d+,\d+", v) for _, _, v in bad) else "")
-        raise NonNumericValueError(f"case: {len(bad)} non-numeric cell(s){hint}: "
-                                   + _listed(bad, "is not a number"), bad)
+        raise NonNumericValueError(f"case: {len(bad)} non-numeric value(s){hint}: "
+                                   + _fields(bad, "is not a number"), bad)
     if all(v is None for v in values.values()):
         raise NonNumericValueError(f"case: no measurement given (schema {schema.name!r} needs at "
                                    "least one number)", [(row, None, "")])
@@ -280,7 +284,7 @@ def parse_case(schema: Schema, cells: Mapping[str, str], label: str,
     found = canon.get(_norm(label or ""))
     if found is None:
         problem = [(row, schema.target, str(label or ""))]
-        raise UnknownClassError("case: 1 unknown class: " + _listed(problem, "is not a class")
+        raise UnknownClassError("case: unknown class: " + _fields(problem, "is not a class")
                                 + f" (schema {schema.name!r} classes: "
                                 + ", ".join(schema.classes) + ")", problem)
     return values, found
