@@ -285,3 +285,27 @@ def test_case_from_verdict(world: dict) -> None:
     # the case base page links the case back to its screening
     r = w["ex-admin"].get(f"/expert/bases/{base_id(w, 'ecg_verdicts')}")
     assert f"screening {w['screening_iv']}" in r.text or f"skrining {w['screening_iv']}" in r.text
+
+
+def test_every_expert_route_refuses_outsiders(world: dict) -> None:
+    """Every /expert route (taken from the router, so a new one cannot be missed): no session
+    401, a nurse 403, a doctor 403 on every change; the language switch is the one public
+    route (it only sets a cookie)."""
+    from detak.server.expert import router
+
+    w = world
+    anon = httpx.Client(base_url=w["srv"].url)
+    routes = [(m, r.path) for r in router.routes for m in r.methods]
+    assert len(routes) >= 15
+    for method, path in routes:
+        url = re.sub(r"\{\w+\}", "1", path)
+        if path.startswith("/expert/lang/"):
+            assert anon.get(url.replace("/1", "/en")).status_code == 303
+            continue
+        data = {"csrf_token": "x"} if method == "POST" else None
+        assert anon.request(method, url, data=data).status_code == 401, (method, path)
+        body = {"csrf_token": w["ex-nurse-csrf"]} if method == "POST" else None
+        assert w["ex-nurse"].request(method, url, data=body).status_code == 403, (method, path)
+        if method == "POST":
+            r = w["ex-doc"].request(method, url, data={"csrf_token": w["ex-doc-csrf"]})
+            assert r.status_code == 403, (method, path)
