@@ -443,7 +443,8 @@ async def classify_page(request: Request) -> Response:
         s.commit()  # the audit entry of a screening read
         cases = {c.id: c for c, _n in store.cases_of(s, base)} if result else {}
         return _page(request, "expert/classify.html", user=user, csrf=csrf, bases=bases,
-                     base=base, features=feats, values=values, k=k, result=result,
+                     base=base, features=feats, values=values, query=query, k=k,
+                     result=result,
                      error=error, screening=screening, screenings=_screenings(s, user),
                      cases=cases, qs=lambda **kw: urlencode({**q, **kw}))
     return await _run(request, fn)

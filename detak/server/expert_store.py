@@ -51,6 +51,10 @@ VERDICT_BASE = "ecg_verdicts"
 SUPERCLASS_PRIORITY: tuple[str, ...] = ("MI", "STTC", "CD", "HYP", "NORM")
 #: a base feature key -> the screening's interval key it reads when the names differ
 INTERVAL_ALIASES: dict[str, str] = {"qtc_ms": "qtc_bazett_ms"}
+#: the labels the ``ecg_verdicts`` base shows for the interval keys (S3's names)
+VERDICT_LABELS: dict[str, str] = {"rr_ms": "RR", "pr_ms": "PR", "qrs_ms": "QRS", "qt_ms": "QT",
+                                  "qtc_bazett_ms": "QTc", "st_ms": "ST", "rs_ratio": "R/S",
+                                  "hr_bpm": "HR"}
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_TEXT = 200
 
@@ -184,6 +188,8 @@ def seed_bases(session: Session) -> bool:
                            "diagnostic superclass the doctor signed")
         for c in classes_of(session, base):
             session.delete(c)
+        for f in features_of(session, base):
+            f.column = VERDICT_LABELS.get(f.key, f.column)
         session.flush()
         for i, c in enumerate(("NORM", "MI", "STTC", "CD", "HYP")):
             session.add(ExpertClass(base_id=base.id, name=c, position=i))

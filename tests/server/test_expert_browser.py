@@ -20,26 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.kiosk.test_browser import ARGS, CHROMIUM, _need_chromium
 from tests.models.test_cases import synthetic_s4
 from tests.server.harness import ServerProcess
+from tests.server.kiosk import Kiosk, make_item, recording_files
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 SCREENS = os.environ.get("DETAK_EXPERT_SCREENS")
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough password"
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{CHROMIUM} is missing under CI: `make browser` installs Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (run `make browser`: apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +83,35 @@ def _signed_in(browser: object, url: str, name: str) -> object:
     return page
 
 
+SCREENING = {"intervals": {"rr_ms": 845.0, "pr_ms": 162.0, "qrs_ms": 146.0, "qt_ms": 428.0,
+                            "qtc_bazett_ms": 466.0, "st_ms": 84.0, "rs_ratio": 1.4,
+                            "hr_bpm": 71.0}}
+#: invented ECG-interval cases for the verdict base (narrow QRS: NORM; wide: CD)
+INTERVAL_CASES = """rr_ms,pr_ms,qrs_ms,qt_ms,qtc_bazett_ms,st_ms,rs_ratio,hr_bpm,verdict
+850,160,90,380,412,100,0.5,71,NORM
+900,150,88,390,411,110,0.4,67,NORM
+800,170,94,370,414,105,0.6,75,NORM
+760,158,92,372,427,98,0.5,79,NORM
+820,165,150,430,475,80,1.5,73,CD
+780,180,140,420,475,85,1.4,77,CD
+760,175,145,425,487,90,1.6,79,CD
+"""
+
+
+def _screening_of_wisma_a(srv: ServerProcess) -> int:
+    k = Kiosk(srv.url)
+    assert k.enroll(srv.enrollment_code("Wisma A")).status_code == 201
+    hea, dat = recording_files(4242)
+    k.upload(hea)
+    k.upload(dat)
+    res = k.batch([make_item(hea, dat, screening=SCREENING)]).json()["results"][0]
+    assert res["status"] == "created", res
+    return int(res["server_id"])
+
+
 def test_admin_builds_and_doctor_classifies(browser: object, detak_server: ServerProcess,
                                             tmp_path: Path) -> None:
+    screening_id = _screening_of_wisma_a(detak_server)
     admin = _signed_in(browser, detak_server.url, "Admin Uji")
     shots = Shots(admin, tmp_path)
     admin.goto("/expert")
@@ -141,6 +159,12 @@ def test_admin_builds_and_doctor_classifies(browser: object, detak_server: Serve
     shots("base-page")
     admin.evaluate("document.getElementById('cases').scrollIntoView()")
     shots("cases")
+    admin.goto("/expert")
+    admin.click("a:text-is('ecg_verdicts')")
+    admin.fill("textarea[name=csv]", INTERVAL_CASES)
+    admin.click("form[action$='/import'] button")
+    admin.wait_for_load_state("load")
+    assert admin.locator("#case-table tr").count() == 8
 
     # the doctor classifies a typed-in case
     doc = _signed_in(browser, detak_server.url, "dr. Coba")
@@ -168,10 +192,21 @@ def test_admin_builds_and_doctor_classifies(browser: object, detak_server: Serve
     shots("classify-id")
     doc.locator("#neighbours").scroll_into_view_if_needed()
     shots("neighbour-table")
+    # ... and a screening of his facility, by its measured intervals
+    doc.select_option("select[name=base]", label="ecg_verdicts")
+    doc.wait_for_load_state("load")
+    doc.select_option("select[name=screening]", value=str(screening_id))
+    doc.fill("input[name=k]", "3")
+    doc.click("#classify-form button")
+    doc.wait_for_load_state("load")
+    assert doc.input_value("input[name=f_qrs_ms]") == "146"
+    assert doc.inner_text("#knn-class").strip() == "CD"
+    assert doc.locator("#neighbours tr[data-class=CD]").count() == 3
+    shots("classify-screening", full=True)
     doc.goto("/expert/lang/en?next=" + doc.url.split(detak_server.url, 1)[1]
              .replace("&", "%26").replace("?", "%3F"))
     doc.wait_for_load_state("load")
     assert "Nearest cases" in doc.content()
-    assert doc.locator("#neighbours tr[data-rank]").count() == 5
+    assert doc.locator("#neighbours tr[data-rank]").count() == 3
     shots("classify-en", full=True)
     shots.publish()
