@@ -309,3 +309,16 @@ def test_every_expert_route_refuses_outsiders(world: dict) -> None:
         if method == "POST":
             r = w["ex-doc"].request(method, url, data={"csrf_token": w["ex-doc-csrf"]})
             assert r.status_code == 403, (method, path)
+
+
+def test_text_is_escaped_on_the_pages(world: dict) -> None:
+    w = world
+    b = base_id(w, "s4_echo")
+    r = post(w, "ex-admin", f"/expert/bases/{b}/cases",
+             {"f_hr_bpm": "70", "label": "mitral stenosis", "note": "<script>x()</script>"}
+             | {f"f_{k}": "" for k in ("aorta_mm", "atrium_k_mm", "ef_pct", "edd_mm", "esd_mm",
+                                       "ivs_d_mm", "ivs_s_mm", "pw_d_mm", "pw_s_mm", "pr_ms",
+                                       "qrs_ms", "qt_ms", "qtc_ms", "p_ms")})
+    assert r.status_code == 303, error_of(r)
+    page = w["ex-doc"].get(f"/expert/bases/{b}").text
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page
