@@ -21,9 +21,10 @@ naming the file, the data row (1-based; line = row + 1) and the column of every 
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,20 @@ def load_schema(name_or_path: str | Path) -> Schema:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(f"{p}: not valid TOML: {exc}") from exc
+    return schema_from_doc(doc, p)
+
+
+def schema_from_doc(doc: dict[str, Any], source: str | Path, *,
+                    allow_empty: bool = False) -> Schema:
+    """A `Schema` from a parsed schema document (a TOML file's table, or the clinic server's
+    case base held in the database); every problem is a `SchemaError` naming ``source``.
+    ``allow_empty`` accepts a schema still being built (no features or no classes yet).
+
+    >>> schema_from_doc({"name": "x", "target": "dx", "features": [{"key": "a"}],
+    ...                  "classes": {"names": ["yes", "no"]}}, "db").keys
+    ('a',)
+    """
+    p = source
     for field in ("name", "target", "features", "classes"):
         if field not in doc:
             raise SchemaError(f"{p}: field {field!r} missing")
@@ -124,9 +139,10 @@ def load_schema(name_or_path: str | Path) -> Schema:
                              unit=str(f.get("unit", "")), description=str(f.get("description",
                                                                                  ""))))
     classes = doc["classes"].get("names") if isinstance(doc["classes"], dict) else None
-    if not feats:
+    if not feats and not allow_empty:
         raise SchemaError(f"{p}: no features")
-    if not classes or not all(isinstance(c, str) for c in classes):
+    if classes is None or not all(isinstance(c, str) for c in classes) or (
+            not classes and not allow_empty):
         raise SchemaError(f"{p}: classes.names must be a non-empty list of strings")
     for what, items in (("feature key", [f.key for f in feats]),
                         ("feature column", [_norm(f.column) for f in feats]),
@@ -136,7 +152,7 @@ def load_schema(name_or_path: str | Path) -> Schema:
             raise SchemaError(f"{p}: duplicate {what}(s): {', '.join(dup)}")
     return Schema(name=str(doc["name"]), description=str(doc.get("description", "")),
                   target=str(doc["target"]), features=tuple(feats), classes=tuple(classes),
-                  path=p)
+                  path=p if isinstance(p, Path) else None)
 
 
 def _listed(problems: list[tuple[int | None, str | None, str]], what: str) -> str:
@@ -214,6 +230,64 @@ def read_cases(csv_path: str | Path, schema: Schema | str | Path) -> pd.DataFram
     out[schema.target] = labels.to_numpy()
     out.attrs.update(source=str(path), sha256=sha256_file(path), schema=schema.name)
     return out
+
+
+def _fields(problems: list[tuple[int | None, str | None, str]], what: str) -> str:
+    return "; ".join(f"field {c!r}: {v!r} {what}" for _, c, v in problems)
+
+
+def parse_case(schema: Schema, cells: Mapping[str, str], label: str,
+               row: int = 1) -> tuple[dict[str, float | None], str]:
+    """One case typed into a form, checked as `read_cases` checks a CSV row: ``cells`` maps each
+    feature ``key`` (or its ``column``) to the text typed (blank = missing), ``label`` names the
+    class (case and spacing ignored). Returns ``({key: float or None}, canonical class)``.
+
+    Errors are the CSV's named errors, with ``row`` as the row: `MissingColumnError` (a feature
+    not in ``cells``), `NonNumericValueError` (every non-number, infinity, or no number at
+    all), `UnknownClassError`.
+
+    >>> s = load_schema("ecg_intervals")
+    >>> values, label = parse_case(s, {k: "" for k in s.keys} | {"pr_ms": "160"}, "normal")
+    >>> values["pr_ms"], values["qt_ms"], label
+    (160.0, None, 'Normal')
+    """
+    by_name = {_norm(k): v for k, v in cells.items()}
+    missing = [f.column for f in schema.features
+               if _norm(f.key) not in by_name and _norm(f.column) not in by_name]
+    if missing:
+        raise MissingColumnError(f"case: field(s) {', '.join(repr(m) for m in missing)} missing "
+                                 f"(schema {schema.name!r})", [(row, m, "") for m in missing])
+    values: dict[str, float | None] = {}
+    bad: list[tuple[int | None, str | None, str]] = []
+    for f in schema.features:
+        raw = by_name.get(_norm(f.key), by_name.get(_norm(f.column)))
+        text = str(raw if raw is not None else "").strip()
+        if not text:
+            values[f.key] = None
+            continue
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v):
+            bad.append((row, f.column, text))
+        values[f.key] = v
+    if bad:
+        hint = (" (use a decimal point, not a comma)"
+                if any(re.fullmatch(r"-?\d+,\d+", v) for _, _, v in bad) else "")
+        raise NonNumericValueError(f"case: {len(bad)} non-numeric value(s){hint}: "
+                                   + _fields(bad, "is not a number"), bad)
+    if all(v is None for v in values.values()):
+        raise NonNumericValueError(f"case: no measurement given (schema {schema.name!r} needs at "
+                                   "least one number)", [(row, None, "")])
+    canon = {_norm(c): c for c in schema.classes}
+    found = canon.get(_norm(label or ""))
+    if found is None:
+        problem = [(row, schema.target, str(label or ""))]
+        raise UnknownClassError("case: unknown class: " + _fields(problem, "is not a class")
+                                + f" (schema {schema.name!r} classes: "
+                                + ", ".join(schema.classes) + ")", problem)
+    return values, found
 
 
 def compare_models(cases: pd.DataFrame, schema: Schema | str | Path, k: int = 5, cv: int = 5,
