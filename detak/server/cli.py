@@ -90,6 +90,23 @@ def add_server_command(sub: Any) -> None:
     e.add_argument("--hours", type=float, default=24.0, help="validity (default 24)")
     e.set_defaults(func=_cmd_enroll)
 
+    t = ss.add_parser("create-token", help="make a bearer token for the integration role: it "
+                      "reads GET /fhir/... of one facility; printed once (last word of the "
+                      "last line), stored hashed")
+    _db_args(t)
+    t.add_argument("--facility", required=True)
+    t.add_argument("--name", default="integration", help="what uses it (e.g. the hospital "
+                   "system's name)")
+    t.set_defaults(func=_cmd_create_token)
+    tl = ss.add_parser("tokens", help="list integration tokens (id, facility, name, created, "
+                       "last used, revoked)")
+    _db_args(tl)
+    tl.set_defaults(func=_cmd_tokens)
+    tr = ss.add_parser("revoke-token", help="revoke an integration token")
+    _db_args(tr)
+    tr.add_argument("token_id", metavar="ID", type=int)
+    tr.set_defaults(func=_cmd_revoke_token)
+
     k = ss.add_parser("kiosk", help="kiosks: list, revoke")
     ks = k.add_subparsers(dest="kiosk_command", metavar="ACTION", required=True)
     kl = ks.add_parser("list", help="list kiosks (id, facility, enrolled, last seen, revoked)")
@@ -261,6 +278,46 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
           f"{expires.strftime('%Y-%m-%d %H:%M UTC')}; on the kiosk: detak sync enroll "
           "SERVER_URL CODE --store DIR")
     print(f"enrolment code: {code}", flush=True)
+    return 0
+
+
+@_named
+def _cmd_create_token(args: argparse.Namespace) -> int:
+    from detak.server.tokens import create_token
+
+    with admin_session(args) as s:
+        token, row = create_token(s, args.facility, args.name)
+        tid = row.id
+    print(f"token {tid} for facility {args.facility!r} ({args.name}); shown only now: send it "
+          "as 'Authorization: Bearer TOKEN' to GET /fhir/...")
+    print(f"token: {token}", flush=True)
+    return 0
+
+
+@_named
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from detak.server.models import Facility, IntegrationToken
+
+    with admin_session(args) as s:
+        rows = s.execute(select(IntegrationToken, Facility.name).join(Facility)
+                         .order_by(IntegrationToken.id)).all()
+        print("id\tfacility\tname\tcreated\tlast_used\trevoked")
+        for t, fac in rows:
+            print("\t".join([str(t.id), fac, t.name, t.created_at.isoformat(),
+                             t.last_used_at.isoformat() if t.last_used_at else "-",
+                             t.revoked_at.isoformat() if t.revoked_at else "-"]))
+    return 0
+
+
+@_named
+def _cmd_revoke_token(args: argparse.Namespace) -> int:
+    from detak.server.tokens import revoke_token
+
+    with admin_session(args) as s:
+        revoke_token(s, args.token_id)
+    print(f"revoked token {args.token_id}: its next request is refused")
     return 0
 
 

@@ -68,14 +68,33 @@ def screening_row(scr: Screening, facility: str, res: Resident | None,
                 "birth_date": res.birth_date.isoformat() if res.birth_date else None}}
 
 
+def wfdb_names(header: bytes, fallback: str) -> tuple[str, str]:
+    r"""The record name and signal file name a WFDB header names (WFDB opens the signal file
+    by the name in the header, so the links must carry those names).
+
+    >>> wfdb_names(b"# c\nr9 2 500 10\nr9.dat 16 1000/mV 16 0 0 0 0 I\n", "x")
+    ('r9', 'r9.dat')
+    >>> wfdb_names(b"", "x")
+    ('x', 'x.dat')
+    """
+    lines = [ln.split() for ln in header.decode("utf-8", "replace").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    name = lines[0][0].split("/")[0] if lines else fallback
+    dat = lines[1][0] if len(lines) > 1 else f"{name}.dat"
+    safe = all(x and "/" not in x and "\\" not in x and x not in (".", "..")
+               for x in (name, dat))
+    return (name, dat) if safe else (fallback, f"{fallback}.dat")
+
+
 @contextlib.contextmanager
 def wfdb_files(store: LocalFileStore, files: dict) -> Iterator[Path]:
     """The screening's ``<name>.hea`` path in a temporary folder of links to the store."""
-    rec = files["recording"]
+    hea = store.path(files["hea"]["sha256"])
+    name, dat = wfdb_names(hea.read_bytes()[:65536], str(files.get("recording") or "rec"))
     with tempfile.TemporaryDirectory(prefix="detak-fhir-") as d:
-        for kind in ("hea", "dat"):
-            os.symlink(store.path(files[kind]["sha256"]), Path(d) / f"{rec}.{kind}")
-        yield Path(d) / f"{rec}.hea"
+        os.symlink(hea, Path(d) / f"{name}.hea")
+        os.symlink(store.path(files["dat"]["sha256"]), Path(d) / dat)
+        yield Path(d) / f"{name}.hea"
 
 
 def load_recording(store: LocalFileStore, files: dict) -> Any:

@@ -325,7 +325,9 @@ def diagnostic_report(uid: str, scr: dict, results: list[str], subject: dict | N
 def screening_resources(row: dict[str, Any], recording: Any = None) -> list[dict]:
     """Every resource of one screening ``row`` (keys: uuid, created_at, received_at, facility,
     screening, resident (dict or None), report_pdf, kiosk_id, verdict (signed verdict dict or
-    None)); the waveform when ``recording`` (a `Recording`) is given. Patient first, the
+    None), waveform (bool: the screening has a recording, so the report and the intervals
+    reference ``Observation/<uuid>-ecg`` even when ``recording`` is not given)); the waveform
+    resource itself when ``recording`` (a `Recording`) is given. Patient first, the
     DiagnosticReport last."""
     uid = row["uuid"]
     scr = row.get("screening") or {}
@@ -336,20 +338,22 @@ def screening_resources(row: dict[str, Any], recording: Any = None) -> list[dict
         pat = patient(row["resident"], row.get("facility") or "")
         out.append(pat)
         subject = {"reference": f"Patient/{pat['id']}"}
+    linked = bool(row.get("waveform")) or recording is not None
     has_device = bool(scr.get("device") or scr.get("calibration") or row.get("kiosk_id")
-                      or recording is not None)
+                      or linked)
     if has_device:
         out.append(device(uid, scr, row.get("kiosk_id")))
     results = []
     if recording is not None:
         out.append(waveform(uid, recording, subject, when))
+    if linked:
         results.append(f"{uid}-ecg")
     values = _intervals(scr)
     for key in MEASURES:
         v = _number(values.get(key))
         if v is None:
             continue
-        obs = _measure(uid, key, v, subject, when, recording is not None)
+        obs = _measure(uid, key, v, subject, when, linked)
         if not has_device:
             del obs["device"]
         out.append(obs)

@@ -11,6 +11,9 @@ statements SR, SBRAD, STACH, AFIB, 1AVB, CLBBB, CRBBB, …), ``action`` (text), 
 
 Until that table exists every function here answers "no verdict", so the FHIR report stays
 ``preliminary`` and ``export-labels`` writes nothing.
+
+>>> _LATEST.count("DISTINCT ON (v.screening_id)"), TABLE
+(1, 'verdicts')
 """
 
 from __future__ import annotations
