@@ -140,6 +140,14 @@ def add_server_command(sub: Any) -> None:
                    help="only screenings received on or after DATE (YYYY-MM-DD or ISO time)")
     x.set_defaults(func=_cmd_export)
 
+    xl = ss.add_parser("export-labels", help="write the doctors' signed verdicts with their WFDB "
+                       "records as labelled data for `detak train --finetune ... --extra DIR`")
+    _db_args(xl)
+    xl.add_argument("--out", required=True, metavar="DIR")
+    xl.add_argument("--since", default=None, metavar="DATE",
+                    help="only verdicts signed on or after DATE (YYYY-MM-DD or ISO time)")
+    xl.set_defaults(func=_cmd_export_labels)
+
     bk = ss.add_parser("backup", help="dump the database (pg_dump -Fc) while the server runs; "
                        "then copy DIR/blobs (docs/server.md)")
     _db_args(bk)
@@ -399,6 +407,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     with admin_session(args) as s:
         n = export_screenings(s, LocalFileStore(args.data), args.out, since=since)
     print(f"exported {n} screenings to {args.out}")
+    return 0
+
+
+@_named
+def _cmd_export_labels(args: argparse.Namespace) -> int:
+    from detak.server.export_fhir import parse_since
+    from detak.server.export_labels import export_labels
+    from detak.server.filestore import LocalFileStore
+
+    if not getattr(args, "data", None):
+        raise UsageError("give --data DIR (the content store holds the recordings)")
+    since = parse_since(args.since) if args.since else None
+    with admin_session(args) as s:
+        n = export_labels(s, LocalFileStore(args.data), args.out, since=since)
+    print(f"exported {n} reviewed screenings to {args.out} (labels.csv + records/); "
+          f"next: detak train --model edge --finetune edge --extra {args.out}")
     return 0
 
 
