@@ -204,3 +204,15 @@ def test_a_signed_verdict_makes_the_report_final(world: dict) -> None:
     assert report["status"] == "amended"  # version 2: a correction
     assert report["conclusion"].startswith("Reviewed by doc-a on ")
     assert [c["text"] for c in report["conclusionCode"]] == ["CD", "CRBBB", "SBRAD"]
+
+
+def test_cli_export_writes_the_same_bundle_as_the_api(world: dict, tmp_path: Path) -> None:
+    srv = world["srv"]
+    done = srv.admin("export", "--out", str(tmp_path))
+    assert "exported 2 screenings" in done.stdout
+    exported = json.loads((tmp_path / world["uuid_a"] / "bundle.json").read_text())
+    Bundle.model_validate(exported)
+    api = bearer(world, "a").get(f"/fhir/Bundle/{world['uuid_a']}").json()
+    assert exported == api  # one builder: the same resources, ids and references
+    ecg = next(e["resource"] for e in exported["entry"] if e["resource"].get("component"))
+    assert len(ecg["component"]) == 12
