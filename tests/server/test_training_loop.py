@@ -104,15 +104,23 @@ def test_export_labels_writes_the_verdicts_with_their_records(clinic: dict,
     assert read_labels(tmp_path / "none") == []
 
 
-def test_fine_tune_on_the_confirmed_screenings(clinic: dict, tmp_path: Path) -> None:
-    data = tmp_path / "labels"
+@pytest.fixture(scope="module")
+def finetuned(clinic: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``detak train --finetune edge`` on the exported labels: one epoch, 200 PTB-XL records."""
+    tmp = tmp_path_factory.mktemp("loop")
+    data = tmp / "labels"
     clinic["srv"].admin("export-labels", "--out", str(data))
-    out = tmp_path / "edge-ft"
+    out = tmp / "edge-ft"
     cmd = DETAK + ["train", "--model", "edge", "--finetune", "edge", "--extra", str(data),
                    "--epochs", "1", "--max-records", "200", "--threads", "1",
                    "--holdout", "0.5", "--out", str(out)]
     done = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True,
                           timeout=900)
+    return {"data": data, "out": out, "done": done, "tmp": tmp}
+
+
+def test_fine_tune_on_the_confirmed_screenings(finetuned: dict) -> None:
+    data, out, done = finetuned["data"], finetuned["out"], finetuned["done"]
     assert done.returncode in (0, 3), done.stderr[-3000:]
     assert done.stdout.startswith("{"), done.stdout[:2000]  # progress goes to stderr
     summary = json.loads(done.stdout)
@@ -132,6 +140,28 @@ def test_fine_tune_on_the_confirmed_screenings(clinic: dict, tmp_path: Path) -> 
     assert "operating_points" not in card and card["metrics"]["fold9"] == ft["fold9_after"]
     if ft["accepted"]:
         assert ft["fold9_macro_auc_delta"] >= -0.003
+
+
+def test_export_bundle_and_publish_the_fine_tuned_model(clinic: dict, finetuned: dict) -> None:
+    """The rest of the loop: detak export onnx → detak bundle create → detak server bundle
+    publish (the kiosks' side of the offer is tested in tests/sync)."""
+    out, tmp, srv = finetuned["out"], finetuned["tmp"], clinic["srv"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(DETAK + list(args), env=_env(), cwd=REPO, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, (args, done.stderr[-3000:])
+        return done
+
+    run("export", "onnx", "--source", str(out), "--calibration-size", "16",
+        "--eval-records", "32", "--threads", "1")
+    assert (out / "edge.int8.onnx").is_file()
+    run("bundle", "keygen", "--private", str(tmp / "k.pem"), "--public", str(tmp / "k.pub"))
+    run("bundle", "create", str(out), "--key", str(tmp / "k.pem"), "--out",
+        str(tmp / "edge-ft.tar.gz"), "--version", "ft-1")
+    srv.admin("bundle", "key", str(tmp / "k.pub"))
+    published = srv.admin("bundle", "publish", str(tmp / "edge-ft.tar.gz"))
+    assert "published bundle edge ft-1" in published.stdout
 
 
 def test_bad_labels_folders_are_named(tmp_path: Path) -> None:
