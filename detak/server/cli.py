@@ -289,6 +289,11 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(t: Any) -> str:
+    """A time for the listings: ISO 8601, or ``-`` when unset."""
+    return t.isoformat() if t is not None else "-"
+
+
 @_named
 def _cmd_create_token(args: argparse.Namespace) -> int:
     from detak.server.tokens import create_token
@@ -313,9 +318,8 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
                          .order_by(IntegrationToken.id)).all()
         print("id\tfacility\tname\tcreated\tlast_used\trevoked")
         for t, fac in rows:
-            print("\t".join([str(t.id), fac, t.name, t.created_at.isoformat(),
-                             t.last_used_at.isoformat() if t.last_used_at else "-",
-                             t.revoked_at.isoformat() if t.revoked_at else "-"]))
+            print("\t".join([str(t.id), fac, t.name, _iso(t.created_at), _iso(t.last_used_at),
+                             _iso(t.revoked_at)]))
     return 0
 
 
@@ -340,9 +344,8 @@ def _cmd_kiosk_list(args: argparse.Namespace) -> int:
                          .order_by(Kiosk.enrolled_at)).all()
         print("id\tfacility\tname\tenrolled\tlast_seen\trevoked")
         for k, fac in rows:
-            print("\t".join([k.id, fac, k.name or "-", k.enrolled_at.isoformat(),
-                             k.last_seen_at.isoformat() if k.last_seen_at else "-",
-                             k.revoked_at.isoformat() if k.revoked_at else "-"]))
+            print("\t".join([k.id, fac, k.name or "-", _iso(k.enrolled_at),
+                             _iso(k.last_seen_at), _iso(k.revoked_at)]))
     return 0
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
@@ -21,6 +20,7 @@ from detak.server.fhir_build import parse_sampled_data
 from tests.server.harness import ServerProcess
 from tests.server.kiosk import Kiosk, make_item
 from tests.server.staff import login
+from tests.server.verdicts import sign, sql
 
 PASSWORD = "a long enough password"
 SCREENING = {"intervals": {"hr_bpm": 54.2, "pr_ms": 150.0, "qrs_ms": 150.0, "qt_ms": 437.3,
@@ -41,13 +41,6 @@ def wfdb_pair() -> tuple[bytes, bytes, object]:
         write_wfdb(load_sample("ptbxl-00286"), Path(d) / "rec")
         hea, dat = (Path(d) / "rec.hea").read_bytes(), (Path(d) / "rec.dat").read_bytes()
         return hea, dat, read_wfdb(Path(d) / "rec.hea")
-
-
-def sql(srv: ServerProcess, query: str, *params: object) -> list[tuple]:
-    url = srv.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(query, params or None)
-        return cur.fetchall() if cur.description else []
 
 
 def token(srv: ServerProcess, facility: str) -> tuple[int, str]:
@@ -189,16 +182,8 @@ def test_reads_are_audited_and_a_revoked_token_stops(world: dict) -> None:
 
 def test_a_signed_verdict_makes_the_report_final(world: dict) -> None:
     srv = world["srv"]
-    # the verdicts table as detak.server.verdict_read documents it (built by the review work)
-    sql(srv, "CREATE TABLE IF NOT EXISTS verdicts (id serial PRIMARY KEY, screening_id bigint "
-             "REFERENCES screenings(id), version int NOT NULL, labels jsonb, action text, "
-             "note text, signed_by int REFERENCES users(id), signed_at timestamptz)")
-    sid = sql(srv, "SELECT id FROM screenings WHERE uuid = %s", world["uuid_a"])[0][0]
-    doc = sql(srv, "SELECT id FROM users WHERE name = 'doc-a'")[0][0]
     for version, labels in ((1, ["NORM", "SR"]), (2, ["CD", "CRBBB", "SBRAD"])):
-        sql(srv, "INSERT INTO verdicts (screening_id, version, labels, action, note, signed_by,"
-                 " signed_at) VALUES (%s, %s, %s, 'routine follow-up', 'RBBB', %s, now())",
-            sid, version, json.dumps(labels), doc)
+        sign(srv, world["uuid_a"], labels, "doc-a", version, "routine follow-up", "RBBB")
     report = world["doc-a"].get(f"/fhir/DiagnosticReport/{world['uuid_a']}").json()
     validate(report)
     assert report["status"] == "amended"  # version 2: a correction

@@ -14,29 +14,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import pytest
 
 from detak.data.ptbxl import SUPERCLASSES, open_ptbxl
 from detak.models.extra_labels import ExtraLabelsError, load_extra, read_labels
 from tests.server.harness import DETAK, REPO, ServerProcess, _env
 from tests.server.kiosk import Kiosk, make_item
+from tests.server.verdicts import sign
 
 N_SCREENINGS = 8  # 4 residents × 2 screenings
-
-
-def sql(srv: ServerProcess, query: str, *params: object) -> list[tuple]:
-    url = srv.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(query, params or None)
-        return cur.fetchall() if cur.description else []
-
-
-def make_verdicts_table(srv: ServerProcess) -> None:
-    """The verdicts table as detak.server.verdict_read expects it (built by the review work)."""
-    sql(srv, "CREATE TABLE IF NOT EXISTS verdicts (id serial PRIMARY KEY, screening_id bigint "
-             "REFERENCES screenings(id), version int NOT NULL, labels jsonb, action text, "
-             "note text, signed_by int REFERENCES users(id), signed_at timestamptz)")
 
 
 @pytest.fixture(scope="module")
@@ -66,24 +52,23 @@ def clinic(detak_server: ServerProcess) -> dict:
                                                  "sex": None, "room": None})
             assert k.batch([item]).json()["results"][0]["status"] == "created"
             uuids.append(item["uuid"])
-    make_verdicts_table(srv)
-    doc = sql(srv, "SELECT id FROM users WHERE name = 'dr-loop'")[0][0]
     for uid, row in zip(uuids, labels, strict=True):
         codes = [c for c, v in zip(SUPERCLASSES, row, strict=True) if v]
-        sid = sql(srv, "SELECT id FROM screenings WHERE uuid = %s", uid)[0][0]
-        sql(srv, "INSERT INTO verdicts (screening_id, version, labels, action, note, "
-                 "signed_by, signed_at) VALUES (%s, 1, %s, 'no action', '', %s, now())",
-            sid, json.dumps([*codes, "SR"]), doc)
+        sign(srv, uid, [*codes, "SR"], "dr-loop")
     return {"srv": srv, "ids": ids, "labels": labels, "uuids": uuids}
 
 
 def test_export_labels_writes_the_verdicts_with_their_records(clinic: dict,
                                                               tmp_path: Path) -> None:
     out = tmp_path / "labels"
+    first = [c for c, v in zip(SUPERCLASSES, clinic["labels"][0], strict=True) if v]
+    sign(clinic["srv"], clinic["uuids"][0], [*first, "AFIB"], "dr-loop", version=2)  # corrected
     done = clinic["srv"].admin("export-labels", "--out", str(out))
     assert f"exported {N_SCREENINGS} reviewed screenings" in done.stdout
     rows = read_labels(out)
     assert [r["screening"] for r in rows] == clinic["uuids"]
+    assert rows[0]["version"] == "2" and rows[0]["labels"].endswith("AFIB")  # newest wins
+    rows[0]["labels"] = rows[0]["labels"].replace("AFIB", "SR")
     for r, y in zip(rows, clinic["labels"], strict=True):
         assert [int(r[c]) for c in SUPERCLASSES] == [int(v) for v in y]
         assert r["labels"].endswith("SR") and r["group"].startswith("res-")
