@@ -2,7 +2,8 @@
 
 ``create_server(data_dir, database_url)`` opens the database (migrating it unless
 ``migrate=False``), the content store under ``data_dir``, recovers half-written uploads, and
-mounts the kiosk API (`detak.server.api`) and the sign-in pages (`detak.server.web`). Every
+mounts the kiosk API (`detak.server.api`), the sign-in pages (`detak.server.web`) and the
+FHIR reads (`detak.server.fhir_api`). Every
 answer carries ``X-Detak-Server-Time``; errors are ``{"error": {"code", "message"}}``; a
 database that cannot be reached is 503 with ``Retry-After``.
 
@@ -64,23 +65,40 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
                         headers=headers)
 
 
+def _is_fhir(request: Request) -> bool:
+    path = request.url.path.removeprefix(request.scope.get("root_path") or "")
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
+def _answer_error(request: Request, status: int, code: str, message: str,
+                  headers: dict | None = None) -> JSONResponse:
+    """``{"error": ...}``; under ``/fhir`` an OperationOutcome (what FHIR clients read)."""
+    if _is_fhir(request):
+        from detak.server.fhir_api import outcome
+
+        return outcome(status, code, message, headers)
+    return _error(status, code, message, headers)
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, err: ApiError) -> JSONResponse:
-        return _error(err.status, err.code, err.message, err.headers)
+    async def api_error(request: Request, err: ApiError) -> JSONResponse:
+        return _answer_error(request, err.status, err.code, err.message, err.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation(_: Request, err: RequestValidationError) -> JSONResponse:
+    async def validation(request: Request, err: RequestValidationError) -> JSONResponse:
         e = err.errors()[0] if err.errors() else {}
         if tuple(e.get("loc", ()))[:2] == ("path", "sha256"):
             return _error(400, "bad_blob_name", "a blob name is 64 lower-case hex characters")
         where = ".".join(str(p) for p in e.get("loc", ()))
-        return _error(422, "schema_invalid", f"{where}: {e.get('msg', 'invalid')}"[:300])
+        return _answer_error(request, 422, "schema_invalid",
+                             f"{where}: {e.get('msg', 'invalid')}"[:300])
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "http_error")
-        return _error(err.status_code, code, str(err.detail)[:300], getattr(err, "headers", None))
+        return _answer_error(request, err.status_code, code, str(err.detail)[:300],
+                             getattr(err, "headers", None))
 
     @app.exception_handler(OperationalError)
     async def db_down(_: Request, err: OperationalError) -> JSONResponse:
@@ -99,7 +117,7 @@ def _install_handlers(app: FastAPI) -> None:
 def create_server(data_dir: str | Path | None = None, database_url: str | None = None, *,
                   migrate: bool = True, pool_size: int = 5) -> FastAPI:
     """The server application for ``data_dir`` (content store) and ``database_url``."""
-    from detak.server import api, expert, web
+    from detak.server import api, expert, fhir_api, web
     from detak.server.blobs import recover
     from detak.server.db import head_revision, make_engine
     from detak.server.db import migrate as run_migrations
@@ -145,5 +163,6 @@ def create_server(data_dir: str | Path | None = None, database_url: str | None =
     app.include_router(api.router)
     app.include_router(web.router)
     app.include_router(expert.router)
+    app.include_router(fhir_api.router)
     app.add_middleware(ServerTimeMiddleware)
     return app

@@ -90,6 +90,23 @@ def add_server_command(sub: Any) -> None:
     e.add_argument("--hours", type=float, default=24.0, help="validity (default 24)")
     e.set_defaults(func=_cmd_enroll)
 
+    t = ss.add_parser("create-token", help="make a bearer token for the integration role: it "
+                      "reads GET /fhir/... of one facility; printed once (last word of the "
+                      "last line), stored hashed")
+    _db_args(t)
+    t.add_argument("--facility", required=True)
+    t.add_argument("--name", default="integration", help="what uses it (e.g. the hospital "
+                   "system's name)")
+    t.set_defaults(func=_cmd_create_token)
+    tl = ss.add_parser("tokens", help="list integration tokens (id, facility, name, created, "
+                       "last used, revoked)")
+    _db_args(tl)
+    tl.set_defaults(func=_cmd_tokens)
+    tr = ss.add_parser("revoke-token", help="revoke an integration token")
+    _db_args(tr)
+    tr.add_argument("token_id", metavar="ID", type=int)
+    tr.set_defaults(func=_cmd_revoke_token)
+
     k = ss.add_parser("kiosk", help="kiosks: list, revoke")
     ks = k.add_subparsers(dest="kiosk_command", metavar="ACTION", required=True)
     kl = ks.add_parser("list", help="list kiosks (id, facility, enrolled, last seen, revoked)")
@@ -122,6 +139,14 @@ def add_server_command(sub: Any) -> None:
     x.add_argument("--since", default=None, metavar="DATE",
                    help="only screenings received on or after DATE (YYYY-MM-DD or ISO time)")
     x.set_defaults(func=_cmd_export)
+
+    xl = ss.add_parser("export-labels", help="write the doctors' signed verdicts with their WFDB "
+                       "records as labelled data for `detak train --finetune ... --extra DIR`")
+    _db_args(xl)
+    xl.add_argument("--out", required=True, metavar="DIR")
+    xl.add_argument("--since", default=None, metavar="DATE",
+                    help="only verdicts signed on or after DATE (YYYY-MM-DD or ISO time)")
+    xl.set_defaults(func=_cmd_export_labels)
 
     bk = ss.add_parser("backup", help="dump the database (pg_dump -Fc) while the server runs; "
                        "then copy DIR/blobs (docs/server.md)")
@@ -264,6 +289,50 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(t: Any) -> str:
+    """A time for the listings: ISO 8601, or ``-`` when unset."""
+    return t.isoformat() if t is not None else "-"
+
+
+@_named
+def _cmd_create_token(args: argparse.Namespace) -> int:
+    from detak.server.tokens import create_token
+
+    with admin_session(args) as s:
+        token, row = create_token(s, args.facility, args.name)
+        tid = row.id
+    print(f"token {tid} for facility {args.facility!r} ({args.name}); shown only now: send it "
+          "as 'Authorization: Bearer TOKEN' to GET /fhir/...")
+    print(f"token: {token}", flush=True)
+    return 0
+
+
+@_named
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from detak.server.models import Facility, IntegrationToken
+
+    with admin_session(args) as s:
+        rows = s.execute(select(IntegrationToken, Facility.name).join(Facility)
+                         .order_by(IntegrationToken.id)).all()
+        print("id\tfacility\tname\tcreated\tlast_used\trevoked")
+        for t, fac in rows:
+            print("\t".join([str(t.id), fac, t.name, _iso(t.created_at), _iso(t.last_used_at),
+                             _iso(t.revoked_at)]))
+    return 0
+
+
+@_named
+def _cmd_revoke_token(args: argparse.Namespace) -> int:
+    from detak.server.tokens import revoke_token
+
+    with admin_session(args) as s:
+        revoke_token(s, args.token_id)
+    print(f"revoked token {args.token_id}: its next request is refused")
+    return 0
+
+
 @_named
 def _cmd_kiosk_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
@@ -275,9 +344,8 @@ def _cmd_kiosk_list(args: argparse.Namespace) -> int:
                          .order_by(Kiosk.enrolled_at)).all()
         print("id\tfacility\tname\tenrolled\tlast_seen\trevoked")
         for k, fac in rows:
-            print("\t".join([k.id, fac, k.name or "-", k.enrolled_at.isoformat(),
-                             k.last_seen_at.isoformat() if k.last_seen_at else "-",
-                             k.revoked_at.isoformat() if k.revoked_at else "-"]))
+            print("\t".join([k.id, fac, k.name or "-", _iso(k.enrolled_at),
+                             _iso(k.last_seen_at), _iso(k.revoked_at)]))
     return 0
 
 
@@ -342,6 +410,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     with admin_session(args) as s:
         n = export_screenings(s, LocalFileStore(args.data), args.out, since=since)
     print(f"exported {n} screenings to {args.out}")
+    return 0
+
+
+@_named
+def _cmd_export_labels(args: argparse.Namespace) -> int:
+    from detak.server.export_fhir import parse_since
+    from detak.server.export_labels import export_labels
+    from detak.server.filestore import LocalFileStore
+
+    if not getattr(args, "data", None):
+        raise UsageError("give --data DIR (the content store holds the recordings)")
+    since = parse_since(args.since) if args.since else None
+    with admin_session(args) as s:
+        n = export_labels(s, LocalFileStore(args.data), args.out, since=since)
+    print(f"exported {n} reviewed screenings to {args.out} (labels.csv + records/); "
+          f"next: detak train --model edge --finetune edge --extra {args.out}")
     return 0
 
 

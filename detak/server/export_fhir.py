@@ -1,11 +1,11 @@
-"""``detak server export``: every screening as a minimal FHIR R4 Bundle plus its WFDB files.
+"""``detak server export``: every screening as a FHIR R4 Bundle plus its WFDB files.
 
-For each screening ``OUT/<uuid>/`` holds ``bundle.json`` (a FHIR R4 ``collection`` Bundle: a
-Patient — the resident, identified by facility and resident number —, one Observation per
-measured interval with its UCUM unit, and a DiagnosticReport that links them and presents the
-PDF report when there is one) and the recording's ``<name>.hea`` / ``<name>.dat`` copied byte for
-byte from the content store (their SHA-256 equal to the kiosk's), plus ``report.pdf``. The
-complete FHIR mapping belongs to the review issue; this is the minimal valid structure.
+For each screening ``OUT/<uuid>/`` holds ``bundle.json`` (a FHIR R4 ``collection`` Bundle built
+by `detak.server.fhir_build`, the same builder the server's ``GET /fhir/...`` uses: Patient,
+Device, the waveform Observation (SampledData per lead), the interval Observations, and the
+DiagnosticReport with the model's findings and, once signed, the doctor's conclusion) and the
+recording's ``<name>.hea`` / ``<name>.dat`` copied byte for byte from the content store (their
+SHA-256 equal to the kiosk's), plus ``report.pdf``.
 
 >>> b = fhir_bundle({"uuid": "ab" * 16, "created_at": "2026-12-07T08:00:00Z",
 ...                  "received_at": "2026-12-07T09:00:00+00:00", "facility": "Wisma",
@@ -16,9 +16,12 @@ complete FHIR mapping belongs to the review issue; this is the minimal valid str
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
-import uuid
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,30 +30,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from detak.server.audit import audit
+from detak.server.fhir_build import as_bundle, screening_resources
 from detak.server.filestore import LocalFileStore
 from detak.server.models import Facility, Resident, Screening
-
-#: interval key → (LOINC code, display, UCUM unit)
-MEASURES = {
-    "hr_bpm": ("8867-4", "Heart rate", "/min"),
-    "rr_ms": ("8637-5", "R-R interval by EKG", "ms"),
-    "pr_ms": ("8625-6", "P-R Interval", "ms"),
-    "qrs_ms": ("8633-4", "QRS duration", "ms"),
-    "qt_ms": ("8634-2", "Q-T interval", "ms"),
-    "qtc_bazett_ms": ("8636-7", "Q-T interval corrected", "ms"),
-}
-SYSTEM_RESIDENT = "urn:detak:resident-number"
-SYSTEM_SCREENING = "urn:detak:screening"
-NAMESPACE = uuid.UUID("6a0b6f2e-6f1d-5e55-9d3c-0d5e7a6b1c15")  # detak's FHIR export (uuid5)
-
-
-def _urn(screening_uuid: str, part: str) -> str:
-    """A stable ``urn:uuid:`` for one resource of one screening's Bundle (uuid5).
-
-    >>> _urn("ab" * 16, "report") == _urn("ab" * 16, "report") != _urn("ab" * 16, "patient")
-    True
-    """
-    return "urn:uuid:" + str(uuid.uuid5(NAMESPACE, f"{screening_uuid}/{part}"))
+from detak.server.verdict_read import latest_verdicts
 
 
 def parse_since(text: str) -> datetime:
@@ -66,81 +49,65 @@ def parse_since(text: str) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _intervals(screening: dict) -> dict:
-    for key in ("intervals", "measurements"):
-        if isinstance(screening.get(key), dict):
-            return screening[key]
-    return screening
+def fhir_bundle(row: dict[str, Any], recording: Any = None) -> dict:
+    """The FHIR R4 collection Bundle of one screening ``row`` (see
+    `detak.server.fhir_build.screening_resources` for its keys)."""
+    return as_bundle(screening_resources(row, recording), row["uuid"], row.get("received_at"))
 
 
-def _fhir_time(text: str | None) -> str | None:
-    if not text:
-        return None
+def screening_row(scr: Screening, facility: str, res: Resident | None,
+                  verdict: dict | None = None) -> dict[str, Any]:
+    """The builder's row for one database screening."""
+    return {"uuid": scr.uuid, "created_at": scr.created_at,
+            "received_at": scr.received_at.isoformat(), "facility": facility,
+            "screening": scr.screening, "report_pdf": bool((scr.files or {}).get("report_pdf")),
+            "kiosk_id": scr.kiosk_id, "verdict": verdict,
+            "resident": None if res is None else {
+                "id": res.id, "resident_number": res.resident_number, "name": res.name,
+                "sex": res.sex,
+                "birth_date": res.birth_date.isoformat() if res.birth_date else None}}
+
+
+def wfdb_names(header: bytes, fallback: str) -> tuple[str, str]:
+    r"""The record name and signal file name a WFDB header names (WFDB opens the signal file
+    by the name in the header, so the links must carry those names).
+
+    >>> wfdb_names(b"# c\nr9 2 500 10\nr9.dat 16 1000/mV 16 0 0 0 0 I\n", "x")
+    ('r9', 'r9.dat')
+    >>> wfdb_names(b"", "x")
+    ('x', 'x.dat')
+    """
+    lines = [ln.split() for ln in header.decode("utf-8", "replace").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    name = lines[0][0].split("/")[0] if lines else fallback
+    dat = lines[1][0] if len(lines) > 1 else f"{name}.dat"
+    safe = all(x and "/" not in x and "\\" not in x and x not in (".", "..")
+               for x in (name, dat))
+    return (name, dat) if safe else (fallback, f"{fallback}.dat")
+
+
+@contextlib.contextmanager
+def wfdb_files(store: LocalFileStore, files: dict) -> Iterator[Path]:
+    """The screening's ``<name>.hea`` path in a temporary folder of links to the store."""
+    hea = store.path(files["hea"]["sha256"])
+    name, dat = wfdb_names(hea.read_bytes()[:65536], str(files.get("recording") or "rec"))
+    with tempfile.TemporaryDirectory(prefix="detak-fhir-") as d:
+        os.symlink(hea, Path(d) / f"{name}.hea")
+        os.symlink(store.path(files["dat"]["sha256"]), Path(d) / dat)
+        yield Path(d) / f"{name}.hea"
+
+
+def load_recording(store: LocalFileStore, files: dict) -> Any:
+    """The screening's `Recording` from the content store; None if it cannot be read (the
+    waveform is then left out of the FHIR resources, the rest stays)."""
+    from detak.data.validation import RecordingError
+    from detak.data.wfdb_io import read_wfdb
+
     try:
-        t = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
+        with wfdb_files(store, files) as hea:
+            return read_wfdb(hea)
+    except (RecordingError, OSError, ValueError, KeyError, TypeError):
         return None
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).isoformat()
-
-
-def fhir_bundle(row: dict[str, Any]) -> dict:
-    """The FHIR R4 collection Bundle of one exported screening ``row``."""
-    uid = row["uuid"]
-    when = _fhir_time(row["created_at"]) or _fhir_time(row["received_at"])
-    entries: list[dict] = []
-    subject = None
-    res = row.get("resident")
-    if res:
-        pid = _urn(uid, "patient")
-        patient = {"resourceType": "Patient",
-                   "identifier": [{"system": SYSTEM_RESIDENT,
-                                   "value": f"{row['facility']}/{res['resident_number']}"}],
-                   "name": [{"text": res["name"]}]}
-        if res.get("sex") in ("F", "M"):
-            patient["gender"] = "female" if res["sex"] == "F" else "male"
-        if res.get("birth_date"):
-            patient["birthDate"] = res["birth_date"]
-        entries.append({"fullUrl": pid, "resource": patient})
-        subject = {"reference": pid}
-    results = []
-    values = _intervals(row["screening"] or {})
-    for key, (loinc, display, unit) in MEASURES.items():
-        v = values.get(key)
-        if not isinstance(v, int | float) or isinstance(v, bool) or v != v:
-            continue
-        oid = _urn(uid, f"observation/{key}")
-        obs = {"resourceType": "Observation", "status": "final",
-               "category": [{"coding": [{
-                   "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                   "code": "procedure"}]}],
-               "code": {"coding": [{"system": "http://loinc.org", "code": loinc,
-                                    "display": display}], "text": key},
-               "valueQuantity": {"value": v, "unit": unit, "system": "http://unitsofmeasure.org",
-                                 "code": unit}}
-        if subject:
-            obs["subject"] = subject
-        if when:
-            obs["effectiveDateTime"] = when
-        entries.append({"fullUrl": oid, "resource": obs})
-        results.append({"reference": oid})
-    report = {"resourceType": "DiagnosticReport", "status": "preliminary",
-              "identifier": [{"system": SYSTEM_SCREENING, "value": uid}],
-              "code": {"coding": [{"system": "http://loinc.org", "code": "11524-6",
-                                   "display": "EKG study"}]},
-              "result": results}
-    if subject:
-        report["subject"] = subject
-    if when:
-        report["effectiveDateTime"] = when
-    label = (row["screening"] or {}).get("label") or (row["screening"] or {}).get("rule_label")
-    if isinstance(label, str):
-        report["conclusion"] = label[:500]
-    if row.get("report_pdf"):
-        report["presentedForm"] = [{"contentType": "application/pdf", "url": "report.pdf"}]
-    entries.append({"fullUrl": _urn(uid, "report"), "resource": report})
-    return {"resourceType": "Bundle", "type": "collection",
-            "identifier": {"system": SYSTEM_SCREENING, "value": uid},
-            "timestamp": _fhir_time(row["received_at"]), "entry": entries}
 
 
 def export_screenings(session: Session, store: LocalFileStore, out: str | Path,
@@ -153,8 +120,10 @@ def export_screenings(session: Session, store: LocalFileStore, out: str | Path,
          .outerjoin(Resident, Resident.id == Screening.resident_id).order_by(Screening.id))
     if since is not None:
         q = q.where(Screening.received_at >= since)
+    rows = session.execute(q).all()
+    verdicts = latest_verdicts(session, [scr.id for scr, _, _ in rows])
     n = 0
-    for scr, fac, res in session.execute(q):
+    for scr, fac, res in rows:
         folder = out / scr.uuid
         folder.mkdir(exist_ok=True)
         files = scr.files
@@ -164,14 +133,10 @@ def export_screenings(session: Session, store: LocalFileStore, out: str | Path,
         pdf = files.get("report_pdf")
         if pdf:
             shutil.copyfile(store.path(pdf["sha256"]), folder / "report.pdf")
-        row = {"uuid": scr.uuid, "created_at": scr.created_at,
-               "received_at": scr.received_at.isoformat(), "facility": fac,
-               "screening": scr.screening, "report_pdf": bool(pdf),
-               "resident": None if res is None else {
-                   "resident_number": res.resident_number, "name": res.name, "sex": res.sex,
-                   "birth_date": res.birth_date.isoformat() if res.birth_date else None}}
-        (folder / "bundle.json").write_text(json.dumps(fhir_bundle(row), indent=1,
-                                                       ensure_ascii=False), encoding="utf-8")
+        recording = load_recording(store, files)
+        bundle = fhir_bundle(screening_row(scr, fac, res, verdicts.get(scr.id)), recording)
+        (folder / "bundle.json").write_text(json.dumps(bundle, indent=1, ensure_ascii=False,
+                                                       allow_nan=False), encoding="utf-8")
         audit(session, "cli:export", "screening.export", object_kind="screening",
               object_id=scr.id, facility_id=scr.facility_id)
         n += 1

@@ -188,6 +188,20 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class IntegrationToken(Base):
+    """A bearer token of the ``integration`` role: reads ``/fhir/...`` of one facility. Only
+    its SHA-256 is kept (the token is shown once, by ``detak server create-token``)."""
+
+    __tablename__ = "integration_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("facilities.id"))
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """Append-only: who (actor), what (action, object), when (at), from where (remote)."""
 

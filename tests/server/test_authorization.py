@@ -29,6 +29,13 @@ ROUTES = {
     ("GET", "/login"): "public",
     ("POST", "/login"): "form",
     ("POST", "/logout"): "staff+csrf",
+    ("GET", "/fhir/metadata"): "public",
+    ("GET", "/fhir/Patient/{pid}"): "fhir",
+    ("GET", "/fhir/Device/{rid}"): "fhir",
+    ("GET", "/fhir/Observation/{rid}"): "fhir",
+    ("GET", "/fhir/DiagnosticReport/{rid}"): "fhir",
+    ("GET", "/fhir/DiagnosticReport"): "fhir",
+    ("GET", "/fhir/Bundle/{uid}"): "fhir",
 }
 KIOSK_CALLS = [("HEAD", f"/api/v1/blobs/{SHA}", b""),
                ("PATCH", f"/api/v1/blobs/{SHA}?offset=0&size=1", b"x"),
@@ -154,3 +161,19 @@ def test_other_facilitys_kiosk_learns_nothing(world: dict) -> None:
     assert [r["server_id"] for r in again["results"]] == [None] and again["verdicts"] == []
     r = kb.request("GET", f"/api/v1/bundles/{sha(b'no bundle')}")
     assert r.status_code == 404
+
+
+def test_fhir_reads_are_for_the_facilitys_doctors_only(world: dict) -> None:
+    uid = world["item_a"]["uuid"]
+    paths = [f"/fhir/DiagnosticReport/{uid}", f"/fhir/Device/{uid}-device",
+             f"/fhir/Bundle/{uid}", "/fhir/DiagnosticReport"]
+    http = httpx.Client(base_url=world["srv"].url)
+    for path in paths:
+        assert http.get(path).status_code == 401, path
+        assert world["kiosk_a"].request("GET", path).status_code == 401, path
+        for who in ("nurse-a", "nurse-b", "root"):
+            assert world[who].get(path).status_code == 403, (who, path)
+        assert world["doc-a"].get(path).status_code == 200, path
+    for path in paths[:3]:
+        assert world["doc-none"].get(path).status_code == 404, path
+    assert world["doc-none"].get(paths[3]).json()["total"] == 0

@@ -29,6 +29,11 @@ def signer(detak_server: ServerProcess) -> Kiosk:
     return k
 
 
+@pytest.fixture(scope="module")
+def fhir_token(detak_server: ServerProcess) -> str:
+    """An integration token of Wisma A: the FHIR reads are fuzzed behind the bearer check."""
+    out = detak_server.admin("create-token", "--facility", "Wisma A").stdout
+    return out.strip().splitlines()[-1].split()[-1]
 
 
 def _body(kw: dict) -> bytes:
@@ -44,7 +49,7 @@ def _body(kw: dict) -> bytes:
     return json.dumps(data).encode()
 
 
-def test_no_5xx(detak_server: ServerProcess, signer: Kiosk) -> None:
+def test_no_5xx(detak_server: ServerProcess, signer: Kiosk, fhir_token: str) -> None:
     """Every operation of the OpenAPI, MAX_EXAMPLES generated cases each (schemathesis'
     pytest plugin does not load under this pytest: the operations are driven directly)."""
     schema = schemathesis.openapi.from_url(detak_server.url + "/openapi.json")
@@ -55,14 +60,16 @@ def test_no_5xx(detak_server: ServerProcess, signer: Kiosk) -> None:
                   suppress_health_check=list(HealthCheck))
         @given(op.as_strategy())
         def run(case) -> None:  # noqa: ANN001
-            _check(case, detak_server, signer)
+            _check(case, detak_server, signer, fhir_token)
 
         run()
     # the signed calls reached the handlers behind the signature check
     assert ("/api/v1/sync/batch", 200) in STATS and ("/api/v1/blobs/{sha256}", 200) in STATS
+    assert ("/fhir/DiagnosticReport", 200) in STATS  # and the bearer token reached the reads
 
 
-def _check(case, detak_server: ServerProcess, signer: Kiosk) -> None:  # noqa: ANN001
+def _check(case, detak_server: ServerProcess, signer: Kiosk,  # noqa: ANN001
+           fhir_token: str) -> None:
     kw = case.as_transport_kwargs(base_url=detak_server.url)
     body = _body(kw)
     method = kw["method"].upper()
@@ -78,9 +85,16 @@ def _check(case, detak_server: ServerProcess, signer: Kiosk) -> None:  # noqa: A
             assert answers[0].status_code in (400, 401, 404, 413, 415, 422), answers[0].text
             signed = {**headers, **signer.headers(method, path, body)}
             answers.append(http.request(method, path, content=body, headers=signed))
+        if case.operation.path.startswith("/fhir/") and case.operation.path != "/fhir/metadata":
+            assert answers[0].status_code == 401, answers[0].text
+            token = {**headers, "Authorization": f"Bearer {fhir_token}"}
+            answers.append(http.request(method, path, content=body, headers=token))
     STATS.extend((case.operation.path, r.status_code) for r in answers)
     for r in answers:
         assert r.status_code < 500, (method, path, r.status_code, r.text[:300])
         assert "X-Detak-Server-Time" in r.headers
         if r.status_code >= 400 and method != "HEAD":
-            assert set(r.json()) == {"error"}, r.text[:300]
+            if case.operation.path.startswith("/fhir/"):  # FHIR answers an OperationOutcome
+                assert r.json()["resourceType"] == "OperationOutcome", r.text[:300]
+            else:
+                assert set(r.json()) == {"error"}, r.text[:300]
