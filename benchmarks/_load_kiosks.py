@@ -153,7 +153,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         results[k] = res
         try:
             with Store.open(work / f"kiosk-{k:03d}", sweep=False) as store:
-                client = TimedClient(store, lock_wait_s=5.0)
+                client = TimedClient(store, lock_wait_s=5.0,
+                                     **({"batch_size": spec["batch_size"]}
+                                        if spec.get("batch_size") else {}))
                 ready[idx].set()
                 go.wait()
                 res["start"] = time.time()

@@ -215,7 +215,8 @@ def run_level(n: int, a: argparse.Namespace, pg: Any, work: Path, templates: Pat
             spec = {"work": str(level / "kiosks"), "kiosks": mine,
                     "codes": [codes[k] for k in mine], "url": srv.url,
                     "templates": str(templates), "screenings": a.screenings,
-                    "max_seconds": a.max_seconds, "out": str(level / f"client{p}.json")}
+                    "max_seconds": a.max_seconds, "batch_size": a.batch_size,
+                    "out": str(level / f"client{p}.json")}
             (level / f"client{p}.spec.json").write_text(json.dumps(spec))
             outs.append(Path(spec["out"]))
             clients.append(subprocess.Popen(
@@ -386,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server-workers", type=int, default=2, help="uvicorn workers")
     p.add_argument("--client-processes", type=int, default=2,
                    help="processes the kiosks' threads are spread over")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="items per batch request (default: the SyncClient's)")
     p.add_argument("--chunk-bytes", type=int, default=1 << 20, help="blob chunk size")
     p.add_argument("--templates", type=int, default=len(LUDB_TEMPLATES),
                    help="LUDB records screened for the templates")
