@@ -7,8 +7,8 @@ function `detak server enroll` runs, then ``POST /api/v1/enroll`` with the kiosk
 key), each holding a day's batch of screenings: the real pipeline's output on LUDB 500-Hz 10-s
 12-lead records with their real PDF reports, every recording dithered (5 µV) and every PDF
 tagged so that no two blobs are alike, invented residents. At one signal all kiosks run one
-`SyncClient.sync()` each (the real protocol: signed requests, each blob PATCHed, then one batch
-of the day's items), as threads spread over a few client processes
+`SyncClient.sync()` each (the real protocol: signed requests, each blob PATCHed, then the
+items in batches of the client's size, 10), as threads spread over a few client processes
 (benchmarks/_load_kiosks.py). Measured per N: screenings acknowledged per second (from the
 signal to the last kiosk's end), request bytes per second, acknowledgement latency per batch
 request and per screening (from the start of its first blob upload to the batch answer that
