@@ -173,7 +173,14 @@ def _codes(url: str, n: int) -> list[str]:
     return codes
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile by the nearest-rank method (None for no values).
+
+    >>> percentile([0.3, 0.1, 0.2, 0.4], 50), percentile(list(range(1, 101)), 99)
+    (0.2, 99)
+    >>> percentile([], 99) is None
+    True
+    """
     if not values:
         return None
     v = sorted(values)
@@ -289,10 +296,10 @@ def run_level(n: int, a: argparse.Namespace, pg: Any, work: Path, templates: Pat
         "screenings_per_s": synced / wall, "bytes_sent": sum(e[3] for e in ok),
         "bytes_per_s": sum(e[3] for e in ok) / wall,
         "requests": len(ex), "requests_per_s": len(ok) / wall,
-        "batch_p50_s": _percentile(batch, 50), "batch_p99_s": _percentile(batch, 99),
+        "batch_p50_s": percentile(batch, 50), "batch_p99_s": percentile(batch, 99),
         "batch_max_s": max(batch, default=None), "batches": len(batch),
-        "patch_p50_s": _percentile(patch, 50), "patch_p99_s": _percentile(patch, 99),
-        "screening_p50_s": _percentile(lat, 50), "screening_p99_s": _percentile(lat, 99),
+        "patch_p50_s": percentile(patch, 50), "patch_p99_s": percentile(patch, 99),
+        "screening_p50_s": percentile(lat, 50), "screening_p99_s": percentile(lat, 99),
         "failed_requests": len(bad), "failed_requests_by_kind": kinds,
         "screenings_not_acked": not_acked, "kiosk_errors": kiosk_errors[:5],
         "kiosks_with_errors": len(kiosk_errors),
