@@ -125,11 +125,12 @@ async def blob_patch(request: Request, sha256: str = BlobName, *, offset: int,
 def _blob_patch(request: Request, sha: str, offset: int, size: int, data: bytes) -> JSONResponse:
     with _session(request) as s:
         kiosk = authenticate_kiosk(s, request, data)
-        st = write_chunk(s, request.app.state.store, sha, offset, size, data)
-        if st.complete and offset + len(data) == size and data:
-            audit(s, f"kiosk:{kiosk.id}", "blob.store", object_kind="blob", object_id=sha,
+
+        def stored(tx) -> None:  # noqa: ANN001 - the transaction that completes the blob
+            audit(tx, f"kiosk:{kiosk.id}", "blob.store", object_kind="blob", object_id=sha,
                   facility_id=kiosk.facility_id, remote=_remote(request))
-            s.commit()
+
+        st = write_chunk(s, request.app.state.store, sha, offset, size, data, on_complete=stored)
     return JSONResponse({"offset": st.offset, "complete": st.complete},
                         headers={"Upload-Offset": str(st.offset)})
 

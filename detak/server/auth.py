@@ -14,7 +14,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -25,6 +25,8 @@ from detak.server.models import Kiosk, Nonce
 WINDOW_S = 300
 NONCE_TTL_S = 600
 PRUNE_EVERY = 50
+#: a kiosk's ``last_seen_at`` is written when it is older than this (not at every request)
+LAST_SEEN_STEP = timedelta(seconds=60)
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _KIOSK = re.compile(r"[0-9a-f]{32}")
 
@@ -51,7 +53,7 @@ def _unauth(code: str, message: str) -> ApiError:
 
 def authenticate_kiosk(session: Session, request: Request, body: bytes) -> Kiosk:
     """The kiosk that signed ``request`` (with ``body`` as sent), or 401 with §4's code.
-    Records the nonce and the kiosk's last contact, committed at once."""
+    Records the nonce and the kiosk's last contact (to the minute), committed at once."""
     h = request.headers
     kid, ts, nonce, sig = (h.get("x-detak-kiosk"), h.get("x-detak-timestamp"),
                            h.get("x-detak-nonce"), h.get("x-detak-signature"))
@@ -89,6 +91,7 @@ def authenticate_kiosk(session: Session, request: Request, body: bytes) -> Kiosk
     if fresh is None:
         session.rollback()
         raise _unauth("nonce_replayed", "this nonce was used already")
-    kiosk.last_seen_at = now
+    if kiosk.last_seen_at is None or now - kiosk.last_seen_at >= LAST_SEEN_STEP:
+        kiosk.last_seen_at = now      # to the minute: not one UPDATE per request of a sync run
     session.commit()
-    return session.scalar(select(Kiosk).where(Kiosk.id == kid))
+    return kiosk

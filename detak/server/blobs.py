@@ -5,12 +5,20 @@ to ``partial_uploads.offset``: that column is the truth. A crash between the fsy
 commit leaves the file longer than the recorded offset; `recover` (at start-up) and every
 `write_chunk` truncate the file back to the recorded offset first, so ``HEAD`` never reports
 bytes that are not on disk. Two uploads of the same blob at once are serialised by a row lock.
+
+A blob sent whole in one chunk (offset 0, the chunk its full size, no partial upload of it on
+record) takes a shorter path: its hash is checked in memory, it is written to a uniquely named
+file under ``partial/`` (a crash leaves a file without a record, which `recover` removes),
+fsynced and moved into place, and its row committed — no ``partial_uploads`` row at all. Nearly
+every recording and report a kiosk sends is such a blob (chunks are 1 MiB).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
@@ -48,9 +56,39 @@ def blob_state(session: Session, sha: str) -> BlobState:
     return BlobState(part.offset if part else 0, False)
 
 
+def _write_whole(session: Session, store: LocalFileStore, sha: str, data: bytes,
+                 on_complete: Callable[[Session], None] | None) -> BlobState:
+    """The one-chunk path (module docstring): no partial-upload row; commits."""
+    if hashlib.sha256(data).hexdigest() != sha:
+        session.rollback()
+        raise ApiError(422, "blob_hash_mismatch", "the bytes do not have this SHA-256; "
+                       "the partial upload was discarded")
+    tmp = store.partial_dir / f"{sha}.{secrets.token_hex(8)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    store.adopt(tmp, sha)
+    session.execute(pg_insert(Blob).values(sha256=sha, size=len(data)).on_conflict_do_nothing())
+    if on_complete is not None:
+        on_complete(session)
+    session.commit()
+    return BlobState(len(data), True)
+
+
 def write_chunk(session: Session, store: LocalFileStore, sha: str, offset: int, size: int,
-                data: bytes) -> BlobState:
-    """Append ``data`` at ``offset`` to the upload of ``sha`` (total ``size``); commits."""
+                data: bytes, on_complete: Callable[[Session], None] | None = None) -> BlobState:
+    """Append ``data`` at ``offset`` to the upload of ``sha`` (total ``size``); commits.
+    ``on_complete(session)`` runs in the transaction that completes the blob (for its audit
+    row), only when this chunk completes it."""
     if size < 0 or size > MAX_BLOB:
         raise ApiError(413, "blob_too_large", f"a blob may hold at most {MAX_BLOB} bytes")
     if len(data) > MAX_CHUNK:
@@ -58,6 +96,9 @@ def write_chunk(session: Session, store: LocalFileStore, sha: str, offset: int, 
     blob = session.get(Blob, sha)
     if blob is not None:
         return BlobState(blob.size, True)
+    if offset == 0 and len(data) == size and size > 0 \
+            and session.get(PartialUpload, sha) is None:
+        return _write_whole(session, store, sha, data, on_complete)
     session.execute(pg_insert(PartialUpload).values(sha256=sha, size=size, offset=0)
                     .on_conflict_do_nothing())
     part = session.execute(select(PartialUpload).where(PartialUpload.sha256 == sha)
@@ -110,6 +151,8 @@ def write_chunk(session: Session, store: LocalFileStore, sha: str, offset: int, 
     store.adopt(path, sha)
     session.execute(pg_insert(Blob).values(sha256=sha, size=size).on_conflict_do_nothing())
     session.execute(delete(PartialUpload).where(PartialUpload.sha256 == sha))
+    if on_complete is not None:
+        on_complete(session)
     session.commit()
     return BlobState(size, True)
 

@@ -93,9 +93,10 @@ def ingest_item(session: Session, kiosk: Kiosk, raw: Any, remote: str | None) ->
                            message="this uuid exists with different content; kept for an admin")
         refs = [item.files.hea, item.files.dat] + ([item.files.report_pdf]
                                                     if item.files.report_pdf else [])
+        sizes = dict(session.execute(select(Blob.sha256, Blob.size).where(
+            Blob.sha256.in_([ref.sha256 for ref in refs]))).tuples().all())
         for ref in refs:
-            blob = session.get(Blob, ref.sha256)
-            if blob is None or blob.size != ref.size:
+            if sizes.get(ref.sha256) != ref.size:
                 session.rollback()
                 return _result(item.uuid, "missing_blob", code="missing_blob",
                                message=f"blob {ref.sha256} is not complete on the server")

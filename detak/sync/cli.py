@@ -28,7 +28,7 @@ _ENROLL_OPTIONS = {"--store", "--insecure", "-h", "--help"}
 _DESCRIPTION = (
     "Send the kiosk's screenings to the clinic server (docs/sync.md). `detak sync --store DIR` "
     "drains the outbox once: it uploads each pending screening's files (in chunks, resuming an "
-    "interrupted upload), sends the screenings in batches of at most 50, marks each one the "
+    "interrupted upload), sends the screenings in batches of 10, marks each one the "
     "server acknowledged as synced, stores the doctors' verdicts and installs a model bundle "
     "the server offers once it verifies against the key pinned at enrolment. Its last line is "
     "`synced N, pending M, failed K`: N sent in this run, M still waiting (the server could not "

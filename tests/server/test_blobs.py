@@ -113,3 +113,38 @@ def test_half_written_chunk_after_kill9_is_truncated(detak_server: ServerProcess
     assert _patch(kiosk, digest, 3000, len(data), data[3000:]).json()["complete"] is True
     stored = detak_server.data / "blobs" / digest[:2] / digest
     assert sha(stored.read_bytes()) == digest
+
+
+def _db(srv: ServerProcess, sql: str, *params: object) -> list[tuple]:
+    import psycopg
+
+    url = str(srv.database_url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_a_blob_in_one_chunk_is_stored_once_and_audited_once(detak_server: ServerProcess,
+                                                             kiosk: Kiosk) -> None:
+    """The one-chunk path: no partial-upload row or file left, the blob's row and its audit
+    row committed together; a retry of the same chunk is answered complete, not audited
+    again; a temp file a crash left in partial/ is removed at start-up."""
+    data = b"one chunk " * 999
+    digest = sha(data)
+    assert _patch(kiosk, digest, 0, len(data), data).json() == {"offset": len(data),
+                                                                "complete": True}
+    assert _patch(kiosk, digest, 0, len(data), data).json()["complete"] is True
+    stored = detak_server.data / "blobs" / digest[:2] / digest
+    assert stored.read_bytes() == data
+    partial = detak_server.data / "blobs" / "partial"
+    assert [p.name for p in partial.iterdir() if p.name.startswith(digest)] == []
+    assert _db(detak_server, "SELECT count(*) FROM partial_uploads WHERE sha256 = %s",
+               digest) == [(0,)]
+    assert _db(detak_server, "SELECT size FROM blobs WHERE sha256 = %s", digest) == [
+        (len(data),)]
+    assert _db(detak_server, "SELECT count(*) FROM audit_log WHERE action = 'blob.store' "
+               "AND object_id = %s", digest) == [(1,)]
+    leftover = partial / f"{'d' * 64}.0123456789abcdef"
+    detak_server.kill()
+    leftover.write_bytes(b"a crash between the write and the rename")
+    detak_server.start()
+    assert not leftover.exists()

@@ -91,16 +91,22 @@ def test_not_enrolled_and_insecure_stored_url(store: Store, server: FakeServer) 
 
 
 # ------------------------------------------------------------------ the happy path
-def test_drain_in_batches_of_at_most_50(enrolled: Store, server: FakeServer) -> None:
+def test_drain_in_batches_of_10_by_default(enrolled: Store, server: FakeServer) -> None:
     ids = add_screenings(enrolled, 53)
     report = make_client(enrolled, server).sync()
     assert (report.synced, report.pending, report.failed, report.error) == (53, 0, 0, None)
     assert report.line == "synced 53, pending 0, failed 0"
     batches = [p for m, p in server.requests if p == "/api/v1/sync/batch"]
-    assert len(batches) == 2                     # 50 + 3
+    assert len(batches) == 6                     # 5 x 10 + 3
     _assert_on_server_once(server, enrolled, ids)
     assert report.server_ids == {sid: server.rows[sid]["id"] for sid in ids}
     assert enrolled.sync_status()["last_sync_at"] is not None
+    more = add_screenings(enrolled, 53, seed=7)
+    server.requests.clear()
+    assert make_client(enrolled, server, batch_size=50).sync().synced == 53
+    assert [p for m, p in server.requests if p == "/api/v1/sync/batch"] == [
+        "/api/v1/sync/batch"] * 2                # the protocol's most: 50 + 3
+    _assert_on_server_once(server, enrolled, ids + more)
     # a second run sends nothing again, but still asks for verdicts
     server.requests.clear()
     report = make_client(enrolled, server).sync()
