@@ -1,8 +1,8 @@
 """A clinic for the review tests: real PostgreSQL, a real ``detak server``, and a real kiosk
 store whose screenings were made by ``detak screen`` and sent by ``detak sync``.
 
-Facilities ``Wisma A`` (the kiosk's) and ``Wisma B``; doctors ``dr-ana`` and ``dr-budi`` (Wisma A),
-``dr-citra`` (Wisma B only); nurse ``nurse-a`` (Wisma A). Every password is `PASSWORD`.
+Facilities ``Wisma A`` (the kiosk's) and ``Wisma B``; doctors ``Ana`` and ``Budi`` (Wisma A, invented names),
+``Citra`` (Wisma B only); nurse ``nurse-a`` (Wisma A). Every password is `PASSWORD`.
 Resident ``R-0007`` ("Siti Contoh", invented) has two screenings (history), one more screening
 has no resident (an anterior MI: "refer today").
 """
@@ -17,7 +17,7 @@ from tests.server.harness import DETAK, REPO, ServerProcess
 from tests.sync.e2e import enroll_cli, run_sync, sync_env
 
 PASSWORD = "correct horse battery staple"
-DOCTORS = {"dr-ana": "Wisma A", "dr-budi": "Wisma A", "dr-citra": "Wisma B"}
+DOCTORS = {"Ana": "Wisma A", "Budi": "Wisma A", "Citra": "Wisma B"}
 
 
 @dataclass

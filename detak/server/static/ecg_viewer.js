@@ -103,7 +103,7 @@
           var x = fmt(x0 + (t - t0) * sp, 2);
           mkParts.push('<line x1="' + x + '" x2="' + x + '" y1="' + fmt(base + rowH * 0.32, 2) +
             '" y2="' + fmt(base + rowH * 0.42, 2) + '" stroke="' + colors[key] +
-            '" stroke-width="0.35" data-kind="' + key + '"/>');
+            '" stroke-width="0.25" data-kind="' + key + '"/>');
         });
       });
     }
@@ -202,17 +202,17 @@
   }
 
   function wire() {
-    document.querySelectorAll("[data-speed]").forEach(function (b) {
+    document.querySelectorAll("button[data-speed]").forEach(function (b) {
       b.addEventListener("click", function () {
         state.speed = +b.getAttribute("data-speed");
-        document.querySelectorAll("[data-speed]").forEach(function (o) { o.classList.toggle("on", o === b); });
+        document.querySelectorAll("button[data-speed]").forEach(function (o) { o.classList.toggle("on", o === b); });
         render();
       });
     });
-    document.querySelectorAll("[data-gain]").forEach(function (b) {
+    document.querySelectorAll("button[data-gain]").forEach(function (b) {
       b.addEventListener("click", function () {
         state.gain = +b.getAttribute("data-gain");
-        document.querySelectorAll("[data-gain]").forEach(function (o) { o.classList.toggle("on", o === b); });
+        document.querySelectorAll("button[data-gain]").forEach(function (o) { o.classList.toggle("on", o === b); });
         render();
       });
     });

@@ -109,7 +109,9 @@
           var y = H - 12 - (Math.min(Math.max(v, s[2]), s[3]) - s[2]) / (s[3] - s[2]) * (H - 24);
           pts.push(x.toFixed(1) + "," + y.toFixed(1));
           svg += '<circle cx="' + x.toFixed(1) + '" cy="' + y.toFixed(1) + '" r="' + (r["this"] ? 3.5 : 2.2) +
-                 '" fill="' + s[1] + '"><title>' + s[4] + ' ' + Math.round(v) + '</title></circle>';
+                 '" fill="' + s[1] + '"><title>' + s[4] + ' ' + Math.round(v) + '</title></circle>' +
+                 '<text x="' + x.toFixed(1) + '" y="' + (y - 5).toFixed(1) + '" font-size="9" text-anchor="middle" fill="' +
+                 s[1] + '">' + Math.round(v) + '</text>';
         });
         svg += '<polyline points="' + pts.join(" ") + '" fill="none" stroke="' + s[1] + '" stroke-width="1.2"/>';
         svg += '<text x="' + (4 + si * 60) + '" y="10" font-size="10" fill="' + s[1] + '">' + s[4] + '</text>';
