@@ -1,8 +1,8 @@
 """A clinic for the review tests: real PostgreSQL, a real ``detak server``, and a real kiosk
 store whose screenings were made by ``detak screen`` and sent by ``detak sync``.
 
-Facilities ``Wisma A`` (the kiosk's) and ``Wisma B``; doctors ``Ana`` and ``Budi`` (Wisma A, invented names),
-``Citra`` (Wisma B only); nurse ``nurse-a`` (Wisma A). Every password is `PASSWORD`.
+Facilities ``Wisma A`` (the kiosk's) and ``Wisma B``; doctors ``Ana`` and ``Budi`` (Wisma A),
+``Citra`` (Wisma B only; invented names); nurse ``nurse-a`` (Wisma A). Every password is `PASSWORD`.
 Resident ``R-0007`` ("Siti Contoh", invented) has two screenings (history), one more screening
 has no resident (an anterior MI: "refer today").
 """
