@@ -71,7 +71,7 @@ def doctor_screening(s: Session, user: User, sid: int, remote: str | None,
     """The screening ``sid`` if it belongs to one of the doctor's facilities (else 404, the
     same answer as for a screening that does not exist); audited."""
     facs = require_doctor(s, user)
-    scr = s.get(Screening, sid)
+    scr = s.get(Screening, sid) if 0 < sid < 2**63 else None
     if scr is None or scr.facility_id not in facs:
         audit(s, f"user:{user.id}", f"{action}_refused", object_kind="screening",
               object_id=sid, remote=remote)
@@ -229,7 +229,11 @@ def read_samples(store: LocalFileStore, scr: Screening) -> dict[str, Any]:
         for kind in ("hea", "dat"):
             (Path(tmp) / f"{name}.{kind}").write_bytes(
                 store.path(files[kind]["sha256"]).read_bytes())
-        rec = read_wfdb(Path(tmp) / name)
+        try:
+            rec = read_wfdb(Path(tmp) / name)
+        except Exception as err:  # noqa: BLE001 - wfdb raises bare Exceptions on bad files
+            raise ApiError(422, "recording_unreadable",
+                           f"the recording cannot be read: {type(err).__name__}") from None
     sig = [[None if not math.isfinite(x) else round(float(x), 4) for x in row]
            for row in rec.signal.tolist()]
     return {"fs": float(rec.fs), "leads": list(rec.leads), "units": "mV", "signal": sig,
