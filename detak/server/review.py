@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from detak.kiosk.i18n import LANGUAGES, number, translator
+from detak.kiosk.i18n import LANGUAGES, N_, number, translator
 from detak.kiosk.ranges import normal_ranges, range_text
 from detak.server import review_data as rd
 from detak.server.audit import audit
@@ -35,6 +35,8 @@ HERE = Path(__file__).parent
 LANG_COOKIE = "detak_lang"
 STATIC = {"review.js": "text/javascript", "ecg_viewer.js": "text/javascript",
           "review.css": "text/css"}
+#: the kiosk's quality verdicts in words (the report's)
+QUALITY = {"ok": N_("good"), "warn": N_("acceptable"), "reject": N_("rejected")}
 router = APIRouter()
 
 
@@ -74,6 +76,7 @@ def _fmt(v: Any, lang: str, digits: int = 0) -> str:
 def _page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     lg = lang_of(request)
     base = {"_": translator(lg), "lang": lg, "languages": LANGUAGES, "fmt": _fmt,
+            "quality_word": lambda q: QUALITY.get(q or "", q or "—"),
             "path": quote(request.url.path + (("?" + request.url.query)
                                               if request.url.query else ""), safe="/?=&")}
     return HTMLResponse(_template(template).render(**base, **ctx), status_code=status)
@@ -266,6 +269,19 @@ async def samples_json(request: Request, sid: int) -> JSONResponse:
         out["relevance"] = rd.lead_relevance(out, scr.screening or {})
         out["lrp_available"] = rd.lrp_available()
         return out
+
+    return JSONResponse(await run_in_threadpool(_json(request, fn)),
+                        headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/api/v1/review/screenings/{sid}/lrp")
+async def lrp_json(request: Request, sid: int) -> JSONResponse:
+    """Per-lead relevance of MI by LRP of the torch edge model, on request (host extra only:
+    501 ``lrp_unavailable`` otherwise)."""
+    def fn(s: Any, user: Any) -> dict:
+        scr = rd.doctor_screening(s, user, sid, _remote(request), action="screening.lrp")
+        rec = rd.read_recording(request.app.state.store, scr)
+        return rd.lrp_relevance(rec)
 
     return JSONResponse(await run_in_threadpool(_json(request, fn)),
                         headers={"Cache-Control": "private, no-store"})

@@ -218,26 +218,31 @@ def neighbours(rows: list[dict[str, Any]], sid: int) -> tuple[int | None, int | 
     return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
 
 
-def read_samples(store: LocalFileStore, scr: Screening) -> dict[str, Any]:
-    """The recording as the viewer draws it: ``fs``, ``leads``, ``units`` (mV), ``signal``
-    (one list per lead, 4 decimals; NaN → null), ``sha256`` of the .dat."""
+def read_recording(store: LocalFileStore, scr: Screening) -> Any:
+    """The screening's WFDB recording (a `Recording` in mV); 422 ``recording_unreadable``."""
     from detak.data.wfdb_io import read_wfdb
 
     files = scr.files
-    name = files["recording"]
+    name = files["recording"]  # [0-9A-Za-z_.-]{1,100}: a file name, never a path
     with tempfile.TemporaryDirectory() as tmp:
         for kind in ("hea", "dat"):
             (Path(tmp) / f"{name}.{kind}").write_bytes(
                 store.path(files[kind]["sha256"]).read_bytes())
         try:
-            rec = read_wfdb(Path(tmp) / name)
+            return read_wfdb(Path(tmp) / name)
         except Exception as err:  # noqa: BLE001 - wfdb raises bare Exceptions on bad files
             raise ApiError(422, "recording_unreadable",
                            f"the recording cannot be read: {type(err).__name__}") from None
+
+
+def read_samples(store: LocalFileStore, scr: Screening) -> dict[str, Any]:
+    """The recording as the viewer draws it: ``fs``, ``leads``, ``units`` (mV), ``signal``
+    (one list per lead, 4 decimals; NaN → null), ``sha256`` of the .dat."""
+    rec = read_recording(store, scr)
     sig = [[None if not math.isfinite(x) else round(float(x), 4) for x in row]
            for row in rec.signal.tolist()]
     return {"fs": float(rec.fs), "leads": list(rec.leads), "units": "mV", "signal": sig,
-            "sha256": files["dat"]["sha256"]}
+            "sha256": scr.files["dat"]["sha256"]}
 
 
 def lead_relevance(samples: dict[str, Any], screening: dict[str, Any]) -> dict[str, Any] | None:
@@ -277,6 +282,46 @@ def lrp_available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("zennit", "torch"))
+
+
+LRP_COMPOSITE = "epsilon_alpha2_beta1"  # no z^B bounds (PTB-XL folds); no flat input rule
+
+
+def lrp_relevance(rec: Any, model: str = "edge", cls: str = "MI") -> dict[str, Any]:
+    """Per-lead relevance of ``cls``'s logit by LRP (``lrp:epsilon_alpha2_beta1``) of the torch
+    ``model``, averaged over the recording's 10 s windows; 501 ``lrp_unavailable`` on an
+    install without the host extra. Seconds of CPU: computed on request only."""
+    if not lrp_available():
+        raise ApiError(501, "lrp_unavailable",
+                       "LRP needs the host extra (torch, zennit) on the server")
+    import numpy as np
+
+    from detak.explain.gradcam import class_index
+    from detak.explain.lead_relevance import lead_scores
+    from detak.explain.methods import attribute
+    from detak.models.cnn_data import preprocess_recording
+
+    loaded = _torch_model(model)
+    windows = preprocess_recording(rec, loaded.standardizer)
+    attr = attribute(loaded.module, windows, class_index(cls), f"lrp:{LRP_COMPOSITE}")
+    scores = np.nanmean(lead_scores(attr), axis=0)
+    from detak.data.leads import STANDARD_LEADS
+
+    return {"leads": {lead: round(float(v), 3) for lead, v in zip(STANDARD_LEADS, scores,
+                                                                   strict=True)},
+            "source": f"lrp:{LRP_COMPOSITE}", "model": loaded.name, "class": cls,
+            "windows": int(len(windows))}
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _torch_model(name: str) -> Any:
+    if name not in _MODELS:
+        from detak.export.predict import load_model
+
+        _MODELS[name] = load_model(name, runtime="torch")
+    return _MODELS[name]
 
 
 # ---------------------------------------------------------------------------- signing

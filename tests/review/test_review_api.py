@@ -85,6 +85,23 @@ def test_samples_are_the_recording_in_mv_with_cam_relevance(clinic):
     assert n >= 1
 
 
+def test_lrp_on_request_names_its_source(clinic):
+    from detak.server.review_data import lrp_available
+
+    if not lrp_available():
+        pytest.skip("no host extra: the route answers 501 lrp_unavailable")
+    c, ids = _ids(clinic)
+    r = c.get(f"/api/v1/review/screenings/{ids[0]}/lrp")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["source"] == "lrp:epsilon_alpha2_beta1" and d["class"] == "MI"
+    assert len(d["leads"]) == 12 and abs(sum(d["leads"].values()) - 1) < 0.02
+    cam = c.get(f"/api/v1/review/screenings/{ids[0]}/samples").json()["relevance"]
+    assert cam["source"] == "cam" and cam["leads"] != d["leads"]
+    # a per-lead map, not the same share everywhere (a flat input rule would give 1/12 each)
+    assert max(d["leads"].values()) - min(d["leads"].values()) > 0.02
+
+
 def test_lock_second_doctor_sees_who_and_cannot_sign(clinic):
     _, ids = _ids(clinic)
     sid = ids[1]

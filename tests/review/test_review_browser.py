@@ -154,6 +154,14 @@ def test_review_sign_and_back_to_the_kiosk(clinic, browser, tmp_path) -> None:  
     shots(ana, "zoom-50mm-20mm")
     ana.click("[data-speed='25']")
     ana.click("[data-gain='10']")
+    if ana.locator("#lrp-btn").count():                 # the host extra is installed here
+        ana.click("#lrp-btn")
+        ana.wait_for_selector("#relevance-lrp .rel", timeout=120_000)
+        assert ana.locator("#relevance-lrp .rel").count() == 12
+        assert "lrp:epsilon_alpha2_beta1" in ana.locator("#relevance-lrp").inner_text()
+        ana.locator("#relevance-lrp").scroll_into_view_if_needed()
+        shots(ana, "lrp-on-request")
+        ana.evaluate("window.scrollTo(0, 0)")
 
     # a second doctor sees who has it open; a nurse and another facility cannot open it
     budi = _signed_in(browser, base, "Budi")
@@ -188,6 +196,9 @@ def test_review_sign_and_back_to_the_kiosk(clinic, browser, tmp_path) -> None:  
     ana.wait_for_selector(".verdict[data-version='1']")
     assert "NORM, SR" in ana.locator(".verdict").first.inner_text()
     shots(ana, "signed", full=True)
+    ana.goto(f"/review/lang/id?next={target}")                          # Bahasa Indonesia
+    assert "Ditinjau oleh dr. Ana pada" in ana.locator(".verdict").first.inner_text()
+    shots(ana, "signed-id", full=True)
     budi.goto(target)
     assert budi.locator("#lock-other").count() == 0                     # released
     assert budi.locator("#correct").count() == 1

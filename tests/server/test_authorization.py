@@ -37,6 +37,7 @@ ROUTES = {
     # ... and their JSON API
     ("GET", "/api/v1/review/screenings/{sid}"): "doctor",
     ("GET", "/api/v1/review/screenings/{sid}/samples"): "doctor",
+    ("GET", "/api/v1/review/screenings/{sid}/lrp"): "doctor",
     ("POST", "/api/v1/review/screenings/{sid}/lock"): "doctor+csrf",
     ("POST", "/api/v1/review/screenings/{sid}/unlock"): "doctor+csrf",
     ("POST", "/api/v1/review/screenings/{sid}/verdict"): "doctor+csrf",
@@ -173,7 +174,8 @@ def test_review_routes_by_role(world: dict) -> None:
     a doctor of no facility 404 (as if the screening did not exist), no session 401 (a page:
     303 to the sign-in), a kiosk 401."""
     sid = world["server_id_a"]
-    reads = [f"/api/v1/review/screenings/{sid}", f"/api/v1/review/screenings/{sid}/samples"]
+    reads = [f"/api/v1/review/screenings/{sid}", f"/api/v1/review/screenings/{sid}/samples",
+             f"/api/v1/review/screenings/{sid}/lrp"]
     writes = [f"/api/v1/review/screenings/{sid}/{w}" for w in ("lock", "unlock", "verdict")]
     pages = ["/review", f"/review/screening/{sid}"]
     http = httpx.Client(base_url=world["srv"].url)
@@ -193,7 +195,8 @@ def test_review_routes_by_role(world: dict) -> None:
     doc = world["doc-a"]
     assert doc.get(reads[0]).status_code == 200 and doc.get(pages[1]).status_code == 200
     # this test's recording is random bytes: a named error, not a crash
-    r = doc.get(reads[1])
-    assert r.status_code == 422 and r.json()["error"]["code"] == "recording_unreadable"
+    for path in reads[1:]:
+        r = doc.get(path)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "recording_unreadable"
     for path in writes:                         # the session's CSRF token is required
         assert doc.post(path, json={}).status_code == 403, path

@@ -191,7 +191,31 @@
     var box = document.getElementById("relevance");
     if (!box) { return; }
     if (!data.relevance) { box.textContent = "—"; return; }
-    var leads = data.relevance.leads, names = Object.keys(leads), max = 0;
+    bars(box, data.relevance);
+  }
+
+  function lrpButton() {
+    var btn = document.getElementById("lrp-btn"), box = document.getElementById("relevance-lrp");
+    if (!btn || !box) { return; }
+    btn.addEventListener("click", function () {
+      btn.disabled = true;
+      btn.textContent = btn.getAttribute("data-t-wait") || "…";
+      fetch(btn.getAttribute("data-url"), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (j) {
+          box.hidden = false;
+          if (!j.leads) { box.textContent = (j.error || {}).message || "error"; return; }
+          bars(box, j);
+          var note = document.createElement("small");
+          note.textContent = (box.getAttribute("data-t-source") || "").replace("{composite}", j.source);
+          box.appendChild(note);
+          btn.hidden = true;
+        });
+    });
+  }
+
+  function bars(box, rel) {
+    var leads = rel.leads, names = Object.keys(leads), max = 0;
     names.forEach(function (n) { max = Math.max(max, leads[n]); });
     box.innerHTML = names.map(function (n) {
       var w = max > 0 ? leads[n] / max * 100 : 0;
@@ -244,6 +268,6 @@
 
   fetch(el.getAttribute("data-samples"), { credentials: "same-origin" })
     .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
-    .then(function (d) { data = d; render(); relevance(); wire(); el.setAttribute("data-ready", "1"); })
+    .then(function (d) { data = d; render(); relevance(); wire(); lrpButton(); el.setAttribute("data-ready", "1"); })
     .catch(function (e) { el.textContent = String(e); });
 })();
