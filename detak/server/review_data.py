@@ -340,7 +340,17 @@ def sign_verdict(s: Session, user: User, scr: Screening, *, labels: list[str], a
     note = (note or "").strip()[:4000]
     if previous_version and not note:
         raise ApiError(422, "note_required", "a correction says why in its note")
+    from detak.server.models import LoginAttempt
+    from detak.server.web import MAX_FAILS_NAME, WINDOW
+
+    fails = s.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.name == user.name, LoginAttempt.ok.is_(False),
+        LoginAttempt.at > _now() - WINDOW))
+    if fails >= MAX_FAILS_NAME:  # the sign-in's counter: signing is no way round its limit
+        raise ApiError(429, "rate_limited", "too many wrong passwords; wait 15 minutes",
+                       headers={"Retry-After": str(int(WINDOW.total_seconds()))})
     if not accounts.verify_password(user.password_hash, password or ""):
+        s.add(LoginAttempt(name=user.name, remote=remote, ok=False))
         audit(s, f"user:{user.id}", "verdict.sign_refused", object_kind="screening",
               object_id=scr.id, facility_id=scr.facility_id, remote=remote,
               detail={"reason": "password"})

@@ -182,3 +182,18 @@ def test_verdicts_reach_the_kiosk_and_its_pdf(clinic, tmp_path):
     text = " ".join(subprocess.run(["pdftotext", str(out), "-"], capture_output=True,
                                    text=True, check=True).stdout.split())
     assert "Reviewed by dr. Ana on" in text
+
+
+def test_wrong_signing_passwords_are_rate_limited_with_sign_in(clinic):
+    _, ids = _ids(clinic)
+    budi = _client(clinic, "Budi")
+    budi.get(f"/review/screening/{ids[0]}")
+    url = f"/api/v1/review/screenings/{ids[0]}/verdict"
+    body = {"labels": ["MI"], "action": "urgent", "password": "guess", "previous_version": 0}
+    codes = [budi.post(url, json=body).status_code for _ in range(5)]
+    assert codes == [401] * 5
+    r = budi.post(url, json={**body, "password": PASSWORD})
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    from tests.server.staff import login
+
+    assert login(clinic.server.url, "Budi", PASSWORD)[1].status_code == 429   # the same count
