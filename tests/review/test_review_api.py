@@ -184,6 +184,31 @@ def test_verdicts_reach_the_kiosk_and_its_pdf(clinic, tmp_path):
     assert "Reviewed by dr. Ana on" in text
 
 
+def test_verdicts_go_to_their_facilitys_kiosks_only_and_after_the_cursor(clinic):
+    import json
+
+    from tests.server.kiosk import Kiosk
+
+    def batch(kiosk, since):
+        body = json.dumps({"protocol": 1, "verdicts_since": since, "items": []}).encode()
+        r = kiosk.request("POST", "/api/v1/sync/batch", body,
+                          {"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    a, b = Kiosk(clinic.server.url), Kiosk(clinic.server.url)
+    assert a.enroll(clinic.server.enrollment_code("Wisma A")).status_code == 201
+    assert b.enroll(clinic.server.enrollment_code("Wisma B")).status_code == 201
+    assert batch(b, None)["verdicts"] == []
+    first = batch(a, None)
+    assert [v["version"] for v in first["verdicts"]] == [1, 2]     # oldest first
+    assert set(first["verdicts"][0]) >= {"uuid", "server_id", "version", "label", "labels",
+                                         "action", "note", "doctor", "reviewed_at"}
+    assert batch(a, first["verdicts_cursor"])["verdicts"] == []
+    again = batch(a, "v" + str(int(first["verdicts_cursor"][1:]) - 1))
+    assert [v["version"] for v in again["verdicts"]] == [2]
+
+
 def test_wrong_signing_passwords_are_rate_limited_with_sign_in(clinic):
     _, ids = _ids(clinic)
     budi = _client(clinic, "Budi")
