@@ -106,8 +106,14 @@ async def _html(request: Request, build: Any) -> Response:
     return _page(request, template, status, **ctx)
 
 
+#: the refusals a page shows, in the page's language
+REFUSALS = {403: N_("The review pages are for doctors."),
+            404: N_("No such screening in your facilities.")}
+
+
 def _forbidden(err: ApiError) -> tuple[str, int, dict]:
-    return "message.html", err.status, {"title": err.status, "message": err.message}
+    return "message.html", err.status, {"title": err.status,
+                                        "message": REFUSALS.get(err.status, err.message)}
 
 
 @router.get("/review", response_class=HTMLResponse, include_in_schema=False)
