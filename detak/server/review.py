@@ -29,7 +29,7 @@ from detak.server import review_data as rd
 from detak.server.audit import audit
 from detak.server.bodies import read_limited
 from detak.server.errors import ApiError
-from detak.server.web import session_user
+from detak.server.web import _local_path, session_user
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "detak_lang"
@@ -221,7 +221,7 @@ async def screening_page(request: Request, sid: int) -> Response:
 
 @router.get("/review/lang/{code}", include_in_schema=False)
 async def set_lang(code: str, next: str = "/review") -> Response:
-    target = next if next.startswith("/") and not next.startswith("//") else "/review"
+    target = next if _local_path(next) else "/review"
     resp = RedirectResponse(target, status_code=303)
     if code in LANGUAGES:
         resp.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="strict", path="/")

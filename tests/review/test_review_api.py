@@ -64,6 +64,10 @@ def test_other_facility_is_404_nurse_403_anonymous_to_login(clinic):
     assert nurse.get(f"/api/v1/review/screenings/{ids[0]}").status_code == 403
     import httpx
 
+    for bad in ("//evil.example", "/\\evil.example", "https://evil.example"):
+        r = httpx.get(clinic.server.url + "/review/lang/en", params={"next": bad},
+                      follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/review", bad
     r = httpx.get(clinic.server.url + "/review", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=/review")
     refused = _sql(clinic, "SELECT count(*) FROM audit_log WHERE action LIKE '%_refused' "

@@ -53,7 +53,6 @@
   if (correct) {
     correct.addEventListener("click", function () {
       post(base + "/lock").then(function (r) { return r.json(); }).then(function (j) {
-        var st = document.getElementById("sign-status");
         if (j.mine) { form.hidden = false; correct.hidden = true; heartbeat(); }
         else { correct.insertAdjacentText("afterend", " " + (correct.getAttribute("data-t-locked") || "") + " " + j.by); }
       });
