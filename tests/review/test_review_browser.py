@@ -199,6 +199,17 @@ def test_review_sign_and_back_to_the_kiosk(clinic, browser, tmp_path) -> None:  
     ana.goto(f"/review/lang/id?next={target}")                          # Bahasa Indonesia
     assert "Ditinjau oleh dr. Ana pada" in ana.locator(".verdict").first.inner_text()
     shots(ana, "signed-id", full=True)
+    # a correction: a new version; the first one stays visible, marked superseded
+    ana.click("#correct")
+    form = ana.locator("#verdict-form")
+    form.wait_for(state="visible")                    # once the lock is taken
+    form.locator("input[name=label][value='SBRAD']").check()
+    form.locator("textarea[name=note]").fill("Koreksi: bradikardia sinus ringan.")
+    form.locator("input[name=password]").fill(PASSWORD)
+    form.locator("#sign").click()
+    ana.wait_for_selector(".verdict[data-version='2']")
+    assert ana.locator(".verdict.old[data-version='1']").count() == 1
+    shots(ana, "correction-id", full=True)
     budi.goto(target)
     assert budi.locator("#lock-other").count() == 0                     # released
     assert budi.locator("#correct").count() == 1
@@ -219,7 +230,8 @@ def test_review_sign_and_back_to_the_kiosk(clinic, browser, tmp_path) -> None:  
     assert done.returncode == 0, done.stderr
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
                                    check=True).stdout.split())
-    assert "Reviewed by dr. Ana on" in text and "NORM, SR" in text
+    assert "Reviewed by dr. Ana on" in text and "NORM, SR, SBRAD" in text
+    assert "correction, version 2" in text
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(pdf),
                         str(tmp_path / "review-99-kiosk-report")], check=True)
