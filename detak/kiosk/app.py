@@ -40,6 +40,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from detak.kiosk.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, check_language, number, translator
+from detak.kiosk.verdict_text import action_text
 
 HERE = Path(__file__).parent
 COOKIE, LANG_COOKIE = "detak_session", "detak_lang"
@@ -141,7 +142,7 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                 "pending": sync["pending"], "last_sync": local_time(sync["last_sync_at"], lg)
                 if sync["last_sync_at"] else None, "signed_in": nurse_of(request) is not None,
                 "num": lambda v, d=0: number(v, lg, d), "when": lambda t: local_time(t, lg),
-                "path": request.url.path}
+                "action_text": action_text, "path": request.url.path}
         return templates.TemplateResponse(request, template, {**base, **ctx},
                                           status_code=status)
 
@@ -274,6 +275,8 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
         with db() as st:
             history = st.list_screenings(resident_id=rid, limit=20)
+            for h in history:  # the doctors' newest verdict, once synced back
+                h["verdict"] = next(iter(st.verdicts_for(h["id"])), None)
         oldest_first = list(reversed(history))
         hr = trend_svg([(h["created_at"], (h["screening"].get("intervals") or {}).get("hr_bpm"))
                         for h in oldest_first])

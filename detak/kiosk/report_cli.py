@@ -144,10 +144,12 @@ def run_report_command(screening_id: str, store_dir: str | Path, *, lang: str | 
             raise UnknownScreeningError(f"no screening {screening_id!r} in the store at "
                                         f"{Path(store_dir).expanduser().resolve()}") from err
         resident = resident_for(store, screening)
+        verdicts = store.verdicts_for(screening_id) if hasattr(store, "verdicts_for") else []
     finally:
         getattr(store, "close", lambda: None)()
     pdf = render_report(screening, recording, lang=lang or screening.get("lang") or "id",
-                        facility=facility, nurse=nurse, resident=resident)
+                        facility=facility, nurse=nurse, resident=resident,
+                        review=verdicts[0] if verdicts else None)
     path = Path(out).expanduser()
     try:
         path.write_bytes(pdf)

@@ -462,13 +462,27 @@ def _rejected_body(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[st
     page.wrapped(_X0, y, _(_WHAT_NEXT), 175, 8, fontweight="bold")
 
 
-def _footer(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str]) -> None:
+def _footer(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
+            review: Mapping[str, Any] | None = None) -> None:
     y = 192.0
     page.hline(_X0, PAGE_MM[0] - _X0, y - 1.5, lw=0.6)
     page.text(_X0, y, _(DISCLAIMER), 8.5, fontweight="bold")
     other = next(lg for lg in LANGUAGES if lg != lang)
     page.text(_X0, y + 4.2, translator(other)(DISCLAIMER), 7, style="italic", color="#444444")
     x = 170.0
+    if review:  # the doctor's signed verdict, synced back from the clinic server
+        from detak.kiosk.verdict_text import action_text, review_line
+
+        page.fitted(x - 18, y, review_line(review, lang), PAGE_MM[0] - _X0 - x + 18, 8,
+                    fontweight="bold", color="#1e5e2c")
+        what = f"{review.get('label') or ''} · {_(action_text(review.get('action')))}"
+        if int(review.get("version") or 1) > 1:
+            what += " · " + _("correction, version {n}").format(n=review.get("version"))
+        page.fitted(x - 18, y + 4.2, what, PAGE_MM[0] - _X0 - x + 18, 7)
+        if review.get("note"):
+            page.fitted(x - 18, y + 8, str(review["note"]), PAGE_MM[0] - _X0 - x + 18, 6.5,
+                        style="italic", color="#444444")
+        return
     page.text(x, y, _("Reviewed by dr."), 7.5)
     page.hline(x + 24, PAGE_MM[0] - _X0, y + 3.2, lw=0.5)
     page.text(x, y + 6.5, _("Date"), 7.5)
@@ -486,19 +500,21 @@ _RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "axes.unicode_minus": F
 def render_report(screening: Mapping[str, Any], recording: Recording, *, lang: str = "id",
                   facility: str | None = None, nurse: str | None = None,
                   resident: Mapping[str, Any] | None = None,
-                  device: str | None = None) -> bytes:
+                  device: str | None = None, review: Mapping[str, Any] | None = None) -> bytes:
     """The screening's report as the bytes of a one-page landscape A4 PDF (see the module
     docstring). ``screening`` is `Screening.to_dict()` (as stored); its rule reasons are in
     the language it was screened in, the page's own words and the quality reasons in
     ``lang``. ``resident``: ``name``, ``resident_number``, ``birth_date`` (YYYY-MM-DD), ``sex``
     (F/M), any of them absent. ``facility``, ``nurse``: the header's names; default: those
-    stored with the screening."""
+    stored with the screening. ``review``: the doctor's newest verdict as the kiosk stored it
+    (``doctor``, ``reviewed_at``, ``label``, ``action``, ``note``, ``version``): the footer says
+    "reviewed by dr. X on DATE" in place of the blank signature lines."""
     import matplotlib
 
     _ = translator(check_language(lang))
     with matplotlib.rc_context(_RC):
         fig = _report_figure(screening, recording, lang=lang, facility=facility, nurse=nurse,
-                             resident=resident, device=device)
+                             resident=resident, device=device, review=review)
         buf = io.BytesIO()
         fig.savefig(buf, format="pdf", metadata={
             "Title": _("ECG screening report"), "Creator": "detak",
@@ -533,7 +549,8 @@ def render_report_png(screening: Mapping[str, Any], recording: Recording, *,
 
 def _report_figure(screening: Mapping[str, Any], recording: Recording, *, lang: str,
                    facility: str | None, nurse: str | None,
-                   resident: Mapping[str, Any] | None, device: str | None) -> Any:
+                   resident: Mapping[str, Any] | None, device: str | None,
+                   review: Mapping[str, Any] | None = None) -> Any:
     """The report page as a matplotlib Figure (called inside the report's rc_context)."""
     from matplotlib.figure import Figure
 
@@ -556,7 +573,7 @@ def _report_figure(screening: Mapping[str, Any], recording: Recording, *, lang: 
     _side(page, s, lang, _, 208.0 if not rejected else 212.0, body_y,
           69.0 if not rejected else 65.0)
     _versions_line(page, s, _)
-    _footer(page, s, lang, _)
+    _footer(page, s, lang, _, review)
     return fig
 
 

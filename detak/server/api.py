@@ -23,6 +23,7 @@ from detak.server.errors import ApiError
 from detak.server.filestore import SHA256_RE
 from detak.server.ingest import ingest_item
 from detak.server.models import Bundle
+from detak.server.review_data import verdicts_for_kiosk
 from detak.server.schemas import MAX_ITEMS, BatchRequest, EnrolRequest, openapi_body
 
 PROTOCOLS = (1,)
@@ -160,9 +161,14 @@ def _sync_batch(request: Request, raw: bytes, data: bytes) -> JSONResponse:
         results = [ingest_item(s, kiosk, item, remote) for item in req.items]
         bundle = req.bundle
         offer = current_offer(s, bundle.name, bundle.version) if bundle else None
+        verdicts, cursor = verdicts_for_kiosk(s, kiosk.facility_id, req.verdicts_since)
+        if verdicts:
+            audit(s, f"kiosk:{kiosk.id}", "verdict.deliver", object_kind="verdict",
+                  facility_id=kiosk.facility_id, remote=remote,
+                  detail={"screenings": [v["server_id"] for v in verdicts][:200]})
         s.commit()
-    return JSONResponse({"server_time": _iso_now(), "results": results, "verdicts": [],
-                         "verdicts_cursor": req.verdicts_since or "0", "bundle_offer": offer})
+    return JSONResponse({"server_time": _iso_now(), "results": results, "verdicts": verdicts,
+                         "verdicts_cursor": cursor, "bundle_offer": offer})
 
 
 @router.get("/bundles/{sha256}", openapi_extra={"parameters": _SIGNED_PARAMS},

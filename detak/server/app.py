@@ -117,7 +117,7 @@ def _install_handlers(app: FastAPI) -> None:
 def create_server(data_dir: str | Path | None = None, database_url: str | None = None, *,
                   migrate: bool = True, pool_size: int = 5) -> FastAPI:
     """The server application for ``data_dir`` (content store) and ``database_url``."""
-    from detak.server import api, expert, fhir_api, web
+    from detak.server import api, expert, fhir_api, review, web
     from detak.server.blobs import recover
     from detak.server.db import head_revision, make_engine
     from detak.server.db import migrate as run_migrations
@@ -164,5 +164,6 @@ def create_server(data_dir: str | Path | None = None, database_url: str | None =
     app.include_router(web.router)
     app.include_router(expert.router)
     app.include_router(fhir_api.router)
+    app.include_router(review.router)
     app.add_middleware(ServerTimeMiddleware)
     return app

@@ -270,12 +270,17 @@ def model_findings(scr: dict) -> list[str]:
     return out
 
 
+# the review's action codes (detak.server.review_models.ACTIONS) in a report's words
+ACTION_TEXT = {"none": "no action", "routine": "routine follow-up",
+               "cardiology": "refer to cardiology", "urgent": "urgent"}
+
+
 def verdict_conclusion(verdict: dict) -> tuple[str, list[dict]]:
     """The doctor's conclusion and its codes, from a signed verdict dict (the hook for the
     review issue's verdicts): ``labels`` (list of PTB-XL superclass / rhythm codes),
     ``action``, ``note``, ``signed_by`` (a display name), ``signed_at`` (ISO), ``version``.
 
-    >>> verdict_conclusion({"labels": ["MI", "SR"], "action": "refer to cardiology",
+    >>> verdict_conclusion({"labels": ["MI", "SR"], "action": "cardiology",
     ...     "note": "old inferior MI", "signed_by": "dr. Ana", "signed_at": "2026-12-07"})[0]
     'Reviewed by dr. Ana on 2026-12-07: MI, SR; action: refer to cardiology. old inferior MI'
     """
@@ -283,7 +288,8 @@ def verdict_conclusion(verdict: dict) -> tuple[str, list[dict]]:
     text = (f"Reviewed by {verdict.get('signed_by') or 'a doctor'} on "
             f"{str(verdict.get('signed_at') or '')[:10]}: {', '.join(labels) or 'no label'}")
     if verdict.get("action"):
-        text += f"; action: {verdict['action']}"
+        action = str(verdict["action"])
+        text += f"; action: {ACTION_TEXT.get(action, action)}"
     text += "."
     if verdict.get("note"):
         text += f" {verdict['note']}"

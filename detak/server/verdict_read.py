@@ -1,19 +1,16 @@
 """The minimal read of signed verdicts that FHIR and ``export-labels`` need (the hook between
 this code and the review pages that write verdicts).
 
-Expected table (built by the review issue's verdict work; the names here are the contract):
-
-``verdicts``: ``id`` (integer key), ``screening_id`` (→ ``screenings.id``), ``version``
-(1, 2, … — a correction is a new row with the next version; rows are never changed),
-``labels`` (JSONB list of codes: PTB-XL superclasses NORM/MI/STTC/CD/HYP and the rhythm
-statements SR, SBRAD, STACH, AFIB, 1AVB, CLBBB, CRBBB, …), ``action`` (text), ``note`` (text),
-``signed_by`` (→ ``users.id``), ``signed_at`` (timestamptz).
-
-Until that table exists every function here answers "no verdict", so the FHIR report stays
-``preliminary`` and ``export-labels`` writes nothing.
+The table is ``review_verdicts`` (`detak.server.review_models.Verdict`, migration
+0002_review): ``screening_id``, ``version`` (a correction is a new row with the next version;
+rows are never changed), ``labels`` (JSONB list of codes: PTB-XL superclasses
+NORM/MI/STTC/CD/HYP and the rhythm statements SR, SBRAD, STACH, AFIB, 1AVB, CLBBB, CRBBB, …),
+``action``, ``note``, ``doctor_name`` (answered as ``signed_by``), ``signed_at``. A database
+migrated to an older head has no such table: every function then answers "no verdict", so the
+FHIR report stays ``preliminary`` and ``export-labels`` writes nothing.
 
 >>> _LATEST.count("DISTINCT ON (v.screening_id)"), TABLE
-(1, 'verdicts')
+(1, 'review_verdicts')
 """
 
 from __future__ import annotations
@@ -25,12 +22,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-TABLE = "verdicts"
+TABLE = "review_verdicts"
 
 _LATEST = """
 SELECT DISTINCT ON (v.screening_id) v.screening_id, v.version, v.labels, v.action, v.note,
-       v.signed_at, u.name AS signed_by
-FROM verdicts v LEFT JOIN users u ON u.id = v.signed_by
+       v.signed_at, v.doctor_name AS signed_by
+FROM review_verdicts v
 WHERE v.signed_at IS NOT NULL {where}
 ORDER BY v.screening_id, v.version DESC
 """

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
@@ -47,11 +47,13 @@ def _cookie(request: Request, resp: Response, name: str, value: str, max_age: in
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-async def login_form(request: Request) -> HTMLResponse:
+async def login_form(request: Request, next: str = "") -> HTMLResponse:
     token = secrets.token_urlsafe(24)
+    back = (f"<input type='hidden' name='next' value='{html.escape(next)}'>"
+            if _local_path(next) else "")
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>detak: sign in</title>"
             "</head><body><form method='post' action='/login'>"
-            f"<input type='hidden' name='csrf_token' value='{html.escape(token)}'>"
+            f"<input type='hidden' name='csrf_token' value='{html.escape(token)}'>{back}"
             "<label>Name <input name='name' autocomplete='username'></label>"
             "<label>Password <input name='password' type='password' "
             "autocomplete='current-password'></label><button>Sign in</button></form>"
@@ -59,6 +61,16 @@ async def login_form(request: Request) -> HTMLResponse:
     resp = HTMLResponse(page)
     _cookie(request, resp, LOGIN_CSRF_COOKIE, token, 3600)
     return resp
+
+
+def _local_path(path: str) -> bool:
+    """A page of this server to return to after signing in (never another site).
+
+    >>> _local_path("/review"), _local_path("//evil.example"), _local_path("https://x")
+    (True, False, False)
+    """
+    return path.startswith("/") and not path.startswith("//") and "\\" not in path \
+        and len(path) < 500
 
 
 def _form(data: bytes) -> dict[str, str]:
@@ -77,7 +89,9 @@ async def login(request: Request) -> Response:
     name, password = form.get("name", "")[:200], form.get("password", "")[:1000]
     remote = request.client.host if request.client else None
     token, csrf = await run_in_threadpool(_login, request, name, password, remote)
-    resp = JSONResponse({"status": "ok", "csrf_token": csrf})
+    nxt = form.get("next", "")
+    resp: Response = RedirectResponse(nxt, status_code=303) if _local_path(nxt) else \
+        JSONResponse({"status": "ok", "csrf_token": csrf})
     _cookie(request, resp, SESSION_COOKIE, token, int(SESSION_TTL.total_seconds()))
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return resp

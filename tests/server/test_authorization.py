@@ -36,6 +36,18 @@ ROUTES = {
     ("GET", "/fhir/DiagnosticReport/{rid}"): "fhir",
     ("GET", "/fhir/DiagnosticReport"): "fhir",
     ("GET", "/fhir/Bundle/{uid}"): "fhir",
+    # the doctors' review (detak/server/review.py): HTML pages, not in the OpenAPI schema ...
+    ("GET", "/review"): "doctor",
+    ("GET", "/review/screening/{sid}"): "doctor",
+    ("GET", "/review/lang/{code}"): "public",
+    ("GET", "/review/static/{name}"): "public",
+    # ... and their JSON API
+    ("GET", "/api/v1/review/screenings/{sid}"): "doctor",
+    ("GET", "/api/v1/review/screenings/{sid}/samples"): "doctor",
+    ("GET", "/api/v1/review/screenings/{sid}/lrp"): "doctor",
+    ("POST", "/api/v1/review/screenings/{sid}/lock"): "doctor+csrf",
+    ("POST", "/api/v1/review/screenings/{sid}/unlock"): "doctor+csrf",
+    ("POST", "/api/v1/review/screenings/{sid}/verdict"): "doctor+csrf",
 }
 KIOSK_CALLS = [("HEAD", f"/api/v1/blobs/{SHA}", b""),
                ("PATCH", f"/api/v1/blobs/{SHA}?offset=0&size=1", b"x"),
@@ -83,7 +95,8 @@ def world(detak_server: ServerProcess) -> dict:
 def test_every_route_is_in_the_matrix(detak_server: ServerProcess) -> None:
     spec = httpx.get(detak_server.url + "/openapi.json").json()
     listed = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
-    hidden = {r for r, kind in ROUTES.items() if r[1] in ("/login", "/logout")}
+    hidden = {r for r, kind in ROUTES.items()
+              if r[1] in ("/login", "/logout") or r[1].startswith("/review")}
     assert listed | hidden == set(ROUTES), sorted((listed | hidden) ^ set(ROUTES))
 
 
@@ -177,3 +190,36 @@ def test_fhir_reads_are_for_the_facilitys_doctors_only(world: dict) -> None:
     for path in paths[:3]:
         assert world["doc-none"].get(path).status_code == 404, path
     assert world["doc-none"].get(paths[3]).json()["total"] == 0
+
+
+def test_review_routes_by_role(world: dict) -> None:
+    """The review pages and their API: a doctor of the facility only; a nurse or an admin 403,
+    a doctor of no facility 404 (as if the screening did not exist), no session 401 (a page:
+    303 to the sign-in), a kiosk 401."""
+    sid = world["server_id_a"]
+    reads = [f"/api/v1/review/screenings/{sid}", f"/api/v1/review/screenings/{sid}/samples",
+             f"/api/v1/review/screenings/{sid}/lrp"]
+    writes = [f"/api/v1/review/screenings/{sid}/{w}" for w in ("lock", "unlock", "verdict")]
+    pages = ["/review", f"/review/screening/{sid}"]
+    http = httpx.Client(base_url=world["srv"].url)
+    for path in reads:
+        assert http.get(path).status_code == 401
+        assert world["kiosk_a"].request("GET", path).status_code == 401
+    for path in writes:
+        assert http.post(path, json={}).status_code == 401
+    for path in pages:
+        r = http.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    for who in ("nurse-a", "root"):
+        for path in reads + pages:
+            assert world[who].get(path).status_code == 403, (who, path)
+    for path in reads + [pages[1]]:
+        assert world["doc-none"].get(path).status_code == 404, path
+    doc = world["doc-a"]
+    assert doc.get(reads[0]).status_code == 200 and doc.get(pages[1]).status_code == 200
+    # this test's recording is random bytes: a named error, not a crash
+    for path in reads[1:]:
+        r = doc.get(path)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "recording_unreadable"
+    for path in writes:                         # the session's CSRF token is required
+        assert doc.post(path, json={}).status_code == 403, path

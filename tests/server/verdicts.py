@@ -1,6 +1,6 @@
-"""Signed verdicts for the FHIR and training-loop tests, written straight into the database as
-`detak.server.verdict_read` expects them (the review pages that write them are built
-elsewhere; this is the table contract the two sides share)."""
+"""Signed verdicts for the FHIR and training-loop tests, written straight into the review's
+``review_verdicts`` table (the rows `detak.server.review_data.sign_verdict` writes; the review
+tests sign through the pages and the API)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,10 @@ def sql(srv: ServerProcess, query: str, *params: object) -> list[tuple]:
 
 
 def sign(srv: ServerProcess, screening_uuid: str, labels: list[str], doctor: str,
-         version: int = 1, action: str = "no action", note: str = "") -> None:
-    """Insert a signed verdict (creating the ``verdicts`` table if this schema lacks it)."""
-    sql(srv, "CREATE TABLE IF NOT EXISTS verdicts (id serial PRIMARY KEY, screening_id bigint "
-             "REFERENCES screenings(id), version int NOT NULL, labels jsonb, action text, "
-             "note text, signed_by int REFERENCES users(id), signed_at timestamptz)")
+         version: int = 1, action: str = "none", note: str = "") -> None:
+    """Insert signed verdict ``version`` of the screening by ``doctor`` (a user's name)."""
     sid = sql(srv, "SELECT id FROM screenings WHERE uuid = %s", screening_uuid)[0][0]
     uid = sql(srv, "SELECT id FROM users WHERE name = %s", doctor)[0][0]
-    sql(srv, "INSERT INTO verdicts (screening_id, version, labels, action, note, signed_by, "
-             "signed_at) VALUES (%s, %s, %s, %s, %s, %s, now())",
-        sid, version, json.dumps(labels), action, note, uid)
+    sql(srv, "INSERT INTO review_verdicts (screening_id, version, doctor_id, doctor_name, "
+             "labels, model_labels, action, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        sid, version, uid, doctor, json.dumps(labels), json.dumps([]), action, note)

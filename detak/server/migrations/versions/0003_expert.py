@@ -2,7 +2,7 @@
 back to its screening).
 
 Revision ID: 0003_expert
-Revises: 0001
+Revises: 0002_review
 Create Date: 2026-12-07 13:00:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0003_expert'
-down_revision = '0001'
+down_revision = '0002_review'
 branch_labels = None
 depends_on = None
 
