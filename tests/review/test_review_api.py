@@ -160,6 +160,10 @@ def test_sign_needs_password_csrf_and_known_labels(clinic):
         _sql(clinic, "DELETE FROM review_verdicts WHERE screening_id = %s", sid)
     acts = {a for (a,) in _sql(clinic, "SELECT action FROM audit_log WHERE actor LIKE 'user:%'")}
     assert {"verdict.sign", "verdict.sign_refused", "review.queue", "screening.read"} <= acts
+    # the signed verdict became one case of S4's verdict base, moved on by the correction
+    cases = _sql(clinic, "SELECT c.verdict_ref, k.name FROM expert_cases c JOIN expert_classes k "
+                         "ON k.id = c.class_id WHERE c.screening_id = %s", sid)
+    assert len(cases) == 1 and cases[0][0].endswith("/v2") and cases[0][1] == "NORM", cases
 
 
 def test_verdicts_reach_the_kiosk_and_its_pdf(clinic, tmp_path):
