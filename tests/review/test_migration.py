@@ -22,7 +22,7 @@ def test_0002_review_up_down_up():
     try:
         engine = make_engine(pg.new_database())
         assert migrate(engine) == (None, head_revision())
-        assert current_revision(engine) == "0002_review" == head_revision()
+        assert current_revision(engine) == head_revision()
 
         def tables() -> set[str]:
             with engine.connect() as conn:
@@ -39,7 +39,7 @@ def test_0002_review_up_down_up():
         with engine.connect() as conn:
             assert conn.execute(text("SELECT to_regproc('detak_verdict_immutable')")).scalar() \
                 is None
-        assert migrate(engine) == ("0001", "0002_review")
+        assert migrate(engine) == ("0001", head_revision())
         engine.dispose()
     finally:
         pg.stop()

@@ -15,7 +15,8 @@ SERVER = Path(__file__).resolve().parents[2] / "detak" / "server"
 
 def _messages() -> set[str]:
     method_map = [("review.py", "python"), ("review_*.py", "python"),
-                  ("templates/**.html", "jinja2")]
+                  ("templates/review/**.html", "jinja2"), ("templates/message.html", "jinja2")]
+    # (templates/expert/ has its own catalog: tests/server/test_expert_i18n.py)
     out = set()
     for _f, _l, msg, _c, _x in extract_from_dir(str(SERVER), method_map):
         out.update([msg] if isinstance(msg, str) else [m for m in msg if m])

@@ -183,7 +183,7 @@ def test_reads_are_audited_and_a_revoked_token_stops(world: dict) -> None:
 def test_a_signed_verdict_makes_the_report_final(world: dict) -> None:
     srv = world["srv"]
     for version, labels in ((1, ["NORM", "SR"]), (2, ["CD", "CRBBB", "SBRAD"])):
-        sign(srv, world["uuid_a"], labels, "doc-a", version, "routine follow-up", "RBBB")
+        sign(srv, world["uuid_a"], labels, "doc-a", version, "routine", "RBBB")
     report = world["doc-a"].get(f"/fhir/DiagnosticReport/{world['uuid_a']}").json()
     validate(report)
     assert report["status"] == "amended"  # version 2: a correction
