@@ -187,8 +187,11 @@ def _index_row(view: dict[str, Any], d: DemoRecording, description: str,
 def _echo_line(row: dict[str, Any]) -> str:
     p = row["mi_probability"]
     mi = f"MI {p:.2f}" if p is not None else "MI -"
+    rejected = row["quality"]["verdict"] == "reject"
+    # a rejected recording was not screened: never "no finding" (as the app and the PDF say)
+    level = "not screened" if rejected else (row["urgency"]["level"] or "-")
     line = (f"{row['sample']:<12} quality {row['quality']['verdict']:<6} "
-            f"{row['urgency']['level'] or '-':<15} {mi:<8} {row['report'] or '(no report)'}")
-    if row["quality"]["verdict"] == "reject" and row["quality"]["reasons"]:
+            f"{level:<15} {mi:<8} {row['report'] or '(no report)'}")
+    if rejected and row["quality"]["reasons"]:
         line += f"\n{'':<13}rejected: {'; '.join(row['quality']['reasons'][:2])}"
     return line

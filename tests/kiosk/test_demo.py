@@ -79,6 +79,10 @@ def test_the_electrode_off_recording_is_rejected_with_plain_reasons(demo):
                for why in bad["quality"]["reasons"]), bad["quality"]["reasons"]
     assert bad["mi_probability"] is None and bad["mi_reason"]
     assert "rejected: " in demo["proc"].stdout
+    # the summary never calls a rejected recording "no finding": it was not screened
+    line = next(ln for ln in demo["proc"].stdout.splitlines()
+                if ln.startswith(bad["sample"]) and "quality reject" in ln)
+    assert "not screened" in line and "no finding" not in line
 
 
 def test_screenings_show_normal_mi_and_conduction_findings(demo):
