@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -283,8 +284,21 @@ def _change(section: str, action: Callable[[Any, store.ExpertBase, str, dict], A
     return handler
 
 
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+
+
+def typed_number(text: str) -> str:
+    """A number typed on the form with a decimal comma (Indonesian: "62,5") as the decimal
+    point the case parser reads; anything else unchanged (its named error stays).
+
+    >>> typed_number("62,5"), typed_number(" 9 "), typed_number("1,234,5"), typed_number("x")
+    ('62.5', ' 9 ', '1,234,5', 'x')
+    """
+    return text.replace(",", ".") if _DECIMAL_COMMA.match(text or "") else text
+
+
 def _cells(form: dict) -> dict[str, str]:
-    return {k[2:]: v for k, v in form.items() if k.startswith("f_")}
+    return {k[2:]: typed_number(v) for k, v in form.items() if k.startswith("f_")}
 
 
 def _add_feature(s: Any, b: store.ExpertBase, actor: str, f: dict) -> None:
@@ -379,7 +393,7 @@ def _screening(s: Any, user: User, screening_id: int, remote: str | None) -> Scr
 
 
 def _float(text: str) -> float | None:
-    t = (text or "").strip()
+    t = typed_number(text or "").strip()
     if not t:
         return None
     v = float(t)

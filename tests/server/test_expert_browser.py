@@ -134,8 +134,8 @@ def test_admin_builds_and_doctor_classifies(browser: object, detak_server: Serve
     admin.click("#add-feature button")
     admin.wait_for_load_state("load")
     assert admin.locator("#add-case input[name=f_lvmi_gm2]").count() == 1
-    # a case with a decimal comma: the library's named error at the form, the field marked
-    values = {"aorta_mm": "31", "atrium_k_mm": "52", "ef_pct": "62,5", "edd_mm": "47",
+    # a case with a typo: the library's named error at the form, the field marked
+    values = {"aorta_mm": "31", "atrium_k_mm": "52", "ef_pct": "62..5", "edd_mm": "47",
               "esd_mm": "30", "ivs_d_mm": "9", "ivs_s_mm": "13", "pw_d_mm": "9", "pw_s_mm": "14",
               "hr_bpm": "78", "pr_ms": "165", "qrs_ms": "90", "qt_ms": "380", "qtc_ms": "412",
               "p_ms": "128", "lvmi_gm2": "96"}
@@ -146,11 +146,11 @@ def test_admin_builds_and_doctor_classifies(browser: object, detak_server: Serve
     admin.click("#add-case button")
     admin.wait_for_load_state("load")
     err = admin.inner_text("#case-form .error")
-    assert "NonNumericValueError" in err and "decimal point" in err
+    assert "NonNumericValueError" in err and "62..5" in err
     assert admin.locator("#add-case label.bad input[name=f_ef_pct]").count() == 1
     admin.locator("#case-form").scroll_into_view_if_needed()
     shots("case-named-error")
-    admin.fill("#add-case input[name=f_ef_pct]", "62.5")
+    admin.fill("#add-case input[name=f_ef_pct]", "62,5")     # an Indonesian decimal comma
     admin.click("#add-case button")
     admin.wait_for_url(re.compile(r"/expert/bases/\d+#cases$"))
     assert admin.locator("#case-table tr").count() == len(csv) + 2
