@@ -12,6 +12,9 @@ beat, ...). Features (formulas and references in the functions named):
 * per beat (``beats``): time, RR before/after, QRS width, QRS correlation with the dominant
   template, prematurity, compensatory pause, class ``N`` (dominant), ``S`` (supraventricular
   premature), ``V`` (ventricular ectopic), ``P`` (paced), P wave matched and PR — `classify_beats`;
+  a beat is paced when the pacing-spike detector (`detak.signal.delineation.pacing_spikes`)
+  finds a spike before it, or `detak.signal.beats.despike` removed one there (>= 250 Hz), and
+  the record's beats carry spikes (beat-locked in the median beat, or before >= 30 % of them);
 * counts: ``pvc_count``, ``pac_count``, ``paced_count``, per 10 s, ``ectopy_pattern``
   (bigeminy / trigeminy) — `ectopy_pattern`;
 * irregularity of RR: ``rr_irregularity`` (median |dRR| / median RR), ``nrmssd``
@@ -463,7 +466,7 @@ def rhythm_features(source: Recording | np.ndarray, fs: float | None = None,
         beats = dataclasses.replace(beats, samples=beats.samples_at(fs_i), fs=fs_i,
                                     fine_s=beats.fine_s)
     notes += list(beats.notes)
-    return _features(rec, x, xs, beats, names, notes)
+    return _features(rec, x, xb, xs, beats, names, notes)
 
 
 def _rr_series(beats: Beats) -> tuple[np.ndarray, np.ndarray]:
@@ -476,8 +479,8 @@ def _rr_series(beats: Beats) -> tuple[np.ndarray, np.ndarray]:
     return rr, ok
 
 
-def _features(rec: Recording, x: np.ndarray, xs: np.ndarray, beats: Beats, names: list[str],
-              notes: list[str]) -> RhythmFeatures:
+def _features(rec: Recording, x: np.ndarray, xb: np.ndarray, xs: np.ndarray, beats: Beats,
+              names: list[str], notes: list[str]) -> RhythmFeatures:
     fs = INTERNAL_FS
     v: dict[str, Any] = dict.fromkeys(UNITS)
     why: dict[str, str] = {}
@@ -523,6 +526,9 @@ def _features(rec: Recording, x: np.ndarray, xs: np.ndarray, beats: Beats, names
     from detak.signal.delineation import _epochs
 
     raw_ep = _epochs(xs[rows], fid, pre, tm.data.shape[1] - pre)
+    # spikes `despike` took out before beat detection (fs >= 250 Hz): where xs and x differ
+    cut = np.max(np.abs(xs[rows] - xb[rows]), axis=0)
+    lo, hi = int(round(0.3 * fs)), int(round(0.005 * fs))
     for b in range(n):
         w = own_qrs(tm, rows, b)
         if w is not None and w[0] < -10.0 < 10.0 < w[1]:
@@ -530,13 +536,15 @@ def _features(rec: Recording, x: np.ndarray, xs: np.ndarray, beats: Beats, names
         e = raw_ep[:, b, :]
         if np.all(np.isfinite(e[:, pre - int(0.3 * fs): pre + int(0.05 * fs)])):
             paced[b] = bool(pacing_spikes(e, fs, pre))
+        seg = cut[max(0, fid[b] - lo): max(0, fid[b] - hi)]
+        paced[b] |= bool(seg.size and seg.max() >= 0.3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         med_raw = np.nanmedian(raw_ep[:, tm.used, :], axis=1)
     v["pacing_spikes"] = bool(pacing_spikes(np.where(np.isfinite(med_raw), med_raw, 0.0),
-                                            fs, pre))
+                                            fs, pre)) or bool(paced.sum() >= max(3, 0.3 * n))
     if not v["pacing_spikes"]:
-        paced[:] = False         # single-beat spikes without a beat-locked one: noise
+        paced[:] = False         # spikes before a few beats only, none beat-locked: noise
     cls = classify_beats(rr_b, rr_a, widths, corr, paced, ref, dom_qrs)
     labels = [c["class"] for c in cls]
     ectopic_beat = np.array([c in "SV" for c in labels])
