@@ -49,12 +49,15 @@ def test_af_records_are_irregular_without_p_waves() -> None:
 
 
 def test_sinus_records_are_regular_with_p_waves_before_each_qrs() -> None:
+    # COSEn alone is not enough on 10 s: ecg_id 14 (sinus arrhythmia, RR variable but with P
+    # waves before every QRS) reaches -0.87, AF's range; P waves and the 8-beat measure hold
+    cos = [features(i)["cosen"] for i in ptbxl_ids("NORM", 8, also="SR")]
+    assert sum(c is not None and c < -1.4 for c in cos) >= 7, cos
     for i in ptbxl_ids("NORM", 8, also="SR"):
         f = features(i)
         # below the irregularity the delineation calls irregular (AF: 0.1 and more); sinus
         # arrhythmia (ecg_id 14: 0.07) stays under it
         assert f["petrenas_irregularity"] < 0.1, (i, f["petrenas_irregularity"])
-        assert f["cosen"] is not None and f["cosen"] < -1.4, (i, f["cosen"])
         assert f["p_wave_template"] is True, i
         assert f["p_present_fraction"] >= 0.8, (i, f["p_present_fraction"])
         assert f["pause_2s_count"] == 0 and f["pvc_count"] == 0, i
