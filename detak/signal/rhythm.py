@@ -529,6 +529,7 @@ def _features(rec: Recording, x: np.ndarray, xb: np.ndarray, xs: np.ndarray, bea
     # spikes `despike` took out before beat detection (fs >= 250 Hz): where xs and x differ
     cut = np.max(np.abs(xs[rows] - xb[rows]), axis=0)
     lo, hi = int(round(0.3 * fs)), int(round(0.005 * fs))
+    cut_paced = np.zeros(n, dtype=bool)
     for b in range(n):
         w = own_qrs(tm, rows, b)
         if w is not None and w[0] < -10.0 < 10.0 < w[1]:
@@ -537,14 +538,16 @@ def _features(rec: Recording, x: np.ndarray, xb: np.ndarray, xs: np.ndarray, bea
         if np.all(np.isfinite(e[:, pre - int(0.3 * fs): pre + int(0.05 * fs)])):
             paced[b] = bool(pacing_spikes(e, fs, pre))
         seg = cut[max(0, fid[b] - lo): max(0, fid[b] - hi)]
-        paced[b] |= bool(seg.size and seg.max() >= 0.3)
+        cut_paced[b] = bool(seg.size and seg.max() >= 0.3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         med_raw = np.nanmedian(raw_ep[:, tm.used, :], axis=1)
+    # a spike in one beat's epoch alone is often noise: single-beat detections count only
+    # when the median beat has a beat-locked spike, or despike removed spikes before >= 30 %
+    # of the beats
     v["pacing_spikes"] = bool(pacing_spikes(np.where(np.isfinite(med_raw), med_raw, 0.0),
-                                            fs, pre)) or bool(paced.sum() >= max(3, 0.3 * n))
-    if not v["pacing_spikes"]:
-        paced[:] = False         # spikes before a few beats only, none beat-locked: noise
+                                            fs, pre)) or bool(cut_paced.sum() >= max(3, 0.3 * n))
+    paced = (paced | cut_paced) if v["pacing_spikes"] else np.zeros(n, dtype=bool)
     cls = classify_beats(rr_b, rr_a, widths, corr, paced, ref, dom_qrs)
     labels = [c["class"] for c in cls]
     ectopic_beat = np.array([c in "SV" for c in labels])

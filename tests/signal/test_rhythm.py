@@ -207,3 +207,48 @@ def test_rejected_recording_gives_nulls_with_the_quality_reason() -> None:
     flat = Recording(np.zeros((1, 5000), dtype=np.float32), 500.0, ["II"])
     f = rhythm_features(flat)
     assert f["nrmssd"] is None and "quality" in f.reasons["nrmssd"]
+
+
+# --- artefacts must not become AF (the conditions of benchmarks/hr_robustness.py) ----------
+
+def _t_segments(lr) -> list[list[tuple[int, int]]]:  # noqa: ANN001 - a LudbRecord
+    return [[(w.onset, w.offset) for w in lr.waves_of(lead, "T")
+             if w.onset is not None and w.offset is not None and w.offset > w.onset]
+            for lead in lr.recording.leads]
+
+
+def _irregularity(f: rhythm.RhythmFeatures) -> tuple[float, float]:
+    return f["rr_irregularity"], f["petrenas_irregularity"] or 0.0
+
+
+# LUDB 74, lead II alone, T waves x3: two T waves are kept as beats by the shared beat
+# detector (RR 343/583/470/604 ms among 1000 ms; irregularity 0.005 -> 0.11): a defect of
+# `detak.signal.beats._drop_t_like` on this record, left for the beat detector's owner.
+# (LUDB 108, in the heart-rate test's list, is an irregular sinus rhythm to begin with.)
+@pytest.mark.parametrize("n", [17, 34, pytest.param(74, marks=pytest.mark.xfail(
+    strict=True, reason="tall T waves counted as beats in lead II alone"))])
+def test_tall_t_waves_in_lead_ii_alone_do_not_make_an_irregular_rhythm(n: int) -> None:
+    from detak.signal.perturb import tall_t_waves
+
+    lr = load_ludb(n)
+    clean = rhythm_features(lr.recording.select(["II"]))
+    y = tall_t_waves(lr.recording.signal, 500.0, _t_segments(lr), factor=3.0)
+    f = rhythm_features(lr.recording.replace(signal=y).select(["II"]))
+    for got, ref in zip(_irregularity(f), _irregularity(clean), strict=True):
+        assert got <= ref + 0.03, (got, ref)
+
+
+@pytest.mark.parametrize(("n", "leads"), [(4, ["II"]), (5, ["II"]), (34, None), (158, ["II"])])
+def test_noise_bursts_do_not_make_an_irregular_rhythm(n: int, leads: list[str] | None) -> None:
+    from detak.signal.perturb import noise_bursts
+
+    lr = load_ludb(n)
+    rec = lr.recording if leads is None else lr.recording.select(leads)
+    clean = rhythm_features(rec)
+    y = noise_bursts(np.asarray(rec.signal, dtype=np.float64), 500.0, seed=n)
+    f = rhythm_features(rec.replace(signal=y.astype(np.float32)))
+    if f["rr_irregularity"] is None:       # rejected as too noisy: said so, not AF
+        assert "quality" in f.reasons["rr_irregularity"]
+        return
+    for got, ref in zip(_irregularity(f), _irregularity(clean), strict=True):
+        assert got <= ref + 0.04, (got, ref)
