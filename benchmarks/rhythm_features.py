@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--lead", help="analyse this one lead only (a single-lead device's view)")
+    ap.add_argument("--results", help="also append the table to this Markdown file")
     args = ap.parse_args(argv)
     folds = args.fold or list(range(1, 9))
     if 10 in folds:
@@ -92,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     af_set = set(int(i) for i in af_ids)
     cmd = "python benchmarks/rhythm_features.py " + shlex.join(argv or sys.argv[1:])
     view = f"lead {args.lead} alone" if args.lead else "12 leads"
-    print(f"PTB-XL folds {folds}, {view} at 100 Hz: {len(af_ids)} AFIB records, "
-          f"{len(other)} others (seed {args.seed}); {took:.0f} s")
-    print("| feature | AUC (AF vs other) | null AF | null other | median AF | median other |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"PTB-XL folds {folds}, {view} at 100 Hz: {len(af_ids)} AFIB records, "
+             f"{len(other)} others (seed {args.seed}); {took:.0f} s", "",
+             "| feature | AUC (AF vs other) | null AF | null other | median AF | median other |",
+             "|---|---|---|---|---|---|"]
     for k in FEATURES:
         def vals(group: set[int] | None, k: str = k) -> tuple[np.ndarray, int]:
             sel = [res[i][k] for i in ids if (i in af_set) == (group is not None)]
@@ -106,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
         sign = -1.0 if k in LOWER_IS_AF else 1.0
         a = auc(sign * pos, sign * neg)
         med = [f"{np.median(v):.3f}" if v.size else "-" for v in (pos, neg)]
-        print(f"| {k}{' (lower = AF)' if k in LOWER_IS_AF else ''} | {a:.3f} | {n_pos} | "
-              f"{n_neg} | {med[0]} | {med[1]} |")
-    print("\n" + provenance_line(command=cmd.strip(), libraries=("numpy", "scipy",
-                                                                    "neurokit2")))
+        lines.append(f"| {k}{' (lower = AF)' if k in LOWER_IS_AF else ''} | {a:.3f} | "
+                     f"{n_pos} | {n_neg} | {med[0]} | {med[1]} |")
+    lines += ["", provenance_line(command=cmd.strip(), libraries=("numpy", "scipy",
+                                                                    "neurokit2"))]
+    print("\n".join(lines))
+    if args.results:
+        with open(args.results, "a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n\n")
     return 0
 
 
