@@ -252,3 +252,17 @@ def test_noise_bursts_do_not_make_an_irregular_rhythm(n: int, leads: list[str] |
         return
     for got, ref in zip(_irregularity(f), _irregularity(clean), strict=True):
         assert got <= ref + 0.04, (got, ref)
+
+
+def test_the_quality_checks_beat_train_is_reused_and_the_result_is_json() -> None:
+    import json
+
+    from detak.signal.quality import assess_quality
+
+    rec = load_ludb(38).recording                          # AF
+    q = assess_quality(rec)
+    f = rhythm_features(rec, beats=q.beats)
+    assert f.values == rhythm_features(rec).values
+    assert f["n_beats"] == q.n_beats
+    d = json.loads(json.dumps(f.to_dict(), allow_nan=False))
+    assert len(d["beats"]) == f["n_beats"] and set(d["units"]) == set(d["values"])
