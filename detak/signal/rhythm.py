@@ -161,7 +161,7 @@ def prr_rel(rr_ms: np.ndarray, x_percent: float = PRR_REL_X) -> float | None:
     difference ``|2 (RR_i - RR_{i-1}) / (RR_i + RR_{i-1})|`` exceeds ``x_percent`` / 100.
 
     Vollmer M. A robust, simple and reliable measure of heart rate variability using relative
-    RR intervals. Computing in Cardiology 2015;42:609-12. None with fewer than 3 RR.
+    RR intervals. Computing in Cardiology 2015;42. None with fewer than 3 RR.
 
     >>> prr_rel(np.array([800.0, 810, 700, 820]))
     0.6667
