@@ -65,31 +65,6 @@ def fold9_data(loaded: Any) -> dict[str, np.ndarray]:
             "y": d["y"][keep].astype(np.int64)}
 
 
-def held_out_ece(z: np.ndarray, y: np.ndarray, half: np.ndarray) -> dict[str, list[float]]:
-    """Per method the ECE on each held-out half (half False first, then half True), and the
-    uncalibrated model's on the same records."""
-    from detak.models.prob_calibration import METHODS, cross_fit, ece, sigmoid
-
-    out: dict[str, list[float]] = {"uncalibrated": [ece(sigmoid(z[m]), y[m])
-                                                    for m in (~half, half)]}
-    for method in METHODS:
-        p = cross_fit(z, y, half, method)
-        out[method] = [ece(p[m], y[m]) for m in (~half, half)]
-    return out
-
-
-def repeated_held_out(z: np.ndarray, y: np.ndarray, patients: np.ndarray,
-                      splits: int = SPLITS) -> dict[str, float]:
-    """Mean held-out ECE per method over ``splits`` patient splits (both halves of each)."""
-    from detak.models.prob_calibration import patient_halves
-
-    acc: dict[str, list[float]] = {}
-    for seed in range(splits):
-        for k, v in held_out_ece(z, y, patient_halves(patients, seed)).items():
-            acc.setdefault(k, []).extend(v)
-    return {k: round(float(np.mean(v)), 5) for k, v in acc.items()}
-
-
 def choose(mean_ece: dict[str, float]) -> str:
     """The method with the lower mean held-out ECE (temperature on a tie: fewer parameters).
 
@@ -105,7 +80,13 @@ def calibrate(name: str) -> tuple[Any, dict[str, Any]]:
     """(loaded model, the card's calibration block) for model ``name``."""
     from detak.export.fold_logits import model_file
     from detak.models.model_card import sha256_file
-    from detak.models.prob_calibration import Calibration, fit_class, patient_halves
+    from detak.models.prob_calibration import (
+        Calibration,
+        fit_class,
+        held_out_ece,
+        patient_halves,
+        repeated_held_out,
+    )
 
     loaded = load_for_calibration(name)
     d = fold9_data(loaded)
@@ -116,7 +97,7 @@ def calibrate(name: str) -> tuple[Any, dict[str, Any]]:
         z, y = d["logits"][:, j], d["y"][:, j]
         held[c] = {f"split{SEED}_halves": {k: [round(v, 5) for v in vals] for k, vals in
                                           held_out_ece(z, y, half).items()},
-                   f"mean_{SPLITS}_splits": repeated_held_out(z, y, d["patients"])}
+                   f"mean_{SPLITS}_splits": repeated_held_out(z, y, d["patients"], SPLITS)}
         chosen[c] = choose(held[c][f"mean_{SPLITS}_splits"])
         held[c]["chosen"] = chosen[c]
         per_class[c] = fit_class(chosen[c], d["logits"][:, j], d["y"][:, j])

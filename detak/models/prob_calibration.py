@@ -345,3 +345,38 @@ def cross_fit(logits: np.ndarray, labels: np.ndarray, half: np.ndarray,
     for fit, test in ((half, ~half), (~half, half)):
         out[test] = fit_class(method, z[fit], y[fit]).probabilities(z[test])
     return out
+
+
+def held_out_ece(z: np.ndarray, y: np.ndarray, half: np.ndarray,
+                 n_bins: int = N_BINS) -> dict[str, list[float]]:
+    """Per method (`METHODS`) the ECE on each held-out half of one class (the records of
+    ``~half`` first, then of ``half``), and the uncalibrated sigmoid's on the same records.
+
+    >>> rng = np.random.default_rng(0); z = rng.normal(0, 2, 400)
+    >>> y = (rng.random(400) < sigmoid(z)).astype(int)
+    >>> sorted(held_out_ece(z, y, np.arange(400) % 2 == 0))
+    ['isotonic', 'temperature', 'uncalibrated']
+    """
+    out: dict[str, list[float]] = {"uncalibrated": [ece(sigmoid(z[m]), y[m], n_bins)
+                                                    for m in (~half, half)]}
+    for method in METHODS:
+        p = cross_fit(z, y, half, method)
+        out[method] = [ece(p[m], y[m], n_bins) for m in (~half, half)]
+    return out
+
+
+def repeated_held_out(z: np.ndarray, y: np.ndarray, patients: np.ndarray,
+                      splits: int = 20) -> dict[str, float]:
+    """Mean held-out ECE per method over ``splits`` patient splits (seeds 0..splits-1, both
+    halves of each): one split's figure moves by about 0.01 with the split on ~1000 records.
+
+    >>> rng = np.random.default_rng(0); z = rng.normal(0, 2, 400)
+    >>> y = (rng.random(400) < sigmoid(z)).astype(int)
+    >>> r = repeated_held_out(z, y, np.arange(400), splits=2); 0 < r["temperature"] < 0.2
+    True
+    """
+    acc: dict[str, list[float]] = {}
+    for seed in range(splits):
+        for k, v in held_out_ece(z, y, patient_halves(patients, seed)).items():
+            acc.setdefault(k, []).extend(v)
+    return {k: round(float(np.mean(v)), 5) for k, v in acc.items()}
