@@ -167,3 +167,13 @@ def test_the_kiosk_applies_the_calibration_without_torch_or_scikit_learn():
     assert proc.returncode == 0, proc.stderr[-2000:]
     cal = Calibration.from_card(_edge_card()["calibration"], list(CLASSES))
     np.testing.assert_allclose(json.loads(proc.stdout)[0], cal.probabilities(np.zeros((1, 5)))[0])
+
+
+def test_models_list_says_which_models_are_calibrated(capsys):
+    from detak.cli import main
+
+    assert main(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    edge = [r for r in rows if r["name"] == "edge" and r["runtime"] == "onnx"
+            and r["precision"] == "int8"]
+    assert edge and edge[0]["calibration"] == _edge_card()["calibration"]["label"]
