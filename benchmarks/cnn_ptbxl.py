@@ -80,7 +80,7 @@ def evaluate_model(model: str, folds: list[int], n_boot: int, n_timing: int) -> 
     from detak.models.cnn_data import CLASSES
     from detak.models.cnn_metrics import benchmark_metrics
 
-    loaded = load_model(model)
+    loaded = load_model(model, calibrated=False)  # S1's metrics: the raw sigmoid outputs
     card = loaded.card
     arch = card.get("architecture", {})
     train = card.get("training", {})

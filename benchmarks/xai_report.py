@@ -238,7 +238,7 @@ def run_model(name: str, data: dict[str, Any], args: argparse.Namespace, cache_r
     from detak.models.trained import torch_weights_file
 
     t_model = time.time()
-    loaded = load_model(name, threads=args.threads)
+    loaded = load_model(name, threads=args.threads, calibrated=False)  # raw, as measured
     torch.set_num_threads(args.threads)
     model, std = loaded.module, loaded.standardizer
     weights = torch_weights_file(loaded.folder, loaded.card)

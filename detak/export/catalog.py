@@ -22,7 +22,8 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
     ``bundle``: an installed signed bundle, with its ``bundle_version``) and ``active`` (the
     folder ``--model NAME`` loads: an installed bundle shadows the shipped model of the same
     name, as in `detak.export.predict.resolve_model_dir`) and ``runnable_here`` (this install
-    has the runtime: torch only with the ``host`` extra). Bundles are looked up under
+    has the runtime: torch only with the ``host`` extra) and ``calibration`` (the card's
+    calibration label, None when its probabilities are uncalibrated). Bundles are looked up under
     ``bundles`` (default ``$DETAK_BUNDLES`` or ``cache_dir()/bundles``) unless
     ``include_bundles`` is False.
 
@@ -49,7 +50,18 @@ def list_models(root: Path | str | None = None, *, include_bundles: bool = True,
             out.append({**entry, "source": "bundle", "location": "bundle", "active": True,
                         "bundle_version": manifest.get("version")})
     here = runtimes_here()
-    return [{**e, "runnable_here": here[e["runtime"]] and e["path"] is not None} for e in out]
+    return [{**e, "runnable_here": here[e["runtime"]] and e["path"] is not None,
+             "calibration": _calibration_label(e.get("card"))} for e in out]
+
+
+def _calibration_label(card: str | Path | None) -> str | None:
+    """The card's calibration label ("temperature, PTB-XL fold 9", ...), None without one (a
+    listing never fails on a card; loading the model checks the block)."""
+    try:
+        block = json.loads(Path(str(card)).read_text(encoding="utf-8")).get("calibration")
+    except (OSError, TypeError, ValueError, AttributeError):
+        return None
+    return block.get("label") if isinstance(block, dict) else None
 
 
 def model_info(name: str) -> dict[str, Any]:

@@ -21,6 +21,14 @@ the weights file's stem) through `detak.export.runtime.load_runtime`, whose `Mod
 ``LoadedModel.module`` (its ``run`` also returns the fused Grad-CAM maps). `_make_runner` is the
 one place that switches on the runtime.
 
+Calibrated probabilities: when the model card holds a ``calibration`` block (per class a
+temperature or isotonic knots, fitted on PTB-XL fold 9 by ``tools/calibrate_models.py``;
+`detak.models.prob_calibration`), `load_model` applies it to the runtime's logits in
+`LoadedModel.predict` and `LoadedModel.run` — the one place probabilities leave the runtime, so
+``detak predict``, ``detak screen``, the kiosk and the PDF show the same calibrated numbers.
+`LoadedModel.probabilities` says in words whether they are calibrated; ``load_model(...,
+calibrated=False)`` gives the raw sigmoid outputs (the card's metrics, ``detak evaluate``).
+
 Fused Grad-CAM maps (the kiosk's explanation, no torch, no gradients): with a `CamCollector`
 (``detak predict ... --cam MAPS.npz``) an exported model that carries the maps (a GAP + linear
 or S1's concat-pool head, `detak.export.cam`) also hands back, per 10-s window, the map of the MI
@@ -64,6 +72,11 @@ class RuntimeNotAvailableError(RuntimeError):
     """The runtime or precision asked for has no model file (yet)."""
 
 
+class CalibrationCardError(RuntimeNotAvailableError):
+    """The model card's ``calibration`` block cannot be used (bad values, a class missing, or
+    fitted on another model file): the model is not run rather than run uncalibrated."""
+
+
 class NoCamError(RuntimeNotAvailableError):
     """Maps were asked for but the runtime or the model file gives none (the message says
     why)."""
@@ -102,10 +115,18 @@ def resolve_model_dir(model: str | Path) -> Path:
         f"--model NAME`)")
 
 
+UNCALIBRATED = "uncalibrated model output"
+
+
 @dataclasses.dataclass
 class LoadedModel:
     """A model ready to predict: ``predict(x)`` maps standardised (N, 12, 1000) float32 to
-    probabilities (N, 5)."""
+    probabilities (N, 5), calibrated by the card's ``calibration`` block when it has one
+    (`calibration`; ``probabilities`` says which in words). ``run(x)`` (exported runtimes)
+    gives the runtime's `Prediction` with the same probabilities, raw logits and the CAM.
+
+    This is the one place probabilities leave the runtime: ``detak predict``, ``detak
+    screen``, the kiosk and its PDF all take them from here."""
 
     name: str
     folder: Path
@@ -115,6 +136,34 @@ class LoadedModel:
     precision: str
     predict: Callable[[np.ndarray], np.ndarray]
     module: Any = None  # torch: the nn.Module; onnx / tflite: the export.runtime.ModelRuntime
+    calibration: Any = None  # a detak.models.prob_calibration.Calibration, or None
+    logits: Callable[[np.ndarray], np.ndarray] | None = None  # raw logits (N, 5), uncalibrated
+
+    @property
+    def probabilities(self) -> str:
+        """What the probabilities are: the calibration's label (e.g. "temperature/isotonic
+        per class, PTB-XL fold 9") or "uncalibrated model output"."""
+        return f"calibrated: {self.calibration.label}" if self.calibration else UNCALIBRATED
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 5) float32 of raw logits (N, 5): the calibration's, or sigmoid."""
+        from detak.models.prob_calibration import sigmoid
+
+        if self.calibration is None:
+            return np.asarray(sigmoid(logits), dtype=np.float32)
+        return self.calibration.probabilities(logits)
+
+    def run(self, x: np.ndarray) -> Any:
+        """The exported runtime's `detak.export.runtime.Prediction` for standardised ``x``,
+        its ``probs`` calibrated as ``predict``'s (``logits`` and the maps as the file gives
+        them)."""
+        if self.runtime == "torch" or not hasattr(self.module, "run"):
+            raise NoCamError(f"{self.name}: run() needs an exported model (onnx or tflite); "
+                             f"this one runs on {self.runtime}")
+        out = self.module.run(x)
+        if self.calibration is None:
+            return out
+        return dataclasses.replace(out, probs=self.calibration.probabilities(out.logits))
 
 
 def _stem(folder: Path, card: dict[str, Any]) -> str:
@@ -183,7 +232,7 @@ def choose_runtime(folder: Path, card: dict[str, Any], runtime: str = AUTO,
 
 def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: str,
                  batch_size: int, threads: int | None) -> tuple[Callable, Any]:
-    """The runtime switch: a function standardised input → probabilities, and the module."""
+    """The runtime switch: a function standardised input → logits, and the module."""
     name = card.get("name", folder.name)
     if runtime not in RUNTIMES:
         raise RuntimeNotAvailableError(f"unknown runtime {runtime!r}; use one of "
@@ -209,7 +258,7 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
             engine = load_runtime(path, threads=int(threads or 1), batch_size=batch_size)
         except BackendUnavailableError as err:
             raise RuntimeNotAvailableError(f"runtime {runtime}: {err}") from err
-        return engine.predict_proba, engine
+        return (lambda x: engine.run(x).logits), engine
     if precision == "int8":
         raise RuntimeNotAvailableError(
             f"runtime torch runs {name} in fp32 only; int8 needs an exported model "
@@ -226,14 +275,59 @@ def _make_runner(folder: Path, card: dict[str, Any], runtime: str, precision: st
     if threads:
         torch.set_num_threads(int(threads))
     module = load_torch_module(folder, card)
-    return torch_predictor(module, batch_size), module
+    return torch_predictor(module, batch_size, logits=True), module
+
+
+def card_calibration(folder: Path, card: dict[str, Any]) -> Any:
+    """The card's calibration (`detak.models.prob_calibration.Calibration`), None when the
+    card has none; `CalibrationCardError` when it is unusable: bad values, a class missing, or
+    fitted on a model file (``model_file`` / ``model_file_sha256``) that is in ``folder`` with
+    other bytes now.
+
+    >>> card_calibration(Path("."), {"name": "m"}) is None
+    True
+    """
+    from detak.models.model_card import sha256_file
+    from detak.models.prob_calibration import Calibration, CalibrationError
+
+    block = card.get("calibration")
+    if block is None:
+        return None
+    name = card.get("name", folder.name)
+    classes = (card.get("architecture") or {}).get("outputs") or list(CLASSES)
+    try:
+        cal = Calibration.from_card(block, list(classes))
+    except CalibrationError as err:
+        raise CalibrationCardError(f"model {name}: {folder / CARD_FILE}: {err}") from None
+    fitted, sha = cal.info.get("model_file"), cal.info.get("model_file_sha256")
+    if fitted and sha and (folder / str(fitted)).is_file() \
+            and sha256_file(folder / str(fitted)) != sha:
+        raise CalibrationCardError(
+            f"model {name}: the calibration in {folder / CARD_FILE} was fitted on another "
+            f"{fitted} (sha256 {str(sha)[:16]}): re-run tools/calibrate_models.py")
+    return cal
+
+
+def _calibrated_runner(run_logits: Callable[[np.ndarray], np.ndarray],
+                       calibration: Any) -> Callable[[np.ndarray], np.ndarray]:
+    from detak.models.prob_calibration import sigmoid
+
+    def run(x: np.ndarray) -> np.ndarray:
+        z = run_logits(x)
+        if calibration is None:
+            return np.asarray(sigmoid(z), dtype=np.float32)
+        return calibration.probabilities(z)
+
+    return run
 
 
 def load_model(model: str | Path, runtime: str = "torch", precision: str | None = "fp32",
-               batch_size: int = 256, threads: int | None = None) -> LoadedModel:
+               batch_size: int = 256, threads: int | None = None,
+               calibrated: bool = True) -> LoadedModel:
     """Resolve, read the card and standardizer, and load the weights for ``runtime``
     (``auto``: the best this install can run, `choose_runtime`; the `LoadedModel` says which
-    runtime and precision were taken)."""
+    runtime and precision were taken). ``calibrated``: apply the card's calibration (default;
+    False gives the raw sigmoid outputs the card's metrics were computed on)."""
     from detak.models.model_card import read_card
 
     folder = resolve_model_dir(model)
@@ -245,11 +339,13 @@ def load_model(model: str | Path, runtime: str = "torch", precision: str | None 
     if runtime not in (*RUNTIMES, AUTO):
         raise RuntimeNotAvailableError(f"unknown runtime {runtime!r}; use one of "
                                        f"{', '.join((AUTO, *RUNTIMES))}")
+    calibration = card_calibration(folder, card) if calibrated else None
     runtime, precision = choose_runtime(folder, card, runtime, precision)
-    run, module = _make_runner(folder, card, runtime, precision, batch_size, threads)
+    run_logits, module = _make_runner(folder, card, runtime, precision, batch_size, threads)
     return LoadedModel(name=str(card.get("name", folder.name)), folder=folder, card=card,
                        standardizer=Standardizer.load(std_path), runtime=runtime,
-                       precision=precision, predict=run, module=module)
+                       precision=precision, predict=_calibrated_runner(run_logits, calibration),
+                       module=module, calibration=calibration, logits=run_logits)
 
 
 def _prepare(args: tuple[Any, Standardizer]) -> np.ndarray:
@@ -333,7 +429,7 @@ class CamCollector:
         self.model, self.runtime, self.precision = loaded.name, loaded.runtime, loaded.precision
 
         def run(x: np.ndarray) -> np.ndarray:
-            out = engine.run(x)
+            out = loaded.run(x)
             self._mi.append(out.cam_mi)
             self._top.append(out.cam_top)
             self._top_class.append(out.top_class)
@@ -521,8 +617,9 @@ def write_predictions(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["AUTO", "COLUMNS", "CamCollector", "LoadedModel", "ModelNotFoundError", "NoCamError",
-           "choose_runtime",
+__all__ = ["AUTO", "COLUMNS", "CalibrationCardError", "CamCollector", "LoadedModel",
+           "ModelNotFoundError", "NoCamError",
+           "card_calibration", "choose_runtime",
            "RuntimeNotAvailableError", "default_models_dir", "load_torch_module",
            "load_model", "predict_fold", "predict_sources", "resolve_model_dir",
            "write_predictions", "MODEL_FS", "N_SAMPLES"]

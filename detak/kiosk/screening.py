@@ -262,7 +262,7 @@ def mi_screen(rec: Recording, model: str, lang: str,
         first = (quality_texts((per_lead or {})[bad[0]], lang)[1] or ["rejected"])[0]
         return None, _(MSG_LEADS_UNUSABLE).format(leads=", ".join(bad), why=first)
     engine = loaded.module
-    out = engine.run(windows)
+    out = loaded.run(windows)           # probabilities calibrated by the card (one place)
     probs = out.probs.mean(axis=0)
     n = int(round(twelve.duration_s * MODEL_FS))
     starts = list(range(0, n - N_SAMPLES + 1, N_SAMPLES))
@@ -280,6 +280,7 @@ def mi_screen(rec: Recording, model: str, lang: str,
     return {"probability": prob["MI"], "model": loaded.name, "runtime": loaded.runtime,
             "precision": loaded.precision, "model_file": Path(engine.path).name,
             "bundle": _bundle_of(loaded.folder), "probabilities": prob,
+            "calibration": loaded.probabilities,
             "thresholds": _thresholds(loaded.card), "windows": len(windows),
             "derived_leads": list(twelve.meta.get("derived_leads") or []),
             "notes": notes, "cam": cam}, None

@@ -20,7 +20,9 @@ field:
   in ``lang``), ``findings`` (structured: rule set, code, parameter, value, label);
 * ``nb``: ``label``, ``probability``, ``probabilities``, ``model`` (or label null + ``reason``);
 * ``mi``: ``probability``, ``model``, ``bundle``, ``runtime``, ``precision``,
-  ``probabilities`` (the five superclasses), ``thresholds``, ``cam`` (fused Grad-CAM maps) — or
+  ``probabilities`` (the five superclasses, calibrated by the model card), ``calibration``
+  (which: "calibrated: ..., PTB-XL fold 9" or "uncalibrated model output"), ``thresholds``
+  (the card's operating points, on the same calibrated scale), ``cam`` (fused Grad-CAM maps) — or
   null, with ``mi_reason`` saying why (e.g. MI screening needs 12 leads);
 * ``urgency``: ``level``, ``level_text``, ``rules``, ``reasons``, ``notes``;
 * ``versions``: detak, model, bundle, NB model, rule sets; ``device``; ``calibration``;

@@ -16,8 +16,9 @@ qtc_high_risk      refer today       the clinical rule set's ``high_risk_qtc`` f
                                      (QTc ≥ 500 ms, Bazett)
 mi_refer           refer today       MI probability ≥ the card's MI ``refer`` threshold
                                      (specificity 0.95 on PTB-XL fold 9)
-mi_review          routine review    MI probability ≥ the card's MI ``operating`` threshold
-                                     (Youden's J on fold 9) and below ``refer``
+mi_review          routine review    MI probability ≥ the card's MI ``operating`` threshold,
+                                     the screening point (sensitivity ≥ 0.90 on fold 9),
+                                     and below ``refer``
 model_finding      routine review    ST/T change, conduction disturbance or hypertrophy
                                      probability ≥ its ``operating`` threshold
 clinical_abnormal  routine review    a clinical-rule finding labelled ``abnormal`` (bradycardia,
@@ -109,12 +110,13 @@ RULES: tuple[Rule, ...] = (
          "Drew et al., AHA/ACCF 2010 (clinical.toml [5])"),
     Rule("mi_refer", REFER_TODAY,
          N_("Myocardial infarction probability {p} is at or above {t}."),
-         "MI probability ≥ card operating_points.classes.MI.refer (0.64: specificity 0.95 "
-         "on PTB-XL fold 9)", "tools/mi_operating_point.py"),
+         "MI probability (calibrated) ≥ card operating_points.classes.MI.refer (0.54: "
+         "specificity 0.95 on PTB-XL fold 9)", "tools/mi_operating_point.py"),
     Rule("mi_review", ROUTINE_REVIEW,
          N_("Myocardial infarction probability {p} is at or above {t}."),
-         "MI probability ≥ card operating_points.classes.MI.operating (0.40: Youden's J on "
-         "PTB-XL fold 9)", "tools/mi_operating_point.py"),
+         "MI probability (calibrated) ≥ card operating_points.classes.MI.operating (0.17: "
+         "the screening point, sensitivity 0.90 on PTB-XL fold 9; docs/kiosk.md)",
+         "tools/mi_operating_point.py"),
     Rule("model_finding", ROUTINE_REVIEW,
          N_("The model finds {finding} (probability {p}, threshold {t})."),
          "STTC / CD / HYP probability ≥ card operating_points.classes.X.operating "

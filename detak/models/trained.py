@@ -72,9 +72,10 @@ def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
     return module.eval()
 
 
-def torch_predictor(module: Any, batch_size: int = 256) -> Callable[[np.ndarray], np.ndarray]:
+def torch_predictor(module: Any, batch_size: int = 256,
+                    logits: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """Standardised (N, 12, 1000) float32 → sigmoid probabilities (N, 5) with a torch module,
-    ``batch_size`` records at a time."""
+    ``batch_size`` records at a time (``logits``: the raw outputs instead)."""
     import torch
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -82,7 +83,8 @@ def torch_predictor(module: Any, batch_size: int = 256) -> Callable[[np.ndarray]
         with torch.inference_mode():
             for s in range(0, len(x), batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size], np.float32))
-                out[s:s + batch_size] = torch.sigmoid(module(xb)).numpy()
+                z = module(xb)
+                out[s:s + batch_size] = (z if logits else torch.sigmoid(z)).numpy()
         return out
 
     return run

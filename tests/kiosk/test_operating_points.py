@@ -16,15 +16,20 @@ sys.path.insert(0, str(ROOT / "tools"))
 import mi_operating_point as mop  # noqa: E402
 
 
-def test_youden_and_specificity_points_on_toy_scores():
+def test_screening_youden_and_specificity_points_on_toy_scores():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(900), np.ones(100)].astype(int)
     p = np.clip(np.r_[rng.normal(0.2, 0.1, 900), rng.normal(0.6, 0.1, 100)], 0, 1)
     pts = mop.operating_points(p[:, None], y[:, None], ["MI"])["MI"]
-    assert 0.3 < pts["operating"]["threshold"] < 0.5
+    assert 0.3 < pts["youden"]["threshold"] < 0.5
     assert pts["refer"]["specificity"] >= 0.95
-    counts = pts["operating"]
-    assert counts["tp"] + counts["fn"] == 100 and counts["tn"] + counts["fp"] == 900
+    op = pts["operating"]                          # the screening point: sensitivity >= 0.90
+    assert op["sensitivity"] >= 0.90 and op["tp"] == 90
+    assert op["tp"] + op["fn"] == 100 and op["tn"] + op["fp"] == 900
+    # the highest such threshold as stored (4 decimals): one step up falls below 0.90
+    assert mop._rates(p, y, op["threshold"])["sensitivity"] >= 0.90
+    assert mop._rates(p, y, op["threshold"] + 1e-4)["sensitivity"] < 0.90
+    assert mop._rates(p, y, pts["refer"]["threshold"])["specificity"] >= 0.95
 
 
 def test_the_card_says_how_its_thresholds_were_made():
@@ -37,6 +42,12 @@ def test_the_card_says_how_its_thresholds_were_made():
     mi = op["classes"]["MI"]
     assert mi["refer"]["threshold"] > mi["operating"]["threshold"]
     assert mi["refer"]["specificity"] >= 0.95
+    assert mi["operating"]["sensitivity"] >= 0.90
+    sc = mi["operating"]["screening"]
+    lo, hi = sc["ci95"]["sensitivity"]
+    assert lo <= mi["operating"]["sensitivity"] <= hi
+    assert set(sc["prevalences"]) == {"ptbxl", "nursing_home"}
+    assert sc["predictive_values"]["nursing_home"]["ppv"] < sc["predictive_values"]["ptbxl"]["ppv"]
 
 
 @pytest.mark.slow

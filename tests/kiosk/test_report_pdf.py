@@ -148,7 +148,9 @@ def test_mi_report_shows_probability_operating_point_cam_and_urgency(pdfs):
     text = _text(path)
     p = f"{s['mi']['probability']:.2f}".replace(".", ",")
     assert f"Probabilitas infark miokard {p}" in text
-    assert "titik operasi model 0,40" in text  # the model card's operating point, 0.395
+    op = f"{s['mi']['thresholds']['MI']['operating']:.2f}".replace(".", ",")
+    assert f"titik operasi model {op}" in text  # the model card's operating point
+    assert "dikalibrasi pada PTB-XL lipatan 9" in text   # the probability is calibrated
     assert "relevansi untuk infark miokard (Grad-CAM)" in text
     assert "RUJUK HARI INI" in text
     for name in ("V1", "aVF", "V6", "Rentang normal", "Kualitas rekaman", "Versi"):
