@@ -453,8 +453,9 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
     ``lead``: analyse that one lead only (a single-lead device's view);
     `detak.data.recording.MissingLeadError` names the leads available when it is not there.
     ``lang``: language of each finding's ``label`` (``"id"`` or ``"en"``; ``reasons`` and
-    ``text`` carry both). ``beats``: the recording's beat train if already found (used only
-    when all leads are analysed).
+    ``text`` carry both). ``beats``: the recording's beat train if already found (e.g. the
+    quality check's ``QualityReport.beats``; ignored with ``lead``, whose beats are found on
+    that lead).
 
     >>> from detak.data.samples import load_sample
     >>> b = rhythm_block(load_sample("ludb-1"), lead="II", lang="en", classifier=False)
