@@ -329,7 +329,7 @@ def summary_table(results: Mapping[tuple[str, str, str], list[Row]], source: str
                   ) -> list[str]:
     """The README table: AF per view and fold set (all, >= 65), SBRAD/STACH/1AVB on 12 leads."""
     lines = ["| finding | leads | PTB-XL folds | subset | n stated | sensitivity | specificity "
-             "| PPV | F1 | target (sens, spec) | |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| PPV | F1 | target (sens, spec) | |", "|" + "---|" * 11]
 
     def add(code: str, view: str, fs: str, subset: str, rows: list[Row]) -> None:
         c = counts(rows, source, code)
@@ -422,9 +422,9 @@ def main(argv: list[str] | None = None) -> int:
                     notes.append("classifier not available")
                     continue
                 results[(view, fs, src)] = rows
+                old = sum(r.age is not None and r.age >= ELDERLY_AGE for r in rows)
                 notes.append(f"{view} folds {fs} ({how}): {len(rows)} records, {errors} "
-                             f"errors, {sum(r.age is not None and r.age >= ELDERLY_AGE for r in rows)}"
-                             f" aged ≥ 65")
+                             f"errors, {old} aged ≥ 65")
     cmd = "python benchmarks/rhythm_ptbxl.py " + shlex.join(sys.argv[1:] if argv is None
                                                              else argv)
     prov = provenance_line(command=cmd.strip(), libraries=("numpy", "scipy", "neurokit2"))
