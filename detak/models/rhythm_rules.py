@@ -14,10 +14,13 @@ PACE, 1AVB, 2AVB, 3AVB, PVC, PRC(S)) or ``PAUSE`` / ``IRREG_UNCLASSIFIED``. ``ur
 level names of the kiosk's urgency (`detak.kiosk.urgency`): ``"refer today"``, ``"routine
 review"``, ``"no finding"`` (`URGENCY_LEVELS`).
 
-The rules, in order (``irr`` = the Petrenas-style 8-beat RR irregularity, or the whole-record
-median |dRR| / RR when the ectopy filter leaves too few intervals; "P consistent" = a P wave at
-a fixed PR in the median beat, matched before >= ``p_consistent_fraction`` of the beats; "P
-absent" = no P wave at a fixed PR, or matched before < ``p_absent_fraction``):
+The rules, in order. ``irr`` = the Petrenas-style 8-beat RR irregularity (the whole-record
+median |dRR| / RR when the ectopy filter leaves too few intervals); "irregular" = irr >=
+``af_irregularity`` or the whole-record median |dRR| / RR >= ``af_rr_irregularity``; "P
+consistent" = a P wave at a fixed PR in the median beat, matched before >=
+``p_consistent_fraction`` of the beats (in a regular rhythm the median beat's P at a fixed PR
+is enough: at fast rates the P wave sits on the T wave and the beat-by-beat match misses it);
+"P absent" = no P wave at a fixed PR, or matched before < ``p_absent_fraction``:
 
 ======================  =============================================  ======================
 finding                 fires when                                     urgency
@@ -26,13 +29,14 @@ IRREG_UNCLASSIFIED      fewer than ``min_beats`` beats, or no RR        no findi
 (cannot tell)           irregularity / rate measured                   again)
 PACE                    pacing spikes and >= ``paced_fraction`` of      routine review
                         the beats paced
-AFIB                    irr >= ``af_irregularity`` and P absent [7,8]  refer today when the
-AFLT                    ... or regular: P absent and flutter waves     mean ventricular rate
-                        (T-Q spectral peak at ``flutter_atrial_bpm``,  > ``af_refer_bpm``,
-                        band share >= ``flutter_band_ratio``) [9]      else routine review
-SARRH                   P consistent and irr >= ``sarrh_irregularity``  no finding
-SBRAD / SR / STACH      P consistent, irr below, rate < ``brady_bpm``  routine review / no
-                        / between / > ``tachy_bpm`` [3,4]              finding / routine
+AFIB                    irregular and P absent [7,8]                   refer today when the
+AFLT                    regular, P absent and flutter waves (T-Q       mean ventricular rate
+                        spectral peak at ``flutter_atrial_bpm``, band  > ``af_refer_bpm``,
+                        share >= ``flutter_band_ratio``) [9]           else routine review
+SBRAD / STACH           P consistent, rate < ``brady_bpm`` / >         routine review
+                        ``tachy_bpm`` [3,4]
+SARRH                   P consistent, irr >= ``sarrh_irregularity``    no finding
+SR                      P consistent otherwise                         no finding
 SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
 3AVB                    regular, P absent at a fixed PR but a P wave   refer today
                         in the median beat (scattered: AV
@@ -244,8 +248,16 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             "Lonjakan pacu sebelum {k} dari {n} denyut (irama pacu mulai {f} %).",
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
-    irregular = irr >= t.af_irregularity
-    flutter = _flutter(v, t)
+    rr_irr = _get(v, "rr_irregularity")
+    irregular = irr >= t.af_irregularity or (rr_irr is not None
+                                              and rr_irr >= t.af_rr_irregularity)
+    if irregular and irr < t.af_irregularity:
+        irr_r = _reason("RR irregularity {x} over the whole record (AF limit {lim}; {p} in "
+                        "8-beat windows after ectopy filtering).",
+                        "Ketidakteraturan RR {x} pada seluruh rekaman (batas FA {lim}; {p} "
+                        "dalam jendela 8 denyut).",
+                        x=(rr_irr, 3), lim=(t.af_rr_irregularity, 2), p=(irr, 3))
+    flutter = None if irregular else _flutter(v, t)
     if p_absent and (irregular or flutter is not None):
         code = "AFLT" if flutter is not None else "AFIB"
         refer = mean_rate > t.af_refer_bpm
@@ -259,12 +271,15 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
         return _finding(code, REFER_TODAY if refer else ROUTINE_REVIEW,
                         "flutter" if code == "AFLT" else "af", reasons,
                         ventricular_rate_bpm=round(mean_rate, 1)), False
+    if p_tmpl is True and not p_sinus and not irregular:
+        # regular, and the median beat has a P wave at a fixed PR (the jitter test) that the
+        # beat-by-beat match missed (fast rates: P on the T wave): sinus
+        p_sinus = True
+        p_r = {"en": "P wave at a fixed PR in the median beat (regular rhythm; matched before "
+                     f"{100.0 * (pfrac or 0.0):.0f} % of the beats one by one).",
+               "id": "Gelombang P dengan PR tetap pada denyut median (irama teratur; cocok "
+                     f"sebelum {100.0 * (pfrac or 0.0):.0f} % denyut satu per satu)."}
     if p_sinus:
-        if irr >= t.sarrh_irregularity:
-            return _finding("SARRH", NO_FINDING, "sinus_arrhythmia", [p_r, _reason(
-                "RR irregularity {x} at or above {lim} with P waves before the beats.",
-                "Ketidakteraturan RR {x} mencapai {lim} dengan gelombang P sebelum denyut.",
-                x=(irr, 3), lim=(t.sarrh_irregularity, 2)), rate_r]), True
         if rate < t.brady_bpm:
             return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
                 "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
@@ -273,6 +288,11 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             return _finding("STACH", ROUTINE_REVIEW, "sinus_tachy", [_reason(
                 "Rate {r} bpm is above {lim} bpm.", "Laju {r} dpm di atas {lim} dpm.",
                 r=(rate, 0), lim=(t.tachy_bpm, 0)), p_r]), True
+        if irr >= t.sarrh_irregularity:
+            return _finding("SARRH", NO_FINDING, "sinus_arrhythmia", [p_r, _reason(
+                "RR irregularity {x} at or above {lim} with P waves before the beats.",
+                "Ketidakteraturan RR {x} mencapai {lim} dengan gelombang P sebelum denyut.",
+                x=(irr, 3), lim=(t.sarrh_irregularity, 2)), rate_r]), True
         return _finding("SR", NO_FINDING, "sinus", [_reason(
             "Regular rate {r} bpm (within {lo}–{hi} bpm).",
             "Laju teratur {r} dpm (dalam {lo}–{hi} dpm).",
