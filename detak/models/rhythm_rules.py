@@ -55,6 +55,8 @@ PVC / PRC(S)            per 10 s >= ``pvc_per_10s`` / ``pac_per_10s``  routine r
                                                                        >= ``frequent_ectopy
                                                                        _per_10s``, else none
 BIGU / TRIGU            every 2nd / 3rd beat ectopic over 3 cycles     routine review
+                        (the rhythm finding unless irregular and P
+                        absent: AF with the pattern)
 ======================  =============================================  ======================
 
 Mobitz II is referred today (not in issue 17's examples): the 2018 ACC/AHA/HRS guideline [3]
@@ -162,7 +164,8 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     JSON: ``{"values": ..., "reasons": ...}``) or a plain mapping of the values. ``ruleset``: a
     rule-set name, path or `detak.models.rules.RuleSet` with a ``[rhythm]`` section. Returns
     the rhythm finding first (one of SR, SBRAD, STACH, SARRH, AFIB, AFLT, SVTAC, 3AVB, PACE,
-    IRREG_UNCLASSIFIED), then the others (1AVB, 2AVB, PAUSE, PVC, PRC(S), BIGU, TRIGU).
+    BIGU, TRIGU, IRREG_UNCLASSIFIED), then the others (1AVB, 2AVB, PAUSE, PVC, PRC(S), BIGU,
+    TRIGU; a code at most once).
 
     >>> f = rhythm_findings({"n_beats": 3})
     >>> [(x["code"], x["urgency"], x["rule"]) for x in f]
@@ -177,7 +180,7 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     if primary["rule"] == "cannot_tell":
         return out
     for rule in _SECONDARY:
-        out += rule(values, t, sinus)
+        out += [f for f in rule(values, t, sinus) if f["code"] != primary["code"]]
     return out
 
 
@@ -215,8 +218,14 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
                         _CANNOT_TELL), False
     irr_key = "petrenas_irregularity"
     irr = _get(v, irr_key)
-    if irr is None:
+    pattern = _get(v, "ectopy_pattern")
+    pattern = pattern if pattern in ("bigeminy", "trigeminy") else None
+    if irr is None and pattern is None:
         irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
+    if irr is None and pattern is not None:
+        # every other (third) interval touches an ectopic beat: the filter leaves nothing,
+        # and the whole record's irregularity is the ectopy's, not AF's
+        irr_key, irr = "pattern", 0.0
     if rate is None or irr is None:
         missing = "ventricular_rate_bpm" if rate is None else "rr_irregularity"
         r = {"en": f"The RR irregularity could not be measured ({why.get(missing, 'unknown')}): "
@@ -249,8 +258,12 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
     rr_irr = _get(v, "rr_irregularity")
-    irregular = irr >= t.af_irregularity or (rr_irr is not None
-                                              and rr_irr >= t.af_rr_irregularity)
+    irregular = irr >= t.af_irregularity or (
+        rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None)
+    if pattern is not None and not (irregular and p_absent):
+        code = "BIGU" if pattern == "bigeminy" else "TRIGU"
+        return _finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code), rate_r,
+                                                        p_r]), False
     if irregular and irr < t.af_irregularity:
         irr_r = _reason("RR irregularity {x} over the whole record (AF limit {lim}; {p} in "
                         "8-beat windows after ectopy filtering).",
@@ -428,13 +441,16 @@ def _ectopy(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict
     pattern = _get(v, "ectopy_pattern")
     if pattern in ("bigeminy", "trigeminy"):
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
-        nth = "2nd" if code == "BIGU" else "3rd"
-        nth_id = "kedua" if code == "BIGU" else "ketiga"
-        out.append(_finding(code, ROUTINE_REVIEW, pattern, [{
-            "en": f"Every {nth} beat premature over at least 3 cycles ({pattern}).",
-            "id": f"Setiap denyut {nth_id} prematur selama minimal 3 siklus "
-                  f"({NAMES[code]['id']})."}]))
+        out.append(_finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code)]))
     return out
+
+
+def _pattern_reason(code: str) -> dict[str, str]:
+    nth, nth_id = ("2nd", "kedua") if code == "BIGU" else ("3rd", "ketiga")
+    return {"en": f"Every {nth} beat ectopic over at least 3 cycles "
+                  f"({NAMES[code]['en']}).",
+            "id": f"Setiap denyut {nth_id} ektopik selama minimal 3 siklus "
+                  f"({NAMES[code]['id']})."}
 
 
 _SECONDARY: tuple[Callable[[Mapping[str, Any], RhythmThresholds, bool], list[dict]], ...] = (
