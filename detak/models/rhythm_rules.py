@@ -174,8 +174,8 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     'Only 3 beats measured (fewer than 5): the rhythm cannot be classified; record again.'
     """
     t = _thresholds(ruleset)
-    values, why = _unpack(features)
-    primary, sinus = _primary(values, why, t)
+    values, why, beats = _unpack(features)
+    primary, sinus = _primary(values, why, t, beats)
     out = [primary]
     if primary["rule"] == "cannot_tell":
         return out
@@ -184,22 +184,44 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     return out
 
 
-def _unpack(features: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+def _unpack(features: Any) -> tuple[Mapping[str, Any], Mapping[str, str], list[Mapping]]:
+    """(values, null reasons, per-beat dicts: empty when not given)."""
     if hasattr(features, "values") and hasattr(features, "reasons") and not isinstance(
             features, Mapping):
-        return features.values, features.reasons
+        return features.values, features.reasons, list(getattr(features, "beats", []) or [])
     if isinstance(features, Mapping) and isinstance(features.get("values"), Mapping):
-        return features["values"], features.get("reasons") or {}
+        return (features["values"], features.get("reasons") or {},
+                list(features.get("beats") or []))
     if isinstance(features, Mapping):
-        return features, {}
+        return features, {}, []
     raise TypeError(f"rhythm features must be RhythmFeatures or a mapping, got "
                     f"{type(features).__name__}")
 
 
-# --- the rhythm -------------------------------------------------------------------------
+def _cycle_irregularity(beats: list[Mapping], length: int) -> float | None:
+    """Irregularity of the ectopic cycle: RR summed over ``length`` consecutive intervals
+    (2: bigeminy, 3: trigeminy) from each starting offset, ``median |d cycle| / mean cycle``,
+    the smallest over the offsets (the offset that starts each cycle at the ectopic beat).
+    Low in PVC bigeminy (coupling + compensatory pause repeat), high in AF whose beats happen
+    to alternate ectopic / dominant. None with fewer than 3 cycles.
 
-def _primary(v: Mapping[str, Any], why: Mapping[str, str],
-             t: RhythmThresholds) -> tuple[dict[str, Any], bool]:
+    >>> _cycle_irregularity([{"rr_before_ms": x} for x in
+    ...     (None, 807, 534, 925, 584, 898, 509, 984, 523, 927, 578, 843, 510)], 2)
+    0.018
+    """
+    rr = [float(b["rr_before_ms"]) for b in beats if b.get("rr_before_ms") is not None]
+    out = []
+    for off in range(length):
+        cyc = [sum(rr[i: i + length]) for i in range(off, len(rr) - length + 1, length)]
+        if len(cyc) >= 3:
+            d = sorted(abs(x - y) for x, y in zip(cyc[1:], cyc[:-1], strict=True))
+            med = (d[(len(d) - 1) // 2] + d[len(d) // 2]) / 2
+            out.append(med / (sum(cyc) / len(cyc)))
+    return round(min(out), 3) if out else None
+
+
+def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
+             beats: list[Mapping]) -> tuple[dict[str, Any], bool]:
     """(the rhythm finding, True when the rhythm is sinus)."""
     n = _get(v, "n_beats")
     rate = _get(v, "ventricular_rate_bpm")
@@ -224,8 +246,10 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
         irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
     if irr is None and pattern is not None:
         # every other (third) interval touches an ectopic beat: the filter leaves nothing,
-        # and the whole record's irregularity is the ectopy's, not AF's
-        irr_key, irr = "pattern", 0.0
+        # and the whole record's irregularity is the ectopy's; whether the coupled cycle
+        # repeats (ectopy) or not (AF whose beats alternate by chance) needs the beats
+        cyc = _cycle_irregularity(beats, 2 if pattern == "bigeminy" else 3) if beats else None
+        irr_key, irr = ("cycle", cyc) if cyc is not None else ("pattern", 0.0)
     if rate is None or irr is None:
         missing = "ventricular_rate_bpm" if rate is None else "rr_irregularity"
         r = {"en": f"The RR irregularity could not be measured ({why.get(missing, 'unknown')}): "
@@ -241,8 +265,9 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
     pfrac = _get(v, "p_present_fraction")
     p_sinus = p_tmpl is True and pfrac is not None and pfrac >= t.p_consistent_fraction
     p_absent = p_tmpl is False or (pfrac is not None and pfrac < t.p_absent_fraction)
-    win, win_id = (("8-beat windows", "jendela 8 denyut") if irr_key == "petrenas_irregularity"
-                   else ("whole record", "seluruh rekaman"))
+    win, win_id = {"petrenas_irregularity": ("8-beat windows", "jendela 8 denyut"),
+                   "cycle": ("of the ectopic cycle", "siklus ektopik")}.get(
+        irr_key, ("whole record", "seluruh rekaman"))
     irr_r = _reason("RR irregularity {x} (" + win + "), AF limit {lim}.",
                     "Ketidakteraturan RR {x} (" + win_id + "), batas FA {lim}.",
                     x=(irr, 3), lim=(t.af_irregularity, 2))
@@ -258,8 +283,10 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
     rr_irr = _get(v, "rr_irregularity")
+    ectopic = (_get(v, "pvc_count") or 0) + (_get(v, "pac_count") or 0)
     irregular = irr >= t.af_irregularity or (
-        rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None)
+        rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None
+        and not ectopic)
     if pattern is not None and not (irregular and p_absent):
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
         return _finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code), rate_r,
