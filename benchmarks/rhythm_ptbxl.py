@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 from _provenance import provenance_line
-from readme_tables import RESULTS, write_results
+from readme_tables import REPO, RESULTS, write_results
 
 RESULTS_FILE = RESULTS / "rhythm_ptbxl.md"
 VIEWS = ("12lead", "II", "I")
@@ -380,10 +380,20 @@ def plot_examples(rows: Sequence[Row], out: Path, n: int = 3) -> list[str]:
             path = out / f"{kind}_{r.ecg_id}.png"
             plot_ecg_paper(rec, path, title=f"PTB-XL {r.ecg_id} ({kind.replace('_', ' ')}): "
                            f"rules say {p['code']}; cardiologists: {stated}",
-                           subtitle="; ".join(x["en"] for x in p["reasons"])[:160])
-            lines.append(f"- `{path.relative_to(out.parent.parent.parent)}`: {kind}, rules "
+                           subtitle=" ".join(x["en"] for x in p["reasons"])[:170])
+            _shrink(path)
+            lines.append(f"- `{path.resolve().relative_to(REPO)}`: {kind}, rules "
                          f"{p['code']}, statements {stated}")
     return lines
+
+
+def _shrink(path: Path) -> None:
+    """Save a plot as a 32-colour PNG (ECG paper needs few colours; ~4x smaller)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=32)
+    small.save(path, optimize=True)
 
 
 # --- main ----------------------------------------------------------------------------------

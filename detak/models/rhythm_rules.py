@@ -120,6 +120,9 @@ NAMES: dict[str, dict[str, str]] = {
 CODES: tuple[str, ...] = tuple(NAMES)
 _CANNOT_TELL = {"en": "rhythm cannot be classified", "id": "irama tidak dapat diklasifikasikan"}
 _SINUS = ("SR", "SBRAD", "STACH", "SARRH")
+#: a bigeminal / trigeminal pattern is premature beats: each >= 20 % early (the feature's
+#: PREMATURE = 0.8), so the record's median |dRR| / RR is at least (1 - 0.8) / 2
+_PATTERN_IRR = 0.1
 
 
 def _num(x: float, nd: int, lang: str) -> str:
@@ -241,7 +244,11 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
     irr_key = "petrenas_irregularity"
     irr = _get(v, irr_key)
     pattern = _get(v, "ectopy_pattern")
-    pattern = pattern if pattern in ("bigeminy", "trigeminy") else None
+    rr_irr = _get(v, "rr_irregularity")
+    if pattern not in ("bigeminy", "trigeminy") or rr_irr is None or rr_irr < _PATTERN_IRR:
+        # a pattern of beats labelled ectopic by their shape alone, in a regular rhythm
+        # (PTB-XL 17: 2:1 flutter whose flutter waves deform every third QRS)
+        pattern = None
     if irr is None and pattern is None:
         irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
     if irr is None and pattern is not None:
@@ -282,7 +289,6 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
             "Lonjakan pacu sebelum {k} dari {n} denyut (irama pacu mulai {f} %).",
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
-    rr_irr = _get(v, "rr_irregularity")
     ectopic = (_get(v, "pvc_count") or 0) + (_get(v, "pac_count") or 0)
     irregular = irr >= t.af_irregularity or (
         rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None
