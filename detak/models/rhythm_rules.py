@@ -243,12 +243,8 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                         _CANNOT_TELL), False
     irr_key = "petrenas_irregularity"
     irr = _get(v, irr_key)
-    pattern = _get(v, "ectopy_pattern")
+    pattern = _pattern(v)
     rr_irr = _get(v, "rr_irregularity")
-    if pattern not in ("bigeminy", "trigeminy") or rr_irr is None or rr_irr < _PATTERN_IRR:
-        # a pattern of beats labelled ectopic by their shape alone, in a regular rhythm
-        # (PTB-XL 17: 2:1 flutter whose flutter waves deform every third QRS)
-        pattern = None
     if irr is None and pattern is None:
         irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
     if irr is None and pattern is not None:
@@ -471,11 +467,21 @@ def _ectopy(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict
                     "{k} kontraksi " + id_ + " prematur, {r} per 10 detik"
                     + (" (sering: minimal {f})." if frequent else "."),
                     k=(k, 0), r=(rate, 1), f=(t.frequent_ectopy_per_10s, 0))]))
-    pattern = _get(v, "ectopy_pattern")
-    if pattern in ("bigeminy", "trigeminy"):
+    pattern = _pattern(v)
+    if pattern is not None:
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
         out.append(_finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code)]))
     return out
+
+
+def _pattern(v: Mapping[str, Any]) -> str | None:
+    """"bigeminy" / "trigeminy" when the beats of the pattern are premature, else None: a
+    pattern of beats labelled ectopic by their shape alone in a regular rhythm is not one
+    (PTB-XL 17: 2:1 flutter whose flutter waves deform every third QRS)."""
+    pattern, rr_irr = _get(v, "ectopy_pattern"), _get(v, "rr_irregularity")
+    if pattern not in ("bigeminy", "trigeminy") or rr_irr is None or rr_irr < _PATTERN_IRR:
+        return None
+    return str(pattern)
 
 
 def _pattern_reason(code: str) -> dict[str, str]:
