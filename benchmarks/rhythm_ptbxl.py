@@ -186,15 +186,15 @@ def subsample_weight(rows: Sequence[dict[str, Any]], folds: Sequence[int]) -> fl
     return total / have if have else 1.0
 
 
-def score(raw: Sequence[dict[str, Any]], view: str, folds: Sequence[int], sources: Sequence[str]
-          ) -> tuple[list[Row], int]:
-    """Rows with findings per source; the number of records with an error."""
+def score(raw: Sequence[dict[str, Any]], view: str, sources: Sequence[str],
+          w_sr: float = 1.0) -> tuple[list[Row], int]:
+    """Rows with findings per source (SR-only rows weighted ``w_sr``); the number of records
+    with an error."""
     from detak.models.rhythm_rules import rhythm_findings
 
     predict = None
     if "classifier" in sources:
         predict = _classifier()
-    w_sr = subsample_weight(raw, folds)
     rows, errors = [], 0
     for r in raw:
         if r.get("error") or not r.get("features"):
@@ -420,13 +420,18 @@ def main(argv: list[str] | None = None) -> int:
             folds = _parse_folds(fs)
             raw = read_cache(args.cache, view, folds) if args.cache else None
             how = f"cache {args.cache}"
+            w_sr = 1.0
             if raw is None:
                 if args.cache:
                     notes.append(f"{view} folds {fs}: not (completely) in the cache: computed")
                 how = "computed"
                 raw = compute(view, folds, args.limit, args.jobs)
+            else:
+                w_sr = subsample_weight(raw, folds)
+                if w_sr != 1.0:
+                    how += f", SR-only records weighted {w_sr:.2f}"
             for src in sources:
-                rows, errors = score(raw, view, folds, [src])
+                rows, errors = score(raw, view, [src], w_sr)
                 if src == "classifier" and not any(r.findings.get("classifier") is not None
                                                    for r in rows):
                     notes.append("classifier not available")
