@@ -286,19 +286,25 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
     ectopic = (_get(v, "pvc_count") or 0) + (_get(v, "pac_count") or 0)
-    irregular = irr >= t.af_irregularity or (
-        rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None
-        and not ectopic)
+    windowed = irr_key in ("petrenas_irregularity", "cycle")
+    whole = (rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None
+             and not ectopic)
+    irregular = (windowed and irr >= t.af_irregularity) or whole
     if pattern is not None and not (irregular and p_absent):
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
         return _finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code), rate_r,
                                                         p_r]), False
-    if irregular and irr < t.af_irregularity:
-        irr_r = _reason("RR irregularity {x} over the whole record (AF limit {lim}; {p} in "
-                        "8-beat windows after ectopy filtering).",
-                        "Ketidakteraturan RR {x} pada seluruh rekaman (batas FA {lim}; {p} "
-                        "dalam jendela 8 denyut).",
-                        x=(rr_irr, 3), lim=(t.af_rr_irregularity, 2), p=(irr, 3))
+    if not windowed or (irregular and irr < t.af_irregularity):
+        irr_r = _reason("RR irregularity {x} over the whole record (AF limit {lim}"
+                        + (", {p} in 8-beat windows after ectopy filtering)." if windowed
+                           else "; the ectopy filter left too few intervals).")
+                        + ("" if not ectopic else " Premature beats counted: the whole "
+                           "record's irregularity is not used for AF."),
+                        "Ketidakteraturan RR {x} pada seluruh rekaman (batas FA {lim}"
+                        + (", {p} dalam jendela 8 denyut)." if windowed else ").")
+                        + ("" if not ectopic else " Ada denyut prematur: ketidakteraturan "
+                           "seluruh rekaman tidak dipakai untuk FA."),
+                        x=(rr_irr or 0.0, 3), lim=(t.af_rr_irregularity, 2), p=(irr, 3))
     flutter = None if irregular else _flutter(v, t)
     if p_absent and (irregular or flutter is not None):
         code = "AFLT" if flutter is not None else "AFIB"
