@@ -367,6 +367,13 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                        "irama tidak dapat diklasifikasikan.")
         return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "irregular_unclassified",
                         [lead, irr_r, p_r, rate_r]), False
+    if ectopic and rr_irr is not None and rr_irr >= t.af_rr_irregularity:
+        lead = _reason("RR irregular with premature beats and no P waves at a fixed PR: AF "
+                       "with ectopy or ectopy alone cannot be told apart.",
+                       "RR tidak teratur dengan denyut prematur dan tanpa gelombang P dengan "
+                       "PR tetap: FA dengan ektopik atau ektopik saja tidak dapat dibedakan.")
+        return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "ectopy_unclassified",
+                        [lead, irr_r, p_r, rate_r]), False
     lead = _reason("Regular rhythm without P waves at a fixed PR before the beats (junctional "
                    "rhythm, 2:1 AV block or P waves not seen): cannot classify.",
                    "Irama teratur tanpa gelombang P dengan PR tetap sebelum denyut (irama "

@@ -344,3 +344,11 @@ def test_bigeminy_and_trigeminy_are_the_rhythm_not_af(pattern, code):
     assert codes(v) == [code, "PVC"]
     # AF with a bigeminal stretch: irregular after the filter, no P waves: AF, and the pattern
     assert codes(af(ectopy_pattern=pattern)) == ["AFIB", code]       # af(): |dRR|/RR 0.18
+
+
+def test_irregular_from_premature_beats_without_p_waves_is_not_af_and_not_called_regular():
+    # PTB-XL 8911 (3AVB): 11 of 14 beats labelled PVC, the ectopy filter leaves nothing
+    v = af(petrenas_irregularity=None, rr_irregularity=0.38, pvc_count=11, pvc_per_10s=11.0)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == "IRREG_UNCLASSIFIED" and f["rule"] == "ectopy_unclassified"
+    assert "premature" in f["reasons"][0]["en"] and "Regular" not in f["reasons"][0]["en"]

@@ -52,7 +52,7 @@ MISSES = {
     858: "AFLT with 2:1 conduction: flutter waves pass as P waves at a fixed PR (STACH)",
     1173: "AFLT with 2:1 conduction: flutter waves pass as P waves at a fixed PR (STACH)",
     1773: "AFLT with variable conduction: irregular RR without P waves is called AF",
-    2430: "AFLT with variable conduction: irregular RR without P waves is called AF",
+    2430: "AFLT with variable conduction: alternating RR without P waves is called BIGU",
     # 2:1 AV block: regular, a P before each QRS, the blocked P on the T wave is not measured
     3505: "2AVB (2:1): the blocked P wave is not measured; the rules see a sinus rhythm",
     8048: "2AVB (2:1): the blocked P wave is not measured; the rules see a sinus bradycardia",
@@ -61,8 +61,8 @@ MISSES = {
     # complete AV block: the escape rhythm is not regular enough / P waves not found
     2047: "3AVB: RR alternates 904/1026 ms (irregularity 0.12) without a P at a fixed PR: AF",
     4827: "3AVB: regular at 70 bpm, above the 60-bpm escape limit, no P at a fixed PR",
-    7688: "3AVB: escape beats taken as premature atrial beats in a bigeminal pattern",
-    8911: "3AVB: 11 of 14 beats taken as PVCs; irregular, no P at a fixed PR: AF",
+    7688: "3AVB: escape beats taken as premature atrial beats in a bigeminal pattern (BIGU)",
+    8911: "3AVB: 11 of 14 beats taken as PVCs; irregular with ectopy: cannot classify",
     # paced: at 100 Hz the pacing spikes are mostly gone
     1461: "PACE at 100 Hz: no pacing spike survives the sampling",
     1596: "PACE at 100 Hz: no pacing spike survives; irregular paced rhythm called AF",
