@@ -12,7 +12,8 @@ no PTB-XL statement: how often they fire is listed per reference class.
 Data: fold 9 (all records) and folds 1-8 (the rules are not trained: a second, larger check),
 at 100 Hz (the shared copy has no 500 Hz signals); never fold 10. With ``--cache DIR`` the
 features are read from the shared feature cache (``DIR/<view>-100/fold<K>.jsonl``, complete
-when ``fold<K>.done`` exists; its folds-1-8 files are a subsample: every record with a rhythm
+when ``fold<K>.done`` exists; a fold set the cache lacks is skipped unless
+``--compute-missing``; its folds-1-8 files are a subsample: every record with a rhythm
 statement other than SR or an AV block, plus a seeded draw of the SR-only records, which this
 script weights back to their number in PTB-XL so specificity and PPV are those of folds 1-8;
 records with no rhythm statement at all are not in it). Without a cache the features are
@@ -404,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", nargs="+", default=["9", "1-8"],
                     help="fold sets to evaluate: 9, 1-8, or K / K-L (never 10)")
     ap.add_argument("--views", nargs="+", default=list(VIEWS), choices=VIEWS)
+    ap.add_argument("--compute-missing", action="store_true",
+                    help="with --cache: compute the fold sets the cache lacks (else skipped)")
     ap.add_argument("--source", default="rules", choices=["rules", "classifier", "both"])
     ap.add_argument("--jobs", type=int, default=1, help="processes when computing features")
     ap.add_argument("--limit", type=int, help="a seeded sample of N records per fold set "
@@ -422,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
             how = f"cache {args.cache}"
             w_sr = 1.0
             if raw is None:
+                if args.cache and not args.compute_missing:
+                    notes.append(f"{view} folds {fs}: not (completely) in the cache: skipped "
+                                 "(--compute-missing computes it)")
+                    continue
                 if args.cache:
                     notes.append(f"{view} folds {fs}: not (completely) in the cache: computed")
                 how = "computed"
