@@ -167,6 +167,44 @@ def compute(view: str, folds: Sequence[int], limit: int | None, jobs: int
         return pool.map(_compute_one, jobs_l, chunksize=8)
 
 
+#: LUDB's rhythm column -> the finding codes (its "pacemaker" flag -> PACE)
+LUDB_RHYTHM = {"Sinus rhythm": "SR", "Sinus bradycardia": "SBRAD", "Sinus tachycardia": "STACH",
+               "Sinus arrhythmia": "SARRH", "Irregular sinus rhythm": "SARRH",
+               "Atrial fibrillation": "AFIB", "Atrial flutter, typical": "AFLT"}
+
+
+def _ludb_one(n: int) -> dict[str, Any]:
+    from detak.data.ludb import load_ludb
+    from detak.signal.rhythm import rhythm_features
+
+    warnings.simplefilter("ignore")
+    lr = load_ludb(n)
+    st = {LUDB_RHYTHM[r]: 0.0 for r in lr.meta.get("rhythm") or [] if r in LUDB_RHYTHM}
+    if lr.meta.get("pacemaker"):
+        st["PACE"] = 0.0
+    out = {"ecg_id": n, "fold": 0, "age": lr.meta.get("age"), "statements": st,
+           "features": None, "error": None}
+    try:
+        d = rhythm_features(lr.recording).to_dict()
+        d.pop("beats", None)
+        out["features"] = d
+    except Exception as err:  # noqa: BLE001 - counted, not fatal
+        out["error"] = f"{type(err).__name__}: {err}"
+    return out
+
+
+def ludb_rows(jobs: int) -> list[dict[str, Any]]:
+    """Features of all LUDB records (12 leads, 500 Hz) with their rhythm column as
+    statements: a second, independent reference."""
+    from detak.data.ludb import ludb_ids
+
+    ids = [int(i) for i in ludb_ids()]
+    if jobs <= 1:
+        return [_ludb_one(i) for i in ids]
+    with get_context("fork").Pool(jobs) as pool:
+        return pool.map(_ludb_one, ids, chunksize=4)
+
+
 def sr_only(statements: Mapping[str, float]) -> bool:
     """Rhythm statements exactly {SR} and no AV block (the cache's subsampled stratum)."""
     rhythm = {s for s in statements if s in RHYTHM_STATEMENTS}
@@ -316,7 +354,7 @@ def confusion(rows: Sequence[Row], source: str) -> list[str]:
     for r in rows:
         p = r.primary(source)
         m[(r.ref_class(), p if p in PRED_CLASSES else "other")] += 1
-    head = "| PTB-XL ↓ / rules → | " + " | ".join(
+    head = "| reference ↓ / rules → | " + " | ".join(
         c.replace("IRREG_UNCLASSIFIED", "IRREG") for c in cols) + " | n |"
     lines = [head, "|" + "---|" * (len(cols) + 2)]
     for ref in refs:
@@ -411,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes when computing features")
     ap.add_argument("--limit", type=int, help="a seeded sample of N records per fold set "
                     "(computing only)")
+    ap.add_argument("--ludb", action="store_true",
+                    help="also score all 200 LUDB records against LUDB's rhythm column")
     ap.add_argument("--write", action="store_true", help=f"write {RESULTS_FILE}")
     ap.add_argument("--examples", type=Path, help="plot AF failures (fold 9, 12 leads) here")
     args = ap.parse_args(argv)
@@ -472,6 +512,19 @@ def main(argv: list[str] | None = None) -> int:
             out += [f"Confusion of rhythm classes ({view}, folds {fs}; rows: the first of "
                     f"{', '.join(CLASS_ORDER)} the record states; columns: the rules' rhythm "
                     "finding):", "", *confusion(rows, src), ""]
+    if args.ludb:
+        rows, errors = score(ludb_rows(args.jobs), "12lead", ["rules"])
+        notes.append(f"LUDB: {len(rows)} records (12 leads, 500 Hz), {errors} errors")
+        ludb = [f"### rules: LUDB (its rhythm column: {', '.join(sorted(LUDB_RHYTHM))}; "
+                "pacemaker flag = PACE)", "", *finding_table(rows, "rules", False), "",
+                "Confusion of rhythm classes (LUDB):", "", *confusion(rows, "rules"), ""]
+        out += ludb
+        line = "; ".join(
+            f"{code} {c.n_pos} stated, sens {_f(c.sens)}, spec {_f(c.spec)}"
+            for code in ("AFIB", "AFLT", "SBRAD", "STACH")
+            for c in [counts(rows, "rules", code)] if c.n_pos)
+        summary += [f"LUDB's rhythm column (a second reference; 200 records, 12 leads at "
+                    f"500 Hz), rules: {line}.", ""]
     ex_lines: list[str] = []
     if args.examples and ("12lead", "9", "rules") in results:
         ex_lines = plot_examples(results[("12lead", "9", "rules")], args.examples)
