@@ -490,7 +490,6 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python benchmarks/rhythm_ptbxl.py " + shlex.join(sys.argv[1:] if argv is None
                                                              else argv)
     prov = provenance_line(command=cmd.strip(), libraries=("numpy", "scipy", "neurokit2"))
-    run_line = f"_Run time {time.time() - t0:.0f} s._"
     out: list[str] = []
     summary: list[str] = []
     for src in sources:
@@ -528,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     ex_lines: list[str] = []
     if args.examples and ("12lead", "9", "rules") in results:
         ex_lines = plot_examples(results[("12lead", "9", "rules")], args.examples)
+    run_line = f"_Run time {time.time() - t0:.0f} s._"
     full = "\n".join([*summary, *out, "Notes: " + "; ".join(notes), "",
                       *(["Plotted examples:", *ex_lines, ""] if ex_lines else []),
                       run_line, "", prov])
