@@ -1,0 +1,400 @@
+"""Rhythm rules (detak.models.rhythm_rules): each rule just below / at / above its threshold
+on synthetic feature dicts, the contract keys, the [rhythm] section's loader checks.
+
+Expected findings are written from the rules' table (module docstring) and the thresholds in
+clinical.toml, read from the file so an edit of a threshold moves the test with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from detak.models.rhythm_rules import (
+    CODES,
+    NO_FINDING,
+    REFER_TODAY,
+    ROUTINE_REVIEW,
+    URGENCY_LEVELS,
+    rhythm_findings,
+)
+from detak.models.rules import RULESET_DIR, RuleSetError, load_ruleset
+
+T = load_ruleset("clinical").rhythm
+EPS = 1e-6
+
+
+def sinus(**over):
+    """Feature values of a regular sinus rhythm at 72 bpm (override any key)."""
+    v = {"n_beats": 12, "duration_s": 10.0, "ventricular_rate_bpm": 72.0, "mean_rr_ms": 833.3,
+         "longest_rr_ms": 850.0, "petrenas_irregularity": 0.015, "rr_irregularity": 0.015,
+         "p_wave_template": True, "p_present_fraction": 1.0, "p_peak_jitter_ms": 3.0,
+         "pr_median_ms": 160.0, "pr_range_ms": 8.0, "pvc_count": 0, "pac_count": 0,
+         "paced_count": 0, "pvc_per_10s": 0.0, "pac_per_10s": 0.0, "ectopy_pattern": None,
+         "pacing_spikes": False, "fwave_peak_hz": None, "fwave_band_ratio": None}
+    v.update(over)
+    return v
+
+
+def af(**over):
+    """Feature values of AF: irregular, no P wave at a fixed PR."""
+    return sinus(**{"petrenas_irregularity": 0.15, "rr_irregularity": 0.18,
+                    "p_wave_template": False, "p_present_fraction": 0.0,
+                    "p_peak_jitter_ms": None, "pr_median_ms": None, "pr_range_ms": None,
+                    **over})
+
+
+def codes(values):
+    return [f["code"] for f in rhythm_findings(values)]
+
+
+def find(values, code):
+    return next(f for f in rhythm_findings(values) if f["code"] == code)
+
+
+# ------------------------------------------------------------------------------ contract
+
+
+def test_every_finding_has_the_contract_keys_in_both_languages():
+    cases = [sinus(), af(), sinus(ventricular_rate_bpm=40.0), sinus(longest_rr_ms=3500.0),
+             {"n_beats": 3}, sinus(p_wave_template=None, p_present_fraction=None)]
+    seen = set()
+    for v in cases:
+        for f in rhythm_findings(v):
+            assert {"code", "source", "probability", "urgency", "reasons"} <= set(f)
+            assert f["source"] == "rules" and f["probability"] is None
+            assert f["code"] in CODES and f["urgency"] in URGENCY_LEVELS
+            assert f["reasons"] and all(set(r) == {"en", "id"} and r["en"] and r["id"]
+                                        for r in f["reasons"])
+            seen.add(f["code"])
+    assert {"SR", "AFIB", "SBRAD", "PAUSE", "IRREG_UNCLASSIFIED"} <= seen
+
+
+def test_urgency_level_names_are_the_kiosks():
+    from detak.kiosk import urgency
+
+    assert URGENCY_LEVELS == urgency.LEVELS
+    assert (REFER_TODAY, ROUTINE_REVIEW, NO_FINDING) == (
+        urgency.REFER_TODAY, urgency.ROUTINE_REVIEW, urgency.NO_FINDING)
+
+
+def test_a_cached_to_dict_gives_the_same_findings_as_the_values():
+    v = af(ventricular_rate_bpm=120.0, mean_rr_ms=500.0)
+    assert rhythm_findings({"values": v, "reasons": {}}) == rhythm_findings(v)
+
+
+def test_s3_has_no_rhythm_rules():
+    assert load_ruleset("s3").rhythm is None
+    with pytest.raises(RuleSetError, match="no \\[rhythm\\] section"):
+        rhythm_findings(sinus(), ruleset="s3")
+
+
+# ------------------------------------------------------------------------------ sinus rate
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.brady_bpm - 1, "SBRAD"), (T.brady_bpm, "SR"), (T.brady_bpm + 1, "SR"),
+    (T.tachy_bpm - 1, "SR"), (T.tachy_bpm, "SR"), (T.tachy_bpm + 1, "STACH"),
+])
+def test_sinus_rate_classes_at_their_limits(rate, code):
+    f = rhythm_findings(sinus(ventricular_rate_bpm=rate))[0]
+    assert f["code"] == code
+    assert f["urgency"] == (NO_FINDING if code == "SR" else ROUTINE_REVIEW)
+    if code != "SR":
+        assert f"{rate:.0f} bpm" in f["reasons"][0]["en"]
+        assert f"{rate:.0f} dpm" in f["reasons"][0]["id"]
+
+
+def test_sinus_needs_p_waves_before_the_beats():
+    lim = T.p_consistent_fraction
+    assert codes(sinus(p_wave_template=False))[0] != "SR"
+    # an irregular rhythm needs the P waves beat by beat
+    irregular = {"petrenas_irregularity": max(T.af_irregularity, T.sarrh_irregularity)}
+    assert codes(sinus(p_present_fraction=lim, **irregular))[0] == "SARRH"
+    assert codes(sinus(p_present_fraction=lim - 0.01, **irregular))[0] != "SARRH"
+
+
+# ------------------------------------------------------------------------------ AF
+
+
+@pytest.mark.parametrize(("irr", "code"), [
+    (T.af_irregularity - EPS, "IRREG_UNCLASSIFIED"), (T.af_irregularity, "AFIB"),
+    (T.af_irregularity + 0.05, "AFIB")])
+def test_af_irregularity_limit(irr, code):
+    # no P waves; below the AF limit and regular at 72 bpm: cannot classify, never SR
+    assert codes(af(petrenas_irregularity=irr, rr_irregularity=0.01))[0] == code
+
+
+@pytest.mark.parametrize(("rr_irr", "code"), [
+    (T.af_rr_irregularity - EPS, "IRREG_UNCLASSIFIED"), (T.af_rr_irregularity, "AFIB")])
+def test_af_whole_record_irregularity_limit(rr_irr, code):
+    # the ectopy filter left a regular-looking remainder; the whole record is irregular
+    f = rhythm_findings(af(petrenas_irregularity=0.01, rr_irregularity=rr_irr))[0]
+    assert f["code"] == code
+    if code == "AFIB":
+        assert "whole record" in f["reasons"][0]["en"]
+
+
+def test_af_needs_p_waves_absent():
+    # as irregular as AF but P waves at a fixed PR before every beat: sinus arrhythmia
+    assert codes(af(p_wave_template=True, p_present_fraction=1.0,
+                    p_peak_jitter_ms=3.0))[0] == "SARRH"
+    lim = T.p_absent_fraction
+    assert codes(af(p_wave_template=True, p_present_fraction=lim - 0.01))[0] == "AFIB"
+
+
+def test_af_irregularity_falls_back_to_the_whole_record_when_the_filter_leaves_too_few():
+    f = rhythm_findings(af(petrenas_irregularity=None, rr_irregularity=0.2))[0]
+    assert f["code"] == "AFIB" and "whole record" in f["reasons"][0]["en"]
+
+
+@pytest.mark.parametrize(("mean_rr", "urgency"), [
+    (60000 / (T.af_refer_bpm + 1), REFER_TODAY), (60000 / T.af_refer_bpm, ROUTINE_REVIEW),
+    (60000 / (T.af_refer_bpm - 1), ROUTINE_REVIEW)])
+def test_af_with_a_fast_ventricular_rate_is_referred_today(mean_rr, urgency):
+    f = rhythm_findings(af(mean_rr_ms=mean_rr))[0]
+    assert f["code"] == "AFIB" and f["urgency"] == urgency
+    assert f"{60000 / mean_rr:.0f} bpm" in f["reasons"][-1]["en"]
+
+
+# ------------------------------------------------------------------------------ pauses
+
+
+@pytest.mark.parametrize(("rr_s", "urgency"), [
+    (T.pause_s - 0.01, None), (T.pause_s, None), (T.pause_s + 0.01, ROUTINE_REVIEW),
+    (T.pause_refer_s, ROUTINE_REVIEW), (T.pause_refer_s + 0.01, REFER_TODAY)])
+def test_pause_limits(rr_s, urgency):
+    fs = [f for f in rhythm_findings(sinus(longest_rr_ms=1000 * rr_s)) if f["code"] == "PAUSE"]
+    if urgency is None:
+        assert fs == []
+    else:
+        assert [f["urgency"] for f in fs] == [urgency]
+        assert f"{rr_s:.1f} s" in fs[0]["reasons"][0]["en"]
+
+
+# ------------------------------------------------------------------------------ cannot tell
+
+
+@pytest.mark.parametrize("n", [0, 3, T.min_beats - 1])
+def test_too_few_beats_is_a_finding_with_a_reason_never_a_silent_sinus(n):
+    fs = rhythm_findings({"n_beats": n, "duration_s": 10.0})
+    assert [(f["code"], f["urgency"], f["rule"]) for f in fs] == [
+        ("IRREG_UNCLASSIFIED", NO_FINDING, "cannot_tell")]
+    assert "record again" in fs[0]["reasons"][0]["en"]
+    assert "ulangi perekaman" in fs[0]["reasons"][0]["id"]
+
+
+def test_all_null_features_cannot_tell():
+    fs = rhythm_findings({"values": {"n_beats": None}, "reasons": {
+        "n_beats": "recording rejected by the quality check: lead II flat"}})
+    assert [f["rule"] for f in fs] == ["cannot_tell"]
+    assert "lead II flat" in fs[0]["reasons"][0]["en"]
+
+
+def test_p_waves_not_measured_is_unclassified_not_sinus():
+    fs = rhythm_findings(sinus(p_wave_template=None, p_present_fraction=None))
+    assert fs[0]["code"] == "IRREG_UNCLASSIFIED" and fs[0]["urgency"] == ROUTINE_REVIEW
+
+
+# ------------------------------------------------------------------------------ the loader
+
+
+def test_the_clinical_rhythm_section_is_checked_when_loaded(tmp_path):
+    text = (RULESET_DIR / "clinical.toml").read_text()
+    for old, new, key in [("brady_bpm = 50.0", "brady_bpm = -5", "rhythm.brady_bpm"),
+                          ("brady_bpm = 50.0", "brady_bpm = 150.0", "rhythm.brady_bpm"),
+                          ("pause_s = 2.0", "pause_s = 2.0\npause_ms = 2000", "rhythm"),
+                          ("min_beats = 5 ", "", "rhythm.min_beats"),
+                          ("[250.0, 350.0]", "[350.0, 250.0]", "rhythm.flutter_atrial_bpm")]:
+        assert old in text
+        p = tmp_path / "edited.toml"
+        p.write_text(text.replace(old, new, 1))
+        with pytest.raises(RuleSetError) as e:
+            load_ruleset(p)
+        assert e.value.key.startswith(key) and str(p) in str(e.value)
+
+
+def test_an_edited_threshold_changes_the_findings(tmp_path):
+    p = tmp_path / "mine.toml"
+    p.write_text((RULESET_DIR / "clinical.toml").read_text().replace(
+        "brady_bpm = 50.0", "brady_bpm = 60.0"))
+    mine = load_ruleset(p)
+    assert dataclasses.replace(T, brady_bpm=60.0) == mine.rhythm
+    assert rhythm_findings(sinus(ventricular_rate_bpm=55.0))[0]["code"] == "SR"
+    assert rhythm_findings(sinus(ventricular_rate_bpm=55.0), ruleset=mine)[0]["code"] == "SBRAD"
+
+
+# ------------------------------------------------------------------------------ flutter, SVT
+
+
+def regular_no_p(**over):
+    return af(**{"petrenas_irregularity": 0.01, "rr_irregularity": 0.01, **over})
+
+
+def test_flutter_waves_in_a_regular_rhythm_without_p():
+    lo, hi = T.flutter_atrial_bpm
+    ratio = T.flutter_band_ratio
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio))[0] == "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=hi / 60, fwave_band_ratio=ratio))[0] == "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60 - 0.1, fwave_band_ratio=ratio))[0] != "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=hi / 60 + 0.1, fwave_band_ratio=ratio))[0] != "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio - 0.01))[0] != "AFLT"
+    # irregular with the same atrial waves: AF (the f-wave peak does not tell them apart)
+    assert codes(af(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio))[0] == "AFIB"
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.svt_min_bpm, "IRREG_UNCLASSIFIED"), (T.svt_min_bpm + 1, "SVTAC")])
+def test_svt_limit(rate, code):
+    assert codes(regular_no_p(ventricular_rate_bpm=rate, mean_rr_ms=60000 / rate))[0] == code
+
+
+def test_a_regular_rhythm_with_a_fixed_p_in_the_median_beat_is_sinus_at_fast_rates():
+    # the beat-by-beat P match misses P waves on the T wave at 120 bpm
+    f = rhythm_findings(sinus(ventricular_rate_bpm=120.0, p_present_fraction=0.0))[0]
+    assert f["code"] == "STACH" and "median beat" in f["reasons"][1]["en"]
+    # irregular with the same: AF (no P wave before the beats)
+    assert codes(af(p_wave_template=True, p_present_fraction=0.0))[0] == "AFIB"
+
+
+@pytest.mark.parametrize(("irr", "code"), [
+    (T.sarrh_irregularity - EPS, "SR"), (T.sarrh_irregularity, "SARRH")])
+def test_sinus_arrhythmia_limit(irr, code):
+    f = rhythm_findings(sinus(petrenas_irregularity=irr))[0]
+    assert f["code"] == code and f["urgency"] == NO_FINDING
+
+
+# ------------------------------------------------------------------------------ AV block
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.escape_max_bpm - 1, "3AVB"), (T.escape_max_bpm, "IRREG_UNCLASSIFIED")])
+def test_complete_av_block_is_a_slow_regular_escape_with_dissociated_p(rate, code):
+    v = regular_no_p(ventricular_rate_bpm=rate, mean_rr_ms=60000 / rate, p_peak_jitter_ms=40.0)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    if code == "3AVB":
+        assert f["urgency"] == REFER_TODAY and "40 ms" in f["reasons"][1]["en"]
+    # no P wave at all in the median beat: junctional or P not seen, not called 3AVB
+    assert codes({**v, "p_peak_jitter_ms": None})[0] == "IRREG_UNCLASSIFIED"
+
+
+@pytest.mark.parametrize(("pr", "found"), [
+    (T.first_degree_pr_ms, False), (T.first_degree_pr_ms + 1, True)])
+def test_first_degree_av_block_limit(pr, found):
+    assert ("1AVB" in codes(sinus(pr_median_ms=pr))) is found
+    # no P waves (AF): no PR, never 1AVB
+    assert "1AVB" not in codes(af(pr_median_ms=pr))
+
+
+def dropped(ratio, pr_range, **over):
+    rr = 60000 / 72.0
+    return sinus(longest_rr_ms=ratio * rr, pr_range_ms=pr_range, **over)
+
+
+def test_second_degree_av_block_mobitz_i_and_ii():
+    lo, hi = T.dropped_beat_ratio
+    one = find(dropped(lo, T.mobitz_i_pr_range_ms), "2AVB")
+    assert one["mobitz"] == "I" and one["urgency"] == ROUTINE_REVIEW
+    two = find(dropped(hi, T.mobitz_ii_pr_range_ms - 1), "2AVB")
+    assert two["mobitz"] == "II" and two["urgency"] == REFER_TODAY
+    assert "blocked premature atrial beat" in two["reasons"][1]["en"]
+    for v in (dropped(lo - 0.01, 60.0), dropped(hi + 0.01, 60.0),
+              dropped(lo, (T.mobitz_i_pr_range_ms + T.mobitz_ii_pr_range_ms) / 2),
+              dropped(lo, 60.0, pvc_count=1, pvc_per_10s=1.0)):
+        assert "2AVB" not in codes(v)
+
+
+# ------------------------------------------------------------------------------ paced, ectopy
+
+
+def test_paced_rhythm_limit():
+    n = 12
+    k = int(np.ceil(T.paced_fraction * n))
+    f = rhythm_findings(sinus(pacing_spikes=True, paced_count=k))[0]
+    assert f["code"] == "PACE" and f["urgency"] == ROUTINE_REVIEW
+    assert codes(sinus(pacing_spikes=True, paced_count=k - 1))[0] != "PACE"
+    assert codes(sinus(pacing_spikes=False, paced_count=n))[0] != "PACE"
+
+
+@pytest.mark.parametrize(("code", "key", "count"), [
+    ("PVC", "pvc_per_10s", "pvc_count"), ("PRC(S)", "pac_per_10s", "pac_count")])
+def test_ectopy_counts_per_10_s(code, key, count):
+    lim = T.pvc_per_10s if code == "PVC" else T.pac_per_10s
+    assert code not in codes(sinus(**{key: lim - 0.1, count: 1}))
+    f = find(sinus(**{key: lim, count: 1}), code)
+    assert f["urgency"] == (ROUTINE_REVIEW if lim >= T.frequent_ectopy_per_10s else NO_FINDING)
+    f = find(sinus(**{key: T.frequent_ectopy_per_10s, count: 3}), code)
+    assert f["urgency"] == ROUTINE_REVIEW and "frequent" in f["reasons"][0]["en"]
+
+
+@pytest.mark.parametrize(("pattern", "code"), [("bigeminy", "BIGU"), ("trigeminy", "TRIGU")])
+def test_bigeminy_and_trigeminy_are_the_rhythm_not_af(pattern, code):
+    f = rhythm_findings(sinus(ectopy_pattern=pattern, rr_irregularity=0.1))[0]
+    assert f["code"] == code and f["urgency"] == ROUTINE_REVIEW and f["reasons"][0]["id"]
+    assert code not in codes(sinus())
+    # beats labelled ectopic by shape in a regular rhythm (|dRR|/RR < 0.1): no pattern
+    assert code not in codes(sinus(ectopy_pattern=pattern, rr_irregularity=0.099))
+    # PTB-XL 6967 (BIGU, PVC): every other beat a PVC, the ectopy filter leaves no interval,
+    # the whole record's irregularity is 1.79 and no P wave at a fixed PR
+    v = af(ectopy_pattern=pattern, petrenas_irregularity=None, rr_irregularity=1.79,
+           pvc_count=6, pvc_per_10s=6.0)
+    assert codes(v) == [code, "PVC"]
+    # AF with a bigeminal stretch: irregular after the filter, no P waves: AF, and the pattern
+    assert codes(af(ectopy_pattern=pattern)) == ["AFIB", code]       # af(): |dRR|/RR 0.18
+
+
+def test_irregular_from_premature_beats_without_p_waves_is_not_af_and_not_called_regular():
+    # PTB-XL 8911 (3AVB): 11 of 14 beats labelled PVC, the ectopy filter leaves nothing
+    v = af(petrenas_irregularity=None, rr_irregularity=0.38, pvc_count=11, pvc_per_10s=11.0)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == "IRREG_UNCLASSIFIED" and f["rule"] == "ectopy_unclassified"
+    assert "premature" in f["reasons"][0]["en"] and "Regular" not in f["reasons"][0]["en"]
+
+
+# ------------------------------------------------------------------------------ rhythm_block
+
+
+def test_rhythm_block_keys_lead_and_language():
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    rec = load_sample("ludb-1")
+    b = rhythm_block(rec, classifier=False)
+    assert set(b) == {"findings", "features", "units", "reasons", "lead"}
+    assert b["lead"] == "all" and b["findings"][0]["label"] == "sinus bradikardia"
+    assert set(b["units"]) == set(b["features"])
+    one = rhythm_block(rec, lead="II", lang="en", classifier=False)
+    assert one["lead"] == "II" and one["findings"][0]["label"] == "sinus bradycardia"
+    with pytest.raises(KeyError, match="available leads: I, II"):
+        rhythm_block(rec, lead="V7")
+    with pytest.raises(ValueError, match="lang"):
+        rhythm_block(rec, lang="fr")
+
+
+def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch):
+    import sys
+    import types
+
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    views = []
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+
+    def predict_findings(features, *, view):
+        views.append((view, "values" in features))
+        return [{"code": "SBRAD", "source": "classifier", "probability": 0.8,
+                 "urgency": ROUTINE_REVIEW, "reasons": [{"en": "p 0.80", "id": "p 0,80"}]}]
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    rec = load_sample("ludb-1")
+    b = rhythm_block(rec, lead="II")
+    assert [f["source"] for f in b["findings"]] == ["rules", "classifier"]
+    assert views == [("II", True)]
+    assert [f["source"] for f in rhythm_block(rec, classifier=False)["findings"]] == ["rules"]
+    rhythm_block(rec)
+    assert views[-1] == ("12lead", True)
