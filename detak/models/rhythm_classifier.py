@@ -176,9 +176,9 @@ def feature_vector(features: Any, intervals: Mapping[str, Any] | None = None,
 
     >>> v = feature_vector({"values": {"nrmssd": 0.2, "ectopy_pattern": "bigeminy"}},
     ...                    {"pr_ms": None, "qrs_ms": 96})
-    >>> v[FEATURES.index("nrmssd")], v[FEATURES.index("ectopy_pattern")]
+    >>> float(v[FEATURES.index("nrmssd")]), float(v[FEATURES.index("ectopy_pattern")])
     (0.2, 2.0)
-    >>> v[FEATURES.index("iv_qrs_ms")], math.isnan(v[FEATURES.index("iv_pr_ms")])
+    >>> float(v[FEATURES.index("iv_qrs_ms")]), math.isnan(v[FEATURES.index("iv_pr_ms")])
     (96.0, True)
     >>> feature_vector({"values": {"nrmssd": "high"}})
     Traceback (most recent call last):
