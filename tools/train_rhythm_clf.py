@@ -60,15 +60,16 @@ SPEC_TARGETS: dict[str, dict[str, float]] = {"12lead": {"AFIB": 0.97}, "II": {"A
 
 
 def code_hash() -> str:
-    """SHA-256 (16 hex) of the code that makes the features and reads them: detak/signal/*.py,
-    the classifier and its data module."""
+    """SHA-256 (16 hex) of the code that makes the features (detak/signal/*.py) and of the
+    model's input and class definitions (`FEATURES`, `CLASS_GROUPS`): retrain when it changes."""
+    from detak.models.rhythm_classifier import FEATURES
+    from detak.models.rhythm_clf_data import CLASS_GROUPS
+
     h = hashlib.sha256()
-    files = sorted((REPO / "detak" / "signal").glob("*.py")) + [
-        REPO / "detak" / "models" / "rhythm_classifier.py",
-        REPO / "detak" / "models" / "rhythm_clf_data.py"]
-    for p in files:
+    for p in sorted((REPO / "detak" / "signal").glob("*.py")):
         h.update(p.name.encode())
         h.update(p.read_bytes())
+    h.update(repr((FEATURES, sorted(CLASS_GROUPS.items()))).encode())
     return h.hexdigest()[:16]
 
 

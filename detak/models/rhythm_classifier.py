@@ -27,7 +27,9 @@ Output (`predict_findings`): the rhythm-findings contract, ``{"code", "source": 
 "probability", "urgency", "reasons": [{"en", "id"}], "text", "threshold", "codes"}`` for each
 class whose probability reaches the card's threshold (every class with ``all_classes=True``);
 the reasons name this record's top features (the features whose replacement by the training
-median lowers the probability most). ``[]`` when the view's model is not shipped.
+median lowers the probability most). ``[]`` when the view's model is not shipped, and when the
+record has no RR series (``mean_rr_ms`` null: rejected by the quality check, too short, fewer
+than 5 beats — the rule findings and the features' null reasons say why).
 
 >>> from detak.data.samples import load_sample
 >>> from detak.signal.rhythm import rhythm_features
@@ -334,6 +336,8 @@ def predict_findings(features: Any, *, view: str, intervals: Mapping[str, Any] |
     if m is None:
         return []
     x = feature_vector(features, intervals, m.features)
+    if "mean_rr_ms" in m.features and math.isnan(x[m.features.index("mean_rr_ms")]):
+        return []           # no RR series (rejected, too short, < 5 beats): nothing to classify
     probs = {c: float(p[0]) for c, p in m.proba_matrix(x[None, :]).items()}
     src = features.get("features", features) if isinstance(features, Mapping) else {}
     values = src.get("values", src) if isinstance(src, Mapping) else {}

@@ -172,3 +172,15 @@ def test_classifier_does_not_import_torch():
             "assert isinstance(predict_findings(feats, view='12lead'), list)\n"
             "import sklearn.ensemble\n")
     assert _run(body) == ""
+
+
+def test_a_record_without_rr_series_gets_no_classifier_finding(shipped):
+    from detak.data.samples import load_sample
+    from detak.signal.rhythm import rhythm_features
+
+    rec = load_sample("ludb-1")
+    short = rec.replace(signal=rec.signal[:, : int(2.5 * rec.fs)])     # ~2 beats
+    feats = rhythm_features(short, check_quality=False).to_dict()
+    assert feats["values"]["mean_rr_ms"] is None
+    assert predict_findings(feats, view="12lead", model=shipped) == []
+    assert predict_findings(feats, view="12lead", model=shipped, all_classes=True) == []
