@@ -45,9 +45,9 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def af_and_sinus():
+def records():
     """The first fold-1 record stated AFIB (likelihood 100) and the first fold-1 record stated
-    NORM and SR only: their 12-lead features and intervals."""
+    NORM and SR only (training records: the model has seen them, the test checks it learnt)."""
     from detak.data.ptbxl import open_ptbxl
 
     db = open_ptbxl()
@@ -55,7 +55,27 @@ def af_and_sinus():
     f1 = m[m["strat_fold"] == 1]
     af_id = int(f1.index[f1["scp_codes"].map(lambda c: c.get("AFIB") == 100.0)][0])
     sr_id = int(f1.index[f1["scp_codes"].map(lambda c: set(c) == {"NORM", "SR"})][0])
-    return {k: _features(db.record(i)) for k, i in (("af", af_id), ("sr", sr_id))}
+    return {"af": db.record(af_id), "sr": db.record(sr_id)}
+
+
+@pytest.fixture(scope="module")
+def af_and_sinus(records):
+    """Their 12-lead features and intervals."""
+    return {k: _features(rec) for k, rec in records.items()}
+
+
+@pytest.mark.parametrize("view", ["II", "I"])
+def test_single_lead_models_rank_af_above_sinus(view, records):
+    path = model_path(view)
+    if not path.is_file():
+        pytest.fail(f"the {view} rhythm model is not shipped ({path})")
+    model = load_model(path)
+    assert model.card["view"] == view
+    p = {}
+    for k, rec in records.items():
+        feats, iv = _features(rec.select([view]))
+        p[k] = predict_proba(feats, view=view, intervals=iv, model=model)["AFIB"]
+    assert p["af"] > p["sr"]
 
 
 def test_card_is_small_and_names_its_data(shipped):
