@@ -132,7 +132,10 @@ CLASS_TEXT: dict[str, tuple[str, str]] = {
 AF_REFER_BPM = 110.0
 HR_LOW_BPM = 40.0
 HR_HIGH_BPM = 150.0
-REFER_TODAY, ROUTINE_REVIEW, NONE = "refer_today", "routine_review", "none"
+# the kiosk's urgency level names, as the rules give them
+from detak.models.rhythm_rules import NO_FINDING as NONE  # noqa: E402
+from detak.models.rhythm_rules import REFER_TODAY, ROUTINE_REVIEW  # noqa: E402
+
 BASE_URGENCY: dict[str, str] = {
     "SR": NONE, "SARRH": NONE, "AFIB": ROUTINE_REVIEW, "AFLT": ROUTINE_REVIEW,
     "STACH": ROUTINE_REVIEW, "SBRAD": ROUTINE_REVIEW, "SVTAC": ROUTINE_REVIEW,
@@ -317,7 +320,7 @@ def urgency(code: str, values: Mapping[str, Any]) -> str:
     """Urgency of a classifier finding (module constants; rate from the features).
 
     >>> urgency("AFIB", {"ventricular_rate_bpm": 124.0}), urgency("AFIB", {})
-    ('refer_today', 'routine_review')
+    ('refer today', 'routine review')
     """
     rate = values.get("ventricular_rate_bpm")
     rate = float(rate) if isinstance(rate, (int, float)) and math.isfinite(rate) else None

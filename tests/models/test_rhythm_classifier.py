@@ -20,8 +20,9 @@ from detak.models.rhythm_classifier import (
     predict_findings,
     predict_proba,
 )
+from detak.models.rhythm_rules import URGENCY_LEVELS
 
-URGENCIES = {"refer_today", "routine_review", "none"}
+URGENCIES = set(URGENCY_LEVELS)  # the rules' (and the kiosk's) level names
 
 
 def _features(rec):
