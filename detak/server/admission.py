@@ -48,9 +48,9 @@ from typing import Any
 ACTIVE_ENV = "DETAK_SERVER_MAX_ACTIVE"
 WAITING_ENV = "DETAK_SERVER_MAX_WAITING"
 WAIT_ENV = "DETAK_SERVER_MAX_WAIT"
-#: defaults per worker process: 4 requests in progress (the database pool holds 5), 8 more may
-#: wait at most 0.5 s for a slot
-DEFAULT_ACTIVE, DEFAULT_WAITING, DEFAULT_WAIT_S = 4, 8, 0.5
+#: defaults per worker process: 4 requests in progress (the database pool holds 5), 16 more may
+#: wait at most 0.75 s for a slot (benchmarks/sync_load.py, docs/server.md "Scaling")
+DEFAULT_ACTIVE, DEFAULT_WAITING, DEFAULT_WAIT_S = 4, 16, 0.75
 RETRY_AFTER_MIN, RETRY_AFTER_MAX = 1, 30
 #: completions within this many seconds make the worker's throughput estimate
 RATE_WINDOW_S = 10.0

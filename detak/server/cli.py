@@ -58,9 +58,9 @@ def add_server_command(sub: Any) -> None:
                    "answered 503 overloaded with Retry-After (default 4; 0 = no limit; "
                    "docs/server.md, Scaling)")
     p.add_argument("--max-waiting", type=int, default=None, metavar="N",
-                   help="kiosk API requests that may wait for a slot per worker (default 8)")
+                   help="kiosk API requests that may wait for a slot per worker (default 16)")
     p.add_argument("--max-wait", type=float, default=None, metavar="S",
-                   help="how long one may wait for a slot, seconds (default 0.5)")
+                   help="how long one may wait for a slot, seconds (default 0.75)")
     p.add_argument("--root-path", default="", metavar="PREFIX",
                    help="the path prefix a reverse proxy serves the server under and strips "
                    "(e.g. /clinic): kiosks sign the full path")
