@@ -16,6 +16,10 @@ staff's pages, the review and expert pages, the staff's JSON under ``/api/v1`` (
 system, served from the database pool's overflow); and ``HEAD`` of a blob (a cheap probe made
 only when resuming, whose answer has no body to carry the error code).
 
+A kiosk the worker sent home goes first when it comes back (`Gate`): without that, the
+requests shed are chosen at random and an unlucky one is sent home again and again, which is
+what lengthens the per-screening tail.
+
 ``Retry-After`` is the worker's own estimate of when a slot is likely to be free for this
 kiosk: the kiosks it recently sent home and the requests it holds, divided by the requests it
 completes per second, in whole seconds within [1, 30].
@@ -31,6 +35,17 @@ completes per second, in whole seconds within [1, 30].
 ...     return first, second, third
 >>> asyncio.run(demo())
 (True, False, True)
+>>> gate = Gate(limit=1, waiting=1, wait_s=5.0)
+>>> async def returning_kiosk_goes_first():
+...     await gate.acquire()                           # the one slot, held
+...     newcomer = asyncio.ensure_future(gate.acquire())
+...     await asyncio.sleep(0)                         # the newcomer waits in line
+...     back = asyncio.ensure_future(gate.acquire(priority=True))
+...     await asyncio.sleep(0)                         # line full: the newcomer is shed
+...     gate.release()                                 # the slot goes to the returning kiosk
+...     return await newcomer, await back
+>>> asyncio.run(returning_kiosk_goes_first())
+(False, True)
 """
 
 from __future__ import annotations
@@ -62,50 +77,64 @@ KIOSK_PATHS = ("/api/v1/enroll", "/api/v1/blobs/", "/api/v1/sync/", "/api/v1/bun
 
 
 class Gate:
-    """At most ``limit`` holders; up to ``waiting`` more wait (first come, first served) at
-    most ``wait_s`` seconds for a slot. ``limit`` 0: no limit. One per worker process (its
-    event loop); not thread-safe, not meant to be."""
+    """At most ``limit`` holders; up to ``waiting`` more wait at most ``wait_s`` seconds for a
+    slot, first come, first served — except that a *priority* waiter (a kiosk coming back after
+    it was sent home) goes before the others, and when the waiting line is full takes the place
+    of the newest ordinary waiter, who is shed instead: a request is not sent home twice in a
+    row while newcomers keep arriving. ``limit`` 0: no limit. One per worker process (its event
+    loop); not thread-safe, not meant to be."""
 
     def __init__(self, limit: int, waiting: int, wait_s: float) -> None:
         if limit < 0 or waiting < 0 or wait_s < 0:
             raise ValueError("limit, waiting and wait_s must be >= 0")
         self.limit, self.waiting, self.wait_s = limit, waiting, wait_s
         self.active = 0
-        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._first: collections.deque[asyncio.Future] = collections.deque()   # priority
+        self._line: collections.deque[asyncio.Future] = collections.deque()
 
     @property
     def queued(self) -> int:
-        return sum(1 for f in self._waiters if not f.done())
+        return sum(1 for q in (self._first, self._line) for f in q if not f.done())
 
-    async def acquire(self) -> bool:
+    def _displace(self) -> bool:
+        """Shed the newest ordinary waiter (its `acquire` returns False); False if none."""
+        for fut in reversed(self._line):
+            if not fut.done():
+                fut.set_result(False)
+                return True
+        return False
+
+    async def acquire(self, priority: bool = False) -> bool:
         """True with a slot held (call `release`), False when shed."""
         if not self.limit or (self.active < self.limit and not self.queued):
             self.active += 1
             return True
-        if self.queued >= self.waiting or self.wait_s <= 0:
+        if self.wait_s <= 0 or (self.queued >= self.waiting
+                                and not (priority and self._displace())):
             return False
         fut = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        line = self._first if priority else self._line
+        line.append(fut)
         try:
-            await asyncio.wait_for(fut, self.wait_s)   # `release` hands its slot over
-            return True
+            return bool(await asyncio.wait_for(fut, self.wait_s))  # `release` hands a slot
         except TimeoutError:
             return False
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():     # handed a slot, then cancelled
+            if fut.done() and not fut.cancelled() and fut.result():   # handed, then cancelled
                 self.release()
             raise
         finally:
             with contextlib.suppress(ValueError):
-                self._waiters.remove(fut)
+                line.remove(fut)
 
     def release(self) -> None:
-        """Give the slot to the longest waiter, or free it."""
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
+        """Give the slot to the first priority waiter, else the longest waiter, or free it."""
+        for line in (self._first, self._line):
+            while line:
+                fut = line.popleft()
+                if not fut.done():
+                    fut.set_result(True)
+                    return
         self.active = max(0, self.active - 1)
 
 
@@ -174,7 +203,8 @@ class Admission:
             await self.app(scope, receive, send)
             return
         kiosk = _header(scope, b"x-detak-kiosk")
-        if not await self.gate.acquire():
+        back = kiosk is not None and kiosk in self._deferred   # sent home before: goes first
+        if not await self.gate.acquire(priority=back):
             await self._shed(scope, send, kiosk)
             return
         self.admitted_total += 1
