@@ -10,7 +10,7 @@ enrolled (or whose kiosk was revoked) is only re-checked, never synced; the app 
 either way. It uses the choice of ``--insecure`` made at enrolment. A busy server (``503
 overloaded``, docs/sync.md §8.1) is waited for as it asks, up to 2 minutes a run: meanwhile
 `last` is ``{"state": "busy", "retry_at": MONOTONIC, ...}`` (the app shows "server busy,
-sending again in about N s", not an error), and a run that ends busy counts as one that did
+next try in N s", not an error), and a run that ends busy counts as one that did
 not reach the server (the loop backs off).
 
 >>> import tempfile

@@ -92,7 +92,7 @@ def test_the_kiosk_page_says_server_busy(tmp_path) -> None:  # noqa: ANN001
     page = client.get("/login").text
     assert "server busy" not in page
     app.state.sync = Busy()
-    assert "server busy, sending again in about 12 s" in client.get("/login").text
+    assert "server busy, next try in 12 s" in client.get("/login").text
     client.cookies.set("detak_lang", "id")
-    assert "server sibuk, dikirim lagi dalam sekitar 12 detik" in client.get("/login").text
+    assert "server sibuk, coba lagi dalam 12 detik" in client.get("/login").text
     assert client.get("/healthz").json()["sync_busy_s"] == 12
