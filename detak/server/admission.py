@@ -81,8 +81,9 @@ class Gate:
     slot, first come, first served — except that a *priority* waiter (a kiosk coming back after
     it was sent home) goes before the others, and when the waiting line is full takes the place
     of the newest ordinary waiter, who is shed instead: a request is seldom sent home twice in a
-    row (it still is when the line is full of returning kiosks, or its wait runs out). ``limit`` 0: no limit. One per worker process (its event
-    loop); not thread-safe, not meant to be."""
+    row (it still is when the line is full of returning kiosks, or its wait runs out).
+    ``limit`` 0: no limit. One per worker process (its event loop); not thread-safe, not meant
+    to be."""
 
     def __init__(self, limit: int, waiting: int, wait_s: float) -> None:
         if limit < 0 or waiting < 0 or wait_s < 0:
