@@ -46,9 +46,10 @@ RESIDENTS_PER_KIOSK = 20
 
 
 class TimedClient(SyncClient):
-    """`SyncClient` that records every HTTP exchange (kind, seconds, status or error name,
-    bytes sent) and, per screening, the time from the start of its first blob upload to the
-    answer of the batch request that acknowledged it."""
+    """`SyncClient` that records every HTTP exchange (kind, seconds, status — ``"deferred"``
+    for a ``503 overloaded`` — or error name, bytes sent) and, per screening, the time from the
+    start of its first try (its first blob upload) to the answer of the batch request that
+    acknowledged it, deferrals and waits included."""
 
     def __init__(self, store: Store, **kw: Any) -> None:
         super().__init__(store, **kw)
@@ -74,7 +75,14 @@ class TimedClient(SyncClient):
                                        len(body)))
                 raise
             now = time.monotonic()
-            self.exchanges.append((kind, now - t, resp.status_code, len(body)))
+            status: Any = resp.status_code
+            if status == 503 and resp.headers.get("retry-after") is not None:
+                try:    # a server shedding load (docs/sync.md §8.1): a deferral, not an error
+                    if resp.json()["error"]["code"] == "overloaded":
+                        status = "deferred"
+                except (ValueError, KeyError, TypeError):
+                    pass
+            self.exchanges.append((kind, now - t, status, len(body)))
             if kind == "batch":
                 self._answered = now
             return resp
@@ -163,7 +171,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                     report = client.sync()
                     res.update(synced=report.synced, pending=report.pending,
                                failed=report.failed, error=report.error,
-                               failures=report.failures, retried=report.requests_retried)
+                               failures=report.failures, retried=report.requests_retried,
+                               deferrals=report.deferrals, deferred_s=report.deferred_s)
                 except Exception as err:  # noqa: BLE001 - counted as an error of this kiosk
                     res["exception"] = f"{type(err).__name__}: {err}"
                 res["end"] = time.time()

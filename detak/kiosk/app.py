@@ -142,9 +142,16 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
                 "pending": sync["pending"], "last_sync": local_time(sync["last_sync_at"], lg)
                 if sync["last_sync_at"] else None, "signed_in": nurse_of(request) is not None,
                 "num": lambda v, d=0: number(v, lg, d), "when": lambda t: local_time(t, lg),
-                "action_text": action_text, "path": request.url.path}
+                "action_text": action_text, "path": request.url.path,
+                "sync_busy_s": _busy_s(request)}
         return templates.TemplateResponse(request, template, {**base, **ctx},
                                           status_code=status)
+
+    def _busy_s(request: Request) -> int | None:
+        """Seconds until the background sync tries a busy server again (None: not busy)."""
+        syncer = getattr(request.app.state, "sync", None)
+        busy = syncer.busy_for_s() if syncer is not None else None
+        return None if busy is None else int(busy + 0.5)
 
     async def form(request: Request) -> dict[str, str]:
         body = (await request.body()).decode("utf-8", "replace")
@@ -162,12 +169,13 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
     # ------------------------------------------------------------------ health, language
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
         with db() as st:
             sync = st.sync_status()
         return JSONResponse({"status": "ok", "store": str(store.root), **model_info,
                              "pending_sync": sync["pending"], "last_sync": sync["last_sync_at"],
-                             "failed_sync": sync["failed"], "sync_error": sync["last_error"]})
+                             "failed_sync": sync["failed"], "sync_error": sync["last_error"],
+                             "sync_busy_s": _busy_s(request)})
 
     @app.get("/lang/{code}")
     def set_lang(code: str, request: Request, next: str = "/") -> Response:

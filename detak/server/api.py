@@ -4,13 +4,16 @@ bundles. Bodies are read raw (the signature covers the bytes as sent) with early
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from detak.server import accounts
@@ -46,8 +49,13 @@ def _remote(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _session(request: Request):  # noqa: ANN202 - sqlalchemy Session
-    return request.app.state.sessions()
+@contextlib.contextmanager
+def _session(request: Request) -> Iterator[Session]:
+    """A session on one pooled connection for the whole request: one checkout (and one
+    pre-ping) however many transactions the request commits."""
+    with request.app.state.engine.connect() as conn, \
+            Session(bind=conn, expire_on_commit=False) as session:
+        yield session
 
 
 def _parse_json(data: bytes) -> Any:

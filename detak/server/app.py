@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -115,9 +116,13 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def create_server(data_dir: str | Path | None = None, database_url: str | None = None, *,
-                  migrate: bool = True, pool_size: int = 5) -> FastAPI:
-    """The server application for ``data_dir`` (content store) and ``database_url``."""
+                  migrate: bool = True, pool_size: int = 5,
+                  admission: dict[str, Any] | None = None) -> FastAPI:
+    """The server application for ``data_dir`` (content store) and ``database_url``.
+    ``admission``: `detak.server.admission.Admission`'s ``limit``, ``waiting``, ``wait_s``
+    (default: from ``$DETAK_SERVER_MAX_ACTIVE``, ``..._MAX_WAITING``, ``..._MAX_WAIT``)."""
     from detak.server import api, expert, fhir_api, review, web
+    from detak.server.admission import Admission
     from detak.server.blobs import recover
     from detak.server.db import head_revision, make_engine
     from detak.server.db import migrate as run_migrations
@@ -144,8 +149,9 @@ def create_server(data_dir: str | Path | None = None, database_url: str | None =
     _install_handlers(app)
 
     @app.get("/healthz")
-    async def healthz() -> JSONResponse:
-        """200 ``{"status": "ok"}`` once the database answers and is migrated; else 503."""
+    async def healthz(request: Request) -> JSONResponse:
+        """200 ``{"status": "ok"}`` once the database answers and is migrated; else 503.
+        ``admission``: this worker's admission control (never shed itself)."""
         def check() -> str | None:
             with engine.connect() as conn:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -157,13 +163,18 @@ def create_server(data_dir: str | Path | None = None, database_url: str | None =
                           {"Retry-After": "5"})
         if rev != app.state.head:
             return _error(503, "not_migrated", f"schema {rev}, expected {app.state.head}")
+        gate = getattr(request.state, "admission", None)
         return JSONResponse({"status": "ok", "database": "ok", "schema": rev,
-                             "protocol": 1})
+                             "protocol": 1, "admission": gate.snapshot() if gate else None})
 
     app.include_router(api.router)
     app.include_router(web.router)
     app.include_router(expert.router)
     app.include_router(fhir_api.router)
     app.include_router(review.router)
-    app.add_middleware(ServerTimeMiddleware)
+    if admission is None:
+        app.add_middleware(Admission.from_env)
+    else:
+        app.add_middleware(Admission, **admission)
+    app.add_middleware(ServerTimeMiddleware)   # outermost: a shed answer carries the time too
     return app

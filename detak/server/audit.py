@@ -21,7 +21,12 @@ def audit(session: Session, actor: str, action: str, *, object_kind: str | None 
     """Add one audit entry to ``session``'s transaction (committed with it).
 
     ``actor``: ``kiosk:<id>``, ``user:<id>`` or ``cli:<command>``."""
-    session.execute(insert(AuditEntry).values(
-        actor=actor[:100], action=action[:100], object_kind=object_kind,
-        object_id=None if object_id is None else str(object_id)[:100],
-        facility_id=facility_id, remote=(remote or None) and remote[:100], detail=detail))
+    session.connection().execute(_INSERT, {
+        "actor": actor[:100], "action": action[:100], "object_kind": object_kind,
+        "object_id": None if object_id is None else str(object_id)[:100],
+        "facility_id": facility_id, "remote": (remote or None) and remote[:100],
+        "detail": detail})
+
+
+#: built once: the statement is compiled once per process, not per entry
+_INSERT = insert(AuditEntry)

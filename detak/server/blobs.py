@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -49,11 +49,18 @@ def _file_sha(path: os.PathLike) -> str:
 
 def blob_state(session: Session, sha: str) -> BlobState:
     """How much of ``sha`` the server holds durably."""
-    blob = session.get(Blob, sha)
-    if blob is not None:
-        return BlobState(blob.size, True)
-    part = session.get(PartialUpload, sha)
-    return BlobState(part.offset if part else 0, False)
+    size, offset = session.connection().execute(_STATE, {"sha": sha}).one()
+    if size is not None:
+        return BlobState(size, True)
+    return BlobState(offset or 0, False)
+
+
+_ADD_BLOB = pg_insert(Blob).on_conflict_do_nothing()
+#: one statement: the complete blob's size, or the partial upload's recorded offset
+_STATE = select(
+    select(Blob.size).where(Blob.sha256 == bindparam("sha")).scalar_subquery(),
+    select(PartialUpload.offset).where(PartialUpload.sha256 == bindparam("sha"))
+    .scalar_subquery())
 
 
 def _write_whole(session: Session, store: LocalFileStore, sha: str, data: bytes,
@@ -77,7 +84,7 @@ def _write_whole(session: Session, store: LocalFileStore, sha: str, data: bytes,
         raise
     os.close(fd)
     store.adopt(tmp, sha)
-    session.execute(pg_insert(Blob).values(sha256=sha, size=len(data)).on_conflict_do_nothing())
+    session.connection().execute(_ADD_BLOB, {"sha256": sha, "size": len(data)})
     if on_complete is not None:
         on_complete(session)
     session.commit()
@@ -93,11 +100,10 @@ def write_chunk(session: Session, store: LocalFileStore, sha: str, offset: int, 
         raise ApiError(413, "blob_too_large", f"a blob may hold at most {MAX_BLOB} bytes")
     if len(data) > MAX_CHUNK:
         raise ApiError(413, "chunk_too_large", f"a chunk may hold at most {MAX_CHUNK} bytes")
-    blob = session.get(Blob, sha)
-    if blob is not None:
-        return BlobState(blob.size, True)
-    if offset == 0 and len(data) == size and size > 0 \
-            and session.get(PartialUpload, sha) is None:
+    done, recorded = session.connection().execute(_STATE, {"sha": sha}).one()
+    if done is not None:
+        return BlobState(done, True)
+    if offset == 0 and len(data) == size and size > 0 and recorded is None:
         return _write_whole(session, store, sha, data, on_complete)
     session.execute(pg_insert(PartialUpload).values(sha256=sha, size=size, offset=0)
                     .on_conflict_do_nothing())

@@ -53,6 +53,14 @@ def add_server_command(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1)")
     p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--max-active", type=int, default=None, metavar="N",
+                   help="kiosk API requests in progress per worker before the rest wait or are "
+                   "answered 503 overloaded with Retry-After (default 4; 0 = no limit; "
+                   "docs/server.md, Scaling)")
+    p.add_argument("--max-waiting", type=int, default=None, metavar="N",
+                   help="kiosk API requests that may wait for a slot per worker (default 16)")
+    p.add_argument("--max-wait", type=float, default=None, metavar="S",
+                   help="how long one may wait for a slot, seconds (default 0.75)")
     p.add_argument("--root-path", default="", metavar="PREFIX",
                    help="the path prefix a reverse proxy serves the server under and strips "
                    "(e.g. /clinic): kiosks sign the full path")
@@ -481,6 +489,14 @@ def _serve(args: argparse.Namespace, data: Any, url: str) -> int:
     finally:
         engine.dispose()
     os.environ[DATA_ENV], os.environ[URL_ENV] = str(data), url
+    from detak.server.admission import ACTIVE_ENV, WAIT_ENV, WAITING_ENV
+
+    for env, value in ((ACTIVE_ENV, args.max_active), (WAITING_ENV, args.max_waiting),
+                       (WAIT_ENV, args.max_wait)):
+        if value is not None:
+            if value < 0:
+                raise UsageError("--max-active, --max-waiting and --max-wait are >= 0")
+            os.environ[env] = str(value)
     # uvicorn re-raises the SIGTERM it caught after its graceful shutdown: make that an exit
     # that unwinds, so the managed cluster is stopped by `serve_cluster`
     import signal

@@ -63,12 +63,14 @@ class LocalFileStore:
         return self.path(sha).open("rb")
 
     def adopt(self, tmp: Path, sha: str) -> bool:
-        """Move the fsynced file ``tmp`` into the store as ``sha`` (atomic rename, folder
-        fsynced); returns True."""
+        """Move the fsynced file ``tmp`` into the store as ``sha`` (atomic rename, the store's
+        folder fsynced: the new name is durable); returns True. The folder ``tmp`` left is not
+        fsynced: should a crash bring its old name back there, the start's recovery
+        (`detak.server.blobs.recover`) removes a partial file without a record and adopts the
+        stored copy of one with a record."""
         final = self.path(sha)
         final.parent.mkdir(exist_ok=True, mode=0o700)
         os.chmod(tmp, 0o600)
         os.replace(tmp, final)
         fsync_dir(final.parent)
-        fsync_dir(tmp.parent)
         return True

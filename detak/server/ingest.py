@@ -13,13 +13,13 @@ from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from detak.server.audit import audit
 from detak.server.errors import ApiError
-from detak.server.models import Blob, Conflict, Kiosk, Resident, ResidentMismatch, Screening
+from detak.server.models import Blob, Conflict, Resident, ResidentMismatch, Screening
 from detak.server.schemas import Item
 
 
@@ -41,21 +41,36 @@ def _first_error(err: ValidationError) -> str:
     return f"{where}: {e.get('msg', 'invalid')}"[:300]
 
 
-def _resident(session: Session, kiosk: Kiosk, item: Item, remote: str | None) -> Resident | None:
+_ADD_RESIDENT = pg_insert(Resident).on_conflict_do_nothing(
+    index_elements=["facility_id", "resident_number"])
+_RESIDENT = select(Resident.id, Resident.name, Resident.birth_date, Resident.sex).where(
+    Resident.facility_id == bindparam("facility_id"),
+    Resident.resident_number == bindparam("resident_number"))
+_EXISTING = select(Screening.id, Screening.content_sha256, Screening.facility_id).where(
+    Screening.uuid == bindparam("uuid"))
+_BLOB_SIZES = select(Blob.sha256, Blob.size).where(
+    Blob.sha256.in_(bindparam("shas", expanding=True)))
+_ADD_SCREENING = pg_insert(Screening).on_conflict_do_nothing(index_elements=["uuid"]) \
+    .returning(Screening.id)
+
+
+def _resident(conn: Connection, kiosk: Any, item: Item) -> Any:
+    """The facility's resident of this number (a row: id, name, birth_date, sex), made when
+    new (§6.3); None for an item without a resident."""
     r = item.resident
     if r is None:
         return None
     birth = date.fromisoformat(r.birth_date) if r.birth_date else None
-    session.execute(pg_insert(Resident).values(
-        facility_id=kiosk.facility_id, resident_number=r.resident_number, name=r.name,
-        birth_date=birth, sex=r.sex, room=r.room, created_by_kiosk=kiosk.id,
-    ).on_conflict_do_nothing(index_elements=["facility_id", "resident_number"]))
-    return session.scalar(select(Resident).where(Resident.facility_id == kiosk.facility_id,
-                                                 Resident.resident_number == r.resident_number))
+    conn.execute(_ADD_RESIDENT, {
+        "facility_id": kiosk.facility_id, "resident_number": r.resident_number, "name": r.name,
+        "birth_date": birth, "sex": r.sex, "room": r.room, "created_by_kiosk": kiosk.id})
+    return conn.execute(_RESIDENT, {"facility_id": kiosk.facility_id,
+                                    "resident_number": r.resident_number}).one()
 
 
-def ingest_item(session: Session, kiosk: Kiosk, raw: Any, remote: str | None) -> dict:
-    """Store one item; returns its result object. Commits (or rolls back) its transaction."""
+def ingest_item(session: Session, kiosk: Any, raw: Any, remote: str | None) -> dict:
+    """Store one item; returns its result object. Commits (or rolls back) its transaction.
+    ``kiosk``: the signing kiosk (``id``, ``facility_id``)."""
     uuid = raw.get("uuid") if isinstance(raw, dict) and isinstance(raw.get("uuid"), str) else None
     try:
         item = Item.model_validate(raw)
@@ -74,7 +89,8 @@ def ingest_item(session: Session, kiosk: Kiosk, raw: Any, remote: str | None) ->
                        message="content_sha256 is not the SHA-256 of the item's canonical JSON")
     actor = f"kiosk:{kiosk.id}"
     for _ in range(2):  # a second pass if another request inserted the same uuid meanwhile
-        existing = session.scalar(select(Screening).where(Screening.uuid == item.uuid))
+        conn = session.connection()
+        existing = conn.execute(_EXISTING, {"uuid": item.uuid}).one_or_none()
         if existing is not None:
             if (existing.content_sha256 == item.content_sha256
                     and existing.facility_id == kiosk.facility_id):
@@ -82,7 +98,7 @@ def ingest_item(session: Session, kiosk: Kiosk, raw: Any, remote: str | None) ->
                       object_id=existing.id, facility_id=kiosk.facility_id, remote=remote)
                 session.commit()
                 return _result(item.uuid, "duplicate", existing.id)
-            session.execute(pg_insert(Conflict).values(
+            conn.execute(pg_insert(Conflict).values(
                 uuid=item.uuid, content_sha256=item.content_sha256,
                 facility_id=kiosk.facility_id, kiosk_id=kiosk.id, item=raw,
             ).on_conflict_do_nothing())
@@ -93,20 +109,20 @@ def ingest_item(session: Session, kiosk: Kiosk, raw: Any, remote: str | None) ->
                            message="this uuid exists with different content; kept for an admin")
         refs = [item.files.hea, item.files.dat] + ([item.files.report_pdf]
                                                     if item.files.report_pdf else [])
-        sizes = dict(session.execute(select(Blob.sha256, Blob.size).where(
-            Blob.sha256.in_([ref.sha256 for ref in refs]))).tuples().all())
+        sizes = dict(conn.execute(_BLOB_SIZES, {"shas": [ref.sha256 for ref in refs]})
+                     .tuples().all())
         for ref in refs:
             if sizes.get(ref.sha256) != ref.size:
                 session.rollback()
                 return _result(item.uuid, "missing_blob", code="missing_blob",
                                message=f"blob {ref.sha256} is not complete on the server")
-        resident = _resident(session, kiosk, item, remote)
-        new_id = session.execute(pg_insert(Screening).values(
-            uuid=item.uuid, content_sha256=item.content_sha256, facility_id=kiosk.facility_id,
-            kiosk_id=kiosk.id, resident_id=resident.id if resident else None,
-            created_at=item.created_at, screening=item.screening,
-            files=item.files.model_dump(), item=raw,
-        ).on_conflict_do_nothing(index_elements=["uuid"]).returning(Screening.id)).scalar()
+        resident = _resident(conn, kiosk, item)
+        new_id = conn.execute(_ADD_SCREENING, {
+            "uuid": item.uuid, "content_sha256": item.content_sha256,
+            "facility_id": kiosk.facility_id, "kiosk_id": kiosk.id,
+            "resident_id": resident.id if resident else None, "created_at": item.created_at,
+            "screening": item.screening, "files": item.files.model_dump(), "item": raw,
+        }).scalar()
         if new_id is None:
             session.rollback()
             continue

@@ -7,7 +7,11 @@ Every ``interval_s`` (30 s) it looks at the outbox; when screenings are pending 
 waits longer each time (full jitter, doubling up to ``max_backoff_s``), and goes back to
 ``interval_s`` as soon as one succeeds. `wake` asks for a run now. A store that is not
 enrolled (or whose kiosk was revoked) is only re-checked, never synced; the app keeps working
-either way. It uses the choice of ``--insecure`` made at enrolment.
+either way. It uses the choice of ``--insecure`` made at enrolment. A busy server (``503
+overloaded``, docs/sync.md §8.1) is waited for as it asks, up to 2 minutes a run: meanwhile
+`last` is ``{"state": "busy", "retry_at": MONOTONIC, ...}`` (the app shows "server busy,
+next try in N s", not an error), and a run that ends busy counts as one that did
+not reach the server (the loop backs off).
 
 >>> import tempfile
 >>> from detak.kiosk.store import Store
@@ -31,7 +35,7 @@ from detak.sync.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 #: the retries of one background run: short, the loop itself backs off between runs
-BACKGROUND_POLICY = RetryPolicy(base=0.5, cap=5.0, attempts=3)
+BACKGROUND_POLICY = RetryPolicy(base=0.5, cap=5.0, attempts=3, defer_s=120.0)
 
 
 class BackgroundSync:
@@ -68,7 +72,7 @@ class BackgroundSync:
                 self.last = {"state": "revoked"}
                 return self.last
             client = SyncClient(store, insecure=enr["insecure"], policy=self.policy,
-                                lock_wait_s=0.0, **self.client_options)
+                                lock_wait_s=0.0, notify=self._busy, **self.client_options)
             try:
                 report = client.sync()
             except KioskRevokedError:
@@ -78,13 +82,33 @@ class BackgroundSync:
                 self.last = {"state": "skipped", "error": str(err)}
                 return self.last
         self.failures = 0 if report.error is None else self.failures + 1
-        self.last = {"state": "ok" if report.error is None else "unreachable",
-                     "synced": report.synced, "pending": report.pending,
+        state = "ok" if report.error is None else "busy" if report.busy else "unreachable"
+        self.last = {"state": state, "synced": report.synced, "pending": report.pending,
                      "failed": report.failed, "error": report.error}
+
         if report.synced or report.error:
             log.info("background sync: synced %d, pending %d, failed %d%s", report.synced,
                      report.pending, report.failed, f" ({report.error})" if report.error else "")
         return self.last
+
+    def _busy(self, message: str) -> None:
+        """A run waits on a busy server: say so (`last`) until it goes on."""
+        import re
+
+        m = re.search(r"(\d+) s", message)
+        self.last = {"state": "busy", "message": message,
+                     "retry_at": time.monotonic() + (float(m.group(1)) if m else 1.0)}
+
+    def busy_for_s(self, now: float | None = None) -> float | None:
+        """Seconds until the busy server is tried again (None when it is not busy).
+
+        >>> bg = BackgroundSync("/nonexistent"); bg.busy_for_s() is None
+        True
+        """
+        if self.last.get("state") != "busy":
+            return None
+        now = time.monotonic() if now is None else now
+        return max(1.0, float(self.last.get("retry_at", now)) - now)
 
     def backoff_s(self) -> float:
         """After ``failures`` runs in a row that did not reach the server: how long to wait
@@ -116,6 +140,9 @@ class BackgroundSync:
                     self._last_run = now
                     self.run_once()
                     self._not_before = time.monotonic() + self.backoff_s()
+                    if self.last.get("state") == "busy":     # the next run is the next try
+                        self.last["retry_at"] = max(self._not_before, time.monotonic()
+                                                    + self.interval_s)
             except Exception as err:  # noqa: BLE001 - the app keeps running; said in the log
                 self.failures += 1
                 self._not_before = time.monotonic() + self.backoff_s()

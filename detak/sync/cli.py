@@ -37,10 +37,13 @@ _DESCRIPTION = (
     "kiosk — those are not retried. With --json it prints one JSON object instead: synced, "
     "pending, failed, server_ids (screening id -> the server's id), failures, error. Retries "
     "back off exponentially with jitter (at most 6 tries per request); a server that does not "
-    "answer ends the run, and the next run starts over. Plain http:// is refused except to "
-    "this machine (127.0.0.1, ::1, localhost) unless --insecure is given. Exit status: 0 = "
-    "nothing failed and the server answered, 1 = a screening failed or the server could not be "
-    "reached (named on stderr), 2 = usage error (not enrolled, an insecure URL).")
+    "answer ends the run, and the next run starts over. A busy server that answers "
+    "'503 overloaded' is waited for as it asks (stderr says 'server busy, retrying in N s'; "
+    "at most 10 minutes in one run), without spending those tries. Plain http:// is refused "
+    "except to this machine (127.0.0.1, ::1, localhost) unless --insecure is given. Exit "
+    "status: 0 = nothing failed and the server answered, 1 = a screening failed or the "
+    "server could not be reached (named on stderr), 2 = usage error (not enrolled, an insecure "
+    "URL).")
 
 
 def add_sync_command(sub: Any) -> None:
@@ -140,9 +143,15 @@ def run_sync(store_dir: str, *, json_out: bool = False, insecure: bool = False) 
     from detak.kiosk.store import Store
     from detak.sync.client import SyncClient
 
+    def busy(message: str) -> None:
+        print(f"detak sync: {message}", file=sys.stderr, flush=True)
+
     with Store.open(store_dir, create=False) as store:
-        report = SyncClient(store, insecure=insecure).sync()
-    if report.error:
+        report = SyncClient(store, insecure=insecure, notify=busy).sync()
+    if report.busy:
+        print(f"detak sync: server busy: {report.pending} screening(s) still pending, the next "
+              f"run sends them ({report.error})", file=sys.stderr, flush=True)
+    elif report.error:
         print(f"detak sync: error: {report.error}", file=sys.stderr, flush=True)
     for failure in report.failures:
         print(f"detak sync: failed: screening {failure['uuid']}: {failure['code']}"

@@ -45,6 +45,7 @@ from detak.sync.errors import (
     ApiError,
     KioskRevokedError,
     NotEnrolledError,
+    ServerBusyError,
     ServerUnreachableError,
     SyncError,
 )
@@ -77,7 +78,9 @@ REFUSED = ("conflict", "invalid")
 class SyncReport:
     """What one run did: ``synced`` (this run), ``pending`` and ``failed`` (the outbox after
     it), the server's id of each screening synced in this run, the failures of this run,
-    verdicts stored, the bundle installed, and ``error`` (why the run stopped early)."""
+    verdicts stored, the bundle installed, and ``error`` (why the run stopped early; ``busy``
+    when it stopped because the server kept shedding load, docs/sync.md §8.1);
+    ``deferrals``: the ``503 overloaded`` answers waited out, ``deferred_s`` the wait."""
 
     synced: int = 0
     pending: int = 0
@@ -88,6 +91,9 @@ class SyncReport:
     bundle: dict[str, Any] | None = None
     error: str | None = None
     requests_retried: int = 0
+    deferrals: int = 0
+    deferred_s: float = 0.0
+    busy: bool = False
 
     @property
     def line(self) -> str:
@@ -141,7 +147,8 @@ class SyncClient:
     default ``$DETAK_SYNC_CHUNK_BYTES`` or 1 MiB) and ``batch_size`` (default 10, ≤ 50)
     bound each request; ``policy`` the retries; ``bundles_root`` where bundles install
     (default: `detak.export.bundle.bundles_root`); ``models`` the bundle names the kiosk
-    reports; ``transport``/``sleep``/``rng`` are for tests.
+    reports; ``notify(message)`` hears the waits on a busy server ("server busy, retrying in
+    N s"); ``transport``/``sleep``/``rng`` are for tests.
     """
 
     def __init__(self, store: Store, *, insecure: bool = False, chunk_size: int | None = None,
@@ -150,7 +157,8 @@ class SyncClient:
                  bundles_root: str | Path | None = None, models: tuple[str, ...] = ("edge",),
                  transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None, lock_wait_s: float | None = 300.0) -> None:
+                 rng: random.Random | None = None, lock_wait_s: float | None = 300.0,
+                 notify: Callable[[str], None] | None = None) -> None:
         if chunk_size is None:
             chunk_size = int(os.environ.get(CHUNK_ENV) or MAX_CHUNK)
         if not 0 < chunk_size <= MAX_CHUNK:
@@ -163,6 +171,7 @@ class SyncClient:
         self.timeout, self.transport = timeout, transport
         self.bundles_root, self.models = bundles_root, tuple(models)
         self.sleep, self.rng, self.lock_wait_s = sleep, rng or random.Random(), lock_wait_s
+        self.notify = notify
         self._tried: set[str] = set()      # items whose blobs this run began to upload
         self._probe: set[str] = set()      # items to resume (HEAD first), not start afresh
 
@@ -182,7 +191,7 @@ class SyncClient:
         return Session(url, kiosk_id=enr["kiosk_id"], key=load_private_key(enr["key_file"]),
                        clock_offset_s=enr["clock_offset_s"], on_offset=self.store.set_clock_offset,
                        policy=self.policy, timeout=self.timeout, transport=self.transport,
-                       sleep=self.sleep, rng=self.rng)
+                       sleep=self.sleep, rng=self.rng, notify=self.notify)
 
     def sync(self) -> SyncReport:
         """Drain the outbox once (see the module docstring); never raises for the server's
@@ -200,6 +209,7 @@ class SyncClient:
                     self.store.record_sync_attempt()
                 except (ServerUnreachableError, ApiError) as err:
                     report.error = str(err)
+                    report.busy = isinstance(err, ServerBusyError)
                     for uuid in self._tried:     # what it was sending stays pending, with why
                         self._note(uuid, str(err))
                     self.store.record_sync_attempt(str(err))
@@ -209,6 +219,8 @@ class SyncClient:
                     raise
                 finally:
                     report.requests_retried = session.retries
+                    report.deferrals = session.deferrals
+                    report.deferred_s = round(session.deferred_s, 3)
                     status = self.store.sync_status()
                     report.pending, report.failed = status["pending"], status["failed"]
         return report

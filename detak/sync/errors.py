@@ -31,6 +31,11 @@ class ServerUnreachableError(SyncError):
     """The server did not answer (connection errors, timeouts, 5xx, 429) within the retries."""
 
 
+class ServerBusyError(ServerUnreachableError):
+    """The server kept answering ``503 overloaded`` for longer than one run waits: nothing is
+    wrong, the next run goes on (docs/sync.md §8.1)."""
+
+
 class KioskRevokedError(SyncError):
     """The server revoked this kiosk: it stops syncing until it is enrolled again."""
 

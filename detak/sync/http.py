@@ -1,7 +1,10 @@
 """`Session`: the kiosk's HTTP requests to the clinic server (docs/sync.md §2, §4, §8): each
 request signed afresh (new nonce, the kiosk clock plus its offset), retried with backoff and
 full jitter on connection errors, timeouts, 5xx, 408 and 429, the clock offset corrected once on
-``timestamp_out_of_window``; JSON bodies gzip-compressed.
+``timestamp_out_of_window``; JSON bodies gzip-compressed. ``503 overloaded`` (a server shedding
+load, §8.1) is a deferral: the request waits the server's ``Retry-After`` (jittered) and is sent
+again without spending one of its attempts, within the run's ``defer_s``; ``notify`` hears
+"server busy, retrying in N s".
 
 >>> import httpx
 >>> def server(request):
@@ -16,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -23,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from detak.sync.errors import ApiError, KioskRevokedError, ServerUnreachableError
-from detak.sync.retry import RetryPolicy, retry_after_s, retryable_status
+from detak.sync.errors import ApiError, KioskRevokedError, ServerBusyError, ServerUnreachableError
+from detak.sync.retry import OVERLOADED, RetryPolicy, deferral_s, retry_after_s, retryable_status
 from detak.sync.wire import HEADER_SERVER_TIME, canonical_json, signed_headers
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,8 @@ def json_body(obj: Any, compress: bool = True) -> tuple[bytes, dict[str, str]]:
 class Session:
     """Requests to one server as one kiosk (``kiosk_id`` and ``key`` None: unsigned, for
     enrolment). ``clock_offset_s``: server time − kiosk time; ``on_offset(s)`` is called when
-    it changes. ``sleep`` and ``rng`` are injectable for tests."""
+    it changes. ``notify(message)`` hears the waits on a busy server (one line, e.g. "server
+    busy, retrying in 4 s"). ``sleep`` and ``rng`` are injectable for tests."""
 
     def __init__(self, server_url: str, *, kiosk_id: str | None = None, key: Any = None,
                  clock_offset_s: float = 0.0,
@@ -69,7 +74,8 @@ class Session:
                  transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 notify: Callable[[str], None] | None = None) -> None:
         import detak
 
         self.server_url = server_url.rstrip("/")
@@ -79,6 +85,9 @@ class Session:
         self.policy = policy or RetryPolicy()
         self.sleep, self.rng, self.clock = sleep, rng or random.Random(), clock
         self.retries = 0       # how many requests were retried (for reports and benchmarks)
+        self.deferrals = 0     # how many `503 overloaded` answers were waited out
+        self.deferred_s = 0.0  # and the seconds waited on them
+        self.notify = notify
         self.client = httpx.Client(timeout=timeout or DEFAULT_TIMEOUT, transport=transport,
                                    headers={"User-Agent": f"detak-sync/{detak.__version__}"},
                                    follow_redirects=False)
@@ -159,6 +168,10 @@ class Session:
                     self._set_offset(server_time)
                     attempt -= 1               # the retry that §4 allows does not count
                     continue
+                if status == 503 and code == OVERLOADED:
+                    self._defer(method, path, resp)
+                    attempt -= 1               # a deferral is not a failed attempt (§8.1)
+                    continue
                 if status == 401 and code == "nonce_replayed" and not replay_fixed:
                     replay_fixed = True        # a proxy replayed our request: a new nonce
                     attempt -= 1
@@ -178,6 +191,22 @@ class Session:
             log.info("%s %s: %s; retry %d in %.2f s", method, path.split("?")[0], last,
                      attempt, wait)
             self.sleep(wait)
+
+    def _defer(self, method: str, path: str, resp: httpx.Response) -> None:
+        """Wait out one ``503 overloaded`` (jittered ``Retry-After``), or raise
+        `ServerBusyError` when the run's ``defer_s`` would be spent."""
+        wait = deferral_s(resp.headers.get("Retry-After"), self.rng)
+        if self.deferred_s + wait > self.policy.defer_s:
+            raise ServerBusyError(
+                f"{method} {path.split('?')[0]}: the server is busy (answered 503 overloaded "
+                f"{self.deferrals + 1} time(s) in this run, {self.deferred_s:.0f} s waited); "
+                "the next run goes on")
+        self.deferrals += 1
+        self.deferred_s += wait
+        log.info("%s %s: server busy, retrying in %.1f s", method, path.split("?")[0], wait)
+        if self.notify is not None:
+            self.notify(f"server busy, retrying in {math.ceil(wait)} s")
+        self.sleep(wait)
 
     def json(self, method: str, path: str, obj: Any = None, *, signed: bool = True,
              ok_statuses: tuple[int, ...] = ()) -> tuple[int, Any]:

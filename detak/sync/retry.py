@@ -3,6 +3,11 @@
 The wait before retry ``attempt`` (1, 2, ...) is ``uniform(0, min(cap, base * 2**attempt))``;
 a request is tried at most ``attempts`` times in one run.
 
+A server that sheds load answers ``503 overloaded`` with ``Retry-After`` (§8.1): that is a
+*deferral*, not a failed attempt. The client waits ``Retry-After`` (at most 30 s) times
+``uniform(1, 1.5)`` — jittered, so kiosks sent home together do not come back together — and
+sends the request again; one run waits at most ``defer_s`` seconds in all for a busy server.
+
 >>> import random
 >>> policy = RetryPolicy()
 >>> all(0 <= policy.delay(a, random.Random(a)) <= min(30.0, 0.5 * 2 ** a) for a in range(1, 9))
@@ -21,15 +26,17 @@ ENV = "DETAK_SYNC_RETRY"
 
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
-    """``base`` and ``cap`` in seconds; ``attempts``: tries per request (the first included)."""
+    """``base`` and ``cap`` in seconds; ``attempts``: tries per request (the first included);
+    ``defer_s``: the seconds one run may spend waiting on ``503 overloaded`` answers."""
 
     base: float = 0.5
     cap: float = 30.0
     attempts: int = 6
+    defer_s: float = 600.0
 
     def __post_init__(self) -> None:
-        if self.base < 0 or self.cap < 0 or self.attempts < 1:
-            raise ValueError("base and cap must be >= 0 and attempts >= 1")
+        if self.base < 0 or self.cap < 0 or self.attempts < 1 or self.defer_s < 0:
+            raise ValueError("base, cap and defer_s must be >= 0 and attempts >= 1")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> RetryPolicy:
@@ -37,7 +44,7 @@ class RetryPolicy:
         overriding its fields: for tests and fault benchmarks that cannot wait 30 s.
 
         >>> RetryPolicy.from_env({"DETAK_SYNC_RETRY": "base=0.1,attempts=3"})
-        RetryPolicy(base=0.1, cap=30.0, attempts=3)
+        RetryPolicy(base=0.1, cap=30.0, attempts=3, defer_s=600.0)
         """
         import os
 
@@ -45,8 +52,9 @@ class RetryPolicy:
         fields: dict[str, float | int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, value = part.partition("=")
-            if name not in ("base", "cap", "attempts"):
-                raise ValueError(f"{ENV}: unknown field {name!r} (base, cap, attempts)")
+            if name not in ("base", "cap", "attempts", "defer"):
+                raise ValueError(f"{ENV}: unknown field {name!r} (base, cap, attempts, defer)")
+            name = "defer_s" if name == "defer" else name
             fields[name] = int(value) if name == "attempts" else float(value)
         return cls(**fields)  # type: ignore[arg-type]
 
@@ -57,6 +65,23 @@ class RetryPolicy:
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """A wait drawn with full jitter before retry ``attempt``."""
         return (rng or random).uniform(0.0, self.ceiling(attempt))
+
+
+#: the longest ``Retry-After`` of an overloaded server that is honoured as it is
+DEFER_CAP_S = 30.0
+#: the error code of a server shedding load (503 with Retry-After)
+OVERLOADED = "overloaded"
+
+
+def deferral_s(retry_after: str | None, rng: random.Random | None = None) -> float:
+    """How long to wait after ``503 overloaded`` with this ``Retry-After``: its seconds
+    (1 when absent or unreadable, at most 30) times ``uniform(1, 1.5)``.
+
+    >>> 3.0 <= deferral_s("3", random.Random(0)) <= 4.5, deferral_s("900") <= 45.0
+    (True, True)
+    """
+    after = retry_after_s(retry_after, DEFER_CAP_S) or 1.0
+    return max(after, 0.1) * (rng or random).uniform(1.0, 1.5)
 
 
 def retryable_status(status: int) -> bool:

@@ -47,6 +47,7 @@ class FakeServer:
     invalid_uuids: set[str] = field(default_factory=set)
     refuse_batch_with: set[str] = field(default_factory=set)  # whole batch 422 if it has these
     fail_next: list[int] = field(default_factory=list)   # statuses for the next requests
+    overload_next: list[int] = field(default_factory=list)  # 503 overloaded, Retry-After each
     lose_answer_next: int = 0           # process, then raise a read error (answer lost)
     cut_chunk_at: int | None = None     # keep only this many bytes of the next PATCH, then cut
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -64,6 +65,10 @@ class FakeServer:
     def handle(self, req: httpx.Request) -> httpx.Response:
         path = req.url.raw_path.decode()
         self.requests.append((req.method, path))
+        if self.overload_next:
+            after = self.overload_next.pop(0)
+            return self._stamp(_error(503, "overloaded", f"retry in {after} s",
+                                      **{"Retry-After": str(after)}))
         if self.fail_next:
             status = self.fail_next.pop(0)
             return self._stamp(_error(status, f"http_{status}", "injected",
