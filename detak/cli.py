@@ -57,6 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_intervals)
 
     p = sub.add_parser(
+        "rhythm",
+        help="rhythm findings (AF, flutter, AV block, pauses, ectopy ...) with urgency and reasons",
+        description="Find the rhythm of ECG recordings with the clinical rule set's rhythm rules "
+        "(and the rhythm classifier when one is installed). SOURCE as in `detak intervals`. "
+        "Prints per source {\"source\", \"record\", \"rhythm\": {\"findings\": [{\"code\", "
+        "\"source\", \"probability\", \"urgency\", \"reasons\"}, ...], \"lead\"}, "
+        "\"features\", \"units\", \"reasons\", \"quality\"}; JSON Lines for several. code: "
+        "a PTB-XL statement (SR, SBRAD, STACH, SARRH, AFIB, AFLT, SVTAC, BIGU, TRIGU, PACE, "
+        "1AVB, 2AVB, 3AVB, PVC, PRC(S)) or PAUSE / IRREG_UNCLASSIFIED (cannot classify: the "
+        "reasons say why). urgency: refer today / routine review / no finding. Reasons in "
+        "English and Bahasa Indonesia. An unreadable source or a missing lead prints "
+        "{\"error\": ...}. Example: detak rhythm ptbxl://fold9 --lead II > fold9_II.jsonl. "
+        + EXIT_RULE_SHORT,
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--lead", default=None, metavar="NAME",
+                   help="analyse this one lead only (a single-lead device's view, e.g. II or I)")
+    p.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    p.add_argument("--jobs", "-j", type=int, default=0,
+                   help="worker processes (default: all cores)")
+    p.set_defaults(func=_cmd_rhythm)
+
+    p = sub.add_parser(
         "rules",
         help="label rhythm risk from intervals with a readable rule set (s3, clinical)",
         description="Label each INPUT with a rule set. INPUT is a SOURCE (as in `detak "
@@ -177,6 +200,12 @@ def _cmd_intervals(args: argparse.Namespace) -> int:
     from detak.signal.intervals_cli import run_intervals_command
 
     return run_intervals_command(args.sources, jobs=args.jobs, notch_hz=args.notch)
+
+
+def _cmd_rhythm(args: argparse.Namespace) -> int:
+    from detak.models.rhythm_cli import run_rhythm_command
+
+    return run_rhythm_command(args.sources, lead=args.lead, jobs=args.jobs)
 
 
 def _single_record(source: str):  # noqa: ANN202 - (SourceRecord, Recording)

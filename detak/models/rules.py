@@ -59,6 +59,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from detak.models.rhythm_thresholds import RhythmRulesError, RhythmThresholds, parse_rhythm
 from detak.signal.analysis import INTERVAL_KEYS
 
 RULESET_DIR = Path(__file__).parent / "rulesets"
@@ -72,7 +73,8 @@ _SEX_ALIASES = {
     "wanita": "F", "w": "F",
 }
 _SEX_TEXT = {"en": {"M": "men", "F": "women"}, "id": {"M": "laki-laki", "F": "perempuan"}}
-_TOP_KEYS = {"schema", "name", "title", "source", "sex_unknown", "labels", "parameters"}
+_TOP_KEYS = {"schema", "name", "title", "source", "sex_unknown", "labels", "parameters",
+             "rhythm"}
 _LABEL_KEYS = {"name", "en", "id"}
 _PARAM_KEYS = {"key", "name", "unit", "bands"}
 _BAND_KEYS = {"range", "label", "finding", "table", "en", "id"}
@@ -340,6 +342,9 @@ class RuleSet:
     sex_unknown: str | None = None
     source: str = ""
     path: str = ""
+    #: thresholds of the rhythm findings (`detak.models.rhythm_rules`), from the optional
+    #: ``[rhythm]`` section; None when the file has none (s3)
+    rhythm: RhythmThresholds | None = None
     _by_name: Mapping[str, Label] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -579,9 +584,16 @@ def parse_ruleset(data: Mapping[str, Any], source: str = "") -> RuleSet:
     if any_sex and sex_unknown is None:
         raise _err("a band has per-sex ranges: say whose limits apply when the sex is unknown "
                    "(sex_unknown = \"M\" or \"F\")", source, "sex_unknown")
+    rhythm = None
+    if "rhythm" in data:
+        try:
+            rhythm = parse_rhythm(data["rhythm"])
+        except RhythmRulesError as e:
+            raise _err(e.problem, source, e.key) from None
     return RuleSet(name=name, title=str(data.get("title", "")), labels=tuple(labels.values()),
                    parameters=tuple(params), sex_unknown=sex_unknown,
-                   source=str(data.get("source", "")), path=source, _by_name=labels)
+                   source=str(data.get("source", "")), path=source, rhythm=rhythm,
+                   _by_name=labels)
 
 
 def available_rulesets() -> list[str]:

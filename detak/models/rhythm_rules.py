@@ -1,0 +1,482 @@
+"""Rhythm findings by explicit rules: beat-level rhythm features → findings a nurse can read.
+
+The rules read the features of `detak.signal.rhythm` (RR irregularity, P waves, f waves, PR
+across beats, pauses, ectopy counts, pacing spikes) and the thresholds of the ``[rhythm]``
+section of a rule set (``detak/models/rulesets/clinical.toml``, where each number's source is
+cited; the ``s3`` rule set has no rhythm rules, as S3 published it). A finding is the dict of
+the shared contract (``/work/rhythm-contract.md``, issue 17)::
+
+    {"code": "AFIB", "source": "rules", "probability": None, "urgency": "refer today",
+     "reasons": [{"en": "...", "id": "..."}], "text": {"en": ..., "id": ...}, "rule": "af"}
+
+``code`` is a PTB-XL statement name (SR, SBRAD, STACH, SARRH, AFIB, AFLT, SVTAC, BIGU, TRIGU,
+PACE, 1AVB, 2AVB, 3AVB, PVC, PRC(S)) or ``PAUSE`` / ``IRREG_UNCLASSIFIED``. ``urgency`` uses the
+level names of the kiosk's urgency (`detak.kiosk.urgency`): ``"refer today"``, ``"routine
+review"``, ``"no finding"`` (`URGENCY_LEVELS`).
+
+The rules, in order (``irr`` = the Petrenas-style 8-beat RR irregularity, or the whole-record
+median |dRR| / RR when the ectopy filter leaves too few intervals; "P consistent" = a P wave at
+a fixed PR in the median beat, matched before >= ``p_consistent_fraction`` of the beats; "P
+absent" = no P wave at a fixed PR, or matched before < ``p_absent_fraction``):
+
+======================  =============================================  ======================
+finding                 fires when                                     urgency
+======================  =============================================  ======================
+IRREG_UNCLASSIFIED      fewer than ``min_beats`` beats, or no RR        no finding (record
+(cannot tell)           irregularity / rate measured                   again)
+PACE                    pacing spikes and >= ``paced_fraction`` of      routine review
+                        the beats paced
+AFIB                    irr >= ``af_irregularity`` and P absent [7,8]  refer today when the
+AFLT                    ... or regular: P absent and flutter waves     mean ventricular rate
+                        (T-Q spectral peak at ``flutter_atrial_bpm``,  > ``af_refer_bpm``,
+                        band share >= ``flutter_band_ratio``) [9]      else routine review
+SARRH                   P consistent and irr >= ``sarrh_irregularity``  no finding
+SBRAD / SR / STACH      P consistent, irr below, rate < ``brady_bpm``  routine review / no
+                        / between / > ``tachy_bpm`` [3,4]              finding / routine
+SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
+3AVB                    regular, P absent at a fixed PR but a P wave   refer today
+                        in the median beat (scattered: AV
+                        dissociation), rate < ``escape_max_bpm`` [3]
+IRREG_UNCLASSIFIED      anything else (irregular with P waves in some  routine review
+                        beats, regular without P, P not measured)
+1AVB                    sinus rhythm and median PR >                   routine review
+                        ``first_degree_pr_ms`` [3]
+2AVB (mobitz I / II)    sinus, no ectopy, the longest RR is            refer today (II),
+                        ``dropped_beat_ratio`` x the dominant RR, PR   routine review (I)
+                        range >= ``mobitz_i_pr_range_ms`` (I) or <
+                        ``mobitz_ii_pr_range_ms`` (II) [3]
+PAUSE                   longest RR > ``pause_s``                        refer today when >
+                                                                       ``pause_refer_s``
+PVC / PRC(S)            per 10 s >= ``pvc_per_10s`` / ``pac_per_10s``  routine review when
+                                                                       >= ``frequent_ectopy
+                                                                       _per_10s``, else none
+BIGU / TRIGU            every 2nd / 3rd beat ectopic over 3 cycles     routine review
+======================  =============================================  ======================
+
+Mobitz II is referred today (not in issue 17's examples): the 2018 ACC/AHA/HRS guideline [3]
+treats it as an indication for pacing whatever the symptoms. What 10 s cannot show is said in
+the reasons: 2:1 AV block looks like a regular rhythm (its hidden P is not measured), a blocked
+atrial premature beat looks like Mobitz, paroxysmal SVT (PSVT) needs its onset.
+
+>>> fs = rhythm_findings({"n_beats": 12, "ventricular_rate_bpm": 72.0, "mean_rr_ms": 833.0,
+...                       "petrenas_irregularity": 0.02, "p_wave_template": True,
+...                       "p_present_fraction": 1.0, "pr_median_ms": 236.0})
+>>> [(f["code"], f["urgency"]) for f in fs]
+[('SR', 'no finding'), ('1AVB', 'routine review')]
+>>> fs[1]["reasons"][0]["en"]
+'PR 236 ms is above 200 ms.'
+>>> fs[1]["reasons"][0]["id"]
+'PR 236 ms di atas 200 ms.'
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from detak.models.rhythm_thresholds import RhythmThresholds
+
+__all__ = ["CODES", "NAMES", "NO_FINDING", "REFER_TODAY", "ROUTINE_REVIEW", "URGENCY_LEVELS",
+           "rhythm_block", "rhythm_findings"]
+
+# the kiosk's level names (detak.kiosk.urgency; models may not import the kiosk, a test keeps
+# the two in step)
+REFER_TODAY = "refer today"
+ROUTINE_REVIEW = "routine review"
+NO_FINDING = "no finding"
+URGENCY_LEVELS: tuple[str, ...] = (NO_FINDING, ROUTINE_REVIEW, REFER_TODAY)
+
+#: short names of the findings (glossary: /docs/glossary-id.md of the shared docs)
+NAMES: dict[str, dict[str, str]] = {
+    "SR": {"en": "sinus rhythm", "id": "irama sinus"},
+    "SBRAD": {"en": "sinus bradycardia", "id": "sinus bradikardia"},
+    "STACH": {"en": "sinus tachycardia", "id": "sinus takikardia"},
+    "SARRH": {"en": "sinus arrhythmia", "id": "aritmia sinus"},
+    "AFIB": {"en": "atrial fibrillation", "id": "fibrilasi atrium (FA)"},
+    "AFLT": {"en": "atrial flutter", "id": "flutter atrium"},
+    "SVTAC": {"en": "supraventricular tachycardia", "id": "takikardia supraventrikular"},
+    "PSVT": {"en": "paroxysmal supraventricular tachycardia",
+             "id": "takikardia supraventrikular paroksismal"},
+    "BIGU": {"en": "bigeminy", "id": "bigemini"},
+    "TRIGU": {"en": "trigeminy", "id": "trigemini"},
+    "PACE": {"en": "paced rhythm", "id": "irama pacu"},
+    "1AVB": {"en": "first-degree AV block", "id": "blok AV derajat 1"},
+    "2AVB": {"en": "second-degree AV block", "id": "blok AV derajat 2"},
+    "3AVB": {"en": "complete AV block", "id": "blok AV total (derajat 3)"},
+    "PVC": {"en": "premature ventricular beats", "id": "kontraksi ventrikel prematur (KVP)"},
+    "PRC(S)": {"en": "premature atrial beats", "id": "kontraksi atrium prematur (KAP)"},
+    "PAUSE": {"en": "pause", "id": "jeda"},
+    "IRREG_UNCLASSIFIED": {"en": "irregular rhythm — cannot classify",
+                           "id": "irama tidak teratur — tidak dapat diklasifikasikan"},
+}
+CODES: tuple[str, ...] = tuple(NAMES)
+_CANNOT_TELL = {"en": "rhythm cannot be classified", "id": "irama tidak dapat diklasifikasikan"}
+_SINUS = ("SR", "SBRAD", "STACH", "SARRH")
+
+
+def _num(x: float, nd: int, lang: str) -> str:
+    text = f"{x:.{nd}f}"
+    return text.replace(".", ",") if lang == "id" else text
+
+
+def _reason(en: str, id_: str, **nums: tuple[float, int]) -> dict[str, str]:
+    """Both languages of one reason; ``nums`` = name → (value, decimals), written with the
+    language's decimal mark."""
+    return {"en": en.format(**{k: _num(v, d, "en") for k, (v, d) in nums.items()}),
+            "id": id_.format(**{k: _num(v, d, "id") for k, (v, d) in nums.items()})}
+
+
+def _finding(code: str, urgency: str, rule: str, reasons: list[dict[str, str]],
+             text: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "source": "rules", "probability": None, "urgency": urgency,
+            "reasons": reasons, "text": dict(text or NAMES[code]), "rule": rule, **extra}
+
+
+def _get(values: Mapping[str, Any], key: str) -> Any:
+    v = values.get(key)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _thresholds(ruleset: Any) -> RhythmThresholds:
+    from detak.models.rules import RuleSet, RuleSetError, load_ruleset
+
+    rs = ruleset if isinstance(ruleset, RuleSet) else load_ruleset(ruleset)
+    if rs.rhythm is None:
+        raise RuleSetError(f"rule set {rs.name!r} has no [rhythm] section: it has no rhythm "
+                           "rules (use the clinical rule set)", source=rs.path)
+    return rs.rhythm
+
+
+def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[str, Any]]:
+    """Rule findings of one recording's rhythm features.
+
+    ``features``: a `detak.signal.rhythm.RhythmFeatures`, its ``to_dict()`` (as cached in
+    JSON: ``{"values": ..., "reasons": ...}``) or a plain mapping of the values. ``ruleset``: a
+    rule-set name, path or `detak.models.rules.RuleSet` with a ``[rhythm]`` section. Returns
+    the rhythm finding first (one of SR, SBRAD, STACH, SARRH, AFIB, AFLT, SVTAC, 3AVB, PACE,
+    IRREG_UNCLASSIFIED), then the others (1AVB, 2AVB, PAUSE, PVC, PRC(S), BIGU, TRIGU).
+
+    >>> f = rhythm_findings({"n_beats": 3})
+    >>> [(x["code"], x["urgency"], x["rule"]) for x in f]
+    [('IRREG_UNCLASSIFIED', 'no finding', 'cannot_tell')]
+    >>> f[0]["reasons"][0]["en"]
+    'Only 3 beats measured (fewer than 5): the rhythm cannot be classified; record again.'
+    """
+    t = _thresholds(ruleset)
+    values, why = _unpack(features)
+    primary, sinus = _primary(values, why, t)
+    out = [primary]
+    if primary["rule"] == "cannot_tell":
+        return out
+    for rule in _SECONDARY:
+        out += rule(values, t, sinus)
+    return out
+
+
+def _unpack(features: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+    if hasattr(features, "values") and hasattr(features, "reasons") and not isinstance(
+            features, Mapping):
+        return features.values, features.reasons
+    if isinstance(features, Mapping) and isinstance(features.get("values"), Mapping):
+        return features["values"], features.get("reasons") or {}
+    if isinstance(features, Mapping):
+        return features, {}
+    raise TypeError(f"rhythm features must be RhythmFeatures or a mapping, got "
+                    f"{type(features).__name__}")
+
+
+# --- the rhythm -------------------------------------------------------------------------
+
+def _primary(v: Mapping[str, Any], why: Mapping[str, str],
+             t: RhythmThresholds) -> tuple[dict[str, Any], bool]:
+    """(the rhythm finding, True when the rhythm is sinus)."""
+    n = _get(v, "n_beats")
+    rate = _get(v, "ventricular_rate_bpm")
+    if n is None or n < t.min_beats:
+        r = (_reason("Only {n} beats measured (fewer than {m}): the rhythm cannot be "
+                     "classified; record again.",
+                     "Hanya {n} denyut terukur (kurang dari {m}): irama tidak dapat "
+                     "diklasifikasikan; ulangi perekaman.", n=(n or 0, 0), m=(t.min_beats, 0))
+             if n is not None else
+             {"en": "No beats measured: the rhythm cannot be classified ("
+                    + (why.get("n_beats") or why.get("ventricular_rate_bpm") or "no features")
+                    + "); record again.",
+              "id": "Tidak ada denyut terukur: irama tidak dapat diklasifikasikan; ulangi "
+                    "perekaman."})
+        return _finding("IRREG_UNCLASSIFIED", NO_FINDING, "cannot_tell", [r],
+                        _CANNOT_TELL), False
+    irr_key = "petrenas_irregularity"
+    irr = _get(v, irr_key)
+    if irr is None:
+        irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
+    if rate is None or irr is None:
+        missing = "ventricular_rate_bpm" if rate is None else "rr_irregularity"
+        r = {"en": f"The RR irregularity could not be measured ({why.get(missing, 'unknown')}): "
+                   "the rhythm cannot be classified; record again.",
+             "id": "Ketidakteraturan RR tidak dapat diukur: irama tidak dapat "
+                   "diklasifikasikan; ulangi perekaman."}
+        return _finding("IRREG_UNCLASSIFIED", NO_FINDING, "cannot_tell", [r],
+                        _CANNOT_TELL), False
+
+    mean_rr = _get(v, "mean_rr_ms")
+    mean_rate = 60000.0 / mean_rr if mean_rr else rate
+    p_tmpl = _get(v, "p_wave_template")
+    pfrac = _get(v, "p_present_fraction")
+    p_sinus = p_tmpl is True and pfrac is not None and pfrac >= t.p_consistent_fraction
+    p_absent = p_tmpl is False or (pfrac is not None and pfrac < t.p_absent_fraction)
+    win, win_id = (("8-beat windows", "jendela 8 denyut") if irr_key == "petrenas_irregularity"
+                   else ("whole record", "seluruh rekaman"))
+    irr_r = _reason("RR irregularity {x} (" + win + "), AF limit {lim}.",
+                    "Ketidakteraturan RR {x} (" + win_id + "), batas FA {lim}.",
+                    x=(irr, 3), lim=(t.af_irregularity, 2))
+    p_r = _p_reason(p_tmpl, pfrac, why)
+    rate_r = _reason("Ventricular rate {r} bpm.", "Laju ventrikel {r} dpm.", r=(rate, 0))
+
+    # paced rhythm
+    paced = _get(v, "paced_count") or 0
+    if _get(v, "pacing_spikes") and paced / n >= t.paced_fraction:
+        return _finding("PACE", ROUTINE_REVIEW, "paced", [_reason(
+            "Pacing spike before {k} of {n} beats (paced rhythm from {f} %).",
+            "Lonjakan pacu sebelum {k} dari {n} denyut (irama pacu mulai {f} %).",
+            k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
+
+    irregular = irr >= t.af_irregularity
+    flutter = _flutter(v, t)
+    if p_absent and (irregular or flutter is not None):
+        code = "AFLT" if flutter is not None else "AFIB"
+        refer = mean_rate > t.af_refer_bpm
+        reasons = [irr_r, p_r] if code == "AFIB" else [flutter, p_r, irr_r]
+        reasons.append(_reason(
+            "Mean ventricular rate {r} bpm " + ("above" if refer else "at or below")
+            + " {lim} bpm" + (": refer today." if refer else "."),
+            "Laju ventrikel rata-rata {r} dpm " + ("di atas" if refer else "tidak di atas")
+            + " {lim} dpm" + (": rujuk hari ini." if refer else "."),
+            r=(mean_rate, 0), lim=(t.af_refer_bpm, 0)))
+        return _finding(code, REFER_TODAY if refer else ROUTINE_REVIEW,
+                        "flutter" if code == "AFLT" else "af", reasons,
+                        ventricular_rate_bpm=round(mean_rate, 1)), False
+    if p_sinus:
+        if irr >= t.sarrh_irregularity:
+            return _finding("SARRH", NO_FINDING, "sinus_arrhythmia", [p_r, _reason(
+                "RR irregularity {x} at or above {lim} with P waves before the beats.",
+                "Ketidakteraturan RR {x} mencapai {lim} dengan gelombang P sebelum denyut.",
+                x=(irr, 3), lim=(t.sarrh_irregularity, 2)), rate_r]), True
+        if rate < t.brady_bpm:
+            return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
+                "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
+                r=(rate, 0), lim=(t.brady_bpm, 0)), p_r]), True
+        if rate > t.tachy_bpm:
+            return _finding("STACH", ROUTINE_REVIEW, "sinus_tachy", [_reason(
+                "Rate {r} bpm is above {lim} bpm.", "Laju {r} dpm di atas {lim} dpm.",
+                r=(rate, 0), lim=(t.tachy_bpm, 0)), p_r]), True
+        return _finding("SR", NO_FINDING, "sinus", [_reason(
+            "Regular rate {r} bpm (within {lo}–{hi} bpm).",
+            "Laju teratur {r} dpm (dalam {lo}–{hi} dpm).",
+            r=(rate, 0), lo=(t.brady_bpm, 0), hi=(t.tachy_bpm, 0)), p_r]), True
+    if p_absent and not irregular:
+        if rate > t.svt_min_bpm:
+            return _finding("SVTAC", ROUTINE_REVIEW, "svt", [_reason(
+                "Regular rate {r} bpm above {lim} bpm.", "Laju teratur {r} dpm di atas {lim} "
+                "dpm.", r=(rate, 0), lim=(t.svt_min_bpm, 0)), p_r, irr_r]), False
+        if rate < t.escape_max_bpm and p_tmpl is False and _get(v, "p_peak_jitter_ms"):
+            return _finding("3AVB", REFER_TODAY, "av_dissociation", [_reason(
+                "Regular escape rhythm {r} bpm (below {lim} bpm).",
+                "Irama pengganti teratur {r} dpm (di bawah {lim} dpm).",
+                r=(rate, 0), lim=(t.escape_max_bpm, 0)), _reason(
+                "P waves present but not at a fixed PR (scatter {j} ms): AV dissociation; "
+                "refer today.",
+                "Gelombang P ada tetapi PR tidak tetap (sebaran {j} ms): disosiasi AV; rujuk "
+                "hari ini.", j=(_get(v, "p_peak_jitter_ms"), 0))]), False
+    # ambiguous
+    if irregular:
+        lead = _reason("Irregular RR but P waves neither clearly present nor absent: the "
+                       "rhythm cannot be classified.",
+                       "RR tidak teratur tetapi gelombang P tidak jelas ada atau tidak ada: "
+                       "irama tidak dapat diklasifikasikan.")
+        return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "irregular_unclassified",
+                        [lead, irr_r, p_r, rate_r]), False
+    lead = _reason("Regular rhythm without P waves at a fixed PR before the beats (junctional "
+                   "rhythm, 2:1 AV block or P waves not seen): cannot classify.",
+                   "Irama teratur tanpa gelombang P dengan PR tetap sebelum denyut (irama "
+                   "junctional, blok AV 2:1 atau gelombang P tidak terlihat): tidak dapat "
+                   "diklasifikasikan.") if p_absent else _reason(
+                   "P waves not measured: the rhythm cannot be classified.",
+                   "Gelombang P tidak terukur: irama tidak dapat diklasifikasikan.")
+    return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "regular_unclassified",
+                    [lead, p_r, rate_r], _CANNOT_TELL), False
+
+
+def _p_reason(p_tmpl: Any, pfrac: Any, why: Mapping[str, str]) -> dict[str, str]:
+    if p_tmpl is None:
+        return {"en": f"P waves not measured ({why.get('p_wave_template', 'unknown')}).",
+                "id": "Gelombang P tidak terukur."}
+    if not p_tmpl:
+        return {"en": "No P wave at a fixed PR in the median beat.",
+                "id": "Tidak ada gelombang P dengan PR tetap pada denyut median."}
+    return _reason("P wave at a fixed PR before {f} % of the beats.",
+                   "Gelombang P dengan PR tetap sebelum {f} % denyut.",
+                   f=(100.0 * (pfrac or 0.0), 0))
+
+
+def _flutter(v: Mapping[str, Any], t: RhythmThresholds) -> dict[str, str] | None:
+    """The flutter reason when the T-Q spectrum peaks at a flutter rate, else None."""
+    hz, ratio = _get(v, "fwave_peak_hz"), _get(v, "fwave_band_ratio")
+    if hz is None or ratio is None:
+        return None
+    lo, hi = t.flutter_atrial_bpm
+    if not (lo <= 60.0 * hz <= hi and ratio >= t.flutter_band_ratio):
+        return None
+    return _reason("Atrial waves at {a} /min between the beats ({lo}–{hi} /min), {p} % of "
+                   "the T-Q power in 4–9 Hz.",
+                   "Gelombang atrium {a} /menit di antara denyut ({lo}–{hi} /menit), {p} % "
+                   "daya T-Q pada 4–9 Hz.",
+                   a=(60.0 * hz, 0), lo=(lo, 0), hi=(hi, 0), p=(100.0 * ratio, 0))
+
+
+# --- findings beside the rhythm ---------------------------------------------------------
+
+def _first_degree(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict]:
+    pr = _get(v, "pr_median_ms")
+    if not sinus or pr is None or pr <= t.first_degree_pr_ms:
+        return []
+    return [_finding("1AVB", ROUTINE_REVIEW, "pr_long", [_reason(
+        "PR {pr} ms is above {lim} ms.", "PR {pr} ms di atas {lim} ms.",
+        pr=(pr, 0), lim=(t.first_degree_pr_ms, 0))])]
+
+
+def _second_degree(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict]:
+    longest, rate = _get(v, "longest_rr_ms"), _get(v, "ventricular_rate_bpm")
+    pr_range = _get(v, "pr_range_ms")
+    ectopy = (_get(v, "pvc_count") or 0) + (_get(v, "pac_count") or 0)
+    if not sinus or longest is None or not rate or pr_range is None or ectopy:
+        return []
+    ratio = longest / (60000.0 / rate)
+    lo, hi = t.dropped_beat_ratio
+    if not lo <= ratio <= hi:
+        return []
+    drop = _reason("Longest RR {l} ms is {x} x the dominant RR (a dropped beat: {lo}–{hi} x).",
+                   "RR terpanjang {l} ms = {x} x RR dominan (denyut hilang: {lo}–{hi} x).",
+                   l=(longest, 0), x=(ratio, 2), lo=(lo, 1), hi=(hi, 1))
+    if pr_range >= t.mobitz_i_pr_range_ms:
+        return [_finding("2AVB", ROUTINE_REVIEW, "mobitz_i", [drop, _reason(
+            "PR varies by {r} ms (at least {lim} ms: progressive lengthening, Mobitz I).",
+            "PR bervariasi {r} ms (minimal {lim} ms: memanjang bertahap, Mobitz I).",
+            r=(pr_range, 0), lim=(t.mobitz_i_pr_range_ms, 0))], mobitz="I")]
+    if pr_range < t.mobitz_ii_pr_range_ms:
+        return [_finding("2AVB", REFER_TODAY, "mobitz_ii", [drop, _reason(
+            "PR constant (varies by {r} ms, below {lim} ms): Mobitz II; refer today. A "
+            "blocked premature atrial beat looks the same on 10 s.",
+            "PR tetap (bervariasi {r} ms, di bawah {lim} ms): Mobitz II; rujuk hari ini. "
+            "Kontraksi atrium prematur yang terblokir tampak sama dalam 10 detik.",
+            r=(pr_range, 0), lim=(t.mobitz_ii_pr_range_ms, 0))], mobitz="II")]
+    return []
+
+
+def _pause(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict]:
+    longest = _get(v, "longest_rr_ms")
+    if longest is None or longest <= 1000.0 * t.pause_s:
+        return []
+    refer = longest > 1000.0 * t.pause_refer_s
+    return [_finding("PAUSE", REFER_TODAY if refer else ROUTINE_REVIEW,
+                     "pause_refer" if refer else "pause", [_reason(
+                         "Pause of {s} s (above {lim} s)" + ("; refer today." if refer else "."),
+                         "Jeda {s} detik (di atas {lim} detik)"
+                         + ("; rujuk hari ini." if refer else "."),
+                         s=(longest / 1000.0, 1),
+                         lim=(t.pause_refer_s if refer else t.pause_s, 1))])]
+
+
+def _ectopy(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict]:
+    out = []
+    for code, key, count, lim, en, id_ in (
+            ("PVC", "pvc_per_10s", "pvc_count", t.pvc_per_10s, "ventricular", "ventrikel"),
+            ("PRC(S)", "pac_per_10s", "pac_count", t.pac_per_10s, "atrial", "atrium")):
+        rate, k = _get(v, key), _get(v, count)
+        if rate is None or k is None or rate < lim:
+            continue
+        frequent = rate >= t.frequent_ectopy_per_10s
+        out.append(_finding(code, ROUTINE_REVIEW if frequent else NO_FINDING, code.lower(), [
+            _reason("{k} premature " + en + " beat(s), {r} per 10 s"
+                    + (" (frequent: at least {f})." if frequent else "."),
+                    "{k} kontraksi " + id_ + " prematur, {r} per 10 detik"
+                    + (" (sering: minimal {f})." if frequent else "."),
+                    k=(k, 0), r=(rate, 1), f=(t.frequent_ectopy_per_10s, 0))]))
+    pattern = _get(v, "ectopy_pattern")
+    if pattern in ("bigeminy", "trigeminy"):
+        code = "BIGU" if pattern == "bigeminy" else "TRIGU"
+        nth = "2nd" if code == "BIGU" else "3rd"
+        nth_id = "kedua" if code == "BIGU" else "ketiga"
+        out.append(_finding(code, ROUTINE_REVIEW, pattern, [{
+            "en": f"Every {nth} beat premature over at least 3 cycles ({pattern}).",
+            "id": f"Setiap denyut {nth_id} prematur selama minimal 3 siklus "
+                  f"({NAMES[code]['id']})."}]))
+    return out
+
+
+_SECONDARY: tuple[Callable[[Mapping[str, Any], RhythmThresholds, bool], list[dict]], ...] = (
+    _first_degree, _second_degree, _pause, _ectopy)
+
+
+# --- one recording ----------------------------------------------------------------------
+
+def _view(leads: Any) -> str | None:
+    names = [str(x) for x in leads]
+    if len(names) == 1 and names[0] in ("I", "II"):
+        return names[0]
+    if len(names) >= 12:
+        return "12lead"
+    return None
+
+
+def _classifier_findings(values: Mapping[str, Any], features: Any, view: str | None
+                         ) -> list[dict[str, Any]]:
+    if view is None:
+        return []
+    try:
+        mod = importlib.import_module("detak.models.rhythm_classifier")
+    except ImportError:
+        return []
+    return list(mod.predict_findings(features.to_dict(), view=view))
+
+
+def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
+                 beats: Any = None, classifier: bool = True,
+                 ruleset: Any = "clinical") -> dict[str, Any]:
+    """The rhythm block of one recording: rule findings (then the classifier's, when
+    ``detak.models.rhythm_classifier`` is installed and ``classifier``), the feature values,
+    units and null reasons, and the lead analysed (``"all"``).
+
+    ``lead``: analyse that one lead only (a single-lead device's view);
+    `detak.data.recording.MissingLeadError` names the leads available when it is not there.
+    ``lang``: language of each finding's ``label`` (``"id"`` or ``"en"``; ``reasons`` and
+    ``text`` carry both). ``beats``: the recording's beat train if already found (e.g. the
+    quality check's ``QualityReport.beats``; ignored with ``lead``, whose beats are found on
+    that lead).
+
+    >>> from detak.data.samples import load_sample
+    >>> b = rhythm_block(load_sample("ludb-1"), lead="II", lang="en", classifier=False)
+    >>> [f["code"] for f in b["findings"]], b["lead"], b["findings"][0]["label"]
+    (['SBRAD'], 'II', 'sinus bradycardia')
+    """
+    from detak.signal.rhythm import UNITS, rhythm_features
+
+    if lang not in ("id", "en"):
+        raise ValueError(f"lang must be 'id' or 'en', got {lang!r}")
+    rec = recording
+    if lead is not None:
+        rec = recording.select([lead])
+        beats = None
+    feats = rhythm_features(rec, beats=beats)
+    findings = rhythm_findings(feats, ruleset=ruleset)
+    if classifier:
+        findings += _classifier_findings(feats.values, feats, _view(rec.leads))
+    for f in findings:
+        f.setdefault("label", (f.get("text") or NAMES.get(f["code"], {})).get(lang, f["code"]))
+    d = feats.to_dict()
+    return {"findings": findings, "features": d["values"],
+            "units": {k: UNITS[k] for k in d["values"]}, "reasons": d["reasons"],
+            "lead": rec.leads[0] if lead is not None else "all"}
