@@ -393,11 +393,11 @@ def _rhythm_findings(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[
             head += f" · {row['probability_text']}"
         y = page.wrapped(x + 2.8, y, head, w - 2.8, 7.3, fontweight="bold", max_lines=2)
         if row["reasons"]:
-            y = page.wrapped(x + 2.8, y + 0.2, "; ".join(row["reasons"]), w - 2.8, 6.1,
-                             max_lines=2, color="#333333")
+            y = page.wrapped(x + 2.8, y + 0.2, " ".join(row["reasons"]), w - 2.8, 6.1,
+                             max_lines=3 if len(rows) <= 2 else 2, color="#333333")
         if row["note"]:
             y = page.wrapped(x + 2.8, y + 0.2, "⚑ " + row["note"], w - 2.8, 6.1,
-                             max_lines=1, color="#5b21b6", fontweight="bold")
+                             max_lines=2, color="#5b21b6", fontweight="bold")
         y += 1.0
     return y
 

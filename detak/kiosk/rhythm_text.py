@@ -42,7 +42,7 @@ CODE_NAME: dict[str, str] = {
     "3AVB": N_("Complete AV block (third degree)"),
     "PVC": N_("Premature ventricular beats (PVC)"),
     "PAC": N_("Premature atrial beats (PAC)"),
-    "PRC(S)": N_("Premature beats"),
+    "PRC(S)": N_("Premature atrial beats (PAC)"),   # rhythm_rules: PRC(S) = the PACs
     "PAUSE": N_("Pause in the rhythm"),
     "IRREG_UNCLASSIFIED": N_("Irregular rhythm — cannot classify"),
 }
@@ -50,8 +50,8 @@ MOBITZ = N_("Mobitz {kind}")
 #: the codes the rhythm classifier is trained on (issue 17 item 3): only these can disagree
 CLASSIFIER_CODES = frozenset({"SR", "SBRAD", "STACH", "SARRH", "AFIB", "AFLT", "SVTAC", "PSVT",
                               "BIGU", "TRIGU", "PACE", "1AVB", "2AVB", "3AVB"})
-NOT_BY_CLASSIFIER = N_("The classifier does not find this: for the doctor.")
-ONLY_BY_CLASSIFIER = N_("Found by the classifier only, not by the rules: for the doctor.")
+NOT_BY_CLASSIFIER = N_("Not found by the classifier: for the doctor.")
+ONLY_BY_CLASSIFIER = N_("Found by the classifier only: for the doctor.")
 CLASSIFIER_P = N_("classifier {p}")
 SOURCE_TEXT = {"rules": N_("rules"), "classifier": N_("classifier")}
 
@@ -148,7 +148,9 @@ def feature_rows(rhythm: Mapping[str, Any] | None, lang: str) -> list[dict[str, 
 
     >>> feature_rows({"features": {"ventricular_rate_bpm": 112.44, "pacing_spikes": False},
     ...               "feature_units": {"ventricular_rate_bpm": "bpm"}}, "id")[0]
-    {'key': 'ventricular_rate_bpm', 'name': 'laju ventrikel', 'value': '112,4', 'unit': 'bpm', 'reason': None}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'key': 'ventricular_rate_bpm', 'name': 'laju ventrikel', 'value': '112,4', 'unit': 'bpm',
+     'reason': None}
     """
     _ = translator(lang)
     if not isinstance(rhythm, Mapping) or not isinstance(rhythm.get("features"), Mapping):

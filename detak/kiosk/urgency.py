@@ -34,8 +34,9 @@ rhythm_review      routine review    another rhythm finding of the rules with ur
 
 Rhythm findings (issue 17) come with their own urgency, set and sourced by the rules that find
 them (`detak.models.rhythm_rules`); here each one the rules found gives one reason, "Rhythm:
-NAME (its first reason)". The classifier's findings never set the level: they are shown beside
-the rules for the doctor. A rhythm finding the interval rules already gave as a reason at the
+NAME — its last reason" (the rules give the deciding reason last: the AF rate, the pause).
+The classifier's findings never set the level: they are shown beside the rules for the
+doctor. A rhythm finding the interval rules already gave as a reason at the
 same or a higher level (sinus bradycardia ↔ ``hr_low`` / ``bradycardia``, sinus tachycardia ↔
 ``hr_high`` / ``tachycardia``, first-degree AV block) is not said twice.
 
@@ -137,8 +138,8 @@ RULES: tuple[Rule, ...] = (
          "detak.models.rhythm_rules (2018 ACC/AHA/HRS bradycardia guideline; 2020 ESC AF "
          "guideline, lenient rate control < 110 bpm)"),
     Rule("rhythm_af", ROUTINE_REVIEW,
-         N_("Rhythm: {finding} — not urgent today, but a doctor must see it: atrial "
-            "fibrillation raises the risk of stroke, and treatment lowers it ({why})."),
+         N_("Rhythm: {finding} — not urgent, but a doctor must see it: it raises the risk "
+            "of stroke, which treatment lowers ({why})."),
          "AF or atrial flutter found by the rules, ventricular rate ≤ 110 bpm",
          "detak.models.rhythm_rules; 2020 ESC AF guideline (screening people ≥ 65 years)"),
     Rule("rhythm_review", ROUTINE_REVIEW, N_("Rhythm: {finding} — {why}."),
@@ -271,7 +272,8 @@ def _rhythm_rule(f: Mapping[str, Any], said: Mapping[str, str], lang: str,
     if any(LEVELS.index(said[k]) >= LEVELS.index(level)
            for k in _SAID_BY_INTERVALS.get(code, ()) if k in said):
         return
-    why = (reasons_in(f, lang) or [code])[0].rstrip(". ")
+    why = (reasons_in(f, lang) or [code])[-1].rstrip(". ")  # the rules give the deciding
+    #                                                          reason last (e.g. the AF rate)
     rule = ("rhythm_refer" if level == REFER_TODAY
             else "rhythm_af" if code in _AF_CODES else "rhythm_review")
     fire(rule, finding=finding_name(f, lang), why=why)

@@ -281,7 +281,9 @@ def rhythm_findings_text(rhythm: Any) -> list[str]:
     ...     {"code": "AFIB", "source": "rules", "probability": None, "urgency": "refer_today",
     ...      "reasons": [{"en": "ventricular rate 124 bpm > 110", "id": "..."}]},
     ...     {"code": "AFIB", "source": "classifier", "probability": 0.91, "urgency": "none"}]})
-    ['AFIB Atrial fibrillation (AF) (rules, refer today: ventricular rate 124 bpm > 110)', 'AFIB Atrial fibrillation (AF) (classifier, p 0.91)']
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['AFIB Atrial fibrillation (AF) (rules, refer today: ventricular rate 124 bpm > 110)',
+     'AFIB Atrial fibrillation (AF) (classifier, p 0.91)']
     """
     from detak.kiosk.rhythm_read import reasons_in, rhythm_findings, urgency_level
     from detak.kiosk.rhythm_text import finding_name

@@ -178,3 +178,59 @@ def test_rhythm_finding_already_said_by_the_interval_rules_is_one_reason():
 def test_a_rejected_recording_ignores_rhythm_findings():
     u = assess_urgency(quality="reject", rhythm=[_finding("3AVB", "refer_today")], lang="en")
     assert u.rules == ["record_again"]
+
+
+# the banner at the rhythm rules' own thresholds (clinical.toml [rhythm]), end to end:
+# feature values -> detak.models.rhythm_rules -> assess_urgency
+def _rhythm_urgency(values: dict, lang: str = "en"):
+    from detak.models.rhythm_rules import rhythm_findings
+
+    return assess_urgency(quality="ok", rhythm=rhythm_findings(values), lang=lang)
+
+
+def _af_values(rate_bpm: float) -> dict:
+    return {"n_beats": 14, "duration_s": 10.0, "ventricular_rate_bpm": rate_bpm,
+            "mean_rr_ms": 60000.0 / rate_bpm, "longest_rr_ms": 60000.0 / rate_bpm * 1.3,
+            "petrenas_irregularity": 0.15, "rr_irregularity": 0.18, "p_wave_template": False,
+            "p_present_fraction": 0.0, "pvc_count": 0, "pac_count": 0, "paced_count": 0,
+            "pvc_per_10s": 0.0, "pac_per_10s": 0.0, "pacing_spikes": False}
+
+
+@pytest.mark.parametrize(("delta", "level", "rule"), [
+    (-1.0, ROUTINE_REVIEW, "rhythm_af"), (0.0, ROUTINE_REVIEW, "rhythm_af"),
+    (1.0, REFER_TODAY, "rhythm_refer")])
+def test_af_rate_threshold_sets_the_banner(delta, level, rule):
+    from detak.models.rules import load_ruleset
+
+    limit = load_ruleset("clinical").rhythm.af_refer_bpm
+    u = _rhythm_urgency(_af_values(limit + delta))
+    assert (u.level, u.rules) == (level, [rule])
+    assert f"{limit + delta:.0f} bpm" in u.reasons[0]
+
+
+@pytest.mark.parametrize(("over_s", "level", "rule"), [
+    (0.0, ROUTINE_REVIEW, "rhythm_review"), (0.01, REFER_TODAY, "rhythm_refer")])
+def test_pause_threshold_sets_the_banner(over_s, level, rule):
+    from detak.models.rules import load_ruleset
+
+    limit = load_ruleset("clinical").rhythm.pause_refer_s
+    sinus = {**_af_values(72.0), "petrenas_irregularity": 0.015, "rr_irregularity": 0.015,
+             "p_wave_template": True, "p_present_fraction": 1.0, "p_peak_jitter_ms": 3.0,
+             "pr_median_ms": 160.0, "pr_range_ms": 8.0,
+             "longest_rr_ms": 1000.0 * (limit + over_s)}
+    u = _rhythm_urgency(sinus, "id")
+    assert (u.level, u.rules) == (level, [rule])
+    assert "Jeda irama" in u.reasons[0]
+
+
+def test_complete_av_block_refers_today_in_both_languages():
+    from detak.models.rules import load_ruleset
+
+    t = load_ruleset("clinical").rhythm
+    rate = t.escape_max_bpm - 5
+    v = {**_af_values(rate), "petrenas_irregularity": 0.01, "rr_irregularity": 0.01,
+         "p_wave_template": False, "p_present_fraction": 0.1, "p_peak_jitter_ms": 80.0,
+         "longest_rr_ms": 60000.0 / rate}
+    en, idn = _rhythm_urgency(v, "en"), _rhythm_urgency(v, "id")
+    assert (en.level, en.rules[0]) == (REFER_TODAY, "rhythm_refer")
+    assert "Complete AV block" in en.reasons[0] and "Blok AV total" in idn.reasons[0]
