@@ -138,8 +138,8 @@ RULES: tuple[Rule, ...] = (
          "detak.models.rhythm_rules (2018 ACC/AHA/HRS bradycardia guideline; 2020 ESC AF "
          "guideline, lenient rate control < 110 bpm)"),
     Rule("rhythm_af", ROUTINE_REVIEW,
-         N_("Rhythm: {finding} — not urgent, but a doctor must see it: it raises the risk "
-            "of stroke, which treatment lowers ({why})."),
+         N_("Rhythm: {finding} — not urgent, but a doctor must see it: this rhythm raises "
+            "the risk of stroke, which treatment lowers ({why})."),
          "AF or atrial flutter found by the rules, ventricular rate ≤ 110 bpm",
          "detak.models.rhythm_rules; 2020 ESC AF guideline (screening people ≥ 65 years)"),
     Rule("rhythm_review", ROUTINE_REVIEW, N_("Rhythm: {finding} — {why}."),
