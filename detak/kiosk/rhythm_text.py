@@ -124,6 +124,7 @@ def _row(f: Mapping[str, Any], lang: str, source: str, p: Any, disagree: bool,
 #: the rhythm feature values the doctor's page shows (of `detak.signal.rhythm.UNITS`), in order
 DOCTOR_FEATURES: tuple[tuple[str, str], ...] = (
     ("ventricular_rate_bpm", N_("ventricular rate")),
+    ("mean_rr_ms", N_("mean RR")),
     ("n_beats", N_("beats")),
     ("petrenas_irregularity", N_("RR irregularity (8-beat, ectopy filtered)")),
     ("nrmssd", N_("normalised RMSSD")),
@@ -149,7 +150,7 @@ def feature_rows(rhythm: Mapping[str, Any] | None, lang: str) -> list[dict[str, 
     >>> feature_rows({"features": {"ventricular_rate_bpm": 112.44, "pacing_spikes": False},
     ...               "feature_units": {"ventricular_rate_bpm": "bpm"}}, "id")[0]
     ... # doctest: +NORMALIZE_WHITESPACE
-    {'key': 'ventricular_rate_bpm', 'name': 'laju ventrikel', 'value': '112,4', 'unit': 'bpm',
+    {'key': 'ventricular_rate_bpm', 'name': 'laju ventrikel', 'value': '112', 'unit': 'bpm',
      'reason': None}
     """
     _ = translator(lang)
@@ -161,15 +162,19 @@ def feature_rows(rhythm: Mapping[str, Any] | None, lang: str) -> list[dict[str, 
     for key, name in DOCTOR_FEATURES:
         if key not in values:
             continue
-        v = values[key]
+        v, unit = values[key], str(units.get(key, ""))
         if isinstance(v, bool):
-            text = _(YES) if v else _(NO)
+            text, unit = (_(YES) if v else _(NO)), ""
+        elif isinstance(v, (int, float)) and unit == "fraction":
+            text, unit = number(100.0 * v, lang, 0), "%"
         elif isinstance(v, (int, float)):
-            text = number(v, lang, 0 if key.endswith(("_count", "n_beats")) else
-                          1 if abs(v) >= 10 else 2)
+            a = abs(float(v))
+            text = number(v, lang, 0 if a >= 100 or unit in ("count", "beats") else
+                          1 if a >= 10 else 2 if a >= 1 else 3)
         else:
             text = "—" if v is None else str(v)
-        rows.append({"key": key, "name": _(name), "value": text,
-                     "unit": "" if isinstance(v, bool) or v is None else units.get(key, ""),
+        if v is None or unit in ("1", "count", "beats", "label", "bool"):
+            unit = ""
+        rows.append({"key": key, "name": _(name), "value": text, "unit": unit,
                      "reason": why.get(key) if v is None else None})
     return rows

@@ -14,6 +14,7 @@ import pytest
 from detak.kiosk.store import Store
 from tests.kiosk.test_rhythm_pages import AF_CLF, AF_RULES, SR_CLF, old_layout
 from tests.review.test_review_api import _client, _sql
+from tests.review.test_review_browser import _signed_in, browser  # noqa: F401 - a fixture
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,29 @@ def test_rhythm_findings_show_reasons_and_source_and_the_form_proposes_them(clin
     assert 'value="AFLT">' in text                           # offered, not proposed
     api = c.get(f"/api/v1/review/screenings/{synced['af']}").json()
     assert "AFIB" in api["proposed_labels"] and "AFLT" not in api["proposed_labels"]
+
+
+@pytest.mark.browser
+def test_review_page_of_an_af_screening_in_a_browser(clinic, synced, browser, tmp_path):
+    """The rhythm panel as the doctor sees it (a screenshot: rhythm-review-af.png, copied to
+    $DETAK_REVIEW_SCREENS when set)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from tests.server.harness import REPO
+
+    page = _signed_in(browser, clinic.server.url, "Budi")
+    page.goto(f"/review/screening/{synced['af']}")
+    page.wait_for_selector("#ecg[data-ready='1']")
+    rows = page.locator("#rhythm li")
+    assert rows.count() == 2
+    assert "disagree" in (rows.nth(1).get_attribute("class") or "")
+    page.click("#rhythm-features summary")
+    shot = tmp_path / "rhythm-review-af.png"
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("DETAK_REVIEW_SCREENS"):
+        out = Path(os.environ["DETAK_REVIEW_SCREENS"])
+        out = out if out.is_absolute() else REPO / out
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, out / shot.name)
