@@ -7,7 +7,9 @@ Steps (each a public function of a lower layer; nothing here measures or classif
    allowed, as ``detak quality`` does). A recording the quality check rejects stops here: its
    reasons, every interval null, no labels, no model, urgency "no finding" with "record again".
 2. rule labels: the ``s3`` and ``clinical`` rule sets (`detak.models.rules`) on the intervals,
-   with the resident's sex when known; reasons in the chosen language.
+   with the resident's sex when known; reasons in the chosen language. Rhythm findings:
+   `detak.models.rhythm_rules.rhythm_block` with the quality check's beat train
+   (`rhythm_record`).
 3. NB: the shipped Gaussian NB (`NB_MODEL`, S3's model re-trained on PTB-XL intervals by
    ``tools/train_kiosk_nb.py``): its label and the probability of that label.
 4. MI and the other superclasses, for recordings with the 12 standard leads or the 8
@@ -16,7 +18,7 @@ Steps (each a public function of a lower layer; nothing here measures or classif
    runtime (onnxruntime, never torch; `detak.export.predict.load_model`) with its fused
    Grad-CAM maps. Other recordings get every measurement defined for them and
    ``mi_reason`` says plainly that MI screening needs 12 leads.
-5. urgency: `detak.kiosk.urgency.assess_urgency`.
+5. urgency: `detak.kiosk.urgency.assess_urgency` (the rhythm findings of the rules included).
 
 >>> from detak.data.samples import load_sample
 >>> s = screen(load_sample("ptbxl-00286"), lang="en", source="sample://ptbxl-00286")
