@@ -13,8 +13,10 @@ import pytest
 
 from detak.kiosk.store import Store
 from tests.kiosk.test_rhythm_pages import AF_CLF, AF_RULES, SR_CLF, old_layout
+from tests.review import test_review_browser as walk
 from tests.review.test_review_api import _client, _sql
-from tests.review.test_review_browser import _signed_in, browser  # noqa: F401 - a fixture
+
+browser = walk.browser          # the review walk's Chromium fixture, for the screenshot below
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def test_review_page_of_an_af_screening_in_a_browser(clinic, synced, browser, tm
 
     from tests.server.harness import REPO
 
-    page = _signed_in(browser, clinic.server.url, "Budi")
+    page = walk._signed_in(browser, clinic.server.url, "Budi")
     page.goto(f"/review/screening/{synced['af']}")
     page.wait_for_selector("#ecg[data-ready='1']")
     rows = page.locator("#rhythm li")
