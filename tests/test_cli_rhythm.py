@@ -24,7 +24,7 @@ def _check_contract(obj):
     assert {"source", "rhythm", "features", "reasons"} <= set(obj)
     assert obj["rhythm"]["findings"], obj
     for f in obj["rhythm"]["findings"]:
-        assert FINDING_KEYS <= set(f)
+        assert set(f) >= FINDING_KEYS
         assert f["source"] in ("rules", "classifier")
         assert (f["probability"] is None) == (f["source"] == "rules")
         assert all(r["en"] and r["id"] for r in f["reasons"])

@@ -14,10 +14,13 @@ PACE, 1AVB, 2AVB, 3AVB, PVC, PRC(S)) or ``PAUSE`` / ``IRREG_UNCLASSIFIED``. ``ur
 level names of the kiosk's urgency (`detak.kiosk.urgency`): ``"refer today"``, ``"routine
 review"``, ``"no finding"`` (`URGENCY_LEVELS`).
 
-The rules, in order (``irr`` = the Petrenas-style 8-beat RR irregularity, or the whole-record
-median |dRR| / RR when the ectopy filter leaves too few intervals; "P consistent" = a P wave at
-a fixed PR in the median beat, matched before >= ``p_consistent_fraction`` of the beats; "P
-absent" = no P wave at a fixed PR, or matched before < ``p_absent_fraction``):
+The rules, in order. ``irr`` = the Petrenas-style 8-beat RR irregularity (the whole-record
+median |dRR| / RR when the ectopy filter leaves too few intervals); "irregular" = irr >=
+``af_irregularity`` or the whole-record median |dRR| / RR >= ``af_rr_irregularity``; "P
+consistent" = a P wave at a fixed PR in the median beat, matched before >=
+``p_consistent_fraction`` of the beats (in a regular rhythm the median beat's P at a fixed PR
+is enough: at fast rates the P wave sits on the T wave and the beat-by-beat match misses it);
+"P absent" = no P wave at a fixed PR, or matched before < ``p_absent_fraction``:
 
 ======================  =============================================  ======================
 finding                 fires when                                     urgency
@@ -26,13 +29,14 @@ IRREG_UNCLASSIFIED      fewer than ``min_beats`` beats, or no RR        no findi
 (cannot tell)           irregularity / rate measured                   again)
 PACE                    pacing spikes and >= ``paced_fraction`` of      routine review
                         the beats paced
-AFIB                    irr >= ``af_irregularity`` and P absent [7,8]  refer today when the
-AFLT                    ... or regular: P absent and flutter waves     mean ventricular rate
-                        (T-Q spectral peak at ``flutter_atrial_bpm``,  > ``af_refer_bpm``,
-                        band share >= ``flutter_band_ratio``) [9]      else routine review
-SARRH                   P consistent and irr >= ``sarrh_irregularity``  no finding
-SBRAD / SR / STACH      P consistent, irr below, rate < ``brady_bpm``  routine review / no
-                        / between / > ``tachy_bpm`` [3,4]              finding / routine
+AFIB                    irregular and P absent [7,8]                   refer today when the
+AFLT                    regular, P absent and flutter waves (T-Q       mean ventricular rate
+                        spectral peak at ``flutter_atrial_bpm``, band  > ``af_refer_bpm``,
+                        share >= ``flutter_band_ratio``) [9]           else routine review
+SBRAD / STACH           P consistent, rate < ``brady_bpm`` / >         routine review
+                        ``tachy_bpm`` [3,4]
+SARRH                   P consistent, irr >= ``sarrh_irregularity``    no finding
+SR                      P consistent otherwise                         no finding
 SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
 3AVB                    regular, P absent at a fixed PR but a P wave   refer today
                         in the median beat (scattered: AV
@@ -51,6 +55,8 @@ PVC / PRC(S)            per 10 s >= ``pvc_per_10s`` / ``pac_per_10s``  routine r
                                                                        >= ``frequent_ectopy
                                                                        _per_10s``, else none
 BIGU / TRIGU            every 2nd / 3rd beat ectopic over 3 cycles     routine review
+                        (the rhythm finding unless irregular and P
+                        absent: AF with the pattern)
 ======================  =============================================  ======================
 
 Mobitz II is referred today (not in issue 17's examples): the 2018 ACC/AHA/HRS guideline [3]
@@ -114,6 +120,9 @@ NAMES: dict[str, dict[str, str]] = {
 CODES: tuple[str, ...] = tuple(NAMES)
 _CANNOT_TELL = {"en": "rhythm cannot be classified", "id": "irama tidak dapat diklasifikasikan"}
 _SINUS = ("SR", "SBRAD", "STACH", "SARRH")
+#: a bigeminal / trigeminal pattern is premature beats: each >= 20 % early (the feature's
+#: PREMATURE = 0.8), so the record's median |dRR| / RR is at least (1 - 0.8) / 2
+_PATTERN_IRR = 0.1
 
 
 def _num(x: float, nd: int, lang: str) -> str:
@@ -158,7 +167,8 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     JSON: ``{"values": ..., "reasons": ...}``) or a plain mapping of the values. ``ruleset``: a
     rule-set name, path or `detak.models.rules.RuleSet` with a ``[rhythm]`` section. Returns
     the rhythm finding first (one of SR, SBRAD, STACH, SARRH, AFIB, AFLT, SVTAC, 3AVB, PACE,
-    IRREG_UNCLASSIFIED), then the others (1AVB, 2AVB, PAUSE, PVC, PRC(S), BIGU, TRIGU).
+    BIGU, TRIGU, IRREG_UNCLASSIFIED), then the others (1AVB, 2AVB, PAUSE, PVC, PRC(S), BIGU,
+    TRIGU; a code at most once).
 
     >>> f = rhythm_findings({"n_beats": 3})
     >>> [(x["code"], x["urgency"], x["rule"]) for x in f]
@@ -167,32 +177,54 @@ def rhythm_findings(features: Any, *, ruleset: Any = "clinical") -> list[dict[st
     'Only 3 beats measured (fewer than 5): the rhythm cannot be classified; record again.'
     """
     t = _thresholds(ruleset)
-    values, why = _unpack(features)
-    primary, sinus = _primary(values, why, t)
+    values, why, beats = _unpack(features)
+    primary, sinus = _primary(values, why, t, beats)
     out = [primary]
     if primary["rule"] == "cannot_tell":
         return out
     for rule in _SECONDARY:
-        out += rule(values, t, sinus)
+        out += [f for f in rule(values, t, sinus) if f["code"] != primary["code"]]
     return out
 
 
-def _unpack(features: Any) -> tuple[Mapping[str, Any], Mapping[str, str]]:
+def _unpack(features: Any) -> tuple[Mapping[str, Any], Mapping[str, str], list[Mapping]]:
+    """(values, null reasons, per-beat dicts: empty when not given)."""
     if hasattr(features, "values") and hasattr(features, "reasons") and not isinstance(
             features, Mapping):
-        return features.values, features.reasons
+        return features.values, features.reasons, list(getattr(features, "beats", []) or [])
     if isinstance(features, Mapping) and isinstance(features.get("values"), Mapping):
-        return features["values"], features.get("reasons") or {}
+        return (features["values"], features.get("reasons") or {},
+                list(features.get("beats") or []))
     if isinstance(features, Mapping):
-        return features, {}
+        return features, {}, []
     raise TypeError(f"rhythm features must be RhythmFeatures or a mapping, got "
                     f"{type(features).__name__}")
 
 
-# --- the rhythm -------------------------------------------------------------------------
+def _cycle_irregularity(beats: list[Mapping], length: int) -> float | None:
+    """Irregularity of the ectopic cycle: RR summed over ``length`` consecutive intervals
+    (2: bigeminy, 3: trigeminy) from each starting offset, ``median |d cycle| / mean cycle``,
+    the smallest over the offsets (the offset that starts each cycle at the ectopic beat).
+    Low in PVC bigeminy (coupling + compensatory pause repeat), high in AF whose beats happen
+    to alternate ectopic / dominant. None with fewer than 3 cycles.
 
-def _primary(v: Mapping[str, Any], why: Mapping[str, str],
-             t: RhythmThresholds) -> tuple[dict[str, Any], bool]:
+    >>> _cycle_irregularity([{"rr_before_ms": x} for x in
+    ...     (None, 807, 534, 925, 584, 898, 509, 984, 523, 927, 578, 843, 510)], 2)
+    0.018
+    """
+    rr = [float(b["rr_before_ms"]) for b in beats if b.get("rr_before_ms") is not None]
+    out = []
+    for off in range(length):
+        cyc = [sum(rr[i: i + length]) for i in range(off, len(rr) - length + 1, length)]
+        if len(cyc) >= 3:
+            d = sorted(abs(x - y) for x, y in zip(cyc[1:], cyc[:-1], strict=True))
+            med = (d[(len(d) - 1) // 2] + d[len(d) // 2]) / 2
+            out.append(med / (sum(cyc) / len(cyc)))
+    return round(min(out), 3) if out else None
+
+
+def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
+             beats: list[Mapping]) -> tuple[dict[str, Any], bool]:
     """(the rhythm finding, True when the rhythm is sinus)."""
     n = _get(v, "n_beats")
     rate = _get(v, "ventricular_rate_bpm")
@@ -211,8 +243,16 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
                         _CANNOT_TELL), False
     irr_key = "petrenas_irregularity"
     irr = _get(v, irr_key)
-    if irr is None:
+    pattern = _pattern(v)
+    rr_irr = _get(v, "rr_irregularity")
+    if irr is None and pattern is None:
         irr_key, irr = "rr_irregularity", _get(v, "rr_irregularity")
+    if irr is None and pattern is not None:
+        # every other (third) interval touches an ectopic beat: the filter leaves nothing,
+        # and the whole record's irregularity is the ectopy's; whether the coupled cycle
+        # repeats (ectopy) or not (AF whose beats alternate by chance) needs the beats
+        cyc = _cycle_irregularity(beats, 2 if pattern == "bigeminy" else 3) if beats else None
+        irr_key, irr = ("cycle", cyc) if cyc is not None else ("pattern", 0.0)
     if rate is None or irr is None:
         missing = "ventricular_rate_bpm" if rate is None else "rr_irregularity"
         r = {"en": f"The RR irregularity could not be measured ({why.get(missing, 'unknown')}): "
@@ -228,8 +268,9 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
     pfrac = _get(v, "p_present_fraction")
     p_sinus = p_tmpl is True and pfrac is not None and pfrac >= t.p_consistent_fraction
     p_absent = p_tmpl is False or (pfrac is not None and pfrac < t.p_absent_fraction)
-    win, win_id = (("8-beat windows", "jendela 8 denyut") if irr_key == "petrenas_irregularity"
-                   else ("whole record", "seluruh rekaman"))
+    win, win_id = {"petrenas_irregularity": ("8-beat windows", "jendela 8 denyut"),
+                   "cycle": ("of the ectopic cycle", "siklus ektopik")}.get(
+        irr_key, ("whole record", "seluruh rekaman"))
     irr_r = _reason("RR irregularity {x} (" + win + "), AF limit {lim}.",
                     "Ketidakteraturan RR {x} (" + win_id + "), batas FA {lim}.",
                     x=(irr, 3), lim=(t.af_irregularity, 2))
@@ -244,8 +285,27 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             "Lonjakan pacu sebelum {k} dari {n} denyut (irama pacu mulai {f} %).",
             k=(paced, 0), n=(n, 0), f=(100 * t.paced_fraction, 0)), rate_r]), False
 
-    irregular = irr >= t.af_irregularity
-    flutter = _flutter(v, t)
+    ectopic = (_get(v, "pvc_count") or 0) + (_get(v, "pac_count") or 0)
+    windowed = irr_key in ("petrenas_irregularity", "cycle")
+    whole = (rr_irr is not None and rr_irr >= t.af_rr_irregularity and pattern is None
+             and not ectopic)
+    irregular = (windowed and irr >= t.af_irregularity) or whole
+    if pattern is not None and not (irregular and p_absent):
+        code = "BIGU" if pattern == "bigeminy" else "TRIGU"
+        return _finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code), rate_r,
+                                                        p_r]), False
+    if not windowed or (irregular and irr < t.af_irregularity):
+        irr_r = _reason("RR irregularity {x} over the whole record (AF limit {lim}"
+                        + (", {p} in 8-beat windows after ectopy filtering)." if windowed
+                           else "; the ectopy filter left too few intervals).")
+                        + ("" if not ectopic else " Premature beats counted: the whole "
+                           "record's irregularity is not used for AF."),
+                        "Ketidakteraturan RR {x} pada seluruh rekaman (batas FA {lim}"
+                        + (", {p} dalam jendela 8 denyut)." if windowed else ").")
+                        + ("" if not ectopic else " Ada denyut prematur: ketidakteraturan "
+                           "seluruh rekaman tidak dipakai untuk FA."),
+                        x=(rr_irr or 0.0, 3), lim=(t.af_rr_irregularity, 2), p=(irr, 3))
+    flutter = None if irregular else _flutter(v, t)
     if p_absent and (irregular or flutter is not None):
         code = "AFLT" if flutter is not None else "AFIB"
         refer = mean_rate > t.af_refer_bpm
@@ -259,12 +319,15 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
         return _finding(code, REFER_TODAY if refer else ROUTINE_REVIEW,
                         "flutter" if code == "AFLT" else "af", reasons,
                         ventricular_rate_bpm=round(mean_rate, 1)), False
+    if p_tmpl is True and not p_sinus and not irregular:
+        # regular, and the median beat has a P wave at a fixed PR (the jitter test) that the
+        # beat-by-beat match missed (fast rates: P on the T wave): sinus
+        p_sinus = True
+        p_r = {"en": "P wave at a fixed PR in the median beat (regular rhythm; matched before "
+                     f"{100.0 * (pfrac or 0.0):.0f} % of the beats one by one).",
+               "id": "Gelombang P dengan PR tetap pada denyut median (irama teratur; cocok "
+                     f"sebelum {100.0 * (pfrac or 0.0):.0f} % denyut satu per satu)."}
     if p_sinus:
-        if irr >= t.sarrh_irregularity:
-            return _finding("SARRH", NO_FINDING, "sinus_arrhythmia", [p_r, _reason(
-                "RR irregularity {x} at or above {lim} with P waves before the beats.",
-                "Ketidakteraturan RR {x} mencapai {lim} dengan gelombang P sebelum denyut.",
-                x=(irr, 3), lim=(t.sarrh_irregularity, 2)), rate_r]), True
         if rate < t.brady_bpm:
             return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
                 "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
@@ -273,6 +336,11 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
             return _finding("STACH", ROUTINE_REVIEW, "sinus_tachy", [_reason(
                 "Rate {r} bpm is above {lim} bpm.", "Laju {r} dpm di atas {lim} dpm.",
                 r=(rate, 0), lim=(t.tachy_bpm, 0)), p_r]), True
+        if irr >= t.sarrh_irregularity:
+            return _finding("SARRH", NO_FINDING, "sinus_arrhythmia", [p_r, _reason(
+                "RR irregularity {x} at or above {lim} with P waves before the beats.",
+                "Ketidakteraturan RR {x} mencapai {lim} dengan gelombang P sebelum denyut.",
+                x=(irr, 3), lim=(t.sarrh_irregularity, 2)), rate_r]), True
         return _finding("SR", NO_FINDING, "sinus", [_reason(
             "Regular rate {r} bpm (within {lo}–{hi} bpm).",
             "Laju teratur {r} dpm (dalam {lo}–{hi} dpm).",
@@ -298,6 +366,13 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str],
                        "RR tidak teratur tetapi gelombang P tidak jelas ada atau tidak ada: "
                        "irama tidak dapat diklasifikasikan.")
         return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "irregular_unclassified",
+                        [lead, irr_r, p_r, rate_r]), False
+    if ectopic and rr_irr is not None and rr_irr >= t.af_rr_irregularity:
+        lead = _reason("RR irregular with premature beats and no P waves at a fixed PR: AF "
+                       "with ectopy or ectopy alone cannot be told apart.",
+                       "RR tidak teratur dengan denyut prematur dan tanpa gelombang P dengan "
+                       "PR tetap: FA dengan ektopik atau ektopik saja tidak dapat dibedakan.")
+        return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "ectopy_unclassified",
                         [lead, irr_r, p_r, rate_r]), False
     lead = _reason("Regular rhythm without P waves at a fixed PR before the beats (junctional "
                    "rhythm, 2:1 AV block or P waves not seen): cannot classify.",
@@ -405,16 +480,29 @@ def _ectopy(v: Mapping[str, Any], t: RhythmThresholds, sinus: bool) -> list[dict
                     "{k} kontraksi " + id_ + " prematur, {r} per 10 detik"
                     + (" (sering: minimal {f})." if frequent else "."),
                     k=(k, 0), r=(rate, 1), f=(t.frequent_ectopy_per_10s, 0))]))
-    pattern = _get(v, "ectopy_pattern")
-    if pattern in ("bigeminy", "trigeminy"):
+    pattern = _pattern(v)
+    if pattern is not None:
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
-        nth = "2nd" if code == "BIGU" else "3rd"
-        nth_id = "kedua" if code == "BIGU" else "ketiga"
-        out.append(_finding(code, ROUTINE_REVIEW, pattern, [{
-            "en": f"Every {nth} beat premature over at least 3 cycles ({pattern}).",
-            "id": f"Setiap denyut {nth_id} prematur selama minimal 3 siklus "
-                  f"({NAMES[code]['id']})."}]))
+        out.append(_finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code)]))
     return out
+
+
+def _pattern(v: Mapping[str, Any]) -> str | None:
+    """"bigeminy" / "trigeminy" when the beats of the pattern are premature, else None: a
+    pattern of beats labelled ectopic by their shape alone in a regular rhythm is not one
+    (PTB-XL 17: 2:1 flutter whose flutter waves deform every third QRS)."""
+    pattern, rr_irr = _get(v, "ectopy_pattern"), _get(v, "rr_irregularity")
+    if pattern not in ("bigeminy", "trigeminy") or rr_irr is None or rr_irr < _PATTERN_IRR:
+        return None
+    return str(pattern)
+
+
+def _pattern_reason(code: str) -> dict[str, str]:
+    nth, nth_id = ("2nd", "kedua") if code == "BIGU" else ("3rd", "ketiga")
+    return {"en": f"Every {nth} beat ectopic over at least 3 cycles "
+                  f"({NAMES[code]['en']}).",
+            "id": f"Setiap denyut {nth_id} ektopik selama minimal 3 siklus "
+                  f"({NAMES[code]['id']})."}
 
 
 _SECONDARY: tuple[Callable[[Mapping[str, Any], RhythmThresholds, bool], list[dict]], ...] = (

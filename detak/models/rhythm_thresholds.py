@@ -42,6 +42,7 @@ class RhythmThresholds:
 
     min_beats: int                       # fewer beats: the rhythm cannot be classified
     af_irregularity: float               # Petrenas-style 8-beat RR irregularity: AF at >=
+    af_rr_irregularity: float            # ... or whole-record median |dRR| / RR at >=
     sarrh_irregularity: float            # ... sinus arrhythmia (P waves present) at >=
     p_consistent_fraction: float         # sinus: P at a fixed PR before >= this share of beats
     p_absent_fraction: float             # AF: P matched before < this share of beats
@@ -66,7 +67,8 @@ class RhythmThresholds:
 
 # allowed (low, high] of each threshold; fractions and ratios in (0, 1]
 _LIMITS: dict[str, tuple[float, float]] = {
-    "min_beats": (2, 100), "af_irregularity": (0, 5), "sarrh_irregularity": (0, 5),
+    "min_beats": (2, 100), "af_irregularity": (0, 5), "af_rr_irregularity": (0, 5),
+    "sarrh_irregularity": (0, 5),
     "p_consistent_fraction": (0, 1), "p_absent_fraction": (0, 1), "brady_bpm": (0, 300),
     "tachy_bpm": (0, 300), "af_refer_bpm": (0, 300), "flutter_atrial_bpm": (0, 600),
     "flutter_band_ratio": (0, 1), "pause_s": (0, 60), "pause_refer_s": (0, 60),
@@ -77,7 +79,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
 }
 _PAIRS = ("flutter_atrial_bpm", "dropped_beat_ratio")
 # (smaller, larger): the first must be below the second
-_ORDER = (("sarrh_irregularity", "af_irregularity"), ("brady_bpm", "tachy_bpm"),
+_ORDER = (("brady_bpm", "tachy_bpm"),
           ("pause_s", "pause_refer_s"), ("mobitz_ii_pr_range_ms", "mobitz_i_pr_range_ms"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from detak.models.rhythm_rules import (
@@ -108,9 +109,11 @@ def test_sinus_rate_classes_at_their_limits(rate, code):
 
 def test_sinus_needs_p_waves_before_the_beats():
     lim = T.p_consistent_fraction
-    assert codes(sinus(p_present_fraction=lim))[0] == "SR"
-    assert codes(sinus(p_present_fraction=lim - 0.01))[0] != "SR"
     assert codes(sinus(p_wave_template=False))[0] != "SR"
+    # an irregular rhythm needs the P waves beat by beat
+    irregular = {"petrenas_irregularity": max(T.af_irregularity, T.sarrh_irregularity)}
+    assert codes(sinus(p_present_fraction=lim, **irregular))[0] == "SARRH"
+    assert codes(sinus(p_present_fraction=lim - 0.01, **irregular))[0] != "SARRH"
 
 
 # ------------------------------------------------------------------------------ AF
@@ -121,7 +124,17 @@ def test_sinus_needs_p_waves_before_the_beats():
     (T.af_irregularity + 0.05, "AFIB")])
 def test_af_irregularity_limit(irr, code):
     # no P waves; below the AF limit and regular at 72 bpm: cannot classify, never SR
-    assert codes(af(petrenas_irregularity=irr))[0] == code
+    assert codes(af(petrenas_irregularity=irr, rr_irregularity=0.01))[0] == code
+
+
+@pytest.mark.parametrize(("rr_irr", "code"), [
+    (T.af_rr_irregularity - EPS, "IRREG_UNCLASSIFIED"), (T.af_rr_irregularity, "AFIB")])
+def test_af_whole_record_irregularity_limit(rr_irr, code):
+    # the ectopy filter left a regular-looking remainder; the whole record is irregular
+    f = rhythm_findings(af(petrenas_irregularity=0.01, rr_irregularity=rr_irr))[0]
+    assert f["code"] == code
+    if code == "AFIB":
+        assert "whole record" in f["reasons"][0]["en"]
 
 
 def test_af_needs_p_waves_absent():
@@ -211,3 +224,131 @@ def test_an_edited_threshold_changes_the_findings(tmp_path):
     assert dataclasses.replace(T, brady_bpm=60.0) == mine.rhythm
     assert rhythm_findings(sinus(ventricular_rate_bpm=55.0))[0]["code"] == "SR"
     assert rhythm_findings(sinus(ventricular_rate_bpm=55.0), ruleset=mine)[0]["code"] == "SBRAD"
+
+
+# ------------------------------------------------------------------------------ flutter, SVT
+
+
+def regular_no_p(**over):
+    return af(**{"petrenas_irregularity": 0.01, "rr_irregularity": 0.01, **over})
+
+
+def test_flutter_waves_in_a_regular_rhythm_without_p():
+    lo, hi = T.flutter_atrial_bpm
+    ratio = T.flutter_band_ratio
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio))[0] == "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=hi / 60, fwave_band_ratio=ratio))[0] == "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60 - 0.1, fwave_band_ratio=ratio))[0] != "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=hi / 60 + 0.1, fwave_band_ratio=ratio))[0] != "AFLT"
+    assert codes(regular_no_p(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio - 0.01))[0] != "AFLT"
+    # irregular with the same atrial waves: AF (the f-wave peak does not tell them apart)
+    assert codes(af(fwave_peak_hz=lo / 60, fwave_band_ratio=ratio))[0] == "AFIB"
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.svt_min_bpm, "IRREG_UNCLASSIFIED"), (T.svt_min_bpm + 1, "SVTAC")])
+def test_svt_limit(rate, code):
+    assert codes(regular_no_p(ventricular_rate_bpm=rate, mean_rr_ms=60000 / rate))[0] == code
+
+
+def test_a_regular_rhythm_with_a_fixed_p_in_the_median_beat_is_sinus_at_fast_rates():
+    # the beat-by-beat P match misses P waves on the T wave at 120 bpm
+    f = rhythm_findings(sinus(ventricular_rate_bpm=120.0, p_present_fraction=0.0))[0]
+    assert f["code"] == "STACH" and "median beat" in f["reasons"][1]["en"]
+    # irregular with the same: AF (no P wave before the beats)
+    assert codes(af(p_wave_template=True, p_present_fraction=0.0))[0] == "AFIB"
+
+
+@pytest.mark.parametrize(("irr", "code"), [
+    (T.sarrh_irregularity - EPS, "SR"), (T.sarrh_irregularity, "SARRH")])
+def test_sinus_arrhythmia_limit(irr, code):
+    f = rhythm_findings(sinus(petrenas_irregularity=irr))[0]
+    assert f["code"] == code and f["urgency"] == NO_FINDING
+
+
+# ------------------------------------------------------------------------------ AV block
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.escape_max_bpm - 1, "3AVB"), (T.escape_max_bpm, "IRREG_UNCLASSIFIED")])
+def test_complete_av_block_is_a_slow_regular_escape_with_dissociated_p(rate, code):
+    v = regular_no_p(ventricular_rate_bpm=rate, mean_rr_ms=60000 / rate, p_peak_jitter_ms=40.0)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    if code == "3AVB":
+        assert f["urgency"] == REFER_TODAY and "40 ms" in f["reasons"][1]["en"]
+    # no P wave at all in the median beat: junctional or P not seen, not called 3AVB
+    assert codes({**v, "p_peak_jitter_ms": None})[0] == "IRREG_UNCLASSIFIED"
+
+
+@pytest.mark.parametrize(("pr", "found"), [
+    (T.first_degree_pr_ms, False), (T.first_degree_pr_ms + 1, True)])
+def test_first_degree_av_block_limit(pr, found):
+    assert ("1AVB" in codes(sinus(pr_median_ms=pr))) is found
+    # no P waves (AF): no PR, never 1AVB
+    assert "1AVB" not in codes(af(pr_median_ms=pr))
+
+
+def dropped(ratio, pr_range, **over):
+    rr = 60000 / 72.0
+    return sinus(longest_rr_ms=ratio * rr, pr_range_ms=pr_range, **over)
+
+
+def test_second_degree_av_block_mobitz_i_and_ii():
+    lo, hi = T.dropped_beat_ratio
+    one = find(dropped(lo, T.mobitz_i_pr_range_ms), "2AVB")
+    assert one["mobitz"] == "I" and one["urgency"] == ROUTINE_REVIEW
+    two = find(dropped(hi, T.mobitz_ii_pr_range_ms - 1), "2AVB")
+    assert two["mobitz"] == "II" and two["urgency"] == REFER_TODAY
+    assert "blocked premature atrial beat" in two["reasons"][1]["en"]
+    for v in (dropped(lo - 0.01, 60.0), dropped(hi + 0.01, 60.0),
+              dropped(lo, (T.mobitz_i_pr_range_ms + T.mobitz_ii_pr_range_ms) / 2),
+              dropped(lo, 60.0, pvc_count=1, pvc_per_10s=1.0)):
+        assert "2AVB" not in codes(v)
+
+
+# ------------------------------------------------------------------------------ paced, ectopy
+
+
+def test_paced_rhythm_limit():
+    n = 12
+    k = int(np.ceil(T.paced_fraction * n))
+    f = rhythm_findings(sinus(pacing_spikes=True, paced_count=k))[0]
+    assert f["code"] == "PACE" and f["urgency"] == ROUTINE_REVIEW
+    assert codes(sinus(pacing_spikes=True, paced_count=k - 1))[0] != "PACE"
+    assert codes(sinus(pacing_spikes=False, paced_count=n))[0] != "PACE"
+
+
+@pytest.mark.parametrize(("code", "key", "count"), [
+    ("PVC", "pvc_per_10s", "pvc_count"), ("PRC(S)", "pac_per_10s", "pac_count")])
+def test_ectopy_counts_per_10_s(code, key, count):
+    lim = T.pvc_per_10s if code == "PVC" else T.pac_per_10s
+    assert code not in codes(sinus(**{key: lim - 0.1, count: 1}))
+    f = find(sinus(**{key: lim, count: 1}), code)
+    assert f["urgency"] == (ROUTINE_REVIEW if lim >= T.frequent_ectopy_per_10s else NO_FINDING)
+    f = find(sinus(**{key: T.frequent_ectopy_per_10s, count: 3}), code)
+    assert f["urgency"] == ROUTINE_REVIEW and "frequent" in f["reasons"][0]["en"]
+
+
+@pytest.mark.parametrize(("pattern", "code"), [("bigeminy", "BIGU"), ("trigeminy", "TRIGU")])
+def test_bigeminy_and_trigeminy_are_the_rhythm_not_af(pattern, code):
+    f = rhythm_findings(sinus(ectopy_pattern=pattern, rr_irregularity=0.1))[0]
+    assert f["code"] == code and f["urgency"] == ROUTINE_REVIEW and f["reasons"][0]["id"]
+    assert code not in codes(sinus())
+    # beats labelled ectopic by shape in a regular rhythm (|dRR|/RR < 0.1): no pattern
+    assert code not in codes(sinus(ectopy_pattern=pattern, rr_irregularity=0.099))
+    # PTB-XL 6967 (BIGU, PVC): every other beat a PVC, the ectopy filter leaves no interval,
+    # the whole record's irregularity is 1.79 and no P wave at a fixed PR
+    v = af(ectopy_pattern=pattern, petrenas_irregularity=None, rr_irregularity=1.79,
+           pvc_count=6, pvc_per_10s=6.0)
+    assert codes(v) == [code, "PVC"]
+    # AF with a bigeminal stretch: irregular after the filter, no P waves: AF, and the pattern
+    assert codes(af(ectopy_pattern=pattern)) == ["AFIB", code]       # af(): |dRR|/RR 0.18
+
+
+def test_irregular_from_premature_beats_without_p_waves_is_not_af_and_not_called_regular():
+    # PTB-XL 8911 (3AVB): 11 of 14 beats labelled PVC, the ectopy filter leaves nothing
+    v = af(petrenas_irregularity=None, rr_irregularity=0.38, pvc_count=11, pvc_per_10s=11.0)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == "IRREG_UNCLASSIFIED" and f["rule"] == "ectopy_unclassified"
+    assert "premature" in f["reasons"][0]["en"] and "Regular" not in f["reasons"][0]["en"]

@@ -1,0 +1,64 @@
+"""benchmarks/rhythm_ptbxl.py: the metrics, the subsample weights, the classifier switch."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import rhythm_ptbxl as bench
+
+
+def _raw(ecg_id, statements, values):
+    return {"ecg_id": ecg_id, "fold": 9, "age": 70.0, "statements": statements,
+            "features": {"values": values, "reasons": {}}, "error": None}
+
+
+AF = {"n_beats": 12, "ventricular_rate_bpm": 90.0, "mean_rr_ms": 660.0,
+      "petrenas_irregularity": 0.2, "rr_irregularity": 0.2, "p_wave_template": False,
+      "p_present_fraction": 0.0}
+SR = {**AF, "petrenas_irregularity": 0.01, "rr_irregularity": 0.01, "p_wave_template": True,
+      "p_present_fraction": 1.0}
+
+
+def test_counts_sens_spec_ppv_f1_with_weights():
+    rows, errors = bench.score([_raw(1, {"AFIB": 0.0}, AF), _raw(2, {"SR": 0.0}, SR),
+                                _raw(3, {"SR": 0.0}, AF), _raw(4, {"AFIB": 0.0}, SR),
+                                {"ecg_id": 5, "fold": 9, "statements": {}, "features": None,
+                                 "error": "boom"}], "12lead", ["rules"])
+    assert errors == 1
+    c = bench.counts(rows, "rules", "AFIB")
+    assert (c.tp, c.fp, c.fn, c.tn) == (1, 1, 1, 1)
+    assert (c.sens, c.spec, c.ppv, c.f1) == (0.5, 0.5, 0.5, 0.5)
+    rows[1].weight = 3.0                       # an SR-only record standing for 3
+    assert bench.counts(rows, "rules", "AFIB").spec == 0.75
+    assert bench.verdict(c, (0.5, 0.5)) == "PASS" and bench.verdict(c, (0.51, 0.5)) == "FAIL"
+
+
+def test_prc_s_counts_pac_statements_and_sr_only_is_the_subsampled_stratum():
+    assert bench.Row(1, 9, None, {"PAC": 0.0}, {}).states("PRC(S)")
+    assert bench.sr_only({"SR": 0.0, "NORM": 100.0})
+    assert not bench.sr_only({"SR": 0.0, "1AVB": 100.0})
+    assert not bench.sr_only({"SR": 0.0, "SARRH": 0.0})
+
+
+def test_the_classifier_is_scored_when_importable(monkeypatch):
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+    seen = []
+
+    def predict_findings(features, *, view):
+        seen.append(view)
+        return [{"code": "AFIB", "source": "classifier", "probability": 0.9, "urgency":
+                 "refer today", "reasons": []}]
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    rows, _ = bench.score([_raw(2, {"SR": 0.0}, SR)], "II", ["classifier"])
+    assert seen == ["II"] and rows[0].found("classifier", "AFIB")
+    assert not rows[0].found("rules", "AFIB")
+
+
+def test_fold_10_is_refused():
+    import pytest
+
+    with pytest.raises(SystemExit, match="fold 10"):
+        bench._parse_folds("9-10")
