@@ -10,8 +10,10 @@ and every axes is placed in millimetres, so the ECG grid's small squares are 1 m
 * the ECG: 12 leads in the 3 × 4 layout (2.5 s each) plus a 10-s lead II rhythm strip, or one
   10-s strip per lead for 1- to 3-lead recordings; under each strip the MI Grad-CAM as a colour
   band with its legend (12-lead screenings);
-* intervals with the clinical rule set's normal ranges, values outside them marked;
-  rhythm-risk labels (s3, clinical) and reasons; NB label and probability; MI probability with
+* intervals with the clinical rule set's normal ranges, values outside them marked; the
+  rhythm findings (issue 17: name and level in the report's language, urgency colour, the
+  classifier's probability, reasons, "for the doctor" where rules and classifier disagree);
+  the interval rule labels (s3, clinical) and reasons; NB label and probability; MI probability with
   the model's operating point (or why MI was not screened); quality verdict; versions;
 * the disclaimer in both languages and a signature line for the reviewing doctor.
 
