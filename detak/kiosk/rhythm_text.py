@@ -91,7 +91,10 @@ def finding_rows(rhythm: Mapping[str, Any] | None, lang: str) -> list[dict[str, 
     _ = translator(lang)
     rules = rhythm_findings(rhythm, "rules")
     clf = rhythm_findings(rhythm, "classifier")
-    clf_p = {str(f["code"]): f.get("probability") for f in clf}
+    clf_p: dict[str, Any] = {}
+    for f in clf:                   # a classifier class may stand for a group (BIGU + TRIGU)
+        for code in _codes(f):
+            clf_p.setdefault(code, f.get("probability"))
     rule_codes = {str(f["code"]) for f in rules}
     rows = []
     for f in rules:
@@ -101,12 +104,18 @@ def finding_rows(rhythm: Mapping[str, Any] | None, lang: str) -> list[dict[str, 
                          _(NOT_BY_CLASSIFIER) if disagree else None))
     for f in clf:
         code = str(f["code"])
-        if code in rule_codes:
+        if rule_codes & set(_codes(f)):
             continue
         disagree = bool(rules) and code in CLASSIFIER_CODES
         rows.append(_row(f, lang, "classifier", f.get("probability"), disagree,
                          _(ONLY_BY_CLASSIFIER) if disagree else None))
     return rows
+
+
+def _codes(f: Mapping[str, Any]) -> list[str]:
+    """A classifier finding's code and the statements its class stands for (``codes``)."""
+    extra = f.get("codes") if isinstance(f.get("codes"), list) else []
+    return [str(f["code"]), *(str(c) for c in extra)]
 
 
 def _row(f: Mapping[str, Any], lang: str, source: str, p: Any, disagree: bool,
