@@ -125,23 +125,35 @@ def rhythm_record(rec: Recording, lang: str, beats: Any = None) -> dict[str, Any
     Keys: ``findings`` (rules findings, then the classifier's when one is shipped: code,
     source, probability, urgency, reasons in both languages), ``features`` (every feature value
     of `detak.signal.rhythm.RhythmFeatures`, without the per-beat list), ``feature_units``,
-    ``feature_reasons`` (why a feature is null) and ``lead``. A recording the features cannot
-    be computed on (`detak.signal.rhythm.RhythmError`, e.g. NaN samples) gets no findings and
-    the reason in ``feature_reasons["all"]``.
+    ``feature_reasons`` (why a feature is null) and ``lead``. A recording with flagged gaps
+    (lost packets) is read on its longest gap-free stretch, ``window_s`` [start, stop] s,
+    with its beats found again there: never across a gap, where a filled gap could read as a
+    pause or an irregular RR. A recording the features cannot be computed on
+    (`detak.signal.rhythm.RhythmError`) gets no findings and the reason in
+    ``feature_reasons["all"]``.
     """
+    from detak.data.gaps import clean_runs, gap_spans
     from detak.models.rhythm_rules import rhythm_block
     from detak.signal.rhythm import RhythmError
 
+    extra: dict[str, Any] = {}
+    spans = gap_spans(rec) if rec.meta.get("gaps") else []
+    if spans:
+        a, b = max(clean_runs(spans, rec.n_samples), key=lambda r: (r[1] - r[0], -r[0]),
+                   default=(0, 0))
+        rec = rec.replace(signal=rec.signal[:, a:b], meta={**rec.meta, "gaps": []})
+        beats = None       # the quality check's beats index the whole recording
+        extra["window_s"] = [round(a / rec.fs, 2), round(b / rec.fs, 2)]
     try:
         block = rhythm_block(rec, lang=lang, beats=beats)
     except RhythmError as err:
         return {"findings": [], "features": {}, "feature_units": {},
-                "feature_reasons": {"all": str(err)}, "lead": None}
+                "feature_reasons": {"all": str(err)}, "lead": None, **extra}
     return {"findings": list(block.get("findings") or []),
             "features": dict(block.get("features") or {}),
             "feature_units": dict(block.get("units") or {}),
             "feature_reasons": dict(block.get("reasons") or {}),
-            "lead": block.get("lead")}
+            "lead": block.get("lead"), **extra}
 
 
 # ---------------------------------------------------------------------------------- NB

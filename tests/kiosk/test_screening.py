@@ -294,3 +294,17 @@ def test_recording_the_features_cannot_take_gets_no_findings_and_a_reason(twelve
     s = screen(twelve, lang="en")
     assert s.rhythm["findings"] == [] and "NaN" in s.rhythm["feature_reasons"]["all"]
     assert s.urgency["level"] == "routine review"     # the other rules still run
+
+
+def test_a_recording_with_a_flagged_gap_gets_rhythm_findings_from_its_longest_clean_stretch(
+        twelve):
+    """A BLE packet lost (0.3 s NaN, flagged) must not cost the AF screening: the rhythm is
+    read on the longest gap-free stretch (never across the gap, where a filled gap could
+    make a pause or an irregular RR), and the screening says which stretch."""
+    sig = twelve.signal.copy()
+    sig[:, 300:330] = np.nan
+    rec = twelve.replace(signal=sig, meta={**twelve.meta, "gaps": [[3.0, 3.3]]})
+    s = screen(rec, lang="en")
+    assert [f["code"] for f in s.rhythm["findings"] if f["source"] == "rules"][0] == "SR"
+    assert s.rhythm["window_s"] == [3.3, 10.0]
+    assert s.rhythm["features"]["duration_s"] == pytest.approx(6.7, abs=0.01)

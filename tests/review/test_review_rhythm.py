@@ -37,6 +37,7 @@ def synced(clinic) -> dict[str, int]:
         af = copy.deepcopy(s)
         af["id"] = uuid.uuid4().hex
         af["rhythm"]["findings"] = [AF_RULES, AF_CLF, SR_CLF]
+        af["rhythm"]["window_s"] = [3.3, 10.0]          # as after a lost BLE packet
         for x in (old, af):
             st.save_screening(x, rec, None, resident_id=base["resident_id"])
     assert clinic.sync()["pending"] == 0
@@ -63,6 +64,7 @@ def test_rhythm_findings_show_reasons_and_source_and_the_form_proposes_them(clin
     assert "AFIB · rules" in text and "AFLT · classifier · p = 0.41" in text
     assert "RR irregularity 0.124 (8-beat windows)" in text
     assert "Found by the classifier only: for the doctor." in text
+    assert "Rhythm read on the gap-free stretch 3.3–10 s" in text
     assert 'value="AFIB" checked' in text                   # the rules' finding, proposed
     assert 'value="AFLT">' in text                           # offered, not proposed
     api = c.get(f"/api/v1/review/screenings/{synced['af']}").json()
