@@ -56,7 +56,7 @@ same or a higher level (sinus bradycardia ↔ ``hr_low`` / ``bradycardia``, sinu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,7 +257,7 @@ def assess_urgency(*, quality: str, quality_reasons: Sequence[str] = (),
 
 
 def _rhythm_rule(f: Mapping[str, Any], said: Mapping[str, str], lang: str,
-                 fire: Any) -> None:
+                 fire: Callable[..., None]) -> None:
     """Fire the urgency rule of one rhythm finding of the rules (none for the classifier's,
     for a level "no finding", or when the interval rules already said it as urgently)."""
     from detak.kiosk.rhythm_read import reasons_in, urgency_level
