@@ -354,3 +354,39 @@ def test_atrial_fibrillation_is_shown_with_its_reasons_and_urgency(
     page.locator(".rfind").scroll_into_view_if_needed()
     shots("results-rhythm")
     shots.publish()
+
+
+def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(tmp_path: Path) -> None:
+    """A stored screening whose rules find AF, with the classifier agreeing (its probability
+    beside the rules' finding) and finding flutter alone ("for the doctor"), at 800×480 in
+    Indonesian: readable, no sideways scroll, tap targets kept."""
+    from detak.data.samples import load_sample
+    from detak.kiosk.screening import screen
+    from tests.kiosk.test_rhythm_pages import with_af
+
+    rec = load_sample("ptbxl-00286")
+    s = with_af(screen(rec, lang="id").to_dict(), "clf-1")
+    store = tmp_path / "store"
+    with Store.open(store) as st:
+        st.add_nurse(NURSE, PIN)
+        st.save_screening(s, rec)
+    _need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with running_kiosk(store) as (base, _health), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = _new_page(browser, base, "id")
+        walk = Shots(page, tmp_path, "walk")
+        _sign_in(page, walk, TEXTS["id"])
+        page.goto(f"/screenings/{s['id']}")
+        page.locator(".rfind").scroll_into_view_if_needed()
+        rows = page.locator(".rfind li.rf")
+        assert rows.count() == 2
+        assert "pengklasifikasi 0,93" in rows.nth(0).inner_text()
+        assert "untuk dokter" in rows.nth(1).inner_text() and "clf" in (
+            rows.nth(1).get_attribute("class") or "")
+        _check_tap_targets(page)
+        shots = Shots(page, tmp_path, "af-clf-id")
+        shots("results-rhythm")
+        shots.publish()
+        browser.close()
