@@ -117,6 +117,7 @@ def _commands(tmp: Path, model: str) -> dict[str, tuple[list[str], set[str]]]:
     return {
         "intervals": (["intervals", "{src}"], set(PROBLEM) - {"three_leads"}),
         "quality": (["quality", "{src}"], set(PROBLEM) - {"three_leads"}),
+        "rhythm": (["rhythm", "{src}"], set(PROBLEM) - {"three_leads"}),
         "rules": (["rules", "{src}"], set(PROBLEM) - {"three_leads"}),
         "plot": (["plot", "{src}", "--out", out + ".png"], set(PROBLEM) - {"three_leads"}),
         "convert": (["convert", "{src}", out + ".csv"], READ),
@@ -131,8 +132,8 @@ def _commands(tmp: Path, model: str) -> dict[str, tuple[list[str], set[str]]]:
     }
 
 
-CASES = [(cmd, case) for cmd in ("intervals", "quality", "rules", "plot", "convert", "classify",
-                                 "predict", "explain", "evaluate", "tabular")
+CASES = [(cmd, case) for cmd in ("intervals", "quality", "rhythm", "rules", "plot", "convert",
+                                 "classify", "predict", "explain", "evaluate", "tabular")
          for case in PROBLEM]
 
 
@@ -188,7 +189,7 @@ def test_file_and_argument_errors_of_the_other_commands(bad, tmp_path, capsys):
 
 # --- the exit rule: 0 all analysed, 1 some rejected or failed, 2 usage -------------------------
 
-@pytest.mark.parametrize("command", ["intervals", "quality", "rules", "plot"])
+@pytest.mark.parametrize("command", ["intervals", "quality", "rhythm", "rules", "plot"])
 def test_exit_rule_per_source(command, bad, tmp_path, capsys):
     extra = ["--out", str(tmp_path)] if command == "plot" else []
     code, out, err = _run([command, "sample://ludb-1", *extra], capsys)
@@ -197,7 +198,7 @@ def test_exit_rule_per_source(command, bad, tmp_path, capsys):
     code, out, err = _run([command, "sample://ludb-1", bad["half_second"], *extra], capsys)
     assert code == 1, err
     assert "half_second" in err.strip().splitlines()[-1] and "Traceback" not in err
-    if command in {"intervals", "quality"}:
+    if command in {"intervals", "quality", "rhythm"}:
         objs = [__import__("json").loads(ln) for ln in out.splitlines()]
         assert len(objs) == 2 and objs[0]["source"] == "sample://ludb-1"
 

@@ -42,7 +42,8 @@ SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine r
                         in the median beat (scattered: AV
                         dissociation), rate < ``escape_max_bpm`` [3]
 IRREG_UNCLASSIFIED      anything else (irregular with P waves in some  routine review
-                        beats, regular without P, P not measured)
+                        beats, irregular from premature beats without
+                        P, regular without P, P not measured)
 1AVB                    sinus rhythm and median PR >                   routine review
                         ``first_degree_pr_ms`` [3]
 2AVB (mobitz I / II)    sinus, no ectopy, the longest RR is            refer today (II),

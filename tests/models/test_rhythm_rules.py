@@ -352,3 +352,49 @@ def test_irregular_from_premature_beats_without_p_waves_is_not_af_and_not_called
     f = rhythm_findings(v)[0]
     assert f["code"] == "IRREG_UNCLASSIFIED" and f["rule"] == "ectopy_unclassified"
     assert "premature" in f["reasons"][0]["en"] and "Regular" not in f["reasons"][0]["en"]
+
+
+# ------------------------------------------------------------------------------ rhythm_block
+
+
+def test_rhythm_block_keys_lead_and_language():
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    rec = load_sample("ludb-1")
+    b = rhythm_block(rec, classifier=False)
+    assert set(b) == {"findings", "features", "units", "reasons", "lead"}
+    assert b["lead"] == "all" and b["findings"][0]["label"] == "sinus bradikardia"
+    assert set(b["units"]) == set(b["features"])
+    one = rhythm_block(rec, lead="II", lang="en", classifier=False)
+    assert one["lead"] == "II" and one["findings"][0]["label"] == "sinus bradycardia"
+    with pytest.raises(KeyError, match="available leads: I, II"):
+        rhythm_block(rec, lead="V7")
+    with pytest.raises(ValueError, match="lang"):
+        rhythm_block(rec, lang="fr")
+
+
+def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch):
+    import sys
+    import types
+
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    views = []
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+
+    def predict_findings(features, *, view):
+        views.append((view, "values" in features))
+        return [{"code": "SBRAD", "source": "classifier", "probability": 0.8,
+                 "urgency": ROUTINE_REVIEW, "reasons": [{"en": "p 0.80", "id": "p 0,80"}]}]
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    rec = load_sample("ludb-1")
+    b = rhythm_block(rec, lead="II")
+    assert [f["source"] for f in b["findings"]] == ["rules", "classifier"]
+    assert views == [("II", True)]
+    assert [f["source"] for f in rhythm_block(rec, classifier=False)["findings"]] == ["rules"]
+    rhythm_block(rec)
+    assert views[-1] == ("12lead", True)
