@@ -68,13 +68,21 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(kiosk: str) -> Iterator[object]:
+def chromium() -> Iterator[object]:
+    """Debian's Chromium through Playwright (one per module: Playwright's sync API runs once)."""
+    _need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(kiosk: str, chromium: object) -> object:
+    """The browser of the walks against the module's kiosk."""
+    return chromium
 
 
 class Shots:
@@ -356,7 +364,8 @@ def test_atrial_fibrillation_is_shown_with_its_reasons_and_urgency(
     shots.publish()
 
 
-def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(tmp_path: Path) -> None:
+def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(
+        chromium: object, tmp_path: Path) -> None:
     """A stored screening whose rules find AF, with the classifier agreeing (its probability
     beside the rules' finding) and finding flutter alone ("for the doctor"), at 800×480 in
     Indonesian: readable, no sideways scroll, tap targets kept."""
@@ -370,12 +379,8 @@ def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(tmp_path:
     with Store.open(store) as st:
         st.add_nurse(NURSE, PIN)
         st.save_screening(s, rec)
-    _need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with running_kiosk(store) as (base, _health), sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = _new_page(browser, base, "id")
+    with running_kiosk(store) as (base, _health):
+        page = _new_page(chromium, base, "id")
         walk = Shots(page, tmp_path, "walk")
         _sign_in(page, walk, TEXTS["id"])
         page.goto(f"/screenings/{s['id']}")
@@ -389,4 +394,4 @@ def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(tmp_path:
         shots = Shots(page, tmp_path, "af-clf-id")
         shots("results-rhythm")
         shots.publish()
-        browser.close()
+        page.context.close()
