@@ -2,7 +2,8 @@
 and save each page as a 100-dpi PNG (poppler's pdftoppm; `make pdf-tools`) under
 docs/results/kiosk-report/.
 
-Cases: PTB-XL 184 (fold 9, labelled MI: ILMI + ASMI; never fold 10), 12 leads at 100 Hz; LUDB 1
+Cases: PTB-XL 184 (fold 9, labelled MI: ILMI + ASMI; never fold 10), 12 leads at 100 Hz; PTB-XL
+4531 (fold <= 8, atrial fibrillation, likelihood 100), 12 leads: the rhythm findings; LUDB 1
 lead II alone (single lead); LUDB 1 leads I, II, III (3-lead); PTB-XL 184 with Gaussian noise
 of 1.5 mV SD added (seed 0), which the quality check rejects. The resident, nurse and facility
 are invented; the sex shown is the record's (the limits the screening used).
@@ -34,7 +35,8 @@ def cases() -> dict[str, tuple[str, object]]:
     noisy = mi.replace(signal=(mi.signal + np.random.default_rng(0).normal(
         0, 1.5, mi.signal.shape)).astype(np.float32))
     ludb = load_sample("ludb-1")
-    return {"mi-12-lead": ("ptbxl://184", mi), "single-lead": ("ludb://1 (II)",
+    return {"mi-12-lead": ("ptbxl://184", mi),
+            "af-12-lead": ("ptbxl://4531", ptb.record(4531)), "single-lead": ("ludb://1 (II)",
                                                                ludb.select(["II"])),
             "three-lead": ("ludb://1 (I, II, III)", ludb.select(["I", "II", "III"])),
             "rejected": ("ptbxl://184 + noise", noisy)}

@@ -464,8 +464,12 @@ def create_app(store_dir: str | Path, *, device: str | list[str] | None = None,
 
         q = s.get("quality") or {}
         q_notes = quality_texts(q, lang_of(request))[0] if q.get("verdict") == "warn" else []
+        from detak.kiosk.rhythm_text import finding_rows
+
+        rhythm = s.get("rhythm") or {}
         return page(request, "result.html", s=s, rows=rows, mi=mi, ecg_svg=svg, job=job,
-                    quality_notes=q_notes,
+                    quality_notes=q_notes, rhythm_rows=finding_rows(rhythm, lang_of(request)),
+                    rhythm_new="interval_findings" in rhythm,
                     saved_id=saved_id, level_meaning=urg.LEVEL_MEANING,
                     s3_risk=urg.S3_RISK_LABELS, s3_explained=urg.S3_EXPLAINED,
                     s3_beside_no_finding=urg.S3_BESIDE_NO_FINDING)

@@ -10,8 +10,10 @@ and every axes is placed in millimetres, so the ECG grid's small squares are 1 m
 * the ECG: 12 leads in the 3 × 4 layout (2.5 s each) plus a 10-s lead II rhythm strip, or one
   10-s strip per lead for 1- to 3-lead recordings; under each strip the MI Grad-CAM as a colour
   band with its legend (12-lead screenings);
-* intervals with the clinical rule set's normal ranges, values outside them marked;
-  rhythm-risk labels (s3, clinical) and reasons; NB label and probability; MI probability with
+* intervals with the clinical rule set's normal ranges, values outside them marked; the
+  rhythm findings (issue 17: name and level in the report's language, urgency colour, the
+  classifier's probability, reasons, "for the doctor" where rules and classifier disagree);
+  the interval rule labels (s3, clinical) and reasons; NB label and probability; MI probability with
   the model's operating point (or why MI was not screened); quality verdict; versions;
 * the disclaimer in both languages and a signature line for the reviewing doctor.
 
@@ -358,18 +360,65 @@ def _intervals_table(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[
                              88, 5.6, color="#444444", max_lines=2)
 
 
+_FINDINGS_BOTTOM = 183.0   # mm: the versions line is at 186 mm
+_RHYTHM_ROWS = 4           # rhythm findings shown at most (the rest: "… and N more")
+
+
+def _rhythm_findings(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
+                     x: float, y: float, w: float) -> float:
+    """The rhythm findings (issue 17): a mark in the urgency colour (grey: the classifier's
+    alone), the name, the level, the classifier's probability, the reasons in ``lang``, and
+    "for the doctor" where rules and classifier disagree. Nothing for an old screening."""
+    from detak.kiosk.rhythm_text import finding_rows
+
+    rhythm = s.get("rhythm") or {}
+    rows = finding_rows(rhythm, lang)
+    if not rows and "interval_findings" not in rhythm:
+        return y          # screened before rhythm findings existed
+    page.text(x, y, _("Rhythm"), 9, fontweight="bold")
+    y += 4.6
+    if not rows:
+        return page.wrapped(x, y, _("No rhythm finding: the rhythm could not be classified "
+                                    "from this recording. The doctor sees the ECG."), w, 6.8,
+                            max_lines=2) + 1.0
+    for i, row in enumerate(rows):
+        if i == _RHYTHM_ROWS or y > _FINDINGS_BOTTOM - 12:
+            page.text(x, y, _("… and {n} more").format(n=len(rows) - i), 6.2)
+            return y + 3.2
+        colour = ("#777777" if row["source"] == "classifier"
+                  else _URGENCY_COLOURS.get(row["level"], ("#2e7d32", ""))[0])
+        page.rect(x, y - 0.2, 1.6, 3.4, fc=colour, ec="none")
+        head = row["name"]
+        if row["level"] != "no finding":
+            head += f" — {_(row['level'])}"
+        if row["probability_text"]:
+            head += f" · {row['probability_text']}"
+        y = page.wrapped(x + 2.8, y, head, w - 2.8, 7.3, fontweight="bold", max_lines=2)
+        if row["reasons"]:
+            y = page.wrapped(x + 2.8, y + 0.2, " ".join(row["reasons"]), w - 2.8, 6.1,
+                             max_lines=3 if len(rows) <= 2 else 2, color="#333333")
+        if row["note"]:
+            y = page.wrapped(x + 2.8, y + 0.2, "⚑ " + row["note"], w - 2.8, 6.1,
+                             max_lines=2, color="#5b21b6", fontweight="bold")
+        y += 1.0
+    return y
+
+
 def _findings(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
               x: float, y: float, w: float) -> float:
     rhythm = s.get("rhythm") or {}
-    page.text(x, y, _("Rhythm risk"), 9, fontweight="bold")
-    y += 5
+    y = _rhythm_findings(page, s, lang, _, x, y, w)
+    page.text(x, y, _("Interval rules"), 8, fontweight="bold")
+    y += 4.0
     labels = [f"S3: {rhythm.get('s3_label_text') or rhythm.get('s3_label') or '—'}",
               _("clinical: {label}").format(label=rhythm.get("clinical_label_text") or "—")]
-    y = page.wrapped(x, y, "   ·   ".join(labels), w, 7.5, fontweight="bold")
+    y = page.wrapped(x, y, "   ·   ".join(labels), w, 7.0, fontweight="bold")
     for reason in (rhythm.get("reasons") or [])[:3]:
-        y = page.wrapped(x, y + 0.3, "• " + reason, w, 6.5, max_lines=2)
+        if y > _FINDINGS_BOTTOM - 6:
+            break
+        y = page.wrapped(x, y + 0.3, "• " + reason, w, 6.2, max_lines=2)
     nb = s.get("nb") or {}
-    if nb.get("label"):
+    if nb.get("label") and y <= _FINDINGS_BOTTOM - 3:
         y = page.wrapped(x, y + 0.8, _("NB model: {label} (probability {p})").format(
             label=nb.get("label_text") or nb["label"], p=_fixed(nb.get("probability") or 0,
                                                                 lang)), w, 7.0)

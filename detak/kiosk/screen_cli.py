@@ -133,9 +133,15 @@ def output_view(screening: dict[str, Any], report_pdf: str | None) -> dict[str, 
 
 
 def _summary_line(view: dict[str, Any]) -> str:
+    """One line per screening: id, source, quality verdict, urgency, and the codes of the
+    rhythm rules' findings ("rhythm AFIB, PVC"; none for a rejected recording)."""
+    from detak.kiosk.rhythm_read import rhythm_findings
+
     urgency = view.get("urgency") or {}
-    return (f"{view['id']}  {view['source']}  {view['quality']['verdict']}  "
+    line = (f"{view['id']}  {view['source']}  {view['quality']['verdict']}  "
             f"{urgency.get('level_text') or urgency.get('level')}")
+    codes = [str(f["code"]) for f in rhythm_findings(view.get("rhythm"), "rules")]
+    return line + (f"  rhythm {', '.join(codes)}" if codes else "")
 
 
 def run_screen_command(sources: Sequence[str], store_dir: str | Path, *,

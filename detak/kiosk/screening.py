@@ -7,7 +7,9 @@ Steps (each a public function of a lower layer; nothing here measures or classif
    allowed, as ``detak quality`` does). A recording the quality check rejects stops here: its
    reasons, every interval null, no labels, no model, urgency "no finding" with "record again".
 2. rule labels: the ``s3`` and ``clinical`` rule sets (`detak.models.rules`) on the intervals,
-   with the resident's sex when known; reasons in the chosen language.
+   with the resident's sex when known; reasons in the chosen language. Rhythm findings:
+   `detak.models.rhythm_rules.rhythm_block` with the quality check's beat train
+   (`rhythm_record`).
 3. NB: the shipped Gaussian NB (`NB_MODEL`, S3's model re-trained on PTB-XL intervals by
    ``tools/train_kiosk_nb.py``): its label and the probability of that label.
 4. MI and the other superclasses, for recordings with the 12 standard leads or the 8
@@ -16,7 +18,7 @@ Steps (each a public function of a lower layer; nothing here measures or classif
    runtime (onnxruntime, never torch; `detak.export.predict.load_model`) with its fused
    Grad-CAM maps. Other recordings get every measurement defined for them and
    ``mi_reason`` says plainly that MI screening needs 12 leads.
-5. urgency: `detak.kiosk.urgency.assess_urgency`.
+5. urgency: `detak.kiosk.urgency.assess_urgency` (the rhythm findings of the rules included).
 
 >>> from detak.data.samples import load_sample
 >>> s = screen(load_sample("ptbxl-00286"), lang="en", source="sample://ptbxl-00286")
@@ -40,6 +42,7 @@ from typing import Any
 
 from detak.data.recording import Recording
 from detak.kiosk.i18n import N_, check_language, translator
+from detak.kiosk.rhythm_read import interval_findings, rhythm_findings
 from detak.kiosk.types import Screening
 from detak.kiosk.urgency import assess_urgency, finite
 from detak.signal.analysis import INTERVAL_KEYS
@@ -51,8 +54,8 @@ RULESETS: tuple[str, ...] = ("s3", "clinical")
 MI_LEADS_8: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 # The stages `screen` times when given ``timings``: "record" is building the JSON record
 # (NaN -> null, urgency, versions, the `Screening`).
-STAGES: tuple[str, ...] = ("validation", "quality", "intervals", "rules_nb", "cnn_cam",
-                           "record")
+STAGES: tuple[str, ...] = ("validation", "quality", "intervals", "rules_nb", "rhythm",
+                           "cnn_cam", "record")
 CAM_DIGITS = 4  # significant digits kept of each Grad-CAM value (raw maps can be ~1e-3)
 
 MSG_NEEDS_12 = N_("MI screening needs 12 leads: this recording has {n} ({leads}).")
@@ -74,15 +77,18 @@ class ScreeningInputError(ValueError):
 def rule_labels(values: dict[str, Any], sex: str | None, lang: str) -> dict[str, Any]:
     """``s3`` and ``clinical`` labels of the interval ``values`` with reasons in ``lang``.
 
+    ``interval_findings``: one structured finding per reason (rule set, finding, parameter,
+    value, unit, label, text); ``findings`` is left for the rhythm findings (`rhythm_record`).
+
     >>> r = rule_labels({"hr_bpm": 45.0, "pr_ms": 150.0}, None, "id")
-    >>> r["clinical_label"], r["clinical_label_text"], r["findings"][0]["finding"]
+    >>> r["clinical_label"], r["clinical_label_text"], r["interval_findings"][0]["finding"]
     ('abnormal', 'abnormal', 'bradycardia')
     """
     from detak.models.rules import InvalidValueError, NoMeasurementsError, load_ruleset
 
     _ = translator(lang)
-    out: dict[str, Any] = {"reasons": [], "findings": [], "summary": {}, "missing": {},
-                           "sex": sex}
+    out: dict[str, Any] = {"reasons": [], "interval_findings": [], "summary": {},
+                           "missing": {}, "sex": sex}
     for name in ("clinical", "s3"):  # clinical first: its reasons are the nurse's first read
         rs = load_ruleset(name)
         try:
@@ -98,14 +104,56 @@ def rule_labels(values: dict[str, Any], sex: str | None, lang: str) -> dict[str,
         out["missing"][name] = list(res.missing)
         for r in res.reasons:
             out["reasons"].append(r.message[lang])
-            out["findings"].append({"ruleset": name, "finding": r.finding,
+            out["interval_findings"].append({"ruleset": name, "finding": r.finding,
                                     "parameter": r.parameter, "value": r.value,
                                     "unit": r.unit, "label": r.category,
                                     "text": r.finding_text[lang],
                                     "sex_assumed": r.sex_assumed})
     return {k: out[k] for k in ("s3_label", "s3_label_text", "clinical_label",
-                                "clinical_label_text", "reasons", "findings", "summary",
-                                "missing", "sex")}
+                                "clinical_label_text", "reasons", "interval_findings",
+                                "summary", "missing", "sex")}
+
+
+# ------------------------------------------------------------------------------ rhythm
+
+
+def rhythm_record(rec: Recording, lang: str, beats: Any = None) -> dict[str, Any]:
+    """The screening's rhythm findings and the rhythm feature values behind them:
+    `detak.models.rhythm_rules.rhythm_block` on ``rec`` (every lead), given ``beats`` (the
+    quality check's beat train, so the beats are not detected twice).
+
+    Keys: ``findings`` (rules findings, then the classifier's when one is shipped: code,
+    source, probability, urgency, reasons in both languages), ``features`` (every feature value
+    of `detak.signal.rhythm.RhythmFeatures`, without the per-beat list), ``feature_units``,
+    ``feature_reasons`` (why a feature is null) and ``lead``. A recording with flagged gaps
+    (lost packets) is read on its longest gap-free stretch, ``window_s`` [start, stop] s,
+    with its beats found again there: never across a gap, where a filled gap could read as a
+    pause or an irregular RR. A recording the features cannot be computed on
+    (`detak.signal.rhythm.RhythmError`) gets no findings and the reason in
+    ``feature_reasons["all"]``.
+    """
+    from detak.data.gaps import clean_runs, gap_spans
+    from detak.models.rhythm_rules import rhythm_block
+    from detak.signal.rhythm import RhythmError
+
+    extra: dict[str, Any] = {}
+    spans = gap_spans(rec) if rec.meta.get("gaps") else []
+    if spans:
+        a, b = max(clean_runs(spans, rec.n_samples), key=lambda r: (r[1] - r[0], -r[0]),
+                   default=(0, 0))
+        rec = rec.replace(signal=rec.signal[:, a:b], meta={**rec.meta, "gaps": []})
+        beats = None       # the quality check's beats index the whole recording
+        extra["window_s"] = [round(a / rec.fs, 2), round(b / rec.fs, 2)]
+    try:
+        block = rhythm_block(rec, lang=lang, beats=beats)
+    except RhythmError as err:
+        return {"findings": [], "features": {}, "feature_units": {},
+                "feature_reasons": {"all": str(err)}, "lead": None, **extra}
+    return {"findings": list(block.get("findings") or []),
+            "features": dict(block.get("features") or {}),
+            "feature_units": dict(block.get("units") or {}),
+            "feature_reasons": dict(block.get("reasons") or {}),
+            "lead": block.get("lead"), **extra}
 
 
 # ---------------------------------------------------------------------------------- NB
@@ -358,7 +406,8 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
 
     _ = translator(lang)
     rec = recording
-    analysis = analyse_recording(rec, timings=timings)
+    keep: dict[str, Any] = {}   # the quality check's beat train, for the rhythm findings
+    analysis = analyse_recording(rec, timings=timings, keep=keep)
     lap = time.perf_counter()
     analysis = _json_safe(analysis)  # NaN -> null: the record is plain JSON
     q = analysis.get("quality") or {}
@@ -393,15 +442,20 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     now = time.perf_counter()
     if timings is not None:
         timings["rules_nb"], lap = now - lap, now
+    rhythm.update(rhythm_record(rec, lang, keep.get("beats")))
+    now = time.perf_counter()
+    if timings is not None:
+        timings["rhythm"], lap = now - lap, now
     mi, mi_reason = mi_screen(rec, model, lang, q.get("per_lead") or {})
     now = time.perf_counter()
     if timings is not None:
         timings["cnn_cam"], lap = now - lap, now
-    clinical = [(f["finding"], f["label"]) for f in rhythm["findings"]
-                if f["ruleset"] == "clinical"]
-    texts = {f["finding"]: f["text"] for f in rhythm["findings"] if f["ruleset"] == "clinical"}
+    clinical_rows = [f for f in interval_findings(rhythm) if f["ruleset"] == "clinical"]
     urgency = assess_urgency(quality=quality["verdict"], intervals=values,
-                             clinical_findings=clinical, clinical_texts=texts, mi=mi,
+                             clinical_findings=[(f["finding"], f["label"])
+                                                for f in clinical_rows],
+                             clinical_texts={f["finding"]: f["text"] for f in clinical_rows},
+                             rhythm=rhythm_findings(rhythm), mi=mi,
                              notes=[mi_reason] if mi_reason else [], lang=lang)
     out = Screening.new(**common, fiducials=analysis.get("fiducials") or {}, rhythm=rhythm,
                         nb=nb, mi=mi, mi_reason=mi_reason, urgency=urgency.to_dict(),

@@ -17,7 +17,11 @@ field:
 * ``fiducials``: beat times (s) and wave boundaries (ms), for drawing where intervals were
   measured;
 * ``rhythm``: ``s3_label``, ``clinical_label`` (with ``*_text`` in ``lang``), ``reasons`` (text
-  in ``lang``), ``findings`` (structured: rule set, code, parameter, value, label);
+  in ``lang``), ``interval_findings`` (structured: rule set, code, parameter, value, label),
+  ``findings`` (the rhythm findings of issue 17: code, source, probability, urgency, reasons in
+  both languages), ``features`` / ``feature_units`` / ``feature_reasons`` (the rhythm feature
+  values behind them), ``lead``. Screenings stored before issue 17 have the interval findings
+  at ``findings``; read both through `detak.kiosk.rhythm_read`;
 * ``nb``: ``label``, ``probability``, ``probabilities``, ``model`` (or label null + ``reason``);
 * ``mi``: ``probability``, ``model``, ``bundle``, ``runtime``, ``precision``,
   ``probabilities`` (the five superclasses, calibrated by the model card), ``calibration``

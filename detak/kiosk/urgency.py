@@ -24,12 +24,22 @@ model_finding      routine review    ST/T change, conduction disturbance or hype
 clinical_abnormal  routine review    a clinical-rule finding labelled ``abnormal`` (bradycardia,
                                      tachycardia, first-degree AV block, wide QRS, prolonged
                                      or short QTc) not already a refer-today reason
+rhythm_refer       refer today       a rhythm finding of the rules (`detak.models.rhythm_rules`)
+                                     with urgency refer today: complete AV block, pause > 3 s,
+                                     AF or flutter with a ventricular rate > 110 bpm
+rhythm_af          routine review    AF or flutter found by the rules, rate not fast: new AF is
+                                     what the screening looks for (stroke prevention)
+rhythm_review      routine review    another rhythm finding of the rules with urgency routine
+                                     review (e.g. Mobitz I, frequent ectopy, pause > 2 s)
 =================  ================  ========================================================
 
-Complete heart block is not detected: intervals carry no measure of AV dissociation (P waves
-marching through QRS complexes). Most complete blocks in the elderly have an escape rhythm of
-20–40 bpm (ventricular) or 40–60 bpm (junctional); ``hr_low`` refers the slower ones today and
-the clinical rule set's ``bradycardia`` (< 50 bpm) sends the others to routine review.
+Rhythm findings (issue 17) come with their own urgency, set and sourced by the rules that find
+them (`detak.models.rhythm_rules`); here each one the rules found gives one reason, "Rhythm:
+NAME — its last reason" (the rules give the deciding reason last: the AF rate, the pause).
+The classifier's findings never set the level: they are shown beside the rules for the
+doctor. A rhythm finding the interval rules already gave as a reason at the
+same or a higher level (sinus bradycardia ↔ ``hr_low`` / ``bradycardia``, sinus tachycardia ↔
+``hr_high`` / ``tachycardia``, first-degree AV block) is not said twice.
 
 >>> u = assess_urgency(quality="ok", intervals={"hr_bpm": 36.0, "qtc_bazett_ms": 430.0},
 ...                    clinical_findings=[("bradycardia", "abnormal")], lang="en")
@@ -47,7 +57,7 @@ the clinical rule set's ``bradycardia`` (< 50 bpm) sends the others to routine r
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,7 +134,25 @@ RULES: tuple[Rule, ...] = (
     Rule("clinical_abnormal", ROUTINE_REVIEW, N_("Clinical rules: {finding}."),
          "clinical rule set label abnormal (HR < 50 or > 100 bpm, PR > 200 ms, QRS ≥ 120 ms, "
          "QTc ≥ 450/460 ms or ≤ 340 ms)", "detak/models/rulesets/clinical.toml [1]–[6]"),
+    Rule("rhythm_refer", REFER_TODAY, N_("Rhythm: {finding} — {why}."),
+         "a rules rhythm finding with urgency refer today: complete AV block, pause > 3 s, "
+         "AF or flutter with ventricular rate > 110 bpm",
+         "detak.models.rhythm_rules (2018 ACC/AHA/HRS bradycardia guideline; 2020 ESC AF "
+         "guideline, lenient rate control < 110 bpm)"),
+    Rule("rhythm_af", ROUTINE_REVIEW,
+         N_("Rhythm: {finding} — not urgent, but a doctor must see it: this rhythm raises "
+            "the risk of stroke, which treatment lowers ({why})."),
+         "AF or atrial flutter found by the rules, ventricular rate ≤ 110 bpm",
+         "detak.models.rhythm_rules; 2020 ESC AF guideline (screening people ≥ 65 years)"),
+    Rule("rhythm_review", ROUTINE_REVIEW, N_("Rhythm: {finding} — {why}."),
+         "another rules rhythm finding with urgency routine review",
+         "detak.models.rhythm_rules"),
 )
+#: rhythm codes the interval rules may already have said: code → (urgency rule or clinical
+#: finding codes that say it)
+_SAID_BY_INTERVALS = {"SBRAD": ("hr_low", "bradycardia"), "STACH": ("hr_high", "tachycardia"),
+                      "1AVB": ("first_degree_av_block",)}
+_AF_CODES = ("AFIB", "AFLT")
 RULE_BY_CODE = {r.code: r for r in RULES}
 NOTHING_FOUND = N_("No finding that needs a doctor in the measured values.")
 
@@ -173,15 +201,17 @@ def assess_urgency(*, quality: str, quality_reasons: Sequence[str] = (),
                    intervals: Mapping[str, Any] | None = None,
                    clinical_findings: Sequence[tuple[str, str]] = (),
                    clinical_texts: Mapping[str, str] | None = None,
-                   mi: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
+                   mi: Mapping[str, Any] | None = None,
+                   rhythm: Sequence[Mapping[str, Any]] = (), notes: Sequence[str] = (),
                    lang: str = "id") -> Urgency:
     """Apply `RULES` to one screening's parts.
 
     ``quality``: the verdict (ok/warn/reject); ``intervals``: the interval keys;
     ``clinical_findings``: (finding code, label) of the clinical rule set's reasons, with
     ``clinical_texts`` the finding texts in ``lang``; ``mi``: ``probabilities`` per class and
-    ``thresholds`` {class: {operating, refer}} (None when the model did not run); ``notes``:
-    passed through (e.g. why MI was not screened).
+    ``thresholds`` {class: {operating, refer}} (None when the model did not run); ``rhythm``:
+    the rhythm findings (`detak.kiosk.rhythm_read.rhythm_findings`; only the rules' count);
+    ``notes``: passed through (e.g. why MI was not screened).
     """
     _ = translator(lang)
     fired: list[tuple[Rule, str]] = []
@@ -203,6 +233,10 @@ def assess_urgency(*, quality: str, quality_reasons: Sequence[str] = (),
     if "high_risk_qtc" in codes:
         qtc = _value(intervals, "qtc_bazett_ms")
         fire("qtc_high_risk", qtc=number(qtc, lang, 0) if qtc is not None else "?")
+    said = {r.code: r.level for r, _text in fired}   # rhythm reasons before the model's
+    said |= {code: ROUTINE_REVIEW for code, label in clinical_findings if label == "abnormal"}
+    for f in rhythm:
+        _rhythm_rule(f, said, lang, fire)
     probs = (mi or {}).get("probabilities") or {}
     p_mi = _value(probs, "MI")
     if mi and p_mi is not None:
@@ -222,6 +256,29 @@ def assess_urgency(*, quality: str, quality_reasons: Sequence[str] = (),
         if label == "abnormal" and code not in already:
             fire("clinical_abnormal", finding=(clinical_texts or {}).get(code, code))
     return _result(fired, lang, notes)
+
+
+def _rhythm_rule(f: Mapping[str, Any], said: Mapping[str, str], lang: str,
+                 fire: Callable[..., None]) -> None:
+    """Fire the urgency rule of one rhythm finding of the rules (none for the classifier's,
+    for a level "no finding", or when the interval rules already said it as urgently)."""
+    from detak.kiosk.rhythm_read import reasons_in, urgency_level
+    from detak.kiosk.rhythm_text import finding_name
+
+    if f.get("source") != "rules":
+        return
+    level = urgency_level(f)
+    if level == NO_FINDING:
+        return
+    code = str(f.get("code") or "")
+    if any(LEVELS.index(said[k]) >= LEVELS.index(level)
+           for k in _SAID_BY_INTERVALS.get(code, ()) if k in said):
+        return
+    why = (reasons_in(f, lang) or [code])[-1].rstrip(". ")  # the rules give the deciding
+    #                                                          reason last (e.g. the AF rate)
+    rule = ("rhythm_refer" if level == REFER_TODAY
+            else "rhythm_af" if code in _AF_CODES else "rhythm_review")
+    fire(rule, finding=finding_name(f, lang), why=why)
 
 
 def _result(fired: list[tuple[Rule, str]], lang: str, notes: Sequence[str]) -> Urgency:

@@ -247,6 +247,9 @@ def model_findings(scr: dict) -> list[str]:
     if rhythm.get("clinical_label"):
         out.append(f"Rule labels: clinical {rhythm['clinical_label']}"
                    + (f", S3 {rhythm['s3_label']}" if rhythm.get("s3_label") else "") + ".")
+    found = rhythm_findings_text(rhythm)
+    if found:
+        out.append("Rhythm findings: " + "; ".join(found) + ".")
     nb = scr.get("nb") if isinstance(scr.get("nb"), dict) else {}
     if nb.get("label"):
         p = _number(nb.get("probability"))
@@ -267,6 +270,36 @@ def model_findings(scr: dict) -> list[str]:
     label = scr.get("label") or scr.get("rule_label")
     if not out and isinstance(label, str):
         out.append(label)
+    return out
+
+
+def rhythm_findings_text(rhythm: Any) -> list[str]:
+    """A screening's rhythm findings (issue 17) as short English phrases: code, name, source,
+    the classifier's probability, the rules' urgency and reasons; [] for an old screening.
+
+    >>> rhythm_findings_text({"findings": [
+    ...     {"code": "AFIB", "source": "rules", "probability": None, "urgency": "refer_today",
+    ...      "reasons": [{"en": "ventricular rate 124 bpm > 110", "id": "..."}]},
+    ...     {"code": "AFIB", "source": "classifier", "probability": 0.91, "urgency": "none"}]})
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['AFIB Atrial fibrillation (AF) (rules, refer today: ventricular rate 124 bpm > 110)',
+     'AFIB Atrial fibrillation (AF) (classifier, p 0.91)']
+    """
+    from detak.kiosk.rhythm_read import reasons_in, rhythm_findings, urgency_level
+    from detak.kiosk.rhythm_text import finding_name
+
+    out = []
+    for f in rhythm_findings(rhythm if isinstance(rhythm, dict) else None):
+        parts = [str(f.get("source") or "rules")]
+        p = _number(f.get("probability"))
+        if p is not None:
+            parts.append(f"p {p:.2f}")
+        level = urgency_level(f)
+        if f.get("source") == "rules" and level != "no finding":
+            parts.append(level)
+        why = "; ".join(reasons_in(f, "en"))
+        text = ", ".join(parts) + (f": {why}" if why else "")
+        out.append(f"{f['code']} {finding_name(f, 'en')} ({text})")
     return out
 
 

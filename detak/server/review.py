@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from detak.kiosk.i18n import LANGUAGES, N_, number, translator
 from detak.kiosk.ranges import normal_ranges, range_text
+from detak.kiosk.rhythm_text import feature_rows, finding_rows
 from detak.server import review_data as rd
 from detak.server.audit import audit
 from detak.server.bodies import read_limited
@@ -133,8 +134,9 @@ async def queue_page(request: Request, facility: str = "", urgency: str = "", la
         s.commit()
         return "review/queue.html", 200, {
             **q, "user": user, "csrf": ws.csrf, "urgencies": list(rd.URGENCY_ORDER),
-            "label_options": list(rd.SUPERCLASSES) + ["SBRAD", "STACH", "1AVB", "LNGQT",
-                                                      "abnormal", "borderline", "high risk"],
+            "label_options": list(rd.SUPERCLASSES) + ["AFIB", "AFLT", "3AVB", "SBRAD", "STACH",
+                                                      "1AVB", "LNGQT", "abnormal",
+                                                      "borderline", "high risk"],
             "f": {"facility": fac, "urgency": urgency, "label": label, "date_from": date_from,
                   "date_to": date_to, "status": status}}
 
@@ -208,6 +210,8 @@ async def screening_page(request: Request, sid: int) -> Response:
             "prev_id": prev_id, "next_id": next_id, "versions": versions, "history": hist,
             "history_json": json.dumps(hist), "probs": probs,
             "intervals": _intervals_rows(d, res.sex if res else None, lang, _),
+            "rhythm_rows": finding_rows(d.get("rhythm"), lang),
+            "rhythm_features": feature_rows(d.get("rhythm"), lang),
             "proposed": versions[0]["labels"] if versions else rd.proposed_labels(d),
             "superclasses": rd.SUPERCLASSES, "rhythms": rd.RHYTHMS,
             "actions": [("none", _("no action")), ("routine", _("routine follow-up")),

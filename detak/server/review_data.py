@@ -6,8 +6,9 @@ access adds commits exactly when the access does).
 
 >>> proposed_labels({"mi": {"probabilities": {"MI": 0.7, "CD": 0.1}, "thresholds":
 ...     {"MI": {"operating": 0.4}, "CD": {"operating": 0.2}}},
-...     "rhythm": {"findings": [{"finding": "bradycardia"}]}})
-['MI', 'SBRAD']
+...     "rhythm": {"interval_findings": [{"ruleset": "clinical", "finding": "bradycardia"}],
+...                "findings": [{"code": "AFIB", "source": "rules"}]}})
+['MI', 'AFIB', 'SBRAD']
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from detak.server.review_models import ACTIONS, ReviewLock, Verdict
 LOCK_TTL = timedelta(minutes=15)
 SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 #: the rhythm and conduction statements of PTB-XL the rule sets speak about, and a few more
-RHYTHMS = ("SR", "SBRAD", "STACH", "SARRH", "AFIB", "AFLT", "PAC", "PVC", "1AVB", "2AVB",
-           "3AVB", "CLBBB", "CRBBB", "IRBBB", "LAFB", "WPW", "LNGQT", "PACE")
+#: (every code a rhythm finding can propose, `detak.kiosk.rhythm_text.CODE_NAME`, is here but
+#: PAUSE and IRREG_UNCLASSIFIED, which are not PTB-XL statements)
+RHYTHMS = ("SR", "SBRAD", "STACH", "SARRH", "AFIB", "AFLT", "SVTAC", "PSVT", "BIGU", "TRIGU",
+           "PAC", "PVC", "PRC(S)", "1AVB", "2AVB", "3AVB", "CLBBB", "CRBBB", "IRBBB", "LAFB",
+           "WPW", "LNGQT", "PACE")
 #: clinical rule-set finding → the PTB-XL statement it proposes
 _FINDING_STATEMENT = {"bradycardia": "SBRAD", "tachycardia": "STACH",
                       "first_degree_av_block": "1AVB", "prolonged_qtc": "LNGQT",
@@ -46,13 +50,20 @@ def _now() -> datetime:
 
 def proposed_labels(screening: dict[str, Any]) -> list[str]:
     """The labels the page proposes: superclasses at or above the model card's operating point
-    (as the screening carries it) and the statements the clinical rules' findings name."""
+    (as the screening carries it), the rhythm statements the rhythm rules found (issue 17; the
+    classifier's are shown beside them, not proposed), and the statements the clinical
+    rules' interval findings name. Old stored screenings (interval findings at
+    ``rhythm.findings``) are read as well (`detak.kiosk.rhythm_read`)."""
+    from detak.kiosk.rhythm_read import interval_findings, rhythm_findings
+
     mi = screening.get("mi") or {}
     probs, thr = mi.get("probabilities") or {}, mi.get("thresholds") or {}
     out = [c for c in SUPERCLASSES if isinstance(probs.get(c), (int, float))
            and probs[c] >= ((thr.get(c) or {}).get("operating") or 0.5)]
-    for f in (screening.get("rhythm") or {}).get("findings") or []:
-        st = _FINDING_STATEMENT.get(f.get("finding"))
+    rhythm = screening.get("rhythm") or {}
+    found = [f["code"] for f in rhythm_findings(rhythm, "rules") if f["code"] in RHYTHMS]
+    found += [_FINDING_STATEMENT.get(str(f.get("finding"))) for f in interval_findings(rhythm)]
+    for st in found:
         if st and st not in out:
             out.append(st)
     return out

@@ -44,7 +44,8 @@ def _invalid_issue(err: Any, rec: Recording) -> dict[str, Any]:
 
 
 def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
-                      timings: dict[str, float] | None = None) -> dict[str, Any]:
+                      timings: dict[str, float] | None = None,
+                      keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate, assess quality and measure intervals of ``rec``; a JSON-ready dict.
 
     Keys: the interval keys (``rr_ms`` … ``hr_bpm``, overall), ``per_lead``, ``reasons`` (why a
@@ -55,6 +56,9 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
 
     ``timings``: when a dict, filled with the seconds spent in ``validation``, ``quality`` and
     ``intervals`` (``benchmarks/kiosk.py``); the result is the same.
+    ``keep``: when a dict, given the quality check's beat train as ``beats`` (a
+    `detak.signal.beats.Beats`; absent for an invalid recording) so a caller can reuse it
+    (the kiosk's rhythm findings) instead of detecting the beats again.
     """
     import time
 
@@ -76,6 +80,8 @@ def analyse_recording(rec: Recording, *, notch_hz: float | None = None,
     if timings is not None:
         timings["validation"], lap = now - lap, now
     quality = assess_quality(rec)
+    if keep is not None:
+        keep["beats"] = quality.beats
     qd = quality.to_dict()
     now = time.perf_counter()
     if timings is not None:

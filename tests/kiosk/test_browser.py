@@ -35,9 +35,11 @@ SCREENS = os.environ.get("DETAK_KIOSK_SCREENS")
 CLEAN = "emu://ptbxl/1?speed=2"
 LEAD_OFF = "emu://ptbxl/286?speed=2&leadoff=0.5:9:RA"   # record again: the same, RA back on
 SLOW_WIDE = "emu://ptbxl/286?speed=2"      # 54 bpm, QRS 150 ms: values out of range
+AF = "emu://ptbxl/4531?speed=2"            # atrial fibrillation, 87 bpm (PTB-XL fold <= 8)
 NURSE, PIN = "Suster Uji Coba", "2468"
 LOCKED = "Perawat Lupa Pin"
-RESIDENTS = ("Ibu Sukma Percobaan", "Mr Budi Contohan", "Oma Wulan Sampelan")
+RESIDENTS = ("Ibu Sukma Percobaan", "Mr Budi Contohan", "Oma Wulan Sampelan",
+             "Opa Herman Cobaan")
 
 
 def _need_chromium() -> None:
@@ -56,7 +58,7 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         st.add_nurse(NURSE, PIN)
         st.add_nurse(LOCKED, PIN)
     with running_kiosk(store, "--device", CLEAN, "--device", LEAD_OFF, "--device",
-                       SLOW_WIDE) as (base, _health):
+                       SLOW_WIDE, "--device", AF) as (base, _health):
         yield base
     log = "".join(p.read_text(errors="replace") for p in store.parent.glob("kiosk-*.log"))
     assert "GET /residents/" in log                 # the access log is on ...
@@ -66,13 +68,21 @@ def kiosk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(kiosk: str) -> Iterator[object]:
+def chromium() -> Iterator[object]:
+    """Debian's Chromium through Playwright (one per module: Playwright's sync API runs once)."""
+    _need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(kiosk: str, chromium: object) -> object:
+    """The browser of the walks against the module's kiosk."""
+    return chromium
 
 
 class Shots:
@@ -322,3 +332,66 @@ def test_rejected_then_retake_in_bahasa_indonesia_at_1024x600(browser: object, k
     page.wait_for_url("**/result", timeout=60000)
     _results(page, shots, TEXTS["id"])
     shots.publish()
+
+
+@pytest.mark.parametrize(("lang", "viewport", "prefix", "af", "stroke"), [
+    ("id", VIEWPORT, "af-id", "Fibrilasi atrium (FA)", "risiko stroke"),
+    ("en", WIDE, "af-en1024", "Atrial fibrillation (AF)", "risk of stroke")])
+def test_atrial_fibrillation_is_shown_with_its_reasons_and_urgency(
+        browser: object, kiosk: str, tmp_path: Path, lang: str, viewport: dict, prefix: str,
+        af: str, stroke: str) -> None:
+    """Issue 17: an AF recording's results name the rhythm finding in the page's language
+    with its reasons, in the urgency colour, and the banner says why a doctor must see it."""
+    page = _new_page(browser, kiosk, lang, viewport)
+    shots = Shots(page, tmp_path, prefix)
+    walk = Shots(page, tmp_path, "walk")             # the steps before: shown by the walks
+    _sign_in(page, walk, TEXTS[lang])
+    number = "P-0404" if lang == "id" else "P-0405"
+    _register(page, walk, RESIDENTS[3], number, "M")
+    _record(page, walk, 3)                           # the AF record
+    banner = page.inner_text(".banner")
+    assert af in banner and stroke in banner
+    row = page.locator(".rfind li.rf", has_text=af)
+    assert row.count() == 1 and "lvl-routine-review" in row.get_attribute("class")
+    assert ("Laju ventrikel" if lang == "id" else "ventricular rate") in row.inner_text()
+    shots("results")
+    _check_tap_targets(page)
+    main = page.inner_text("main")
+    if lang == "id":
+        assert not [w for w in ENGLISH if w in main], main
+    page.locator(".rfind").scroll_into_view_if_needed()
+    shots("results-rhythm")
+    shots.publish()
+
+
+def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(
+        chromium: object, tmp_path: Path) -> None:
+    """A stored screening whose rules find AF, with the classifier agreeing (its probability
+    beside the rules' finding) and finding flutter alone ("for the doctor"), at 800×480 in
+    Indonesian: readable, no sideways scroll, tap targets kept."""
+    from detak.data.samples import load_sample
+    from detak.kiosk.screening import screen
+    from tests.kiosk.test_rhythm_pages import with_af
+
+    rec = load_sample("ptbxl-00286")
+    s = with_af(screen(rec, lang="id").to_dict(), "clf-1")
+    store = tmp_path / "store"
+    with Store.open(store) as st:
+        st.add_nurse(NURSE, PIN)
+        st.save_screening(s, rec)
+    with running_kiosk(store) as (base, _health):
+        page = _new_page(chromium, base, "id")
+        walk = Shots(page, tmp_path, "walk")
+        _sign_in(page, walk, TEXTS["id"])
+        page.goto(f"/screenings/{s['id']}")
+        page.locator(".rfind").scroll_into_view_if_needed()
+        rows = page.locator(".rfind li.rf")
+        assert rows.count() == 2
+        assert "pengklasifikasi 0,93" in rows.nth(0).inner_text()
+        assert "untuk dokter" in rows.nth(1).inner_text() and "clf" in (
+            rows.nth(1).get_attribute("class") or "")
+        _check_tap_targets(page)
+        shots = Shots(page, tmp_path, "af-clf-id")
+        shots("results-rhythm")
+        shots.publish()
+        page.context.close()

@@ -42,6 +42,10 @@ def test_contract_on_three_sources(tmp_path, capsys):
         assert set(o["quality"]) >= {"verdict", "reasons"}
         assert set(INTERVALS) <= set(o["intervals"])
         assert set(o["rhythm"]) >= {"s3_label", "clinical_label", "reasons"}
+        findings = o["rhythm"]["findings"]                  # issue 17: as `detak rhythm`
+        assert findings and all(set(f) >= {"code", "source", "probability", "urgency",
+                                           "reasons"} for f in findings)
+        assert all(f["source"] in ("rules", "classifier") for f in findings)
         assert set(o["nb"]) >= {"label", "probability"}
         assert set(o["urgency"]) >= {"level", "reasons"}
         assert o["urgency"]["level"] in ("refer today", "routine review", "no finding")
@@ -181,3 +185,17 @@ def test_a_defect_in_one_screening_does_not_stop_the_others(tmp_path, capsys, mo
     assert "RuntimeError: boom" in out[0]["error"] and out[1]["id"]
     assert err.strip().splitlines() == [
         "detak screen: error: ludb:1: screening failed: RuntimeError: boom"]
+
+
+def test_human_line_names_the_rules_rhythm_findings(tmp_path, capsys):
+    from detak.kiosk.screen_cli import _summary_line
+
+    view = {"id": "a", "source": "s", "quality": {"verdict": "ok"},
+            "urgency": {"level": "routine review"},
+            "rhythm": {"findings": [{"code": "AFIB", "source": "rules"},
+                                    {"code": "PVC", "source": "rules"},
+                                    {"code": "AFLT", "source": "classifier"}]}}
+    assert _summary_line(view).endswith("routine review  rhythm AFIB, PVC")
+    assert _summary_line({**view, "rhythm": None}).endswith("routine review")
+    code = main(["screen", "ludb://1", "--store", str(tmp_path / "S")])
+    assert code == 0 and "  rhythm SBRAD" in capsys.readouterr().out

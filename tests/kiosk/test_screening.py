@@ -104,7 +104,7 @@ def test_twelve_lead_has_mi_probabilities_and_cam(twelve):
     assert len(mi["cam"]["mi"]) == 1 and len(mi["cam"]["mi"][0]) == 1000
     assert mi["thresholds"]["MI"]["refer"] > mi["thresholds"]["MI"]["operating"] > 0
     assert s.rhythm["clinical_label"] == "abnormal"
-    assert any(f["finding"] == "wide_qrs" for f in s.rhythm["findings"])
+    assert any(f["finding"] == "wide_qrs" for f in s.rhythm["interval_findings"])
     assert s.nb["label"] in s.nb["probabilities"] and 0 < s.nb["probability"] <= 1
     assert s.urgency["level"] == "routine review"
     assert s.resident_id == "R-7" and s.device["url"] == "emu://x"
@@ -213,3 +213,98 @@ def test_a_loose_chest_electrode_stops_mi_but_not_the_rest(twelve, fault):
     assert s.mi_reason in s.urgency["notes"]
     idn = screen(twelve.replace(signal=sig), lang="id")
     assert "ulangi perekaman" in idn.mi_reason
+
+
+# --- rhythm findings (issue 17) ---------------------------------------------------------------
+
+CONTRACT = {"code", "source", "probability", "urgency", "reasons"}
+
+
+def test_rhythm_findings_sit_at_rhythm_findings_and_interval_findings_moved(twelve):
+    s = screen(twelve, lang="en")
+    assert s.rhythm["findings"] and all(set(f) >= CONTRACT for f in s.rhythm["findings"])
+    assert all("ruleset" not in f for f in s.rhythm["findings"])
+    assert {f["ruleset"] for f in s.rhythm["interval_findings"]} == {"s3", "clinical"}
+    assert {"s3_label", "clinical_label", "reasons"} <= set(s.rhythm)   # issue 14's keys
+    for f in s.rhythm["findings"]:
+        assert all(set(r) >= {"en", "id"} for r in f["reasons"])
+
+
+def test_rhythm_features_are_kept_without_the_per_beat_list(twelve):
+    from detak.signal.rhythm import UNITS
+
+    s = screen(twelve, lang="en")
+    r = s.rhythm
+    assert set(r["features"]) == set(UNITS) and r["feature_units"] == UNITS
+    assert "beats" not in r and r["lead"] == "all"
+    assert r["features"]["n_beats"] >= 8 and r["features"]["ventricular_rate_bpm"] > 30
+    assert len(json.dumps({k: r[k] for k in ("features", "feature_units",
+                                             "feature_reasons")})) < 4000
+
+
+def test_beats_are_detected_once_per_screening(twelve, monkeypatch):
+    """The rhythm features reuse the quality check's beat train (one beat detection)."""
+    import detak.signal.quality as quality
+    import detak.signal.rhythm as rhythm
+
+    calls = {"quality": 0}
+    real = quality.assess_quality
+
+    def counting(*a, **k):
+        calls["quality"] += 1
+        return real(*a, **k)
+
+    def no_detection(*a, **k):
+        raise AssertionError("rhythm_features detected the beats again")
+
+    monkeypatch.setattr(quality, "assess_quality", counting)
+    monkeypatch.setattr(rhythm, "detect_beats", no_detection)
+    s = screen(twelve, lang="en")
+    assert calls["quality"] == 1 and s.rhythm["findings"]
+
+
+def test_rejected_recording_has_no_rhythm_findings(twelve):
+    flat = twelve.replace(signal=np.zeros_like(twelve.signal))
+    s = screen(flat, lang="en")
+    assert s.rejected and s.rhythm is None
+
+
+def test_af_record_is_found_and_feeds_the_banner():
+    """PTB-XL 4531 (fold <= 8, AFIB likelihood 100, mean rate 87 bpm): AF by the rules,
+    routine review with the AF reason in both languages."""
+    from detak.data.ptbxl import open_ptbxl
+
+    rec = open_ptbxl().record(4531)
+    for lang, word in (("en", "Atrial fibrillation"), ("id", "Fibrilasi atrium")):
+        s = screen(rec, lang=lang)
+        af = [f for f in s.rhythm["findings"] if f["code"] == "AFIB" and f["source"] == "rules"]
+        assert af and "rhythm_af" in s.urgency["rules"]
+        assert any(word in r and "stroke" in r for r in s.urgency["reasons"])
+
+
+def test_recording_the_features_cannot_take_gets_no_findings_and_a_reason(twelve, monkeypatch):
+    from detak.signal.rhythm import RhythmError
+
+    def broken(*a, **k):
+        raise RhythmError("the signal has NaN samples")
+
+    import detak.models.rhythm_rules as rr
+
+    monkeypatch.setattr(rr, "rhythm_block", broken)
+    s = screen(twelve, lang="en")
+    assert s.rhythm["findings"] == [] and "NaN" in s.rhythm["feature_reasons"]["all"]
+    assert s.urgency["level"] == "routine review"     # the other rules still run
+
+
+def test_a_recording_with_a_flagged_gap_gets_rhythm_findings_from_its_longest_clean_stretch(
+        twelve):
+    """A BLE packet lost (0.3 s NaN, flagged) must not cost the AF screening: the rhythm is
+    read on the longest gap-free stretch (never across the gap, where a filled gap could
+    make a pause or an irregular RR), and the screening says which stretch."""
+    sig = twelve.signal.copy()
+    sig[:, 300:330] = np.nan
+    rec = twelve.replace(signal=sig, meta={**twelve.meta, "gaps": [[3.0, 3.3]]})
+    s = screen(rec, lang="en")
+    assert [f["code"] for f in s.rhythm["findings"] if f["source"] == "rules"][0] == "SR"
+    assert s.rhythm["window_s"] == [3.3, 10.0]
+    assert s.rhythm["features"]["duration_s"] == pytest.approx(6.7, abs=0.01)

@@ -147,3 +147,26 @@ def test_waveform_round_trip_validates_and_keeps_the_samples(recording) -> None:
     report = b["entry"][-1]["resource"]
     ecg_url = next(e["fullUrl"] for e in b["entry"] if e["resource"].get("component"))
     assert {"reference": ecg_url} in report["result"]
+
+
+def test_rhythm_findings_are_in_the_conclusion_and_old_screenings_export_as_before():
+    """Issue 17: the DiagnosticReport's conclusion lists the rhythm findings (code, name,
+    source, classifier probability, the rules' urgency and reasons) as it lists rule labels;
+    a screening stored before (interval findings at rhythm.findings) exports without them."""
+    af = {"code": "AFIB", "source": "rules", "probability": None, "urgency": "routine review",
+          "reasons": [{"en": "Mean ventricular rate 87 bpm at or below 110 bpm.", "id": "x"}]}
+    clf = {"code": "AFIB", "source": "classifier", "probability": 0.93, "urgency": "none",
+           "reasons": []}
+    new = {**ROW, "screening": {**ROW["screening"], "rhythm": {
+        "clinical_label": "abnormal", "findings": [af, clf], "interval_findings": []}}}
+    report = next(r for r in screening_resources(new) if r["resourceType"] == "DiagnosticReport")
+    DiagnosticReport.model_validate(report)
+    assert ("Rhythm findings: AFIB Atrial fibrillation (AF) (rules, routine review: Mean "
+            "ventricular rate 87 bpm at or below 110 bpm.); AFIB Atrial fibrillation (AF) "
+            "(classifier, p 0.93).") in report["conclusion"]
+    old = {**ROW, "screening": {**ROW["screening"], "rhythm": {
+        "clinical_label": "abnormal",
+        "findings": [{"ruleset": "clinical", "finding": "bradycardia", "label": "abnormal"}]}}}
+    report = next(r for r in screening_resources(old) if r["resourceType"] == "DiagnosticReport")
+    assert "Rule labels: clinical abnormal" in report["conclusion"]
+    assert "Rhythm findings" not in report["conclusion"]
