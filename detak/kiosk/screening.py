@@ -117,10 +117,12 @@ def rule_labels(values: dict[str, Any], sex: str | None, lang: str) -> dict[str,
 # ------------------------------------------------------------------------------ rhythm
 
 
-def rhythm_record(rec: Recording, lang: str, beats: Any = None) -> dict[str, Any]:
+def rhythm_record(rec: Recording, lang: str, beats: Any = None,
+                  intervals: dict[str, Any] | None = None) -> dict[str, Any]:
     """The screening's rhythm findings and the rhythm feature values behind them:
     `detak.models.rhythm_rules.rhythm_block` on ``rec`` (every lead), given ``beats`` (the
-    quality check's beat train, so the beats are not detected twice).
+    quality check's beat train, so the beats are not detected twice) and ``intervals`` (the
+    screening's interval values, which the rhythm classifier reads beside the features).
 
     Keys: ``findings`` (rules findings, then the classifier's when one is shipped: code,
     source, probability, urgency, reasons in both languages), ``features`` (every feature value
@@ -145,7 +147,7 @@ def rhythm_record(rec: Recording, lang: str, beats: Any = None) -> dict[str, Any
         beats = None       # the quality check's beats index the whole recording
         extra["window_s"] = [round(a / rec.fs, 2), round(b / rec.fs, 2)]
     try:
-        block = rhythm_block(rec, lang=lang, beats=beats)
+        block = rhythm_block(rec, lang=lang, beats=beats, intervals=intervals)
     except RhythmError as err:
         return {"findings": [], "features": {}, "feature_units": {},
                 "feature_reasons": {"all": str(err)}, "lead": None, **extra}
@@ -442,7 +444,7 @@ def screen(recording: Recording, *, lang: str = "id", model: str = "edge",
     now = time.perf_counter()
     if timings is not None:
         timings["rules_nb"], lap = now - lap, now
-    rhythm.update(rhythm_record(rec, lang, keep.get("beats")))
+    rhythm.update(rhythm_record(rec, lang, keep.get("beats"), intervals))
     now = time.perf_counter()
     if timings is not None:
         timings["rhythm"], lap = now - lap, now

@@ -44,6 +44,7 @@ def rhythm_source_record(item: SourceRecord, lead: str | None = None,
     exception."""
     from detak.data.recording import MissingLeadError
     from detak.models.rhythm_rules import rhythm_block
+    from detak.signal.intervals import measure_intervals
     from detak.signal.quality import assess_quality
 
     head = {"source": item.source, "record": item.record}
@@ -57,8 +58,11 @@ def rhythm_source_record(item: SourceRecord, lead: str | None = None,
         return {**head, "error": str(err)}
     try:
         q = assess_quality(view)
+        # intervals on the same beats, as the classifier was trained (rhythm_cache.py)
+        iv = None if q.rejected or not classifier else measure_intervals(
+            view, beats=q.beats).to_dict()
         block = rhythm_block(view, lang="en", beats=None if q.rejected else q.beats,
-                             classifier=classifier)
+                             classifier=classifier, intervals=iv)
     except Exception as err:  # noqa: BLE001
         return {**head, "error": f"rhythm analysis failed: {_error_text(err)}"}
     block["lead"] = view.leads[0] if lead is not None else "all"

@@ -521,20 +521,21 @@ def _view(leads: Any) -> str | None:
     return None
 
 
-def _classifier_findings(values: Mapping[str, Any], features: Any, view: str | None
-                         ) -> list[dict[str, Any]]:
+def _classifier_findings(values: Mapping[str, Any], features: Any, view: str | None,
+                         intervals: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     if view is None:
         return []
     try:
         mod = importlib.import_module("detak.models.rhythm_classifier")
     except ImportError:
         return []
-    return list(mod.predict_findings(features.to_dict(), view=view))
+    return list(mod.predict_findings(features.to_dict(), view=view, intervals=intervals))
 
 
 def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
                  beats: Any = None, classifier: bool = True,
-                 ruleset: Any = "clinical") -> dict[str, Any]:
+                 ruleset: Any = "clinical",
+                 intervals: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The rhythm block of one recording: rule findings (then the classifier's, when
     ``detak.models.rhythm_classifier`` is installed and ``classifier``), the feature values,
     units and null reasons, and the lead analysed (``"all"``).
@@ -544,7 +545,8 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
     ``lang``: language of each finding's ``label`` (``"id"`` or ``"en"``; ``reasons`` and
     ``text`` carry both). ``beats``: the recording's beat train if already found (e.g. the
     quality check's ``QualityReport.beats``; ignored with ``lead``, whose beats are found on
-    that lead).
+    that lead). ``intervals``: the record's `detak intervals` values (measured on the same
+    beats), given to the classifier as it was trained (it also works without them).
 
     >>> from detak.data.samples import load_sample
     >>> b = rhythm_block(load_sample("ludb-1"), lead="II", lang="en", classifier=False)
@@ -562,7 +564,7 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
     feats = rhythm_features(rec, beats=beats)
     findings = rhythm_findings(feats, ruleset=ruleset)
     if classifier:
-        findings += _classifier_findings(feats.values, feats, _view(rec.leads))
+        findings += _classifier_findings(feats.values, feats, _view(rec.leads), intervals)
     for f in findings:
         f.setdefault("label", (f.get("text") or NAMES.get(f["code"], {})).get(lang, f["code"]))
     d = feats.to_dict()

@@ -381,11 +381,12 @@ def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch
     from detak.data.samples import load_sample
     from detak.models.rhythm_rules import rhythm_block
 
-    views = []
+    views, given = [], []
     mod = types.ModuleType("detak.models.rhythm_classifier")
 
-    def predict_findings(features, *, view):
+    def predict_findings(features, *, view, intervals=None):
         views.append((view, "values" in features))
+        given.append(intervals)
         return [{"code": "SBRAD", "source": "classifier", "probability": 0.8,
                  "urgency": ROUTINE_REVIEW, "reasons": [{"en": "p 0.80", "id": "p 0,80"}]}]
 
@@ -398,3 +399,7 @@ def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch
     assert [f["source"] for f in rhythm_block(rec, classifier=False)["findings"]] == ["rules"]
     rhythm_block(rec)
     assert views[-1] == ("12lead", True)
+    assert given == [None, None]
+    # the record's intervals reach the classifier, as it was trained on them
+    rhythm_block(rec, intervals={"pr_ms": 160.0, "qrs_ms": 90.0})
+    assert given[-1] == {"pr_ms": 160.0, "qrs_ms": 90.0}
