@@ -155,7 +155,9 @@ def rhythm_record(rec: Recording, lang: str, beats: Any = None,
             "features": dict(block.get("features") or {}),
             "feature_units": dict(block.get("units") or {}),
             "feature_reasons": dict(block.get("reasons") or {}),
-            "lead": block.get("lead"), **extra}
+            "lead": block.get("lead"), **extra,
+            **({"classifier_error": block["classifier_error"]}
+               if block.get("classifier_error") else {})}
 
 
 # ---------------------------------------------------------------------------------- NB

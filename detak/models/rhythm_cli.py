@@ -66,7 +66,10 @@ def rhythm_source_record(item: SourceRecord, lead: str | None = None,
     except Exception as err:  # noqa: BLE001
         return {**head, "error": f"rhythm analysis failed: {_error_text(err)}"}
     block["lead"] = view.leads[0] if lead is not None else "all"
-    out = {**head, "rhythm": {"findings": block["findings"], "lead": block["lead"]},
+    rhythm = {"findings": block["findings"], "lead": block["lead"]}
+    if block.get("classifier_error"):
+        rhythm["classifier_error"] = block["classifier_error"]
+    out = {**head, "rhythm": rhythm,
            "features": block["features"], "units": block["units"], "reasons": block["reasons"],
            "quality": {"verdict": str(q.verdict), "reasons": list(q.reasons)}}
     return _json_safe(out)

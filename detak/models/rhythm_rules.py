@@ -79,11 +79,14 @@ atrial premature beat looks like Mobitz, paroxysmal SVT (PSVT) needs its onset.
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from detak.models.rhythm_thresholds import RhythmThresholds
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CODES", "NAMES", "NO_FINDING", "REFER_TODAY", "ROUTINE_REVIEW", "URGENCY_LEVELS",
            "rhythm_block", "rhythm_findings"]
@@ -545,7 +548,9 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
     ``lang``: language of each finding's ``label`` (``"id"`` or ``"en"``; ``reasons`` and
     ``text`` carry both). ``beats``: the recording's beat train if already found (e.g. the
     quality check's ``QualityReport.beats``; ignored with ``lead``, whose beats are found on
-    that lead). ``intervals``: the record's `detak intervals` values (measured on the same
+    that lead). A classifier that fails to load or run (e.g. weights pickled by another
+    scikit-learn) leaves the rules' findings and says why in ``classifier_error``.
+    ``intervals``: the record's `detak intervals` values (measured on the same
     beats), given to the classifier as it was trained (it also works without them).
 
     >>> from detak.data.samples import load_sample
@@ -563,11 +568,18 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
         beats = None
     feats = rhythm_features(rec, beats=beats)
     findings = rhythm_findings(feats, ruleset=ruleset)
+    extra: dict[str, Any] = {}
     if classifier:
-        findings += _classifier_findings(feats.values, feats, _view(rec.leads), intervals)
+        try:
+            findings += _classifier_findings(feats.values, feats, _view(rec.leads), intervals)
+        except Exception as err:  # noqa: BLE001 - the rules' findings stand without it
+            # e.g. a model file pickled by another scikit-learn version: the screening goes on
+            # with the rules (the nurse's explanation) and says the classifier is missing
+            extra["classifier_error"] = f"{type(err).__name__}: {err}"
+            log.warning("rhythm classifier unavailable, rules only: %s", extra["classifier_error"])
     for f in findings:
         f.setdefault("label", (f.get("text") or NAMES.get(f["code"], {})).get(lang, f["code"]))
     d = feats.to_dict()
     return {"findings": findings, "features": d["values"],
             "units": {k: UNITS[k] for k in d["values"]}, "reasons": d["reasons"],
-            "lead": rec.leads[0] if lead is not None else "all"}
+            "lead": rec.leads[0] if lead is not None else "all", **extra}

@@ -403,3 +403,25 @@ def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch
     # the record's intervals reach the classifier, as it was trained on them
     rhythm_block(rec, intervals={"pr_ms": 160.0, "qrs_ms": 90.0})
     assert given[-1] == {"pr_ms": 160.0, "qrs_ms": 90.0}
+
+
+def test_a_broken_classifier_leaves_the_rule_findings_and_says_why(monkeypatch):
+    import sys
+    import types
+
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+
+    def predict_findings(features, *, view, intervals=None):
+        raise ValueError("node array from the pickle has an incompatible dtype")
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    b = rhythm_block(load_sample("ludb-1"), lead="II", lang="en")
+    assert [f["source"] for f in b["findings"]] == ["rules"]
+    assert b["findings"][0]["code"] == "SBRAD"
+    assert "incompatible dtype" in b["classifier_error"]
+    assert "classifier_error" not in rhythm_block(load_sample("ludb-1"), lead="II",
+                                                  classifier=False)
