@@ -45,8 +45,11 @@ excludes 0. Target: a macro AUC drop ≤ 0.01 under mild noise bursts and mild w
 (PASS/FAIL on the point estimate and on the interval's upper end).
 
 Run: ``.venv/bin/python benchmarks/mi_robustness.py [--models edge resnet1d inceptiontime]
-[--max-records N] [--no-results]`` (edge alone: a few minutes on one core; perturbed logits
-are cached beside the clean ones, `detak.export.fold_logits.logits_cache_dir`).
+[--only NAME ...] [--max-records N] [--no-results]`` (edge alone: about 15 minutes on one
+core, the README's table; perturbed logits are cached beside the clean ones,
+`detak.export.fold_logits.logits_cache_dir`). With other models or ``--only`` the results go
+to ``docs/results/mi_robustness_<models>.md`` (no README block): the torch teachers take
+1.5-2.5 minutes per condition on one core, so run them on the conditions that matter.
 """
 
 from __future__ import annotations
@@ -258,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         conds = {k: v for k, v in conds.items() if any(o in k for o in args.only)}
     models = {m: load(m) for m in args.models}
-    clean = {m: _logits(lm, kiosk_input(x, 100.0, lm.standardizer)) for m, lm in models.items()}
+    from detak.export.fold_logits import fold_logits
+
+    # clean logits: the cached fold logits (the same preprocessing at 100 Hz, `fold_arrays`)
+    clean = {m: fold_logits(lm, FOLD)["logits"][keep].astype(np.float32)
+             for m, lm in models.items()}
     base = {m: _aucs(y, z, mi) for m, z in clean.items()}
     base_boot = {m: np.asarray([_aucs(y[b], clean[m][b], mi) for b in boots]) for m in models}
     results: dict[str, dict[str, Any]] = {}
@@ -378,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
                       run_line, "", prov])
     print(full)
     if not args.no_results:
+        if args.models != ["edge"] or args.only:     # a partial or teacher run: its own file
+            name = "_".join(m for m in args.models if m != "edge") or "partial"
+            path = write_results(RESULTS / f"mi_robustness_{name}.md",
+                                 f"Field robustness, {', '.join(args.models)} (PTB-XL fold 9)",
+                                 prov, full, {})
+            print(f"\nwritten: {path}")
+            return 0
         path = write_results(RESULTS_FILE, "Field robustness of the MI model (PTB-XL fold 9)",
                              prov, full, {"mi_robustness": "\n".join([*readme, "", prov])})
         print(f"\nwritten: {path}")
