@@ -16,6 +16,9 @@ injection too (feed the output to a signal generator).
 - `mains_hum`: 50 Hz (or 60 Hz) sinusoid;
 - `poor_lead`: a lead made poor as a Holter's modified chest lead often is: scaled to a
   0.17 mV QRS with EMG-like noise (``"low"``), or with in-band (3-30 Hz) noise (``"noisy"``).
+- `swap_limb_electrodes`: two limb cables interchanged (LA/RA, LA/LL, RA/LL, `LIMB_SWAPS`): each
+  limb lead derived from the swapped electrode potentials, chest leads unchanged
+  (deterministic; takes the lead names, not ``fs``).
 
 >>> import numpy as np
 >>> fs = 500.0
@@ -371,8 +374,8 @@ def swap_limb_electrodes(x: np.ndarray, leads: Sequence[str], swap: str = "LA/RA
     A second identical swap restores ``x`` exactly (the map is a signed permutation).
 
     LA/RA: I → −I, II ↔ III, aVR ↔ aVL; LA/LL: I ↔ II, III → −III, aVL ↔ aVF;
-    RA/LL: I → −III, II → −II, III → −I, aVR ↔ aVF (Batchvarov, Malik & Camm, Europace
-    2007;9:1081-1090, tables of the lead changes).
+    RA/LL: I → −III, II → −II, III → −I, aVR ↔ aVF — from Einthoven's and Goldberger's lead
+    definitions; Batchvarov, Malik & Camm (Europace 2007;9:1081-1090) describe these patterns.
 
     >>> import numpy as np
     >>> x = np.arange(12, dtype=float)[:, None] * np.ones((1, 3))
