@@ -178,3 +178,14 @@ def test_gate_with_too_few_leads_says_it_cannot_tell(sample):
     rep = assess_quality(sample.select(["I", "II", "V6"]))
     assert "lead_reversal" not in {i["code"] for i in rep.issues}
     assert rep.lead_reversal["can_tell"] is False
+
+
+def test_a_swapped_recording_is_screened_with_the_warning_not_silently(sample):
+    from detak.kiosk.screening import screen
+
+    s = screen(_swapped(sample, "LA/RA"), lang="id").to_dict()
+    assert s["quality"]["verdict"] == "warn"
+    assert any("LA" in r and "RA" in r and "tertukar" in r for r in s["quality"]["reasons"])
+    assert "lead_reversal" in {i["code"] for i in s["quality"]["issues"]}
+    clean = screen(sample, lang="id").to_dict()
+    assert "lead_reversal" not in {i["code"] for i in clean["quality"]["issues"]}
