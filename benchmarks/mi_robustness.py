@@ -63,6 +63,7 @@ from typing import Any
 
 import numpy as np
 from _provenance import provenance_line
+from mi_subgroups import _aucs, _members
 from readme_tables import RESULTS, write_results
 
 LIBRARIES = ("onnxruntime",)
@@ -173,22 +174,9 @@ def kiosk_input(x_mv: np.ndarray, fs: float, standardizer: Any) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ metrics
 
-def _aucs(y: np.ndarray, z: np.ndarray, mi: int) -> tuple[float, float]:
-    from detak.models.cnn_metrics import roc_auc
-
-    per = [roc_auc(y[:, j], z[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
-    return float(np.mean(per)), float(roc_auc(y[:, mi], z[:, mi]))
-
-
-def _groups(patients: np.ndarray) -> list[np.ndarray]:
-    _, inv = np.unique(patients, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
-
-
 def resamples(patients: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[np.ndarray]:
     """N_BOOT patient resamples (record indices) in which every class has both labels."""
-    groups = _groups(patients)
+    groups = _members(patients)
     rng = np.random.default_rng(seed)
     out = []
     while len(out) < N_BOOT:
