@@ -17,11 +17,13 @@ reconstructed leads"; the full text was not available offline, the rest is unver
 * **LA/RA**: additionally lead I points against V6 (lead I inverted: negative P-QRS-T in I);
 * **RA/LL**: additionally lead II points against V6 (lead II inverted);
 * **LA/LL**: I and II trade places, III and aVL/aVF too, aVR is unchanged; it maps a normal
-  frontal axis onto a normal one, so no limb-lead pattern gives it away reliably (the P wave
-  larger in I than in II, Abdollah & Milliken 1997, unverified, overlaps a normal P axis
-  below 30 degrees: 3.7 % of normal PTB-XL fold-1 records met it for 20 % of swapped ones). It
-  is not flagged; ``benchmarks/lead_reversal.py`` measures how often the check says anything
-  for it.
+  frontal axis onto a normal one, so no limb-lead pattern gives it away reliably. The classic
+  sign, a P wave larger in I than in II (Abdollah & Milliken 1997, unverified; a 2024 review,
+  Cureus 16:e53197, table 5, quotes a sensitivity of 90 % for it), overlaps a normal P axis
+  below 30 degrees: in our version (mean P level in I above that in II, both positive, with a
+  negative P in III) it fired on 3.7 % of the first 1000 PTB-XL fold-1 records as recorded and
+  on 20 % of them LA/LL-swapped. It is not flagged; ``benchmarks/lead_reversal.py`` measures
+  how often the check says anything for it.
 
 The decision levels (`AVR_V6_CORR`, `INVERTED_CORR`) were chosen on PTB-XL fold 1 (1,500
 records, unswapped and swapped); fold 9 is where ``benchmarks/lead_reversal.py`` measures them.
