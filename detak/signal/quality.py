@@ -49,7 +49,9 @@ must not be classified without saying so: check `QualityReport.rejected`, or cal
 The levels were set on PTB-XL fold 9 and LUDB (see the `QualityThresholds` comments);
 ``python benchmarks/quality_ptbxl.py`` re-measures every figure quoted here. On fold 9 it
 gives ``ok`` for 88.1 % and ``warn`` for 11.9 % (mostly baseline wander) of the 1,639 records
-with no noise annotation, none rejected.
+with no noise annotation, none rejected. Those figures predate the ``lead_reversal`` warning, which
+fires on 18 of fold 9's 2,183 records as recorded (``benchmarks/lead_reversal.py``): up to 1.1
+percentage points of the 1,639 may have moved from ``ok`` to ``warn``.
 
 >>> import numpy as np
 >>> from detak.data.recording import Recording
