@@ -44,6 +44,9 @@ DETAIL: dict[str, str] = {
     "lead_unusable": N_("Lead {lead}, needed for the measurements, is unusable"),
     "most_leads_unusable": N_("{n} of {total} leads unusable ({leads})"),
     "gaps": N_("Gaps in the recording: {count}, {total_s} s in total"),
+    "lead_reversal": N_("Limb electrodes {a} and {b} look swapped (lead {inverted} points "
+                        "against V6 and aVR is not inverted: aVR-V6 correlation "
+                        "{corr_avr_v6}); dextrocardia looks the same"),
     "invalid": N_("The recording could not be read ({problem})"),
 }
 
@@ -56,6 +59,11 @@ CHECK_LEAD = N_("No signal in lead {leads}: check its electrodes — press them 
 MANY_FLAT = N_("No signal in leads {leads}: check that the cable is plugged into the device and "
                "that every electrode sticks to the skin, then record again.")
 GENERIC = N_("Check the electrodes and the cable, then record again.")
+#: a suspected limb-cable interchange (`detak.signal.lead_reversal`): which cables, and the
+#: one heart that looks the same (dextrocardia), so a nurse who finds the cables right stops
+SWAPPED = N_("The limb cables {a} and {b} look swapped: check that each cable is on its own "
+             "limb (RA right arm, LA left arm, LL left leg), then record again. If they were "
+             "right, tell the doctor: a heart on the right side (dextrocardia) looks the same.")
 #: what the nurse does, per kind of problem, in the order shown (``{leads}``: where)
 ADVICE: dict[str, str] = {
     "powerline": N_("Electrical interference in lead {leads}: press the electrodes firmly "
@@ -81,14 +89,15 @@ _KIND = {"flat_line": "loose", "flat_part": "loose", "no_samples": "connection",
          "missing_samples": "connection", "gaps": "connection", "powerline": "powerline",
          "clipping": "clipping", "noise": "noise", "noise_ratio": "noise", "wander": "wander",
          "template_mismatch": "template", "too_short": "too_short", "no_beats": "no_beats",
-         "invalid": "invalid", "lead_unusable": None, "most_leads_unusable": None}
+         "invalid": "invalid", "lead_reversal": "reversal", "lead_unusable": None,
+         "most_leads_unusable": None}
 #: the electrodes each lead is measured between (limb leads) or from (chest leads)
 LEAD_ELECTRODES: dict[str, tuple[str, ...]] = {
     "I": ("RA", "LA"), "II": ("RA", "LL"), "III": ("LA", "LL"), "aVR": ("RA",),
     "aVL": ("LA",), "aVF": ("LL",), **{f"V{i}": (f"V{i}",) for i in range(1, 7)}}
 _DIGITS = {"pct": 1, "limit_pct": 0, "ptp_mv": 3, "limit_mv": 3, "mv": 3, "corr": 2,
            "limit": 2, "seconds": 2, "limit_s": 1, "total_s": 2, "hz": 0, "min_bpm": 0,
-           "max_bpm": 0, "share_pct": 0, "longest_gap_free_s": 2}
+           "max_bpm": 0, "share_pct": 0, "longest_gap_free_s": 2, "corr_avr_v6": 2}
 
 
 def _params(issue: Mapping[str, Any], lang: str) -> dict[str, Any]:
@@ -162,6 +171,8 @@ def advice(issues: Iterable[Mapping[str, Any]], lang: str,
     if off:     # the device saw it: the other leads' trouble follows from it (RA off: all)
         return [_(ELECTRODE_LOOSE).format(name=e) for e in off]
     out = _loose(by_kind["loose"], _) if "loose" in by_kind else []
+    out += [_(SWAPPED).format(a=i.get("a", "?"), b=i.get("b", "?")) for i in items
+            if i.get("code") == "lead_reversal"]
     for kind, msg in ADVICE.items():
         if kind in by_kind:
             out.append(_(msg).format(leads=", ".join(by_kind[kind])))

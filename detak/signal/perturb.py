@@ -16,6 +16,9 @@ injection too (feed the output to a signal generator).
 - `mains_hum`: 50 Hz (or 60 Hz) sinusoid;
 - `poor_lead`: a lead made poor as a Holter's modified chest lead often is: scaled to a
   0.17 mV QRS with EMG-like noise (``"low"``), or with in-band (3-30 Hz) noise (``"noisy"``).
+- `swap_limb_electrodes`: two limb cables interchanged (LA/RA, LA/LL, RA/LL, `LIMB_SWAPS`): each
+  limb lead derived from the swapped electrode potentials, chest leads unchanged
+  (deterministic; takes the lead names, not ``fs``).
 
 >>> import numpy as np
 >>> fs = 500.0
@@ -316,6 +319,87 @@ def poor_lead(x: np.ndarray, fs: float, kind: str = "low", seed: Seed = None) ->
         return noise_bursts(v, fs, n_bursts=1, duration_s=n / fs, band_hz=(3.0, 30.0),
                             relative_amplitude=0.5, starts_s=[0.0], seed=seed)
     raise PerturbationError(f"poor_lead: unknown kind {kind!r} (low, noisy)")
+
+
+#: the limb-electrode interchanges `swap_limb_electrodes` knows (the classic field errors)
+LIMB_SWAPS: tuple[str, ...] = ("LA/RA", "LA/LL", "RA/LL")
+LIMB_LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF")
+# Each limb lead as weights on the electrode potentials (RA, LA, LL): I = LA - RA,
+# II = LL - RA, III = LL - LA, aVR = RA - (LA + LL)/2, aVL = LA - (RA + LL)/2,
+# aVF = LL - (RA + LA)/2. The chest leads are measured against Wilson's central terminal, the
+# mean of the three, which no interchange of them changes.
+_ELECTRODES = ("RA", "LA", "LL")
+_LIMB_WEIGHTS = np.array([[-1.0, 1.0, 0.0], [-1.0, 0.0, 1.0], [0.0, -1.0, 1.0],
+                          [1.0, -0.5, -0.5], [-0.5, 1.0, -0.5], [-0.5, -0.5, 1.0]])
+
+
+def limb_swap_map(swap: str) -> list[tuple[int, float]]:
+    """For each limb lead (`LIMB_LEADS` order), the recorded lead it becomes when the two limb
+    electrodes of ``swap`` (e.g. ``"LA/RA"``) are interchanged, and the sign: a lead measured
+    from the swapped cables is the lead whose electrode weights are the permuted ones, so
+    every lead is exactly another lead or its negative.
+
+    >>> [(LIMB_LEADS[i], s) for i, s in limb_swap_map("LA/RA")]
+    [('I', -1.0), ('III', 1.0), ('II', 1.0), ('aVL', 1.0), ('aVR', 1.0), ('aVF', 1.0)]
+    """
+    parts = [p.strip().upper() for p in str(swap).split("/")]
+    if len(parts) != 2 or len(set(parts)) != 2 or not set(parts) <= set(_ELECTRODES):
+        raise PerturbationError(f"swap_limb_electrodes: unknown swap {swap!r} "
+                                f"(use {', '.join(LIMB_SWAPS)})")
+    perm = list(range(3))
+    a, b = (_ELECTRODES.index(p) for p in parts)
+    perm[a], perm[b] = b, a
+    out = []
+    for w in _LIMB_WEIGHTS:
+        # cable k now carries the potential of electrode perm[k]: the lead reads w @ phi[perm]
+        moved = np.zeros(3)
+        moved[perm] = w
+        for j, v in enumerate(_LIMB_WEIGHTS):
+            if np.allclose(moved, v):
+                out.append((j, 1.0))
+                break
+            if np.allclose(moved, -v):
+                out.append((j, -1.0))
+                break
+    return out
+
+
+def swap_limb_electrodes(x: np.ndarray, leads: Sequence[str], swap: str = "LA/RA"
+                         ) -> np.ndarray:
+    """The recording as it would have been made with the two limb electrodes of ``swap``
+    (``"LA/RA"``, ``"LA/LL"`` or ``"RA/LL"``) interchanged: each limb lead is derived from the
+    swapped electrode potentials (`limb_swap_map`); the chest leads (Wilson's terminal is the
+    mean of the three limb electrodes) and any other rows are unchanged. ``x`` is
+    (n_leads, n_samples) with ``leads`` naming its rows; the six limb leads must be there.
+    A second identical swap restores ``x`` exactly (the map is a signed permutation).
+
+    LA/RA: I → −I, II ↔ III, aVR ↔ aVL; LA/LL: I ↔ II, III → −III, aVL ↔ aVF;
+    RA/LL: I → −III, II → −II, III → −I, aVR ↔ aVF — from Einthoven's and Goldberger's lead
+    definitions; Batchvarov, Malik & Camm (Europace 2007;9:1081-1090) describe these patterns.
+
+    >>> import numpy as np
+    >>> x = np.arange(12, dtype=float)[:, None] * np.ones((1, 3))
+    >>> names = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    >>> swap_limb_electrodes(x, names, "LA/RA")[:6, 0].tolist()
+    [-0.0, 2.0, 1.0, 4.0, 3.0, 5.0]
+    >>> bool(np.array_equal(swap_limb_electrodes(swap_limb_electrodes(x, names), names), x))
+    True
+    """
+    what = "swap_limb_electrodes"
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] != len(leads):
+        raise PerturbationError(f"{what}: signal of shape {arr.shape} for {len(leads)} lead "
+                                "names (give (n_leads, n_samples) and one name per row)")
+    names = [str(n) for n in leads]
+    missing = [ld for ld in LIMB_LEADS if ld not in names]
+    if missing:
+        raise PerturbationError(f"{what}: needs the six limb leads; missing "
+                                f"{', '.join(missing)}")
+    rows = [names.index(ld) for ld in LIMB_LEADS]
+    y = arr.copy()
+    for dst, (src, sign) in zip(rows, limb_swap_map(swap), strict=True):
+        y[dst] = sign * arr[rows[src]]
+    return y.astype(np.float32) if np.asarray(x).dtype == np.float32 else y
 
 
 def _sines(shape: tuple[int, ...], fs: float, freq_hz: float, amplitude_mv: float, seed: Seed,

@@ -32,6 +32,14 @@ the best QRS-to-noise ratio (per-lead metric ``qrs_snr``). A beat needs a majori
 leads; when two leads disagree on the number of beats, the clearly poorer one does not vote
 (`detak.signal.beats.choose_leads`).
 
+Once beats are found, the limb cabling is checked (`detak.signal.lead_reversal`): a suspected
+LA/RA or RA/LL interchange (aVR not the mirror image of V6, lead I or II pointing against V6)
+is a recording-level *warning* ``lead_reversal`` naming the two cables — not a rejection: the
+nurse swaps them back and records again, and dextrocardia looks the same, so a rejection would
+stop such a resident's every screening. LA/LL is not detected (it maps a normal axis onto a
+normal one). ``QualityReport.lead_reversal`` holds the check (``can_tell`` False without the
+six limb leads and V6). ``python benchmarks/lead_reversal.py`` measures it on fold 9.
+
 The recording is rejected when no heartbeats are found in any usable lead, when lead II (or the
 lead standing for it, e.g. MLII) is rejected, when more than half of the leads are rejected, or
 when it is shorter than 2 s. It gets ``warn`` when any lead is not ``ok``. A rejected recording
@@ -41,7 +49,9 @@ must not be classified without saying so: check `QualityReport.rejected`, or cal
 The levels were set on PTB-XL fold 9 and LUDB (see the `QualityThresholds` comments);
 ``python benchmarks/quality_ptbxl.py`` re-measures every figure quoted here. On fold 9 it
 gives ``ok`` for 88.1 % and ``warn`` for 11.9 % (mostly baseline wander) of the 1,639 records
-with no noise annotation, none rejected.
+with no noise annotation, none rejected. Those figures predate the ``lead_reversal`` warning, which
+fires on 18 of fold 9's 2,183 records as recorded (``benchmarks/lead_reversal.py``): up to 1.1
+percentage points of the 1,639 may have moved from ``ok`` to ``warn``.
 
 >>> import numpy as np
 >>> from detak.data.recording import Recording
@@ -80,12 +90,13 @@ _RANK = {"ok": 0, "warn": 1, "reject": 2}
 #: the code of every reason the quality check gives (``QualityReport.issues``): per lead
 #: no_samples, missing_samples, flat_line, flat_part, clipping, wander, powerline, noise,
 #: noise_ratio, template_mismatch; per recording too_short, no_beats, lead_unusable,
-#: most_leads_unusable, gaps; ``invalid`` is `detak.signal.analysis`'s (validation failed).
+#: most_leads_unusable, gaps, lead_reversal (a warning: limb cables swapped?); ``invalid`` is
+#: `detak.signal.analysis`'s (validation failed).
 #: The kiosk renders each in its languages (`detak.kiosk.quality_text`).
 REASON_CODES: tuple[str, ...] = (
     "no_samples", "missing_samples", "flat_line", "flat_part", "clipping", "wander",
     "powerline", "noise", "noise_ratio", "template_mismatch", "too_short", "no_beats",
-    "lead_unusable", "most_leads_unusable", "gaps", "invalid")
+    "lead_unusable", "most_leads_unusable", "gaps", "lead_reversal", "invalid")
 
 
 def issue(code: str, level: str, lead: str | None = None, **params: Any) -> dict[str, Any]:
@@ -218,6 +229,9 @@ class QualityReport:
     thresholds: QualityThresholds = DEFAULT_THRESHOLDS
     #: the flagged gaps (`detak.data.gaps.GapReport.to_dict`), None when there are none
     gaps: dict[str, Any] | None = None
+    #: the limb-electrode reversal check (`detak.signal.lead_reversal.ReversalCheck.to_dict`;
+    #: None when it did not run: no beats, or the check was switched off)
+    lead_reversal: dict[str, Any] | None = None
     #: the recording's beat train (shared with interval measurement; not in `to_dict`)
     beats: Beats | None = field(default=None, repr=False, compare=False)
 
@@ -254,6 +268,7 @@ class QualityReport:
             "n_beats": int(self.n_beats), "heart_rate_bpm": _jsonable(self.heart_rate_bpm),
             "per_lead": {k: v.to_dict() for k, v in self.per_lead.items()},
             "thresholds": dataclasses.asdict(self.thresholds), "gaps": self.gaps,
+            "lead_reversal": self.lead_reversal,
         }
 
 
@@ -693,11 +708,39 @@ def assess_quality(rec: Recording, *, thresholds: QualityThresholds | None = Non
                             issue("no_beats", "reject", min_bpm=th.min_hr_bpm,
                                   max_bpm=th.max_hr_bpm)))
     rep = _report(rec, leads, rec_reasons, th, ii, ref, peaks)
+    if peaks.size and not rep.rejected:
+        _check_reversal(rep, views.z, fs, peaks)
     if beats is not None:
         rep.beats = beats
         rr = ventricular_rr_ms(beats) if peaks.size >= 2 else None
         rep.heart_rate_bpm = None if rr is None else round(60000.0 / rr, 1)
     return _with_gaps(rep, gaps)
+
+
+def _check_reversal(report: QualityReport, z: np.ndarray, fs: float, peaks: np.ndarray) -> None:
+    """Limb-electrode reversal (`detak.signal.lead_reversal`): a suspected LA/RA or RA/LL
+    interchange is a recording-level *warning* (code ``lead_reversal``), not a rejection — the
+    nurse can swap the named cables back and record again, and a resident with dextrocardia
+    shows the same pattern, so a rejection would stop that resident's every screening. Leads
+    the checks above rejected are left out, so the check then says it cannot tell."""
+    from detak.signal.lead_reversal import check_limb_reversal
+
+    names = list(report.per_lead)
+    usable = [i for i, k in enumerate(names) if report.per_lead[k].verdict != "reject"]
+    check = check_limb_reversal(z[usable], fs, [names[i] for i in usable], peaks)
+    report.lead_reversal = check.to_dict()
+    if check.suspected is None:
+        return
+    a, b = check.suspected.split("/")
+    inverted = "I" if check.suspected == "LA/RA" else "II"
+    report.reasons.insert(0, f"limb electrodes {a} and {b} look swapped (lead {inverted} "
+                             "points against V6 and aVR is not inverted): check the cables and "
+                             "record again; dextrocardia gives the same pattern")
+    report.issues.insert(0, issue("lead_reversal", "warn", electrodes=check.suspected,
+                                  a=a, b=b, inverted=inverted,
+                                  corr_avr_v6=check.corr_v6["aVR"]))
+    if report.verdict == "ok":
+        report.verdict = "warn"
 
 
 def _with_gaps(report: QualityReport, gaps: GapReport) -> QualityReport:

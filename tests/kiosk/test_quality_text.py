@@ -33,6 +33,8 @@ EXAMPLES = {
                                  leads="I, II, III, aVR, aVL, aVF, V1"),
     "gaps": issue("gaps", "reject", count=3, total_s=2.5, share_pct=25.0,
                   longest_gap_free_s=1.2),
+    "lead_reversal": issue("lead_reversal", "warn", electrodes="LA/RA", a="LA", b="RA",
+                           inverted="I", corr_avr_v6=0.62),
     "invalid": issue("invalid", "reject", problem="nonfinite_samples"),
 }
 # words of the English texts that have no place in an Indonesian one
