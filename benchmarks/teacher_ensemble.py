@@ -12,8 +12,13 @@ Intervals: 1000 resamples of fold 9's patients (seed 0; a patient's records stay
 percentile 95 %, of the paired difference (model − int8 edge) in macro and MI AUC; "beats edge"
 when the interval lies wholly above 0.
 
-Run: ``.venv/bin/python benchmarks/teacher_ensemble.py [--no-results]`` (seconds once the
-logits are cached; minutes for AlexNet-1D's 3.4 M parameters otherwise).
+A trained candidate (e.g. the distilled edge model, once exported) joins the table with
+``--candidate NAME|DIR`` (repeatable; its int8 ONNX graph where exported, else torch fp32):
+"beats edge" is then the ship rule of issue 18 — better than the shipped int8 edge model by
+more than the patient-bootstrap noise.
+
+Run: ``.venv/bin/python benchmarks/teacher_ensemble.py [--candidate DIR] [--no-results]``
+(seconds once the logits are cached; minutes for AlexNet-1D's 3.4 M parameters otherwise).
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-results", action="store_true", help="print only")
     ap.add_argument("--n-boot", type=int, default=N_BOOT)
+    ap.add_argument("--candidate", action="append", default=[], metavar="NAME|DIR",
+                    help="a trained model to compare with the int8 edge model (repeatable)")
     args = ap.parse_args(argv)
     t0 = time.time()
     prov = provenance_line(libraries=LIBRARIES)
@@ -105,15 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     how: dict[str, str] = {}
     y = patients = ids = None
     classes: list[str] = []
-    for name in MODELS:
+    for name in (*MODELS, *args.candidate):
         loaded = cm.load_for_calibration(name)
         d = cm.fold9_data(loaded)
         if ids is not None and not np.array_equal(ids, d["ids"]):
             raise SystemExit(f"{name}: fold-9 records differ from the other models'")
         ids, y, patients = d["ids"], d["y"], d["patients"]
         classes = list(loaded.card["architecture"]["outputs"])
-        probs[name] = 1.0 / (1.0 + np.exp(-d["logits"]))
-        how[name] = f"{loaded.runtime} {loaded.precision}"
+        label = name if name in MODELS else f"candidate {name}"
+        probs[label] = 1.0 / (1.0 + np.exp(-d["logits"]))
+        how[label] = f"{loaded.runtime} {loaded.precision}"
     assert y is not None and patients is not None
     mi = classes.index("MI")
     for members in ENSEMBLES:
