@@ -10,6 +10,10 @@ Torch is imported only when training runs.
 >>> a = p.parse_args(["train", "--model", "edge", "--epochs", "2"])
 >>> a.model, a.epochs, a.compute
 ('edge', 2, 'fp32')
+>>> a = p.parse_args(["train", "--model", "edge", "--teacher", "resnet1d,inceptiontime",
+...                   "--augment", "field"])
+>>> a.teacher, a.distil_alpha, a.temperature, a.augment
+('resnet1d,inceptiontime', 0.5, 2.0, 'field')
 """
 
 from __future__ import annotations
