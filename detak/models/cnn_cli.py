@@ -10,6 +10,10 @@ Torch is imported only when training runs.
 >>> a = p.parse_args(["train", "--model", "edge", "--epochs", "2"])
 >>> a.model, a.epochs, a.compute
 ('edge', 2, 'fp32')
+>>> a = p.parse_args(["train", "--model", "edge", "--teacher", "resnet1d,inceptiontime",
+...                   "--augment", "field"])
+>>> a.teacher, a.distil_alpha, a.temperature, a.augment
+('resnet1d,inceptiontime', 0.5, 2.0, 'field')
 """
 
 from __future__ import annotations
@@ -53,6 +57,22 @@ def add_cnn_commands(sub: Any) -> None:
                    help="precision of the training forward passes: bf16 = torch.autocast "
                         "bfloat16 (weights, optimizer and validation stay fp32; several times "
                         "faster on CPUs with AVX512-BF16/AMX)")
+    d = p.add_argument_group(
+        "distillation and field augmentation (issue 18)",
+        "--teacher resnet1d,inceptiontime: soft targets = the mean of the teachers' tempered "
+        "sigmoids on each full 10-s training record (computed once, cached by the teachers' "
+        "weights hash in $DETAK_TEACHER_CACHE or the cache dir); loss per class = "
+        "(1-alpha)*BCE(label) + alpha*T^2*BCE(sigmoid(student/T), soft target). "
+        "--augment field adds the kiosk's conditions (noise bursts, baseline wander, amplitude "
+        "scale, a lead zero-filled; random shifts are the crop).")
+    d.add_argument("--teacher", default=None, metavar="NAMES",
+                   help="comma-separated teacher models (shipped names or model folders)")
+    d.add_argument("--distil-alpha", type=float, default=0.5,
+                   help="weight of the soft (teacher) term, 0..1 (default 0.5)")
+    d.add_argument("--temperature", type=float, default=2.0,
+                   help="distillation temperature T (default 2)")
+    d.add_argument("--augment", choices=("none", "field"), default="none",
+                   help="training augmentation beyond the recipe's crop and scale")
     f = p.add_argument_group(
         "fine-tuning on the clinic's confirmed screenings",
         "--finetune CHECKPOINT --extra DIR: start from CHECKPOINT (a model folder or the shipped "
@@ -120,7 +140,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                      lr=args.lr, weight_decay=args.weight_decay, patience=args.patience,
                      seed=args.seed, resume=args.resume, recipe=args.recipe,
                      max_records=args.max_records, threads=args.threads,
-                     compute=args.compute)
+                     compute=args.compute,
+                     teachers=[t for t in (args.teacher or "").split(",") if t.strip()],
+                     distil_alpha=args.distil_alpha, temperature=args.temperature,
+                     augment=args.augment)
     m = card["metrics"].get(f"fold{VAL_FOLD}", {})
     _print_json({"model": args.model, "out": str(out), "epochs_run":
                  card["training"]["epochs_run"], "best_epoch": card["training"]["best_epoch"],

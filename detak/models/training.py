@@ -45,6 +45,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,12 +167,14 @@ COMPUTE = ("fp32", "bf16")
 
 
 def _config(name: str, recipe: Recipe, seed: int, max_records: int | None,
-            compute: str = "fp32") -> dict[str, Any]:
+            compute: str = "fp32", distil: dict[str, Any] | None = None) -> dict[str, Any]:
     config = {"model": name, "recipe": dataclasses.asdict(recipe), "seed": seed,
               "max_records": max_records, "train_folds": list(TRAIN_FOLDS),
               "val_fold": VAL_FOLD, "preprocessing": preprocessing_key()}
     if compute != "fp32":             # fp32 checkpoints written before the option still resume
         config["compute"] = compute
+    if distil:                        # likewise: checkpoints without distillation still resume
+        config["distil"] = distil
     return config
 
 
@@ -186,7 +189,8 @@ def _bf16_supported() -> bool:
 
 
 def _command(name: str, recipe: Recipe, seed: int, out_dir: Path, max_records: int | None,
-             threads: int | None, compute: str = "fp32") -> str:
+             threads: int | None, compute: str = "fp32",
+             distil: dict[str, Any] | None = None) -> str:
     parts = ["detak", "train", "--model", name, "--recipe", recipe.name,
              "--epochs", str(recipe.epochs), "--batch-size", str(recipe.batch_size),
              "--lr", f"{recipe.lr:g}", "--weight-decay", f"{recipe.weight_decay:g}",
@@ -198,6 +202,12 @@ def _command(name: str, recipe: Recipe, seed: int, out_dir: Path, max_records: i
         parts += ["--threads", str(threads)]
     if compute != "fp32":
         parts += ["--compute", compute]
+    if distil and distil.get("teachers"):
+        parts += ["--teacher", ",".join(t["name"] for t in distil["teachers"]),
+                  "--distil-alpha", f"{distil['alpha']:g}",
+                  "--temperature", f"{distil['temperature']:g}"]
+    if distil and distil.get("augment", "none") != "none":
+        parts += ["--augment", distil["augment"]]
     return " ".join(parts)
 
 
@@ -237,7 +247,9 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
               weight_decay: float | None = None, patience: int | None = None, seed: int = 0,
               resume: bool = False, recipe: str | None = None, max_records: int | None = None,
               threads: int | None = None, progress: bool = True, eval_train: bool = True,
-              n_boot: int = 1000, compute: str = "fp32") -> dict[str, Any]:
+              n_boot: int = 1000, compute: str = "fp32",
+              teachers: Sequence[str] = (), distil_alpha: float = 0.5,
+              temperature: float = 2.0, augment: str = "none") -> dict[str, Any]:
     """Train CNN ``name`` (`detak.models.cnn.registry.MODEL_NAMES`) and write the model files
     into ``out_dir``; returns the model card (a dict).
 
@@ -246,6 +258,9 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     the first N training records (and N/4, at least 32, validation records) for smoke runs.
     ``resume=True`` continues from ``out_dir/checkpoint.pt`` (same settings required).
     ``compute="bf16"`` runs the training forward passes in bfloat16 (module docstring).
+    ``teachers`` (shipped model names or folders) switch on distillation with
+    `detak.models.distil.kd_loss` (``distil_alpha``, ``temperature``); ``augment="field"``
+    adds the kiosk-condition augmentation (`detak.models.distil.field_augment`).
 
     >>> train_cnn("vgg", out_dir="/tmp/x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -278,11 +293,29 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     if rec.epochs < 1 or rec.batch_size < 2:
         raise TrainingError(f"epochs must be ≥ 1 and batch size ≥ 2 (got {rec.epochs}, "
                             f"{rec.batch_size})")
+    from detak.models.distil import AUGMENTS, DistilError, load_teacher
+
+    if augment not in AUGMENTS:
+        raise TrainingError(f"unknown augmentation {augment!r}; use one of {', '.join(AUGMENTS)}")
+    if teachers and not (0.0 <= distil_alpha <= 1.0 and temperature > 0):
+        raise TrainingError(f"--distil-alpha must be in [0, 1] and --temperature > 0 (got "
+                            f"{distil_alpha}, {temperature})")
+    try:
+        teacher_models = [load_teacher(t) for t in teachers]
+    except DistilError as err:
+        raise TrainingError(str(err)) from None
+    distil: dict[str, Any] | None = None
+    if teacher_models or augment != "none":
+        distil = {"augment": augment}
+        if teacher_models:
+            distil.update(alpha=float(distil_alpha), temperature=float(temperature),
+                          teachers=[{"name": t.name, "weights_sha256": t.weights_sha256}
+                                    for t in teacher_models])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(int(threads))
-    config = _config(name, rec, seed, max_records, compute)
+    config = _config(name, rec, seed, max_records, compute, distil)
     ckpt_path = out / CHECKPOINT_FILE
     ckpt = None
     if resume:
@@ -302,6 +335,16 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     train = split_arrays(TRAIN_FOLDS, max_records=max_records, ptb=ptb)
     val = split_arrays([VAL_FOLD], ptb=ptb,
                        max_records=None if max_records is None else max(32, max_records // 4))
+    teacher_z = None
+    teacher_seconds = 0.0
+    if teacher_models:  # on the filtered full records, before the in-place standardisation
+        from detak.models.distil import ensemble_logits, records_key
+
+        t_teach = time.perf_counter()
+        teacher_z = torch.from_numpy(ensemble_logits(
+            teacher_models, train.x, train.ids,
+            records_key(train.ids, train.checksums, preprocessing_key())))
+        teacher_seconds = time.perf_counter() - t_teach
     std = fit_standardizer(train.x)
     _standardize_inplace(train.x, std.mean[0], std.std[0])
     data_seconds = time.perf_counter() - t_data
@@ -320,6 +363,11 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
             optimizer, max_lr=rec.lr, epochs=rec.epochs, steps_per_epoch=steps_per_epoch,
             pct_start=0.3)
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    targets = None
+    if teacher_z is not None:
+        from detak.models.distil import kd_loss, soft_targets
+
+        targets = soft_targets(teacher_z, float(temperature))
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_val_loss": float("inf"),
                              "best_epoch": 0, "best_state": None, "bad_epochs": 0,
                              "stopped_early": False, "train_seconds": 0.0}
@@ -342,13 +390,25 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
             total, count = 0.0, 0
             for idx in _batches(len(train), rec.batch_size, perm):
                 idx_np = np.sort(idx.numpy())
-                xb = torch.from_numpy(train.x[idx_np])
+                if augment == "field":
+                    from detak.models.distil import field_augment
+
+                    rng = np.random.default_rng(int(torch.randint(
+                        0, 2**31 - 1, (1,), generator=gen)))
+                    xb = torch.from_numpy(field_augment(train.x[idx_np], MODEL_FS, rng,
+                                                        mean=std.mean[0], std=std.std[0]))
+                else:
+                    xb = torch.from_numpy(train.x[idx_np])
                 xb = _augment(xb, rec, gen)
                 yb = y_train[idx_np]
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=compute == "bf16"):
                     logits = model(xb)
-                loss = loss_fn(logits.float(), yb)
+                if targets is not None:
+                    loss = kd_loss(logits.float(), yb, targets[idx_np], alpha=float(distil_alpha),
+                                   temperature=float(temperature))
+                else:
+                    loss = loss_fn(logits.float(), yb)
                 loss.backward()
                 optimizer.step()
                 if scheduler is not None:
@@ -418,7 +478,9 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
         "preprocessing": {"description": PREPROCESSING, "key": preprocessing_key()},
         "data": _data_description(ptb, train, val),
         "training": {
-            "recipe": dataclasses.asdict(rec), "loss": "BCEWithLogits", "optimizer": "AdamW",
+            "recipe": dataclasses.asdict(rec),
+            "loss": ("distillation (see distillation)" if teacher_models
+                     else "BCEWithLogits"), "optimizer": "AdamW",
             "seed": seed, "max_records": max_records, "compute": compute,
             "compute_note": ("forward passes of the training steps under torch.autocast "
                              "bfloat16; weights, optimizer, loss and validation fp32"
@@ -428,10 +490,15 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
             "stopped_early": state["stopped_early"], "selection": "lowest validation loss",
             "training_seconds": round(state["train_seconds"], 1),
             "seconds_per_epoch": round(state["train_seconds"] / max(len(history), 1), 1),
+            "distillation": (dict(distil, loss=(
+                "(1-alpha)*BCE(s, y) + alpha*T^2*BCE(sigmoid(s/T), mean_k sigmoid(z_k/T)) per "
+                "class; teacher logits per record on the full 10 s (cached), student on its "
+                "crop") if teacher_models else None, teacher_seconds=round(teacher_seconds, 1))
+                if distil else None),
             "data_seconds": round(data_seconds, 1), "threads": torch.get_num_threads(),
             "history": history,
         },
-        "command": _command(name, rec, seed, out, max_records, threads, compute),
+        "command": _command(name, rec, seed, out, max_records, threads, compute, distil),
         "torch": torch.__version__,
     }
     from detak.models.model_card import library_versions, write_card
