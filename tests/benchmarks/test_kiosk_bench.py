@@ -10,7 +10,8 @@ from detak.kiosk.screening import STAGES
 def test_stage_timing_one_run() -> None:
     t = kiosk.time_stages("ptbxl-00286", repeats=1)
     assert list(t) == [*STAGES, "screening", "pdf"]
-    assert STAGES == ("validation", "quality", "intervals", "rules_nb", "cnn_cam", "record")
+    assert STAGES == ("validation", "quality", "intervals", "rules_nb", "rhythm", "cnn_cam",
+                      "record")
     assert all(len(v) == 1 and v[0] > 0 for v in t.values())
     assert abs(t["screening"][0] - sum(t[k][0] for k in STAGES)) < 1e-9
 
