@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     if af_rows:   # the README's copy (benchmarks/readme_tables.py)
         lines += ["<!-- table:rhythm_classifier_af -->",
                   "AF by the **classifier** on all of PTB-XL fold 9 (100 Hz; counts in the "
-                  "tables below; optimistic: fold 9 also chose the tree count; thresholds from folds 1-8):", "",
+                  "tables below; optimistic: fold 9 also chose the tree count; thresholds "
+                  "from folds 1-8):", "",
                   "| view | AF sensitivity | AF specificity | PPV | AUC | target (sens / spec) "
                   "| age >= 65 (sens / spec) |", "|---|---|---|---|---|---|---|", *af_rows, "",
                   prov, "<!-- /table -->", ""]
