@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from detak.models.rhythm_rules import NAMES, NO_FINDING, REFER_TODAY, ROUTINE_REVIEW
+
 __all__ = ["FEATURES", "RhythmClassifierError", "RhythmModel", "feature_vector", "load_model",
            "model_path", "predict_findings", "predict_proba", "save_model"]
 
@@ -110,21 +112,8 @@ FEATURE_NAMES: dict[str, tuple[str, str]] = {
 }
 UNIT_SUFFIX = {"_ms": " ms", "_bpm": " bpm", "_hz": " Hz", "_uv": " µV", "_seconds": " s"}
 
-# Short names of the classes (en, id).
-CLASS_TEXT: dict[str, tuple[str, str]] = {
-    "SR": ("sinus rhythm", "irama sinus"),
-    "AFIB": ("atrial fibrillation", "fibrilasi atrium"),
-    "AFLT": ("atrial flutter", "flutter atrium"),
-    "STACH": ("sinus tachycardia", "takikardia sinus"),
-    "SBRAD": ("sinus bradycardia", "bradikardia sinus"),
-    "SARRH": ("sinus arrhythmia", "aritmia sinus"),
-    "SVTAC": ("supraventricular tachycardia", "takikardia supraventrikular"),
-    "BIGU": ("bigeminy", "bigemini"),
-    "PACE": ("paced rhythm", "irama pacu"),
-    "1AVB": ("first-degree AV block", "blok AV derajat satu"),
-    "2AVB": ("second-degree AV block", "blok AV derajat dua"),
-    "3AVB": ("complete AV block", "blok AV total"),
-}
+# Short names of the classes (en, id): the rules' names, which follow the glossary
+CLASS_TEXT: dict[str, tuple[str, str]] = {c: (n["en"], n["id"]) for c, n in NAMES.items()}
 
 # Urgency of a classifier finding: the levels of the rhythm-findings contract, the same rule
 # the issue gives the rule findings (AF or flutter with a ventricular rate > 110 bpm, refer
@@ -133,8 +122,7 @@ AF_REFER_BPM = 110.0
 HR_LOW_BPM = 40.0
 HR_HIGH_BPM = 150.0
 # the kiosk's urgency level names, as the rules give them
-from detak.models.rhythm_rules import NO_FINDING as NONE  # noqa: E402
-from detak.models.rhythm_rules import REFER_TODAY, ROUTINE_REVIEW  # noqa: E402
+NONE = NO_FINDING
 
 BASE_URGENCY: dict[str, str] = {
     "SR": NONE, "SARRH": NONE, "AFIB": ROUTINE_REVIEW, "AFLT": ROUTINE_REVIEW,
