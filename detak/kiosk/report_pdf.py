@@ -41,6 +41,7 @@ import numpy as np
 
 from detak.data.recording import Recording
 from detak.kiosk.i18n import LANGUAGES, N_, check_language, number, translator
+from detak.kiosk.interval_text import reason_text
 from detak.kiosk.quality_text import quality_texts
 from detak.kiosk.ranges import normal_ranges, range_text
 from detak.report.paper import MM_PER_MV, MM_PER_S, _panels, draw_mm_grid
@@ -154,9 +155,9 @@ class _Page:
     def wrapped(self, x: float, y: float, s: str, width_mm: float, size: float = 7.0,
                 line_mm: float | None = None, max_lines: int = 99, **kw: Any) -> float:
         """Write ``s`` wrapped to ``width_mm``; returns the y under it."""
+        lines = self.lines(s, width_mm, size, bold=kw.get("fontweight") == "bold")
         em = 0.225 if kw.get("fontweight") == "bold" else 0.185   # mm per character per pt
         chars = max(10, int(width_mm / (em * size)))
-        lines = textwrap.wrap(s, chars) or [""]
         if len(lines) > max_lines:
             lines = lines[:max_lines]
             lines[-1] = lines[-1][: max(0, chars - 1)] + "…"
@@ -164,6 +165,12 @@ class _Page:
         for i, line in enumerate(lines):
             self.text(x, y + i * step, line, size, **kw)
         return y + len(lines) * step
+
+    @staticmethod
+    def lines(s: str, width_mm: float, size: float, bold: bool = False) -> list[str]:
+        """``s`` wrapped to ``width_mm`` at ``size`` pt, as `wrapped` writes it."""
+        em = 0.225 if bold else 0.185                              # mm per character per pt
+        return textwrap.wrap(s, max(10, int(width_mm / (em * size)))) or [""]
 
     def fitted(self, x: float, y: float, s: str, width_mm: float, size: float,
                **kw: Any) -> None:
@@ -313,16 +320,42 @@ def _urgency_banner(page: _Page, s: Mapping[str, Any], _: Callable[[str], str]) 
     if (s.get("quality") or {}).get("verdict") == "reject":
         # never a green "no finding" for a recording nobody could read
         bg, fg, title = "#555555", "white", _(NOT_SCREENED)
-    x, y, w, h = 196.0, 6.0, 81.0, 24.0
+    x, y, w, h = 196.0, 6.0, 81.0, _GRID_TOP - 7.5   # ends 1.5 mm above the grid
     page.rect(x, y, w, h, fc=bg, ec="none")
     page.text(x + 2.5, y + 2.0, _("Urgency"), 7, color=fg)
     page.text(x + 2.5, y + 5.2, title.upper(), 12.5 if len(title) <= 20 else 9.5, color=fg,
               fontweight="bold")
+    reasons = ["• " + r for r in (u.get("reasons") or [])]
+    size, shown = _banner_fit(page, reasons, w - 5, h - 13.0)
     yy = y + 11.5
-    for reason in (u.get("reasons") or [])[:3]:
-        yy = page.wrapped(x + 2.5, yy, "• " + reason, w - 5, 6.3, color=fg, max_lines=2)
-        if yy > y + h - 2:
+    for reason in reasons[:shown]:                 # each reason whole, never cut with "…"
+        yy = page.wrapped(x + 2.5, yy, reason, w - 5, size, color=fg)
+    if shown < len(reasons):
+        page.text(x + 2.5, yy, _("… and {n} more").format(n=len(reasons) - shown), size,
+                  color=fg)
+
+
+_BANNER_SIZES = (6.3, 5.9, 5.5, 5.1)   # pt: the banner's reasons shrink to fit, to 5.1 at least
+
+
+def _banner_fit(page: _Page, reasons: list[str], width_mm: float,
+                height_mm: float) -> tuple[float, int]:
+    """The largest font size at which every reason fits whole in ``height_mm``, and how many
+    reasons are shown: all of them if they fit at some size, else as many whole ones as fit at
+    the smallest size with a line left for "… and N more"."""
+    for size in _BANNER_SIZES:
+        n = sum(len(page.lines(r, width_mm, size)) for r in reasons)
+        if n * size * 0.48 <= height_mm:
+            return size, len(reasons)
+    size = _BANNER_SIZES[-1]
+    room = int(height_mm // (size * 0.48)) - 1           # a line for "… and N more"
+    shown, used = 0, 0
+    for r in reasons:
+        used += len(page.lines(r, width_mm, size))
+        if used > room:
             break
+        shown += 1
+    return size, shown
 
 
 def _intervals_table(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[str], str],
@@ -356,6 +389,7 @@ def _intervals_table(page: _Page, s: Mapping[str, Any], lang: str, _: Callable[[
     y += 3.0
     for key, why in (vals.get("reasons") or {}).items():  # why a value in the table is "—"
         if key in shown and _finite(vals.get(key)) is None:
+            why = reason_text(str(why), lang)        # the chain's English, translated
             y = page.wrapped(x, y, f"{_(shown[key]) if key == 'hr_bpm' else shown[key]}: {why}",
                              88, 5.6, color="#444444", max_lines=2)
 

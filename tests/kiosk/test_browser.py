@@ -384,6 +384,7 @@ def test_classifier_beside_the_rules_and_a_disagreement_for_the_doctor(
         walk = Shots(page, tmp_path, "walk")
         _sign_in(page, walk, TEXTS["id"])
         page.goto(f"/screenings/{s['id']}")
+        assert "Fibrilasi atrium (FA)" in page.inner_text(".banner")   # the banner says it too
         page.locator(".rfind").scroll_into_view_if_needed()
         rows = page.locator(".rfind li.rf")
         assert rows.count() == 2

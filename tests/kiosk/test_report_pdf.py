@@ -330,3 +330,52 @@ def test_screen_facility_and_nurse_are_stored_and_rerendered(tmp_path):
     assert r.returncode == 0, r.stderr
     text = _text(tmp_path / "other.pdf")
     assert "Klinik Lain" in text and "Kasih Ibu" not in text and "Ns. Dewi" in text
+
+
+@pytest.mark.parametrize("lang", ["en", "id"])
+def test_the_banner_shows_each_reason_whole_inside_its_box(tmp_path, lang):
+    """An AF screening's banner reason is long ("… raises the risk of stroke, which treatment
+    lowers (the rate)"): it is never cut with "…", and no word of it leaves the banner's
+    box (196–277 mm across, 6–32.5 mm down)."""
+    from detak.kiosk.urgency import assess_urgency
+    from tests.kiosk.test_rhythm_pages import AF_RULES
+
+    rec = load_sample("ptbxl-00286")
+    s = screen(rec, lang=lang).to_dict()
+    s["rhythm"]["findings"] = [AF_RULES]
+    mi = s["mi"]
+    s["urgency"] = assess_urgency(quality="ok", intervals=s["intervals"], rhythm=[AF_RULES],
+                                  mi=mi, lang=lang).to_dict()
+    reasons = s["urgency"]["reasons"]
+    assert len(reasons) >= 2 and any("stroke" in r for r in reasons)
+    pdf = tmp_path / "af.pdf"
+    pdf.write_bytes(render_report(s, rec, lang=lang))
+    xml = _run("pdftotext", "-bbox", str(pdf), "-")
+    words = [(float(x0), float(y0), float(x1), float(y1), w) for x0, y0, x1, y1, w in
+             re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                        r'yMax="([\d.]+)">([^<]*)<', xml)]
+    banner = [w for w in words if w[0] >= 196 * PT_PER_MM and w[1] < 32 * PT_PER_MM]
+    text = " ".join(w[4] for w in banner)
+    assert "…" not in text, text
+    for reason in reasons:                              # every reason, whole
+        assert " ".join(reason.split()) in text, (reason, text)
+    assert max(w[3] for w in banner) <= 32.5 * PT_PER_MM  # inside the box
+    assert max(w[2] for w in banner) <= 277 * PT_PER_MM
+
+
+def test_why_an_interval_is_missing_is_said_in_the_report_language(tmp_path):
+    """The chain's English reason for a null PR ("no P waves found (AF?) …") is translated in
+    an Indonesian report, kept word for word in an English one."""
+    rec = load_sample("ptbxl-00286")
+    s = screen(rec, lang="id").to_dict()
+    why = "no P waves found (AF?): no P wave at a fixed PR before each QRS"
+    s["intervals"]["pr_ms"] = None
+    s["intervals"]["reasons"] = {**(s["intervals"].get("reasons") or {}), "pr_ms": why}
+    texts = {}
+    for lang in ("id", "en"):
+        pdf = tmp_path / f"{lang}.pdf"
+        pdf.write_bytes(render_report(s, rec, lang=lang))
+        texts[lang] = " ".join(_run("pdftotext", str(pdf), "-").split())
+    assert "no P waves found" not in texts["id"]
+    assert "PR: tidak ada gelombang P pada PR tetap sebelum setiap QRS" in texts["id"]
+    assert f"PR: {why}" in texts["en"]

@@ -17,6 +17,7 @@ from detak.kiosk.report_pdf import render_report
 from detak.kiosk.rhythm_read import interval_findings, rhythm_findings
 from detak.kiosk.screening import screen
 from detak.kiosk.store import Store
+from detak.kiosk.urgency import assess_urgency
 
 NURSE, PIN = "Perawat Contoh", "4321"
 
@@ -48,9 +49,18 @@ def old_layout(s: dict) -> dict:
 
 
 def with_af(s: dict, sid: str = "af-1") -> dict:
+    """``s`` with the rules finding AF and the classifier beside them, its urgency assessed
+    again from these findings (as `screen` would: the banner names the AF)."""
     new = copy.deepcopy(s)
     new["id"] = sid
     new["rhythm"]["findings"] = [AF_RULES, AF_CLF, SR_CLF]
+    rows = [f for f in interval_findings(new["rhythm"]) if f["ruleset"] == "clinical"]
+    new["urgency"] = assess_urgency(
+        quality=new["quality"]["verdict"], intervals=new["intervals"],
+        clinical_findings=[(f["finding"], f["label"]) for f in rows],
+        clinical_texts={f["finding"]: f["text"] for f in rows},
+        rhythm=rhythm_findings(new["rhythm"]), mi=new["mi"],
+        notes=new["urgency"].get("notes") or [], lang=new["lang"]).to_dict()
     return new
 
 
