@@ -131,7 +131,8 @@ def _ci(d: Mapping[str, float]) -> str:
     return f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
 
-def view_tables(view: str, r: Mapping[str, Any], classes: Sequence[str]) -> list[str]:
+def view_tables(view: str, r: Mapping[str, Any], classes: Sequence[str],
+                n_boot: int = N_BOOT) -> list[str]:
     """Markdown for one view's `compare` result."""
     a = r["af"]
     rows = [f"### {VIEW_NAMES[view]} (fold 9: {r['n']} records of {r['patients']} patients; "
@@ -153,7 +154,7 @@ def view_tables(view: str, r: Mapping[str, Any], classes: Sequence[str]) -> list
             f"{_f(m['specificity'])} [{m['specificity_ci'][0]:.2f}, "
             f"{m['specificity_ci'][1]:.2f}] | {_f(m['ppv'])} | {_f(m['f1'])} | "
             f"{_f(o['sensitivity'])} / {_f(o['specificity'])} | {_f(o['auc'], 3)} |")
-    rows += ["", f"Paired patient bootstrap (CNN - gradient-boosted, {N_BOOT} resamples, seed "
+    rows += ["", f"Paired patient bootstrap (CNN - gradient-boosted, {n_boot} resamples, seed "
              f"{SEED}): AF AUC {_ci(r['af_auc_diff'])}; AF AUC age >= 65 "
              f"{_ci(r['af_auc_diff_elderly'])}; macro AUC {_ci(r['macro_auc_diff'])}.", ""]
     return rows
@@ -204,37 +205,42 @@ def _hgb_probs(view: str, ids: np.ndarray, classes: Sequence[str],
 
 def latency(view: str, folder: Path, n: int) -> dict[str, float]:
     """Median seconds per record (batch 1, one thread) of both pipelines from a raw record."""
-    import os
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from rhythm_cache import record_features, view_of
+    from threadpoolctl import threadpool_limits
 
     from detak.data.sources import _ptbxl
-    from detak.models import rhythm_clf_data as D
-    from detak.models.cnn_data import keep_leads, preprocess_recording
     from detak.models.rhythm_classifier import load_model, model_path
 
     ptb = _ptbxl()
     rt, std, leads, _ = _cnn(folder)
     model = load_model(model_path(view))
-    cnn, feats, trees = [], [], []
-    for ecg_id in ptb.fold_ids(9)[:n]:
-        rec = ptb.record(int(ecg_id))
-        t0 = time.perf_counter()
-        x = preprocess_recording(rec)
-        x = std.transform(keep_leads(x, leads)).astype(np.float32)
-        rt.run_batch(x[:1])
-        t1 = time.perf_counter()
-        f, iv = record_features(view_of(rec, view))
-        t2 = time.perf_counter()
-        model.proba_matrix(D.matrix([{"features": f, "intervals": iv}]))
-        t3 = time.perf_counter()
-        cnn.append(t1 - t0)
-        feats.append(t2 - t1)
-        trees.append(t3 - t2)
-    return {"records": n, "cnn_s": float(np.median(cnn)), "features_s": float(np.median(feats)),
-            "trees_s": float(np.median(trees)),
-            "hgb_total_s": float(np.median(np.add(feats, trees)))}
+    times: dict[str, list[float]] = {"cnn": [], "features": [], "trees": []}
+    with threadpool_limits(1):          # the trees' OpenMP pool, like onnxruntime's: 1 thread
+        for ecg_id in ptb.fold_ids(9)[:n]:
+            for k, v in _time_one(ptb.record(int(ecg_id)), view, rt, std, leads,
+                                  model).items():
+                times[k].append(v)
+    return {"records": n, "cnn_s": float(np.median(times["cnn"])),
+            "features_s": float(np.median(times["features"])),
+            "trees_s": float(np.median(times["trees"])),
+            "hgb_total_s": float(np.median(np.add(times["features"], times["trees"])))}
+
+
+def _time_one(rec: Any, view: str, rt: Any, std: Any, leads: Any,
+              model: Any) -> dict[str, float]:
+    from rhythm_cache import record_features, view_of
+
+    from detak.models import rhythm_clf_data as D
+    from detak.models.cnn_data import keep_leads, preprocess_recording
+
+    t0 = time.perf_counter()
+    x = std.transform(keep_leads(preprocess_recording(rec), leads)).astype(np.float32)
+    rt.run_batch(x[:1])
+    t1 = time.perf_counter()
+    f, iv = record_features(view_of(rec, view))
+    t2 = time.perf_counter()
+    model.proba_matrix(D.matrix([{"features": f, "intervals": iv}]))
+    t3 = time.perf_counter()
+    return {"cnn": t1 - t0, "features": t2 - t1, "trees": t3 - t2}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-boot", type=int, default=N_BOOT)
     ap.add_argument("--latency-records", type=int, default=LATENCY_RECORDS)
     ap.add_argument("--results", type=Path, help="write the Markdown to this file")
+    ap.add_argument("--cnn", action="append", default=[], metavar="VIEW=DIR",
+                    help="another model folder for a view (default training_state/rhythm-cnn-*)")
     args = ap.parse_args(argv)
+    models = {**MODELS, **{k: Path(v) for k, v in (a.split("=", 1) for a in args.cnn)}}
     from detak.data.sources import _ptbxl
     from detak.models.model_card import read_card
 
@@ -254,11 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     prov = provenance_line(command=cmd.strip(), libraries=LIBRARIES)
     meta = _ptbxl().metadata
     summary = ["| view | model | AF AUC | AF sens / spec (threshold from folds 1-8) | "
-               "age >= 65 AF sens / spec | macro AUC (10 classes) | int8 file | latency "
+               "age >= 65 AF sens / spec | macro AUC (10 classes) | model file | latency "
                "batch 1, 1 thread |", "|---|---|---|---|---|---|---|---|"]
     body: list[str] = []
     for view in args.view or list(MODELS):
-        folder = MODELS[view]
+        folder = models[view]
         card = read_card(folder / "card.json")
         export = read_card(folder / "export.json")
         classes = list(card["architecture"]["outputs"])
@@ -280,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         lat = latency(view, folder, args.latency_records)
         onnx = export["exports"]["onnx"]
         int8 = onnx["int8"]
-        sizes = {"cnn": f"{int8['bytes'] / 1024:.0f} kB",
-                 "hgb": f"{_hgb_size(view) / 1024:.0f} kB"}
+        sizes = {"cnn": f"{int8['bytes'] / 1024:.0f} kB (int8 ONNX)",
+                 "hgb": f"{_hgb_size(view) / 1024:.0f} kB (joblib)"}
         lat_txt = {"cnn": f"{lat['cnn_s'] * 1e3:.1f} ms (filters + int8 run; "
                           f"{lat['cnn_s'] / lat['hgb_total_s']:.2f}x the gradient-boosted)",
                    "hgb": f"{lat['hgb_total_s'] * 1e3:.1f} ms (features "
@@ -293,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_f(m['specificity'])} | {_f(o['sensitivity'])} / {_f(o['specificity'])} | "
                 f"{r['auc'][name]['macro']:.3f} | {sizes[name]} | {lat_txt[name]} |")
         tr = card["training"]
-        body += view_tables(view, r, classes)
-        body += [f"CNN: `{folder.relative_to(REPO)}` ({card['architecture']['parameters']} "
+        body += view_tables(view, r, classes, args.n_boot)
+        where = folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder
+        body += [f"CNN: `{where}` ({card['architecture']['parameters']} "
                  f"parameters, {card['architecture']['macs'] / 1e6:.1f} M MACs; trained by "
                  f"`{card['command']}`, {tr['epochs_run']} epochs, best {tr['best_epoch']}, "
                  f"{tr['seconds_per_epoch']:.0f} s/epoch on {tr['threads']} thread(s) of the "
