@@ -160,6 +160,41 @@ def view_tables(view: str, r: Mapping[str, Any], classes: Sequence[str],
     return rows
 
 
+def verdict(view: str, r: Mapping[str, Any], classes: Sequence[str],
+            margin: float = 0.02) -> list[str]:
+    """What the figures show, as sentences computed from them: the AF and macro AUC
+    differences read off their paired intervals, and the classes whose AUCs differ by more
+    than ``margin``.
+
+    >>> r = {"af_auc_diff": {"diff": -0.01, "low": -0.02, "high": 0.003},
+    ...      "macro_auc_diff": {"diff": -0.04, "low": -0.08, "high": -0.02},
+    ...      "auc": {"cnn": {"SR": 0.9, "AFIB": 0.98}, "hgb": {"SR": 0.95, "AFIB": 0.99}}}
+    >>> print("\\n".join(verdict("12lead", r, ["SR", "AFIB"])))
+    - 12 leads, AF: no difference the patient bootstrap can resolve (AUC -0.0100 [-0.0200, +0.0030]).
+    - 12 leads, all 10 classes (macro AUC): the gradient-boosted classifier is better (-0.0400 [-0.0800, -0.0200]).
+    - 12 leads, per class (|AUC difference| > 0.02): CNN lower on SR (-0.050).
+    """  # noqa: E501
+
+    def read(d: Mapping[str, float]) -> str:
+        if d["low"] > 0:
+            return f"the int8 CNN is better ({_ci(d)})"
+        if d["high"] < 0:
+            return f"the gradient-boosted classifier is better ({_ci(d)})"
+        return f"no difference the patient bootstrap can resolve (AUC {_ci(d)})"
+
+    name = VIEW_NAMES[view]
+    diffs = {c: r["auc"]["cnn"][c] - r["auc"]["hgb"][c] for c in classes
+             if r["auc"]["cnn"][c] is not None and r["auc"]["hgb"][c] is not None}
+    hi = [f"{c} ({d:+.3f})" for c, d in diffs.items() if d > margin]
+    lo = [f"{c} ({d:+.3f})" for c, d in diffs.items() if d < -margin]
+    parts = ([f"CNN higher on {', '.join(hi)}"] if hi else []) + (
+        [f"CNN lower on {', '.join(lo)}"] if lo else [])
+    return [f"- {name}, AF: {read(r['af_auc_diff'])}.",
+            f"- {name}, all 10 classes (macro AUC): {read(r['macro_auc_diff'])}.",
+            f"- {name}, per class (|AUC difference| > {margin:g}): "
+            f"{'; '.join(parts) or 'none'}."]
+
+
 # ------------------------------------------------------------------ data and models
 def _cnn(folder: Path) -> tuple[Any, Any, list[str] | None, list[str]]:
     from detak.export.runtime import load_runtime
@@ -266,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                "age >= 65 AF sens / spec | macro AUC (10 classes) | model file | latency "
                "batch 1, 1 thread |", "|---|---|---|---|---|---|---|---|"]
     body: list[str] = []
+    verdicts: list[str] = []
     for view in args.view or list(MODELS):
         folder = models[view]
         card = read_card(folder / "card.json")
@@ -303,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['auc'][name]['macro']:.3f} | {sizes[name]} | {lat_txt[name]} |")
         tr = card["training"]
         body += view_tables(view, r, classes, args.n_boot)
+        verdicts += verdict(view, r, classes)
         where = folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder
         body += [f"CNN: `{where}` ({card['architecture']['parameters']} "
                  f"parameters, {card['architecture']['macs'] / 1e6:.1f} M MACs; trained by "
@@ -310,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"{tr['seconds_per_epoch']:.0f} s/epoch on {tr['threads']} thread(s) of the "
                  f"shared machine; int8 {int8['calibration_method']} calibration, fold-9 macro "
                  f"AUC fp32 {onnx['fp32']['macro_auc']:.4f} → int8 {int8['macro_auc']:.4f} on "
-                 f"its {onnx['evaluation']['records']} rhythm-labelled records). AF threshold: CNN "
+                 f"its {onnx['evaluation']['records']} rhythm-labelled records; largest "
+                 f"|p int8 - p fp32| on the first {onnx['evaluation']['parity_records']}: "
+                 f"{int8['max_abs_prob_diff_vs_fp32']:.2f}). AF threshold: CNN "
                  f"{thr_cnn:.4f} = lowest with specificity >= {SPEC_TARGET[view]} on the "
                  f"{len(ids_tr)} records of folds 1-8 (in-sample); gradient-boosted {thr_hgb:.2f}"
                  " (its card: out-of-fold on folds 1-8). Latency over the first "
@@ -321,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         "<!-- table:rhythm_cnn -->",          # the README's copy (benchmarks/readme_tables.py)
         "AF on PTB-XL fold 9 (100 Hz, all records), the small int8 CNN beside the "
         "gradient-boosted classifier (`docs/results/rhythm_cnn.md`; thresholds from folds 1-8, "
-        "the CNN's in-sample):", "", *summary, "", prov, "<!-- /table -->", "", *body,
+        "the CNN's in-sample):", "", *summary, "", prov, "<!-- /table -->", "",
+        "What the figures show (computed from them):", "", *verdicts, "", *body,
         f"Run time {time.time() - t_start:.0f} s.", "", prov, ""])
     print(text)
     if args.results:

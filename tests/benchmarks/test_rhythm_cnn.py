@@ -73,3 +73,17 @@ def test_view_table_lists_every_class_and_both_models():
         assert f"| {c} |" in text
     assert "| int8 CNN | 0.5000 |" in text and "| gradient-boosted | 0.4000 |" in text
     assert "AF AUC +" in text and "lead II" in text
+
+
+def test_verdict_reads_the_intervals():
+    y, good, poor, patients, elderly = _data()
+    better = rc.verdict("12lead", rc.compare(y, good, poor, CLASSES, patients, elderly,
+                                             {"cnn": 0.5, "hgb": 0.5}, n_boot=100), CLASSES)
+    assert "AF: the int8 CNN is better" in better[0]
+    worse = rc.verdict("II", rc.compare(y, poor, good, CLASSES, patients, elderly,
+                                        {"cnn": 0.5, "hgb": 0.5}, n_boot=100), CLASSES)
+    assert "AF: the gradient-boosted classifier is better" in worse[0]
+    assert "CNN lower on" in worse[2] and "AFIB" in worse[2]
+    same = rc.verdict("II", rc.compare(y, good, good, CLASSES, patients, elderly,
+                                       {"cnn": 0.5, "hgb": 0.5}, n_boot=20), CLASSES)
+    assert "no difference" in same[0] and same[2].endswith("none.")
