@@ -87,3 +87,17 @@ def test_verdict_reads_the_intervals():
     same = rc.verdict("II", rc.compare(y, good, good, CLASSES, patients, elderly,
                                        {"cnn": 0.5, "hgb": 0.5}, n_boot=20), CLASSES)
     assert "no difference" in same[0] and same[2].endswith("none.")
+
+
+def test_assessment_follows_the_intervals():
+    tie = {"af_auc_diff": {"low": -0.01, "high": 0.01},
+           "macro_auc_diff": {"low": -0.08, "high": -0.02}}
+    worse = {"af_auc_diff": {"low": -0.03, "high": -0.01},
+             "macro_auc_diff": {"low": -0.08, "high": -0.02}}
+    better = {"af_auc_diff": {"low": 0.001, "high": 0.02},
+              "macro_auc_diff": {"low": -0.01, "high": 0.01}}
+    assert "level with" in rc.assessment({"12lead": tie, "II": tie})[0]
+    text = rc.assessment({"12lead": tie, "II": worse})[0]
+    assert text.startswith("Not worth shipping") and "below 0 on lead II" in text
+    assert rc.assessment({"12lead": better, "II": tie})[0].startswith(
+        "Worth a closer look: the int8 CNN is better for AF on 12 leads")
