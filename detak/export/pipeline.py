@@ -89,14 +89,15 @@ def _file_entry(path: Path) -> dict[str, Any]:
 
 def _evaluate_file(path: Path, x: np.ndarray, y: np.ndarray, threads: int,
                    ref: dict[str, np.ndarray], ref_name: str,
-                   cam_ref: dict[str, np.ndarray] | None, mi_pos: np.ndarray) -> dict[str, Any]:
+                   cam_ref: dict[str, np.ndarray] | None, mi_pos: np.ndarray,
+                   classes: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Scores of one exported file on the evaluation records against reference outputs."""
     rt = load_runtime(path, threads=threads)
     t0 = time.perf_counter()
     pred = rt.run(x)
     seconds = time.perf_counter() - t0
     entry: dict[str, Any] = {**_file_entry(path), "backend": rt.backend, "cam": rt.has_cam}
-    entry.update(auc_summary(y, pred.probs))
+    entry.update(auc_summary(y, pred.probs, classes))
     n = min(PARITY_RECORDS, len(x))
     entry[f"max_abs_prob_diff_vs_{ref_name}"] = float(np.abs(pred.probs[:n] -
                                                              ref["probs"][:n]).max())
@@ -112,15 +113,15 @@ def _strip(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if not k.startswith("_")}
 
 
-def _eval_data(fold: int, records: int | None, std: Any) -> tuple[np.ndarray, np.ndarray,
-                                                                   np.ndarray]:
-    from detak.models.cnn_data import fold_arrays
+def _eval_data(fold: int, records: int | None, std: Any, labels: str = "superclass",
+               leads: list[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from detak.models.cnn_data import fold_arrays, keep_leads
 
-    fa = fold_arrays(fold)
+    fa = fold_arrays(fold, labels=labels)
     idx = np.flatnonzero(fa.labelled)
     if records is not None:
         idx = idx[:int(records)]
-    x = std.transform(np.asarray(fa.x[idx])).astype(np.float32)
+    x = std.transform(keep_leads(np.array(fa.x[idx]), leads)).astype(np.float32)
     return fa.ids[idx], x, fa.y[idx]
 
 
@@ -180,6 +181,11 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
     folder = resolve_model_dir(source if source is not None else model)
     card = read_card(folder / CARD_FILE)
     stem = Path(card["weights"]["file"]).stem
+    # a model trained on another label set or on a lead subset (detak train --labels / --lead)
+    # is calibrated and scored on the same targets and leads
+    labels = card["architecture"].get("label_set", "superclass")
+    leads = card["architecture"].get("input_leads")
+    classes = tuple(card["architecture"].get("outputs") or ())
     out_dir = Path(out) if out is not None else folder
     out_dir.mkdir(parents=True, exist_ok=True)
     if out_dir.resolve() != folder.resolve():
@@ -193,15 +199,17 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
 
     say(f"calibration set: {size} training records (seed {seed})")
     calib = representative_set(size, seed)
-    calib_x = std.transform(calib.x).astype(np.float32)
+    from detak.models.cnn_data import keep_leads
+
+    calib_x = std.transform(keep_leads(calib.x, leads)).astype(np.float32)
     say(f"fold {eval_fold}: reading and standardising")
-    ids, x, y = _eval_data(eval_fold, eval_records, std)
+    ids, x, y = _eval_data(eval_fold, eval_records, std, labels, leads)
     mi_pos = y[:, MI_INDEX] == 1
     say(f"torch fp32 on {len(x)} records")
     ref = _torch_outputs(graph, x)
     torch_entry = {"weights": card["weights"]["file"],
                    "weights_sha256": sha256_file(torch_weights_file(folder, card)),
-                   **auc_summary(y, ref["probs"])}
+                   **auc_summary(y, ref["probs"], classes or None)}
     if graph.has_cam:
         sel = np.flatnonzero(mi_pos)[:64]
         auto = {"cam_mi": reference_gradcam(module, x[sel], MI_INDEX),
@@ -223,7 +231,8 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
             from detak.export.tflite_export import export_tflite, export_tflite_int8
 
             export_tflite(module, tmpd / fp32_path.name, cam=cam)
-        fp32 = _evaluate_file(tmpd / fp32_path.name, x, y, threads, ref, "torch", ref, mi_pos)
+        fp32 = _evaluate_file(tmpd / fp32_path.name, x, y, threads, ref, "torch", ref, mi_pos,
+                              classes or None)
         fp32_cams = ({"cam_mi": fp32["_pred"].cam_mi, "cam_top": fp32["_pred"].cam_top}
                      if graph.has_cam else None)
         fp32_ref = {"probs": fp32["_pred"].probs}
@@ -236,7 +245,8 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
                 t0 = time.perf_counter()
                 quantize_onnx(tmpd / fp32_path.name, q, calib_x, method=method,
                               activation_type=activation_type)
-                e = _evaluate_file(q, x, y, threads, fp32_ref, "fp32", fp32_cams, mi_pos)
+                e = _evaluate_file(q, x, y, threads, fp32_ref, "fp32", fp32_cams, mi_pos,
+                                   classes or None)
                 e["quantize_seconds"] = round(time.perf_counter() - t0, 2)
                 methods[method] = e
             chosen = max(CALIBRATION_METHODS, key=lambda m: (methods[m]["macro_auc"],
@@ -263,7 +273,7 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
                 say(int8["error"].splitlines()[0][:300])
             else:
                 e = _evaluate_file(tmpd / int8_path.name, x, y, threads, fp32_ref, "fp32",
-                                   fp32_cams, mi_pos)
+                                   fp32_cams, mi_pos, classes or None)
                 e["quantize_seconds"] = round(time.perf_counter() - t0, 2)
                 int8 = {**_strip(e),
                         "calibration_method": "histogram (litert-torch PT2E default)",
@@ -300,7 +310,8 @@ def _export(model: str | Path | None, kind: str, *, source: str | Path | None,
         **files,
         "torch_fp32": torch_entry,
         "calibration": describe(calib.ids, size, seed),
-        "evaluation": {"fold": int(eval_fold), "records": int(len(x)),
+        "evaluation": {"fold": int(eval_fold), "records": int(len(x)), "label_set": labels,
+                       **({"input_leads": leads} if leads else {}),
                        "first_last_ecg_id": [int(ids[0]), int(ids[-1])],
                        "mi_positive": int(mi_pos.sum()),
                        "parity_records": min(PARITY_RECORDS, len(x)),

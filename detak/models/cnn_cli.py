@@ -8,8 +8,8 @@ Torch is imported only when training runs.
 >>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
 >>> add_cnn_commands(sub)
 >>> a = p.parse_args(["train", "--model", "edge", "--epochs", "2"])
->>> a.model, a.epochs, a.compute
-('edge', 2, 'fp32')
+>>> a.model, a.epochs, a.compute, a.labels, a.lead
+('edge', 2, 'fp32', 'superclass', None)
 >>> a = p.parse_args(["train", "--model", "edge", "--teacher", "resnet1d,inceptiontime",
 ...                   "--augment", "field"])
 >>> a.teacher, a.distil_alpha, a.temperature, a.augment
@@ -53,6 +53,14 @@ def add_cnn_commands(sub: Any) -> None:
     p.add_argument("--max-records", type=int, default=None,
                    help="smoke run: only the first N training records")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--labels", default="superclass", metavar="SET",
+                   help="label set: superclass (default; NORM MI STTC CD HYP, the shipped "
+                        "models) or rhythm (SR AFIB AFLT STACH SBRAD SARRH SVTAC BIGU PACE "
+                        "1AVB from PTB-XL's rhythm statements, any likelihood; records with "
+                        "none dropped)")
+    p.add_argument("--lead", default=None, metavar="NAME[,NAME]",
+                   help="train on these leads only (e.g. II): the input keeps 12 channels and "
+                        "the other leads are zero")
     p.add_argument("--compute", choices=("fp32", "bf16"), default="fp32",
                    help="precision of the training forward passes: bf16 = torch.autocast "
                         "bfloat16 (weights, optimizer and validation stay fp32; several times "
@@ -143,7 +151,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                      compute=args.compute,
                      teachers=[t for t in (args.teacher or "").split(",") if t.strip()],
                      distil_alpha=args.distil_alpha, temperature=args.temperature,
-                     augment=args.augment)
+                     augment=args.augment, labels=args.labels,
+                     leads=[x.strip() for x in args.lead.split(",") if x.strip()]
+                     if args.lead else None)
     m = card["metrics"].get(f"fold{VAL_FOLD}", {})
     _print_json({"model": args.model, "out": str(out), "epochs_run":
                  card["training"]["epochs_run"], "best_epoch": card["training"]["best_epoch"],

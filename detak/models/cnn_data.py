@@ -33,12 +33,13 @@ from detak.data.leads import STANDARD_LEADS
 from detak.data.paths import cache_dir, save_npy_atomic
 from detak.data.ptbxl import SUPERCLASSES, FoldNotAvailableError, PtbXl
 from detak.data.recording import MissingLeadError, Recording
+from detak.models.label_sets import DEFAULT_LABELS, label_set
 from detak.signal import filters
 from detak.signal.filters import Standardizer
 
 __all__ = ["CLASSES", "MODEL_FS", "N_SAMPLES", "TRAIN_FOLDS", "VAL_FOLD", "TEST_FOLD",
            "PREPROCESSING_VERSION", "FoldArrays", "FoldNotAvailableError", "InputError",
-           "ModelLeadsError", "fold_arrays", "split_arrays", "preprocess_array",
+           "ModelLeadsError", "fold_arrays", "keep_leads", "split_arrays", "preprocess_array",
            "preprocess_recording", "fit_standardizer", "preprocessing_key"]
 
 CLASSES: tuple[str, ...] = SUPERCLASSES
@@ -149,8 +150,10 @@ def _fold_checksum(ids: np.ndarray, raw: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def fold_arrays(fold: int, *, ptb: PtbXl | None = None, cache: bool = True) -> FoldArrays:
-    """Every record of strat fold ``fold``, filtered, with labels (see the module docstring).
+def fold_arrays(fold: int, *, ptb: PtbXl | None = None, cache: bool = True,
+                labels: str = DEFAULT_LABELS) -> FoldArrays:
+    """Every record of strat fold ``fold``, filtered, with labels (see the module docstring)
+    of the label set ``labels`` (`detak.models.label_sets`; ``y`` is (N, its classes)).
 
     `FoldNotAvailableError` where the fold's signals are not in this copy (fold 10 in the shared
     copy).
@@ -173,25 +176,27 @@ def fold_arrays(fold: int, *, ptb: PtbXl | None = None, cache: bool = True) -> F
         if cache:
             save_npy_atomic(path, x)
             x = np.load(path, mmap_mode="r", allow_pickle=False)
-    y = ptb.labels(ids, allow_unlabelled=True)
+    y = label_set(labels).labels(ptb, ids)
     return FoldArrays(ids=np.asarray(ids, dtype=np.int64), x=x, y=y, labelled=y.sum(axis=1) > 0,
                       folds=(int(fold),), checksums={int(fold): checksum})
 
 
 def split_arrays(folds: Sequence[int], *, max_records: int | None = None,
                  labelled_only: bool = True, ptb: PtbXl | None = None,
-                 cache: bool = True) -> FoldArrays:
+                 cache: bool = True, labels: str = DEFAULT_LABELS) -> FoldArrays:
     """The records of ``folds`` (in fold order, ascending ecg_id within a fold) as one in-memory
     `FoldArrays`; only labelled records unless ``labelled_only=False``.
 
     ``max_records`` keeps the first N records in that order (smoke runs): only the folds they
     come from are read, and only those records are filtered (no fold cache is written).
+    ``labels`` names the label set (`detak.models.label_sets`) that ``y`` and "labelled" follow.
 
     >>> s = split_arrays([9], max_records=20)
     >>> len(s), s.folds, bool(s.labelled.all())
     (20, (9,), True)
     """
     ptb = ptb or _default_ptb()
+    targets = label_set(labels)  # UnknownLabelSetError before any data is read
     if max_records is not None and max_records < 1:
         raise ValueError(f"max_records must be at least 1, got {max_records}")
     parts: list[FoldArrays] = []
@@ -200,12 +205,12 @@ def split_arrays(folds: Sequence[int], *, max_records: int | None = None,
         if left is not None and left <= 0:
             break
         if left is None:
-            fa = fold_arrays(fold, ptb=ptb, cache=cache)
+            fa = fold_arrays(fold, ptb=ptb, cache=cache, labels=labels)
             keep = fa.labelled if labelled_only else np.ones(len(fa), bool)
             parts.append(fa.subset(keep))
             continue
         ids, raw = ptb.load_fold(int(fold))
-        y = ptb.labels(ids, allow_unlabelled=True)
+        y = targets.labels(ptb, ids)
         lab = y.sum(axis=1) > 0
         idx = np.flatnonzero(lab if labelled_only else np.ones(len(ids), bool))[:left]
         parts.append(FoldArrays(ids=np.asarray(ids[idx], np.int64),
@@ -223,6 +228,32 @@ def split_arrays(folds: Sequence[int], *, max_records: int | None = None,
                       y=np.concatenate([p.y for p in parts]),
                       labelled=np.concatenate([p.labelled for p in parts]),
                       folds=tuple(f for p in parts for f in p.folds), checksums=checksums)
+
+
+def keep_leads(x: np.ndarray, leads: Sequence[str] | None) -> np.ndarray:
+    """Zero every lead of ``x`` (N, 12, L) in `STANDARD_LEADS` order but ``leads``, in place
+    (``x`` must be writable); returns ``x``. ``None`` keeps all 12. A one-lead model reads the
+    12-channel input with the other 11 leads at zero (before standardisation), so the exporter,
+    the int8 calibration and the runtimes stay the 12-lead ones.
+
+    >>> x = np.ones((1, 12, 3), np.float32)
+    >>> keep_leads(x, ["II"]).sum(axis=(0, 2)).tolist()[:3]
+    [0.0, 3.0, 0.0]
+    >>> keep_leads(x, ["X"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown lead(s) X; use the standard leads I, II, III, aVR, ...
+    """
+    if leads is None:
+        return x
+    bad = [lead for lead in leads if lead not in STANDARD_LEADS]
+    if bad or not leads:
+        raise ValueError(f"unknown lead(s) {', '.join(bad) or '(none given)'}; use the standard "
+                         f"leads {', '.join(STANDARD_LEADS)}")
+    drop = [i for i, lead in enumerate(STANDARD_LEADS) if lead not in leads]
+    for s in range(0, len(x), _CHUNK):
+        x[s:s + _CHUNK, drop] = 0.0
+    return x
 
 
 def fit_standardizer(x: np.ndarray) -> Standardizer:

@@ -67,24 +67,25 @@ def load_torch_module(folder: Path, card: dict[str, Any]) -> Any:
                                  f"missing{where}")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    module = build_model(arch)
+    outputs = card["architecture"].get("outputs") or CLASSES
+    module = build_model(arch, n_classes=len(outputs))
     module.load_state_dict(state)
     return module.eval()
 
 
 def torch_predictor(module: Any, batch_size: int = 256,
                     logits: bool = False) -> Callable[[np.ndarray], np.ndarray]:
-    """Standardised (N, 12, 1000) float32 → sigmoid probabilities (N, 5) with a torch module,
-    ``batch_size`` records at a time (``logits``: the raw outputs instead)."""
+    """Standardised (N, 12, 1000) float32 → sigmoid probabilities (N, classes) with a torch
+    module, ``batch_size`` records at a time (``logits``: the raw outputs instead)."""
     import torch
 
     def run(x: np.ndarray) -> np.ndarray:
-        out = np.empty((len(x), len(CLASSES)), dtype=np.float32)
+        parts = []
         with torch.inference_mode():
             for s in range(0, len(x), batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x[s:s + batch_size], np.float32))
                 z = module(xb)
-                out[s:s + batch_size] = (z if logits else torch.sigmoid(z)).numpy()
-        return out
+                parts.append((z if logits else torch.sigmoid(z)).numpy().astype(np.float32))
+        return np.concatenate(parts) if parts else np.empty((0, len(CLASSES)), np.float32)
 
     return run

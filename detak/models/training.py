@@ -52,7 +52,6 @@ from typing import Any
 import numpy as np
 
 from detak.models.cnn_data import (
-    CLASSES,
     MODEL_FS,
     N_SAMPLES,
     PREPROCESSING,
@@ -60,8 +59,16 @@ from detak.models.cnn_data import (
     VAL_FOLD,
     FoldArrays,
     fit_standardizer,
+    keep_leads,
     preprocessing_key,
     split_arrays,
+)
+from detak.models.label_sets import (
+    DEFAULT_LABELS,
+    FOCUS_INDEX,
+    LabelSet,
+    UnknownLabelSetError,
+    label_set,
 )
 from detak.models.shipped import CARD_FILE, STANDARDIZER_FILE
 
@@ -167,7 +174,8 @@ COMPUTE = ("fp32", "bf16")
 
 
 def _config(name: str, recipe: Recipe, seed: int, max_records: int | None,
-            compute: str = "fp32", distil: dict[str, Any] | None = None) -> dict[str, Any]:
+            compute: str = "fp32", distil: dict[str, Any] | None = None,
+            labels: str = DEFAULT_LABELS, leads: Sequence[str] | None = None) -> dict[str, Any]:
     config = {"model": name, "recipe": dataclasses.asdict(recipe), "seed": seed,
               "max_records": max_records, "train_folds": list(TRAIN_FOLDS),
               "val_fold": VAL_FOLD, "preprocessing": preprocessing_key()}
@@ -175,6 +183,10 @@ def _config(name: str, recipe: Recipe, seed: int, max_records: int | None,
         config["compute"] = compute
     if distil:                        # likewise: checkpoints without distillation still resume
         config["distil"] = distil
+    if labels != DEFAULT_LABELS:      # likewise for the label set and a lead subset
+        config["labels"] = labels
+    if leads:
+        config["leads"] = list(leads)
     return config
 
 
@@ -190,7 +202,8 @@ def _bf16_supported() -> bool:
 
 def _command(name: str, recipe: Recipe, seed: int, out_dir: Path, max_records: int | None,
              threads: int | None, compute: str = "fp32",
-             distil: dict[str, Any] | None = None) -> str:
+             distil: dict[str, Any] | None = None, labels: str = DEFAULT_LABELS,
+             leads: Sequence[str] | None = None) -> str:
     parts = ["detak", "train", "--model", name, "--recipe", recipe.name,
              "--epochs", str(recipe.epochs), "--batch-size", str(recipe.batch_size),
              "--lr", f"{recipe.lr:g}", "--weight-decay", f"{recipe.weight_decay:g}",
@@ -208,25 +221,34 @@ def _command(name: str, recipe: Recipe, seed: int, out_dir: Path, max_records: i
                   "--temperature", f"{distil['temperature']:g}"]
     if distil and distil.get("augment", "none") != "none":
         parts += ["--augment", distil["augment"]]
+    if labels != DEFAULT_LABELS:
+        parts += ["--labels", labels]
+    if leads:
+        parts += ["--lead", ",".join(leads)]
     return " ".join(parts)
 
 
-def _data_description(ptb: Any, train: FoldArrays, val: FoldArrays) -> dict[str, Any]:
+def _data_description(ptb: Any, train: FoldArrays, val: FoldArrays,
+                      targets: LabelSet | None = None) -> dict[str, Any]:
     from detak.models.model_card import sha256_file
 
+    targets = targets or label_set(DEFAULT_LABELS)
+    classes = targets.classes
     db = ptb.root / "ptbxl_database.csv"
     return {
         "dataset": "PTB-XL v1.0.3, 100 Hz",
         "root": str(ptb.root),
         "database_csv_sha256": sha256_file(db) if db.is_file() else None,
-        "labels": "diagnostic superclasses (scp_statements.csv diagnostic_class), multi-hot, "
-                  "records without one dropped",
-        "classes": list(CLASSES),
+        "labels": targets.description,
+        "label_set": targets.name,
+        "classes": list(classes),
+        **({"label_groups": {c: list(v) for c, v in targets.groups.items()}}
+           if targets.groups else {}),
         "split": {"train_folds": sorted(set(train.folds)), "validation_fold": VAL_FOLD,
                   "test_fold": "10 (never read in training)"},
         "records": {"train": len(train), "validation": len(val)},
-        "label_counts": {"train": dict(zip(CLASSES, train.y.sum(axis=0).tolist(), strict=True)),
-                         "validation": dict(zip(CLASSES, val.y.sum(axis=0).tolist(),
+        "label_counts": {"train": dict(zip(classes, train.y.sum(axis=0).tolist(), strict=True)),
+                         "validation": dict(zip(classes, val.y.sum(axis=0).tolist(),
                                                 strict=True))},
         "fold_checksums": {f"fold{k}": v for k, v in sorted({**train.checksums,
                                                              **val.checksums}.items())},
@@ -249,7 +271,9 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
               threads: int | None = None, progress: bool = True, eval_train: bool = True,
               n_boot: int = 1000, compute: str = "fp32",
               teachers: Sequence[str] = (), distil_alpha: float = 0.5,
-              temperature: float = 2.0, augment: str = "none") -> dict[str, Any]:
+              temperature: float = 2.0, augment: str = "none",
+              labels: str = DEFAULT_LABELS, leads: Sequence[str] | None = None
+              ) -> dict[str, Any]:
     """Train CNN ``name`` (`detak.models.cnn.registry.MODEL_NAMES`) and write the model files
     into ``out_dir``; returns the model card (a dict).
 
@@ -261,6 +285,10 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     ``teachers`` (shipped model names or folders) switch on distillation with
     `detak.models.distil.kd_loss` (``distil_alpha``, ``temperature``); ``augment="field"``
     adds the kiosk-condition augmentation (`detak.models.distil.field_augment`).
+    ``labels`` picks the target (`detak.models.label_sets`: ``superclass``, ``rhythm``);
+    ``leads`` (e.g. ``["II"]``) trains a model that sees only those leads: the 12-channel
+    input keeps its shape and the other leads are zero (`detak.models.cnn_data.keep_leads`),
+    in training, selection, the standardiser and the card.
 
     >>> train_cnn("vgg", out_dir="/tmp/x")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -272,7 +300,18 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     from detak.data.ptbxl import open_ptbxl
     from detak.models.cnn.registry import build_model, count_macs, count_parameters
 
-    model = build_model(name)  # UnknownModelError first, before any data is read
+    try:
+        lset = label_set(labels)
+    except UnknownLabelSetError as err:
+        raise TrainingError(str(err)) from None
+    classes = lset.classes
+    leads = list(leads) if leads else None
+    if leads:
+        try:
+            keep_leads(np.zeros((1, 12, 1), np.float32), leads)
+        except ValueError as err:
+            raise TrainingError(str(err)) from None
+    model = build_model(name, n_classes=len(classes))  # UnknownModelError before any data
     recipe_name = recipe or default_recipe(name)
     if recipe_name not in RECIPES:
         raise TrainingError(f"unknown recipe {recipe_name!r}; use one of {', '.join(RECIPES)}")
@@ -315,7 +354,7 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(int(threads))
-    config = _config(name, rec, seed, max_records, compute, distil)
+    config = _config(name, rec, seed, max_records, compute, distil, labels, leads)
     ckpt_path = out / CHECKPOINT_FILE
     ckpt = None
     if resume:
@@ -332,9 +371,11 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     # ---------------------------------------------------------------- data
     ptb = open_ptbxl()
     t_data = time.perf_counter()
-    train = split_arrays(TRAIN_FOLDS, max_records=max_records, ptb=ptb)
-    val = split_arrays([VAL_FOLD], ptb=ptb,
+    train = split_arrays(TRAIN_FOLDS, max_records=max_records, ptb=ptb, labels=labels)
+    val = split_arrays([VAL_FOLD], ptb=ptb, labels=labels,
                        max_records=None if max_records is None else max(32, max_records // 4))
+    keep_leads(train.x, leads)
+    keep_leads(val.x, leads)
     teacher_z = None
     teacher_seconds = 0.0
     if teacher_models:  # on the filtered full records, before the in-place standardisation
@@ -352,7 +393,7 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
 
     # ---------------------------------------------------------------- model and optimizer
     torch.manual_seed(seed)
-    model = build_model(name)
+    model = build_model(name, n_classes=len(classes))
     n_params, macs = count_parameters(model), count_macs(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=rec.lr, weight_decay=rec.weight_decay)
     gen = torch.Generator().manual_seed(seed)
@@ -423,7 +464,7 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
 
             try:
                 val_auc = macro_auc(val.y, val_probs)
-                val_mi = roc_auc(val.y[:, CLASSES.index("MI")], val_probs[:, CLASSES.index("MI")])
+                val_mi = roc_auc(val.y[:, FOCUS_INDEX], val_probs[:, FOCUS_INDEX])
             except MetricsError:  # tiny smoke-run validation sets may miss a class
                 val_auc = val_mi = float("nan")
             seconds = time.perf_counter() - t0
@@ -431,7 +472,8 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
             state["train_seconds"] += seconds
             state["history"].append({
                 "epoch": state["epoch"], "train_loss": total / max(count, 1),
-                "val_loss": val_loss, "val_macro_auc": val_auc, "val_mi_auc": val_mi,
+                "val_loss": val_loss, "val_macro_auc": val_auc,
+                f"val_{lset.focus.lower()}_auc": val_mi,
                 "lr": optimizer.param_groups[0]["lr"], "seconds": seconds})
             if val_loss < state["best_val_loss"]:
                 state.update(best_val_loss=val_loss, best_epoch=state["epoch"], bad_epochs=0,
@@ -448,7 +490,7 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
                 "state": state}, ckpt_path)
             bar.write(f"{name} epoch {state['epoch']}/{rec.epochs}: train loss "
                       f"{total / max(count, 1):.4f}, val loss {val_loss:.4f}, val macro AUC "
-                      f"{val_auc:.4f}, MI AUC {val_mi:.4f}, {seconds:.0f} s"
+                      f"{val_auc:.4f}, {lset.focus} AUC {val_mi:.4f}, {seconds:.0f} s"
                       + (" (best)" if state["best_epoch"] == state["epoch"] else ""))
     finally:
         bar.close()
@@ -469,14 +511,19 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
                          "module": type(model).__module__,
                          "input_shape": [12, N_SAMPLES], "fs": MODEL_FS,
                          "leads": "I II III aVR aVL aVF V1 V2 V3 V4 V5 V6",
-                         "outputs": list(CLASSES), "output": "logits (sigmoid → probability)",
+                         **({"input_leads": leads, "input_note": (
+                             "12-channel input with every lead but " + ", ".join(leads) +
+                             " set to zero before standardisation "
+                             "(detak.models.cnn_data.keep_leads)")} if leads else {}),
+                         "label_set": lset.name,
+                         "outputs": list(classes), "output": "logits (sigmoid → probability)",
                          "parameters": n_params, "macs": macs},
         "weights": {"file": weights_path.name, "precision": precision,
                     "bytes": weights_path.stat().st_size},
         "standardizer": {"file": STANDARDIZER_FILE, "mean": std.mean[0], "std": std.std[0],
                          "fitted_on": f"training folds {sorted(set(train.folds))}"},
         "preprocessing": {"description": PREPROCESSING, "key": preprocessing_key()},
-        "data": _data_description(ptb, train, val),
+        "data": _data_description(ptb, train, val, lset),
         "training": {
             "recipe": dataclasses.asdict(rec),
             "loss": ("distillation (see distillation)" if teacher_models
@@ -498,7 +545,8 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
             "data_seconds": round(data_seconds, 1), "threads": torch.get_num_threads(),
             "history": history,
         },
-        "command": _command(name, rec, seed, out, max_records, threads, compute, distil),
+        "command": _command(name, rec, seed, out, max_records, threads, compute, distil, labels,
+                            leads),
         "torch": torch.__version__,
     }
     from detak.models.model_card import library_versions, write_card
@@ -518,13 +566,15 @@ def train_cnn(name: str, *, out_dir: str | Path, epochs: int | None = None,
     metrics: dict[str, Any] = {}
     val_probs = predict(standardizer.transform(val.x))
     try:
-        metrics[f"fold{VAL_FOLD}"] = benchmark_metrics(val.y, val_probs, n_boot=n_boot, seed=0)
+        metrics[f"fold{VAL_FOLD}"] = benchmark_metrics(val.y, val_probs, n_boot=n_boot, seed=0,
+                                                       classes=classes)
     except MetricsError as err:
         metrics[f"fold{VAL_FOLD}"] = {"error": str(err), "n": len(val)}
     if eval_train:
         train_probs = predict(train.x)  # already standardised in place
         try:
-            metrics["train"] = benchmark_metrics(train.y, train_probs, n_boot=200, seed=0)
+            metrics["train"] = benchmark_metrics(train.y, train_probs, n_boot=200, seed=0,
+                                                 classes=classes)
         except MetricsError as err:
             metrics["train"] = {"error": str(err), "n": len(train)}
     card["metrics"] = metrics

@@ -23,31 +23,31 @@ S1_PARAMETERS: dict[str, int] = {"alexnet1d": 3_414_661, "resnet1d": 473_349,
 EDGE_LIMITS: dict[str, int] = {"parameters": 150_000, "macs": 30_000_000}
 
 
-def _alexnet1d() -> nn.Module:
+def _alexnet1d(n_classes: int = N_CLASSES) -> nn.Module:
     from detak.models.cnn.alexnet1d import AlexNet1d
 
-    return AlexNet1d()
+    return AlexNet1d(n_classes=n_classes)
 
 
-def _resnet1d() -> nn.Module:
+def _resnet1d(n_classes: int = N_CLASSES) -> nn.Module:
     from detak.models.cnn.resnet1d import ResNet1d
 
-    return ResNet1d()
+    return ResNet1d(n_classes=n_classes)
 
 
-def _inceptiontime() -> nn.Module:
+def _inceptiontime(n_classes: int = N_CLASSES) -> nn.Module:
     from detak.models.cnn.inceptiontime import InceptionTime
 
-    return InceptionTime()
+    return InceptionTime(n_classes=n_classes)
 
 
-def _edge() -> nn.Module:
+def _edge(n_classes: int = N_CLASSES) -> nn.Module:
     from detak.models.cnn.edge import EdgeNet
 
-    return EdgeNet()
+    return EdgeNet(n_classes=n_classes)
 
 
-_BUILDERS: dict[str, Callable[[], nn.Module]] = {
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "alexnet1d": _alexnet1d, "resnet1d": _resnet1d, "inceptiontime": _inceptiontime,
     "edge": _edge,
 }
@@ -58,11 +58,14 @@ class UnknownModelError(ValueError):
     """A model name that is not one of `MODEL_NAMES`."""
 
 
-def build_model(name: str) -> nn.Module:
-    """A freshly initialised model (input (B, 12, 1000), output (B, 5) logits).
+def build_model(name: str, n_classes: int = N_CLASSES) -> nn.Module:
+    """A freshly initialised model (input (B, 12, 1000), output (B, ``n_classes``) logits; 5
+    superclasses by default, another label set's size with ``detak train --labels``).
 
     >>> build_model("edge")(torch.zeros(1, 12, 1000)).shape
     torch.Size([1, 5])
+    >>> build_model("edge", n_classes=10)(torch.zeros(1, 12, 1000)).shape
+    torch.Size([1, 10])
     >>> build_model("vgg")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -72,7 +75,7 @@ def build_model(name: str) -> nn.Module:
         builder = _BUILDERS[name]
     except KeyError:
         raise UnknownModelError(f"unknown CNN {name!r}; known: {', '.join(MODEL_NAMES)}") from None
-    return builder()
+    return builder(n_classes=int(n_classes))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
