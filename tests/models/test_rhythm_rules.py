@@ -570,6 +570,33 @@ def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch
     assert given[-1] == {"pr_ms": 160.0, "qrs_ms": 90.0}
 
 
+def test_rhythm_block_flags_the_classifiers_af_the_rules_do_not_find(monkeypatch):
+    import sys
+    import types
+
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    p_af = {"value": 0.9}
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+
+    def predict_findings(features, *, view, intervals=None):
+        return [{"code": "AFIB", "source": "classifier", "probability": p_af["value"],
+                 "urgency": ROUTINE_REVIEW, "reasons": [{"en": "p", "id": "p"}]}]
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    rec = load_sample("ludb-1")                   # sinus bradycardia: the rules find no AF
+    b = rhythm_block(rec, lead="II", lang="en")
+    flag = [f for f in b["findings"] if f.get("af_classifier_disagrees")]
+    assert len(flag) == 1 and flag[0]["source"] == "rules"
+    assert flag[0]["label"] == "possible atrial fibrillation — rules and classifier disagree"
+    assert flag[0]["urgency"] == ROUTINE_REVIEW
+    p_af["value"] = T.af_classifier_p_ii - 0.01
+    b = rhythm_block(rec, lead="II")
+    assert not [f for f in b["findings"] if f.get("af_classifier_disagrees")]
+
+
 def test_a_broken_classifier_leaves_the_rule_findings_and_says_why(monkeypatch):
     import sys
     import types
