@@ -696,8 +696,8 @@ def af_screen(findings: list[dict[str, Any]], *, view: str | None,
     if p is None or p < thr:
         return findings
     primary = rules[0]
-    said = _reason("The rules found " + primary["text"]["en"] + " without AF.",
-                   "Aturan menemukan " + primary["text"]["id"] + " tanpa FA.")
+    said = _reason("The rules did not find AF (their finding: " + primary["text"]["en"] + ").",
+                   "Aturan tidak menemukan FA (temuannya: " + primary["text"]["id"] + ").")
     says = _reason("The classifier finds AF likely: probability {p} (screen threshold {thr}).",
                    "Pengklasifikasi menilai FA mungkin: probabilitas {p} (ambang skrining "
                    "{thr}).", p=(p, 2), thr=(thr, 2))
