@@ -391,6 +391,39 @@ def summary_table(results: Mapping[tuple[str, str, str], list[Row]], source: str
     return lines
 
 
+def af_failures(rows: Sequence[Row], source: str = "rules") -> list[str]:
+    """AF misses by the rules' rhythm finding (and rule), false AF by the record's reference
+    rhythm class and the AF rule that fired: the failure analysis of the AF finding, in
+    records (weighted counts in brackets where the SR-only records are subsampled)."""
+    miss: Counter = Counter()
+    false: Counter = Counter()
+    wm: Counter = Counter()
+    wf: Counter = Counter()
+    for r in rows:
+        fs = r.findings.get(source) or []
+        af = next((f for f in fs if f["code"] == "AFIB"), None)
+        if r.states("AFIB") and af is None and fs:
+            key = f"{fs[0]['code']} ({fs[0].get('rule', '')})"
+            miss[key] += 1
+            wm[key] += r.weight
+        elif not r.states("AFIB") and af is not None:
+            extra = "+".join(s for s in ("PVC", "PAC", "PRC(S)", "1AVB", "2AVB", "3AVB")
+                             if s in r.statements)
+            key = f"{r.ref_class()}{'+' + extra if extra else ''} (rule {af.get('rule', '')})"
+            false[key] += 1
+            wf[key] += r.weight
+
+    def fmt(c: Counter, w: Counter) -> str:
+        return "; ".join(f"{k}: {n}" + (f" [{w[k]:.0f}]" if abs(w[k] - n) > 0.5 else "")
+                         for k, n in c.most_common())
+
+    return [f"AF missed ({sum(miss.values())}), by the rules' rhythm finding (rule): "
+            + (fmt(miss, wm) or "none") + ".", "",
+            f"False AF ({sum(false.values())} records, {sum(wf.values()):.0f} weighted), by "
+            "the reference rhythm (+ ectopy/AV-block statements) and the AF rule that fired: "
+            + (fmt(false, wf) or "none") + ".", ""]
+
+
 # --- examples ------------------------------------------------------------------------------
 
 def plot_examples(rows: Sequence[Row], out: Path, n: int = 3) -> list[str]:
@@ -508,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
                 out += [f"Elderly (age ≥ {ELDERLY_AGE:g}):", "",
                         *finding_table([r for r in rows if (r.age or 0) >= ELDERLY_AGE], src,
                                        sub), ""]
+            out += [f"AF failures ({src}, {view}, folds {fs}):", "", *af_failures(rows, src)]
             out += [f"Confusion of rhythm classes ({view}, folds {fs}; rows: the first of "
                     f"{', '.join(CLASS_ORDER)} the record states; columns: the rules' rhythm "
                     "finding):", "", *confusion(rows, src), ""]

@@ -29,10 +29,24 @@ IRREG_UNCLASSIFIED      fewer than ``min_beats`` beats, or no RR        no findi
 (cannot tell)           irregularity / rate measured                   again)
 PACE                    pacing spikes and >= ``paced_fraction`` of      routine review
                         the beats paced
-AFIB                    irregular and P absent [7,8]                   refer today when the
-AFLT                    regular, P absent and flutter waves (T-Q       mean ventricular rate
-                        spectral peak at ``flutter_atrial_bpm``, band  > ``af_refer_bpm``,
-                        share >= ``flutter_band_ratio``) [9]           else routine review
+AFIB                    irregular and P absent [7,8], the P peak       refer today when the
+                        wandering >= ``af_p_scatter_ms`` (or f waves:  mean ventricular rate
+                        T-Q power share in 4-9 Hz >=                   > ``af_refer_bpm``,
+                        ``af_fwave_band_ratio``, peak >=               else routine review
+                        ``fwave_min_hz`` [11]); with a nearly fixed P
+                        and no f waves: IRREG_UNCLASSIFIED. With no P
+                        at all (scatter >= ``af_no_p_scatter_ms``)
+                        also: irregular with premature beats counted
+                        (whole record >= ``af_rr_irregularity``); a
+                        bigeminal/trigeminal pattern whose cycles vary
+                        >= ``af_cycle_variability`` [12]; f waves and
+                        irregularity >= ``af_min_irregularity``
+AFLT                    regular, P absent and flutter waves (T-Q
+                        spectral peak at ``flutter_atrial_bpm``, band
+                        share >= ``flutter_band_ratio``) [9]; or a
+                        regular rhythm with a P at a fixed PR at >=
+                        ``flutter_2to1_min_bpm`` ("flutter 2:1 or SVT
+                        — cannot tell", not sinus tachycardia)
 SBRAD / STACH           P consistent, rate < ``brady_bpm`` / >         routine review
                         ``tachy_bpm`` [3,4]
 SARRH                   P consistent, irr >= ``sarrh_irregularity``    no finding
@@ -59,6 +73,10 @@ BIGU / TRIGU            every 2nd / 3rd beat ectopic over 3 cycles     routine r
                         (the rhythm finding unless irregular and P
                         absent: AF with the pattern)
 ======================  =============================================  ======================
+
+With the classifier (`rhythm_block`), `af_screen` flags for the doctor the records where only
+the classifier finds AF (P(AF) >= ``af_classifier_p_<view>``): "possible AF — rules and
+classifier disagree", routine review.
 
 Mobitz II is referred today (not in issue 17's examples): the 2018 ACC/AHA/HRS guideline [3]
 treats it as an indication for pacing whatever the symptoms. What 10 s cannot show is said in
@@ -89,7 +107,7 @@ from detak.models.rhythm_thresholds import RhythmThresholds
 log = logging.getLogger(__name__)
 
 __all__ = ["CODES", "NAMES", "NO_FINDING", "REFER_TODAY", "ROUTINE_REVIEW", "URGENCY_LEVELS",
-           "rhythm_block", "rhythm_findings"]
+           "af_screen", "rhythm_block", "rhythm_findings"]
 
 # the kiosk's level names (detak.kiosk.urgency; models may not import the kiosk, a test keeps
 # the two in step)
@@ -124,6 +142,9 @@ NAMES: dict[str, dict[str, str]] = {
 CODES: tuple[str, ...] = tuple(NAMES)
 _CANNOT_TELL = {"en": "rhythm cannot be classified", "id": "irama tidak dapat diklasifikasikan"}
 _SINUS = ("SR", "SBRAD", "STACH", "SARRH")
+_FLUTTER_OR_SVT = {"en": "atrial flutter (2:1) or SVT — cannot tell",
+                   "id": "flutter atrium (2:1) atau takikardia supraventrikular — tidak dapat "
+                         "dibedakan"}
 #: a bigeminal / trigeminal pattern is premature beats: each >= 20 % early (the feature's
 #: PREMATURE = 0.8), so the record's median |dRR| / RR is at least (1 - 0.8) / 2
 _PATTERN_IRR = 0.1
@@ -280,6 +301,12 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                     x=(irr, 3), lim=(t.af_irregularity, 2))
     p_r = _p_reason(p_tmpl, pfrac, why)
     rate_r = _reason("Ventricular rate {r} bpm.", "Laju ventrikel {r} dpm.", r=(rate, 0))
+    # how strongly P waves are absent: the P peak's beat-to-beat scatter (None: no P wave in
+    # the median beat at all) and f waves between the beats
+    scatter = _get(v, "p_peak_jitter_ms")
+    fwaves = _fwaves(v, t)
+    p_nearly_fixed = scatter is not None and scatter < t.af_p_scatter_ms and fwaves is None
+    p_gone = p_tmpl is False and (scatter is None or scatter >= t.af_no_p_scatter_ms)
 
     # paced rhythm
     paced = _get(v, "paced_count") or 0
@@ -296,6 +323,18 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
     irregular = (windowed and irr >= t.af_irregularity) or whole
     if pattern is not None and not (irregular and p_absent):
         code = "BIGU" if pattern == "bigeminy" else "TRIGU"
+        cyc_var = _premature_cycle_variability(v, beats)
+        if p_gone and cyc_var is not None and cyc_var >= t.af_cycle_variability:
+            # premature-looking beats without P waves whose cycles do not repeat: AF's short
+            # cycles alternating with long ones by chance, not extrasystoles
+            nth, nth_id = ("2nd", "kedua") if code == "BIGU" else ("3rd", "ketiga")
+            return _af(t, mean_rate, "af_pattern", [_reason(
+                "Every " + nth + " beat early, but the cycles around the early beats vary by "
+                "{x} (at least {lim}; premature beats keep a fixed coupling).",
+                "Setiap denyut " + nth_id + " lebih awal, tetapi siklus di sekitar denyut awal "
+                "bervariasi {x} (minimal {lim}; denyut prematur memiliki coupling tetap).",
+                x=(cyc_var, 3), lim=(t.af_cycle_variability, 2)),
+                _no_p_reason(scatter, t), irr_r]), False
         return _finding(code, ROUTINE_REVIEW, pattern, [_pattern_reason(code), rate_r,
                                                         p_r]), False
     if not windowed or (irregular and irr < t.af_irregularity):
@@ -310,18 +349,22 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                            "seluruh rekaman tidak dipakai untuk FA."),
                         x=(rr_irr or 0.0, 3), lim=(t.af_rr_irregularity, 2), p=(irr, 3))
     flutter = None if irregular else _flutter(v, t)
+    if p_absent and irregular and flutter is None and p_nearly_fixed:
+        # irregular, the P wave failed the irregular-rhythm jitter test but its peak wanders
+        # little and no f waves are seen: sinus arrhythmia / atrial ectopy as often as AF
+        return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "irregular_p_uncertain", [
+            _reason("Irregular RR, and a P wave before the beats whose peak wanders only {s} "
+                    "ms (below {lim} ms) with no fibrillatory waves: AF cannot be told from "
+                    "sinus arrhythmia or premature atrial beats.",
+                    "RR tidak teratur, dan gelombang P sebelum denyut yang puncaknya hanya "
+                    "bergeser {s} ms (di bawah {lim} ms) tanpa gelombang fibrilasi: FA tidak "
+                    "dapat dibedakan dari aritmia sinus atau kontraksi atrium prematur.",
+                    s=(scatter, 0), lim=(t.af_p_scatter_ms, 0)), irr_r, rate_r]), False
     if p_absent and (irregular or flutter is not None):
-        code = "AFLT" if flutter is not None else "AFIB"
-        refer = mean_rate > t.af_refer_bpm
-        reasons = [irr_r, p_r] if code == "AFIB" else [flutter, p_r, irr_r]
-        reasons.append(_reason(
-            "Mean ventricular rate {r} bpm " + ("above" if refer else "at or below")
-            + " {lim} bpm" + (": refer today." if refer else "."),
-            "Laju ventrikel rata-rata {r} dpm " + ("di atas" if refer else "tidak di atas")
-            + " {lim} dpm" + (": rujuk hari ini." if refer else "."),
-            r=(mean_rate, 0), lim=(t.af_refer_bpm, 0)))
-        return _finding(code, REFER_TODAY if refer else ROUTINE_REVIEW,
-                        "flutter" if code == "AFLT" else "af", reasons,
+        if flutter is None:
+            return _af(t, mean_rate, "af", [irr_r, p_r] + ([fwaves] if fwaves else [])), False
+        return _finding("AFLT", _rate_urgency(t, mean_rate), "flutter",
+                        [flutter, p_r, irr_r, _rate_reason(t, mean_rate)],
                         ventricular_rate_bpm=round(mean_rate, 1)), False
     if p_tmpl is True and not p_sinus and not irregular:
         # regular, and the median beat has a P wave at a fixed PR (the jitter test) that the
@@ -336,6 +379,19 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
             return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
                 "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
                 r=(rate, 0), lim=(t.brady_bpm, 0)), p_r]), True
+        if rate >= t.flutter_2to1_min_bpm and not irregular:
+            # a regular "sinus" rhythm this fast: the P wave at a fixed PR may be a flutter
+            # wave (2:1 conduction) or a retrograde / ectopic P (SVT)
+            return _finding("AFLT", _rate_urgency(t, rate), "flutter_2to1", [_reason(
+                "Regular rate {r} bpm (at least {lim} bpm) with one atrial wave at a fixed "
+                "distance before each beat: atrial flutter with 2:1 conduction or SVT as "
+                "often as sinus tachycardia; 10 s cannot tell them apart.",
+                "Laju teratur {r} dpm (minimal {lim} dpm) dengan satu gelombang atrium pada "
+                "jarak tetap sebelum tiap denyut: flutter atrium dengan konduksi 2:1 atau "
+                "takikardia supraventrikular sama seringnya dengan sinus takikardia; 10 detik "
+                "tidak dapat membedakannya.", r=(rate, 0), lim=(t.flutter_2to1_min_bpm, 0)),
+                p_r, _rate_reason(t, rate)], _FLUTTER_OR_SVT,
+                ventricular_rate_bpm=round(rate, 1)), False
         if rate > t.tachy_bpm:
             return _finding("STACH", ROUTINE_REVIEW, "sinus_tachy", [_reason(
                 "Rate {r} bpm is above {lim} bpm.", "Laju {r} dpm di atas {lim} dpm.",
@@ -371,6 +427,15 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                        "irama tidak dapat diklasifikasikan.")
         return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "irregular_unclassified",
                         [lead, irr_r, p_r, rate_r]), False
+    if ectopic and rr_irr is not None and rr_irr >= t.af_rr_irregularity and p_gone:
+        # the "premature" beats of an irregular record without any P wave: AF's short cycles
+        return _af(t, mean_rate, "af_ectopy", [_reason(
+            "RR irregularity {x} over the whole record (AF limit {lim}); the beats counted as "
+            "premature have no P wave either: AF's short cycles rather than ectopy.",
+            "Ketidakteraturan RR {x} pada seluruh rekaman (batas FA {lim}); denyut yang "
+            "terhitung prematur juga tanpa gelombang P: siklus pendek FA, bukan ektopik.",
+            x=(rr_irr, 3), lim=(t.af_rr_irregularity, 2)), _no_p_reason(scatter, t),
+            rate_r]), False
     if ectopic and rr_irr is not None and rr_irr >= t.af_rr_irregularity:
         lead = _reason("RR irregular with premature beats and no P waves at a fixed PR: AF "
                        "with ectopy or ectopy alone cannot be told apart.",
@@ -378,6 +443,13 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                        "PR tetap: FA dengan ektopik atau ektopik saja tidak dapat dibedakan.")
         return _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "ectopy_unclassified",
                         [lead, irr_r, p_r, rate_r]), False
+    if p_gone and fwaves is not None and irr >= t.af_min_irregularity:
+        return _af(t, mean_rate, "af_fwaves", [fwaves, _no_p_reason(scatter, t), _reason(
+            "RR irregularity {x} (" + win + "): below the AF limit {lim} but at least {lo}; "
+            "with fibrillatory waves and no P wave AF is likely.",
+            "Ketidakteraturan RR {x} (" + win_id + "): di bawah batas FA {lim} tetapi minimal "
+            "{lo}; dengan gelombang fibrilasi dan tanpa gelombang P kemungkinan FA.",
+            x=(irr, 3), lim=(t.af_irregularity, 2), lo=(t.af_min_irregularity, 2))]), False
     lead = _reason("Regular rhythm without P waves at a fixed PR before the beats (junctional "
                    "rhythm, 2:1 AV block or P waves not seen): cannot classify.",
                    "Irama teratur tanpa gelombang P dengan PR tetap sebelum denyut (irama "
@@ -399,6 +471,61 @@ def _p_reason(p_tmpl: Any, pfrac: Any, why: Mapping[str, str]) -> dict[str, str]
     return _reason("P wave at a fixed PR before {f} % of the beats.",
                    "Gelombang P dengan PR tetap sebelum {f} % denyut.",
                    f=(100.0 * (pfrac or 0.0), 0))
+
+
+def _rate_urgency(t: RhythmThresholds, rate: float) -> str:
+    return REFER_TODAY if rate > t.af_refer_bpm else ROUTINE_REVIEW
+
+
+def _rate_reason(t: RhythmThresholds, rate: float) -> dict[str, str]:
+    refer = rate > t.af_refer_bpm
+    return _reason(
+        "Mean ventricular rate {r} bpm " + ("above" if refer else "at or below")
+        + " {lim} bpm" + (": refer today." if refer else "."),
+        "Laju ventrikel rata-rata {r} dpm " + ("di atas" if refer else "tidak di atas")
+        + " {lim} dpm" + (": rujuk hari ini." if refer else "."),
+        r=(rate, 0), lim=(t.af_refer_bpm, 0))
+
+
+def _af(t: RhythmThresholds, mean_rate: float, rule: str,
+        reasons: list[dict[str, str]]) -> dict[str, Any]:
+    """The AFIB finding: urgency by the mean ventricular rate, whose reason ends the list."""
+    return _finding("AFIB", _rate_urgency(t, mean_rate), rule,
+                    [*reasons, _rate_reason(t, mean_rate)],
+                    ventricular_rate_bpm=round(mean_rate, 1))
+
+
+def _no_p_reason(scatter: float | None, t: RhythmThresholds) -> dict[str, str]:
+    if scatter is None:
+        return {"en": "No P wave in the median beat.",
+                "id": "Tidak ada gelombang P pada denyut median."}
+    return _reason("No P wave: the largest atrial deflection before the beats wanders {s} ms "
+                   "(at least {lim} ms).",
+                   "Tidak ada gelombang P: defleksi atrium terbesar sebelum denyut bergeser "
+                   "{s} ms (minimal {lim} ms).", s=(scatter, 0), lim=(t.af_no_p_scatter_ms, 0))
+
+
+def _fwaves(v: Mapping[str, Any], t: RhythmThresholds) -> dict[str, str] | None:
+    """The f-wave reason when the T-Q segments' atrial activity is fibrillatory (power share in
+    4-9 Hz >= ``af_fwave_band_ratio``, peak >= ``fwave_min_hz``), else None."""
+    hz, ratio = _get(v, "fwave_peak_hz"), _get(v, "fwave_band_ratio")
+    if hz is None or ratio is None or ratio < t.af_fwave_band_ratio or hz < t.fwave_min_hz:
+        return None
+    return _reason("Fibrillatory waves between the beats: {p} % of the T-Q power in 4–9 Hz "
+                   "(at least {lim} %), peak {hz} Hz.",
+                   "Gelombang fibrilasi di antara denyut: {p} % daya T-Q pada 4–9 Hz (minimal "
+                   "{lim} %), puncak {hz} Hz.", p=(100.0 * ratio, 0),
+                   lim=(100.0 * t.af_fwave_band_ratio, 0), hz=(hz, 1))
+
+
+def _premature_cycle_variability(v: Mapping[str, Any], beats: list[Mapping]) -> float | None:
+    """The feature, or computed from the per-beat list (caches written before it existed)."""
+    x = _get(v, "premature_cycle_variability")
+    if x is None and beats:
+        from detak.signal.rhythm import premature_cycle_variability
+
+        x = premature_cycle_variability(beats)[0]
+    return x
 
 
 def _flutter(v: Mapping[str, Any], t: RhythmThresholds) -> dict[str, str] | None:
@@ -513,6 +640,80 @@ _SECONDARY: tuple[Callable[[Mapping[str, Any], RhythmThresholds, bool], list[dic
     _first_degree, _second_degree, _pause, _ectopy)
 
 
+# --- the AF screen: rules and classifier together ------------------------------------------
+
+_POSSIBLE_AF = {"en": "possible atrial fibrillation — rules and classifier disagree",
+                "id": "kemungkinan fibrilasi atrium — aturan dan pengklasifikasi tidak sepakat"}
+
+
+def af_screen(findings: list[dict[str, Any]], *, view: str | None,
+              ruleset: Any = "clinical") -> list[dict[str, Any]]:
+    """The findings with the AF screen's disagreements flagged for the doctor.
+
+    The screen is positive when the rules find AF, or when the classifier's AF probability
+    reaches the rule set's ``af_classifier_p_<view>`` (chosen on PTB-XL folds 1-8 out of fold:
+    `benchmarks/rhythm_af_screen.py`). The rules stay the explanation the nurse reads:
+    when only the classifier finds AF, a rules finding ``IRREG_UNCLASSIFIED`` (rule
+    ``af_classifier``, "possible AF — rules and classifier disagree", routine review) names the
+    rules' own finding and the classifier's probability; when the rules' rhythm finding is
+    itself ``IRREG_UNCLASSIFIED``, that finding gets the reasons instead (a code at most once).
+    When the rules find AF and the classifier (which ran) does not, the rules' finding keeps
+    its urgency and gets ``"classifier_agrees": False`` and a reason. Findings without a
+    classifier view (``view`` None) or without classifier findings come back unchanged.
+
+    >>> rules = [{"code": "SR", "source": "rules", "probability": None, "urgency": "no finding",
+    ...           "reasons": [], "text": NAMES["SR"], "rule": "sinus"}]
+    >>> clf = [{"code": "AFIB", "source": "classifier", "probability": 0.42,
+    ...         "urgency": "routine review", "reasons": []}]
+    >>> out = af_screen(rules + clf, view="12lead")
+    >>> [(f["code"], f.get("rule")) for f in out]
+    [('SR', 'sinus'), ('IRREG_UNCLASSIFIED', 'af_classifier'), ('AFIB', None)]
+    >>> out[1]["urgency"], out[1]["text"]["en"]
+    ('routine review', 'possible atrial fibrillation — rules and classifier disagree')
+    >>> out[1]["reasons"][1]["en"]
+    'The classifier finds AF likely: probability 0.42 (screen threshold 0.10).'
+    """
+    if view is None:
+        return findings
+    t = _thresholds(ruleset)
+    thr = {"12lead": t.af_classifier_p_12lead, "II": t.af_classifier_p_ii,
+           "I": t.af_classifier_p_i}.get(view)
+    clf = [f for f in findings if f.get("source") == "classifier"]
+    rules = [f for f in findings if f.get("source") == "rules"]
+    if thr is None or not clf or not rules:
+        return findings
+    p = next((f.get("probability") for f in clf if f["code"] == "AFIB"), None)
+    rules_af = next((f for f in rules if f["code"] == "AFIB"), None)
+    if rules_af is not None:
+        if p is None or p < thr:
+            rules_af["classifier_agrees"] = False
+            rules_af["reasons"] = [*rules_af["reasons"], _reason(
+                "The classifier does not find AF likely (probability below {thr}): a doctor "
+                "should look at the strip.",
+                "Pengklasifikasi tidak menilai FA mungkin (probabilitas di bawah {thr}): dokter "
+                "perlu melihat rekaman.", thr=(thr, 2))]
+        return findings
+    if p is None or p < thr:
+        return findings
+    primary = rules[0]
+    said = _reason("The rules did not find AF (their finding: " + primary["text"]["en"] + ").",
+                   "Aturan tidak menemukan FA (temuannya: " + primary["text"]["id"] + ").")
+    says = _reason("The classifier finds AF likely: probability {p} (screen threshold {thr}).",
+                   "Pengklasifikasi menilai FA mungkin: probabilitas {p} (ambang skrining "
+                   "{thr}).", p=(p, 2), thr=(thr, 2))
+    look = {"en": "A doctor should look at the strip (routine review).",
+            "id": "Dokter perlu melihat rekaman (tinjauan rutin)."}
+    if primary["code"] == "IRREG_UNCLASSIFIED":
+        primary["reasons"] = [*primary["reasons"], says, look]
+        primary["af_classifier_disagrees"] = True
+        if primary["urgency"] == NO_FINDING:
+            primary["urgency"] = ROUTINE_REVIEW
+        return findings
+    flag = _finding("IRREG_UNCLASSIFIED", ROUTINE_REVIEW, "af_classifier", [said, says, look],
+                    _POSSIBLE_AF, af_classifier_disagrees=True)
+    return [*rules, flag, *[f for f in findings if f.get("source") != "rules"]]
+
+
 # --- one recording ----------------------------------------------------------------------
 
 def _view(leads: Any) -> str | None:
@@ -572,6 +773,7 @@ def rhythm_block(recording: Any, *, lead: str | None = None, lang: str = "id",
     if classifier:
         try:
             findings += _classifier_findings(feats.values, feats, _view(rec.leads), intervals)
+            findings = af_screen(findings, view=_view(rec.leads), ruleset=ruleset)
         except Exception as err:  # noqa: BLE001 - the rules' findings stand without it
             # e.g. a model file pickled by another scikit-learn version: the screening goes on
             # with the rules (the nurse's explanation) and says the classifier is missing

@@ -63,6 +63,17 @@ class RhythmThresholds:
     mobitz_ii_pr_range_ms: float         # Mobitz II: PR varies by < (constant PR)
     escape_max_bpm: float                # 3AVB: regular escape rhythm at rate <
     svt_min_bpm: float                   # SVTAC: regular narrow rhythm without P at rate >
+    # AF / flutter evidence (issue 17, lane rhythmaf)
+    af_p_scatter_ms: float               # AF needs P peak scatter >= (else P nearly fixed) ...
+    af_fwave_band_ratio: float           # ... unless f waves: T-Q power share in 4-9 Hz >=
+    fwave_min_hz: float                  # ... with the T-Q spectral peak at >= (Hz)
+    af_no_p_scatter_ms: float            # no P at all: scatter >= (or no P in the median beat)
+    af_cycle_variability: float          # AF, not bigeminy: premature cycles vary by >=
+    af_min_irregularity: float           # AF with f waves and no P: 8-beat irregularity >=
+    flutter_2to1_min_bpm: float          # regular "sinus" at >= this rate: flutter 2:1 or SVT
+    af_classifier_p_12lead: float        # AF screen: rules' AF, or classifier P(AF) >= (12 leads)
+    af_classifier_p_ii: float            # ... on lead II alone
+    af_classifier_p_i: float             # ... on lead I alone
 
 
 # allowed (low, high] of each threshold; fractions and ratios in (0, 1]
@@ -76,11 +87,17 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "paced_fraction": (0, 1), "first_degree_pr_ms": (0, 1000), "dropped_beat_ratio": (1, 10),
     "mobitz_i_pr_range_ms": (0, 1000), "mobitz_ii_pr_range_ms": (0, 1000),
     "escape_max_bpm": (0, 300), "svt_min_bpm": (0, 300),
+    "af_p_scatter_ms": (0, 200), "af_fwave_band_ratio": (0, 1), "fwave_min_hz": (0, 50),
+    "af_no_p_scatter_ms": (0, 200), "af_cycle_variability": (0, 5),
+    "af_min_irregularity": (0, 5), "flutter_2to1_min_bpm": (0, 300),
+    "af_classifier_p_12lead": (0, 1), "af_classifier_p_ii": (0, 1), "af_classifier_p_i": (0, 1),
 }
 _PAIRS = ("flutter_atrial_bpm", "dropped_beat_ratio")
 # (smaller, larger): the first must be below the second
 _ORDER = (("brady_bpm", "tachy_bpm"),
-          ("pause_s", "pause_refer_s"), ("mobitz_ii_pr_range_ms", "mobitz_i_pr_range_ms"))
+          ("pause_s", "pause_refer_s"), ("mobitz_ii_pr_range_ms", "mobitz_i_pr_range_ms"),
+          ("af_p_scatter_ms", "af_no_p_scatter_ms"), ("af_min_irregularity", "af_irregularity"),
+          ("tachy_bpm", "flutter_2to1_min_bpm"))
 
 
 def _number(raw: Any, key: str) -> float:

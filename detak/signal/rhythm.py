@@ -16,7 +16,9 @@ beat, ...). Features (formulas and references in the functions named):
   finds a spike before it, or `detak.signal.beats.despike` removed one there (>= 250 Hz), and
   the record's beats carry spikes (beat-locked in the median beat, or before >= 30 % of them);
 * counts: ``pvc_count``, ``pac_count``, ``paced_count``, per 10 s, ``ectopy_pattern``
-  (bigeminy / trigeminy) — `ectopy_pattern`;
+  (bigeminy / trigeminy) — `ectopy_pattern`; ``premature_cycle_variability`` (do the
+  premature beats keep a fixed coupling and return cycle, as ectopic beats do, or do they vary
+  as AF's short cycles do) — `premature_cycle_variability`;
 * irregularity of RR: ``rr_irregularity`` (median |dRR| / median RR), ``nrmssd``
   (`nrmssd`), ``cosen`` (`cosen`), ``prr_rel`` (`prr_rel`), ``petrenas_irregularity``
   (`petrenas_irregularity`, after ectopy filtering and bigeminy suppression);
@@ -66,8 +68,8 @@ from detak.signal.delineation import (
 )
 
 __all__ = ["UNITS", "RhythmFeatures", "RhythmError", "classify_beats", "cosen",
-           "ectopy_pattern", "fwave_spectrum", "nrmssd", "petrenas_irregularity", "prr_rel",
-           "rhythm_features"]
+           "ectopy_pattern", "fwave_spectrum", "nrmssd", "petrenas_irregularity",
+           "premature_cycle_variability", "prr_rel", "rhythm_features"]
 
 MIN_BEATS = 5            # RR features need at least 4 RR intervals
 MIN_RR_COSEN = 8         # COSEn needs at least 8 RR intervals (7 pairs)
@@ -96,6 +98,7 @@ UNITS: dict[str, str] = {
     "p_peak_jitter_ms": "ms", "pr_median_ms": "ms", "pr_range_ms": "ms",
     "pr_trend_ms_per_beat": "ms/beat", "fwave_peak_hz": "Hz", "fwave_band_ratio": "fraction",
     "fwave_rms_uv": "µV", "tq_seconds": "s", "pacing_spikes": "bool",
+    "premature_cycle_variability": "1",
 }
 
 
@@ -320,6 +323,52 @@ def ectopy_pattern(classes: Sequence[str]) -> str | None:
         if unit * 3 in e or (unit[1:] + unit[0]) * 3 in e:
             return name
     return None
+
+
+MIN_PREMATURE_CYCLES = 3   # premature beats needed to judge whether their cycles repeat
+
+
+def premature_cycle_variability(beats: Sequence[Any]) -> tuple[float | None, str | None]:
+    """Whether the premature beats keep a fixed timing, as ectopic beats do (unitless; small
+    = fixed), and the reason when None.
+
+    For the beats flagged premature (``premature`` True in the per-beat dicts of
+    `RhythmFeatures.beats`: coupling RR < 80 % of the local RR), two series: the coupling
+    intervals (``rr_before_ms``) and the cycles around them (``rr_before_ms + rr_after_ms``).
+    For each, ``median |successive difference| / mean``; the result is the smaller of the two.
+    Ectopic beats keep one of them fixed: a fixed coupling interval to the beat before (the
+    rule for extrasystoles), or, when the coupling varies, a fixed cycle because a fully
+    compensatory pause leaves the sinus rhythm undisturbed (coupling + pause = two sinus
+    cycles; Surawicz B, Knilans TK. Chou's Electrocardiography in Clinical Practice, 6th ed.
+    Saunders 2008, ch. 16-17). In AF whose short cycles happen to alternate with long ones
+    (the "bigeminy" an 8-beat AF detector must suppress: Petrenas et al. 2015, see
+    `petrenas_irregularity`) both vary. None with fewer than `MIN_PREMATURE_CYCLES` premature
+    beats whose intervals are known. ``beats`` may be the dicts of a cached
+    ``to_dict()["beats"]``.
+
+    >>> def beats(pairs):
+    ...     return [{"premature": True, "rr_before_ms": c, "rr_after_ms": r} for c, r in pairs]
+    >>> premature_cycle_variability(beats([(520, 1080), (530, 1070), (515, 1085), (525, 1075)]))
+    (0.0, None)
+    >>> premature_cycle_variability(beats([(520, 900), (600, 650), (480, 1000), (610, 700)]))
+    (0.1245, None)
+    >>> premature_cycle_variability(beats([(520, 900)]))
+    (None, 'fewer than 3 premature beats with known intervals (1)')
+    """
+    pairs = [(b.get("rr_before_ms"), b.get("rr_after_ms")) for b in beats
+             if b.get("premature")]
+
+    def known(x: Any) -> bool:
+        return x is not None and math.isfinite(x)
+
+    coupling = np.array([c for c, _ in pairs if known(c)], dtype=float)
+    cycle = np.array([c + r for c, r in pairs if known(c) and known(r)], dtype=float)
+    out = [float(np.median(np.abs(np.diff(x)))) / float(np.mean(x))
+           for x in (coupling, cycle) if x.size >= MIN_PREMATURE_CYCLES]
+    if not out:
+        return None, (f"fewer than {MIN_PREMATURE_CYCLES} premature beats with known "
+                      f"intervals ({len(pairs)})")
+    return round(min(out), 4), None
 
 
 # --- atrial activity ---------------------------------------------------------------------
@@ -607,6 +656,9 @@ def _features(rec: Recording, x: np.ndarray, xb: np.ndarray, xs: np.ndarray, bea
                          "qrs_ms": None if not math.isfinite(widths[b]) else widths[b],
                          "qrs_corr": None if not math.isfinite(corr[b]) else corr[b],
                          **cls[b]})
+    v["premature_cycle_variability"], r = premature_cycle_variability(per_beat)
+    if r:
+        why["premature_cycle_variability"] = r
     for k, val in v.items():
         if val is None and k not in why:
             why[k] = "not measured"

@@ -62,3 +62,35 @@ def test_fold_10_is_refused():
 
     with pytest.raises(SystemExit, match="fold 10"):
         bench._parse_folds("9-10")
+
+
+def test_af_failures_counts_misses_by_rule_and_false_af_by_reference():
+    rows, _ = bench.score([_raw(1, {"AFIB": 0.0}, SR), _raw(2, {"AFIB": 0.0}, SR),
+                           _raw(3, {"SR": 0.0, "PVC": 0.0}, AF), _raw(4, {"AFIB": 0.0}, AF)],
+                          "12lead", ["rules"])
+    miss, _, false, _ = bench.af_failures(rows)
+    assert miss.startswith("AF missed (2)") and "SR (sinus): 2" in miss
+    assert false.startswith("False AF (1 records") and "SR+PVC (rule af): 1" in false
+
+
+def test_af_screen_threshold_is_the_lowest_keeping_the_specificity():
+    import numpy as np
+    import rhythm_af_screen as screen
+
+    truth = np.array([1, 1, 0, 0, 0, 0], bool)
+    rules = np.array([1, 0, 0, 0, 0, 0], bool)
+    p = np.array([0.9, 0.5, 0.3, 0.12, 0.02, 0.01])
+    w = np.ones(6)
+    # spec >= 0.75 allows one false positive: P >= 0.15 flags 0.3 only (spec 0.75)
+    assert screen.choose_threshold(rules, p, truth, w, 0.75) == 0.15
+    assert screen.choose_threshold(rules, p, truth, w, 1.0) == 0.35
+    assert screen.choose_threshold(rules | ~truth, p, truth, w, 0.5) is None
+    # the screen is af_screen's: the rules' AF, or the classifier's flag at the toml's P
+    from detak.models.rhythm_rules import rhythm_findings
+    from detak.models.rules import load_ruleset
+
+    thr = load_ruleset("clinical").rhythm.af_classifier_p_12lead
+    sinus = rhythm_findings(SR)
+    assert screen.screened(sinus, thr, "12lead") and not screen.screened(sinus, thr - 0.01,
+                                                                         "12lead")
+    assert screen.screened(rhythm_findings(AF), 0.0, "12lead")

@@ -346,12 +346,177 @@ def test_bigeminy_and_trigeminy_are_the_rhythm_not_af(pattern, code):
     assert codes(af(ectopy_pattern=pattern)) == ["AFIB", code]       # af(): |dRR|/RR 0.18
 
 
-def test_irregular_from_premature_beats_without_p_waves_is_not_af_and_not_called_regular():
-    # PTB-XL 8911 (3AVB): 11 of 14 beats labelled PVC, the ectopy filter leaves nothing
-    v = af(petrenas_irregularity=None, rr_irregularity=0.38, pvc_count=11, pvc_per_10s=11.0)
+def test_irregular_from_premature_beats_with_an_uncertain_p_is_not_af_nor_called_regular():
+    # PTB-XL 8911 (3AVB): 11 of 14 beats labelled PVC, the ectopy filter leaves nothing; a P
+    # wave that failed the fixed-PR test but is not clearly gone (scatter below
+    # af_no_p_scatter_ms): cannot tell AF with ectopy from ectopy
+    v = af(petrenas_irregularity=None, rr_irregularity=0.38, pvc_count=11, pvc_per_10s=11.0,
+           p_peak_jitter_ms=T.af_no_p_scatter_ms - 1)
     f = rhythm_findings(v)[0]
     assert f["code"] == "IRREG_UNCLASSIFIED" and f["rule"] == "ectopy_unclassified"
     assert "premature" in f["reasons"][0]["en"] and "Regular" not in f["reasons"][0]["en"]
+
+
+# ------------------------------------------------------------------------------ AF evidence
+# (the AF/flutter rules of lane rhythmaf; thresholds af_p_scatter_ms, af_fwave_band_ratio,
+# fwave_min_hz, af_no_p_scatter_ms, af_cycle_variability, af_min_irregularity,
+# flutter_2to1_min_bpm, af_classifier_p_*)
+
+FW = {"fwave_peak_hz": 6.0, "fwave_band_ratio": 0.6}      # fibrillatory T-Q spectrum
+
+
+@pytest.mark.parametrize(("scatter", "code"), [
+    (T.af_p_scatter_ms - 1, "IRREG_UNCLASSIFIED"), (T.af_p_scatter_ms, "AFIB"),
+    (T.af_p_scatter_ms + 1, "AFIB"), (None, "AFIB")])
+def test_af_needs_the_p_peak_to_wander_at_least_af_p_scatter_ms(scatter, code):
+    # irregular, P failed the irregular-rhythm jitter test (p_wave_template False)
+    f = rhythm_findings(af(p_peak_jitter_ms=scatter))[0]
+    assert f["code"] == code
+    if code == "IRREG_UNCLASSIFIED":
+        assert f["rule"] == "irregular_p_uncertain" and f["urgency"] == ROUTINE_REVIEW
+        assert "sinus arrhythmia" in f["reasons"][0]["en"] and f["reasons"][0]["id"]
+
+
+@pytest.mark.parametrize(("ratio", "hz", "code"), [
+    (T.af_fwave_band_ratio - EPS, 6.0, "IRREG_UNCLASSIFIED"),
+    (T.af_fwave_band_ratio, 6.0, "AFIB"),
+    (T.af_fwave_band_ratio, T.fwave_min_hz - 0.25, "IRREG_UNCLASSIFIED"),
+    (T.af_fwave_band_ratio, T.fwave_min_hz, "AFIB")])
+def test_fibrillatory_waves_make_an_irregular_rhythm_with_a_nearly_fixed_p_af(ratio, hz, code):
+    v = af(p_peak_jitter_ms=T.af_p_scatter_ms - 2, fwave_band_ratio=ratio, fwave_peak_hz=hz)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    if code == "AFIB":
+        assert any("Fibrillatory" in r["en"] and "fibrilasi" in r["id"] for r in f["reasons"])
+
+
+@pytest.mark.parametrize(("scatter", "code"), [
+    (T.af_no_p_scatter_ms - 1, "IRREG_UNCLASSIFIED"), (T.af_no_p_scatter_ms, "AFIB"),
+    (None, "AFIB")])
+def test_irregular_with_counted_premature_beats_and_no_p_at_all_is_af(scatter, code):
+    v = af(petrenas_irregularity=0.03, rr_irregularity=T.af_rr_irregularity, pvc_count=2,
+           pvc_per_10s=2.0, p_peak_jitter_ms=scatter)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    assert f["rule"] == ("af_ectopy" if code == "AFIB" else "ectopy_unclassified")
+    # below the whole-record limit it stays unclassified whatever the P waves
+    v["rr_irregularity"] = T.af_rr_irregularity - EPS
+    assert rhythm_findings(v)[0]["code"] != "AFIB"
+
+
+def _pattern_beats(coupling, ret):
+    """Per-beat dicts of a bigeminal record: premature beats with these coupling / return RR."""
+    beats = [{"premature": False, "rr_before_ms": None, "rr_after_ms": coupling[0]}]
+    for c, r in zip(coupling, ret, strict=True):
+        beats += [{"premature": True, "rr_before_ms": c, "rr_after_ms": r},
+                  {"premature": False, "rr_before_ms": r, "rr_after_ms": None}]
+    return beats
+
+
+def _bigeminy(coupling, ret):
+    return {"values": af(ectopy_pattern="bigeminy", petrenas_irregularity=None,
+                         rr_irregularity=0.5, pac_count=5, pac_per_10s=5.0),
+            "beats": _pattern_beats(coupling, ret)}
+
+
+@pytest.mark.parametrize(("spread", "code"), [(0.0, "BIGU"), (0.04, "BIGU"), (0.06, "AFIB")])
+def test_a_bigeminal_pattern_whose_cycles_vary_without_p_is_af(spread, code):
+    # coupling and return cycle both alternate by `spread` (the cycle around the early beat
+    # varies as much): AF's short cycles, not extrasystoles
+    alt = [1 + spread * (k % 2) for k in range(5)]
+    d = _bigeminy([500.0 * a for a in alt], [1000.0 * a for a in alt])
+    from detak.signal.rhythm import premature_cycle_variability
+
+    var = premature_cycle_variability(d["beats"])[0]
+    assert (var >= T.af_cycle_variability) == (code == "AFIB")
+    f = rhythm_findings(d)[0]
+    assert f["code"] == code and f["rule"] == ("af_pattern" if code == "AFIB" else "bigeminy")
+    # with a P wave that is not clearly gone the pattern stays bigeminy
+    d["values"]["p_peak_jitter_ms"] = T.af_no_p_scatter_ms - 1
+    assert rhythm_findings(d)[0]["code"] == "BIGU"
+
+
+def test_pvc_bigeminy_with_a_varying_coupling_but_a_compensatory_pause_stays_bigeminy():
+    # PTB-XL 4637 (PVC, BIGU): coupling 509-584 ms, coupling + pause constant (~1.46 s)
+    coupling = [534.0, 584.0, 509.0, 523.0, 578.0]
+    d = _bigeminy(coupling, [1460.0 - c for c in coupling])
+    assert rhythm_findings(d)[0]["code"] == "BIGU"
+    # the same couplings with a pause that does not compensate: AF
+    d = _bigeminy(coupling, [925.0, 1010.0, 842.0, 984.0, 870.0])
+    assert rhythm_findings(d)[0]["code"] == "AFIB"
+
+
+@pytest.mark.parametrize(("irr", "fw", "code"), [
+    (T.af_min_irregularity - EPS, True, "IRREG_UNCLASSIFIED"),
+    (T.af_min_irregularity, True, "AFIB"), (T.af_irregularity - EPS, False, "IRREG_UNCLASSIFIED")])
+def test_slightly_irregular_without_p_is_af_only_with_fibrillatory_waves(irr, fw, code):
+    v = af(petrenas_irregularity=irr, rr_irregularity=irr, **(FW if fw else {}))
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    if code == "AFIB":
+        assert f["rule"] == "af_fwaves"
+
+
+@pytest.mark.parametrize(("rate", "code"), [
+    (T.flutter_2to1_min_bpm - 1, "STACH"), (T.flutter_2to1_min_bpm, "AFLT"),
+    (T.flutter_2to1_min_bpm + 20, "AFLT")])
+def test_a_regular_sinus_looking_rhythm_at_flutter_2to1_rates_is_flutter_or_svt(rate, code):
+    v = sinus(ventricular_rate_bpm=rate, mean_rr_ms=60000.0 / rate)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    if code == "AFLT":
+        assert f["rule"] == "flutter_2to1" and f["urgency"] == REFER_TODAY
+        assert "SVT" in f["text"]["en"] and "2:1" in f["reasons"][0]["en"]
+        assert "flutter atrium" in f["text"]["id"]
+    # irregular (sinus arrhythmia at that rate) stays sinus tachycardia
+    v.update(petrenas_irregularity=T.af_irregularity + 0.01)
+    assert rhythm_findings(v)[0]["code"] != "AFLT"
+
+
+def _clf(p):
+    return {"code": "AFIB", "source": "classifier", "probability": p,
+            "urgency": ROUTINE_REVIEW, "reasons": []}
+
+
+@pytest.mark.parametrize(("view", "key"), [("12lead", "af_classifier_p_12lead"),
+                                           ("II", "af_classifier_p_ii"),
+                                           ("I", "af_classifier_p_i")])
+def test_af_screen_flags_the_classifiers_af_at_its_threshold(view, key):
+    from detak.models.rhythm_rules import af_screen
+
+    thr = getattr(T, key)
+    for p, flagged in ((thr - 0.01, False), (thr, True)):
+        out = af_screen(rhythm_findings(sinus()) + [_clf(p)], view=view)
+        flag = [f for f in out if f.get("af_classifier_disagrees")]
+        assert bool(flag) == flagged
+        if flagged:
+            f = flag[0]
+            assert (f["code"], f["source"], f["rule"], f["urgency"]) == (
+                "IRREG_UNCLASSIFIED", "rules", "af_classifier", ROUTINE_REVIEW)
+            assert "sinus rhythm" in f["reasons"][0]["en"]
+            assert "irama sinus" in f["reasons"][0]["id"]
+            assert f"{p:.2f}" in f["reasons"][1]["en"] and f"{p:.2f}".replace(".", ",") in \
+                f["reasons"][1]["id"]
+            assert [x["source"] for x in out] == ["rules", "rules", "classifier"]
+    # an unclassified rules finding takes the reasons (the code once) and is reviewed
+    v = sinus(p_wave_template=None, p_present_fraction=None)
+    out = af_screen(rhythm_findings(v) + [_clf(thr)], view=view)
+    assert [f["code"] for f in out].count("IRREG_UNCLASSIFIED") == 1
+    assert out[0]["af_classifier_disagrees"] and out[0]["urgency"] == ROUTINE_REVIEW
+    # rules' AF and a classifier that does not find AF: AF stays, the doubt is said
+    out = af_screen(rhythm_findings(af()) + [{**_clf(thr), "code": "SR"}], view=view)
+    assert out[0]["code"] == "AFIB" and out[0]["classifier_agrees"] is False
+    assert out[0]["urgency"] == rhythm_findings(af())[0]["urgency"]
+    # no classifier view / no classifier findings: unchanged
+    base = rhythm_findings(sinus())
+    assert af_screen(list(base), view=None) == base
+    assert af_screen(list(base), view=view) == base
+
+
+def test_artefact_free_sinus_never_meets_the_new_af_rules():
+    # sinus with a P peak that wanders little, f-wave-like T-Q noise and slight irregularity
+    v = sinus(petrenas_irregularity=T.af_min_irregularity, rr_irregularity=0.03, **FW)
+    assert rhythm_findings(v)[0]["code"] == "SR"
 
 
 # ------------------------------------------------------------------------------ rhythm_block
@@ -403,6 +568,33 @@ def test_rhythm_block_appends_the_classifier_findings_when_installed(monkeypatch
     # the record's intervals reach the classifier, as it was trained on them
     rhythm_block(rec, intervals={"pr_ms": 160.0, "qrs_ms": 90.0})
     assert given[-1] == {"pr_ms": 160.0, "qrs_ms": 90.0}
+
+
+def test_rhythm_block_flags_the_classifiers_af_the_rules_do_not_find(monkeypatch):
+    import sys
+    import types
+
+    from detak.data.samples import load_sample
+    from detak.models.rhythm_rules import rhythm_block
+
+    p_af = {"value": 0.9}
+    mod = types.ModuleType("detak.models.rhythm_classifier")
+
+    def predict_findings(features, *, view, intervals=None):
+        return [{"code": "AFIB", "source": "classifier", "probability": p_af["value"],
+                 "urgency": ROUTINE_REVIEW, "reasons": [{"en": "p", "id": "p"}]}]
+
+    mod.predict_findings = predict_findings
+    monkeypatch.setitem(sys.modules, "detak.models.rhythm_classifier", mod)
+    rec = load_sample("ludb-1")                   # sinus bradycardia: the rules find no AF
+    b = rhythm_block(rec, lead="II", lang="en")
+    flag = [f for f in b["findings"] if f.get("af_classifier_disagrees")]
+    assert len(flag) == 1 and flag[0]["source"] == "rules"
+    assert flag[0]["label"] == "possible atrial fibrillation — rules and classifier disagree"
+    assert flag[0]["urgency"] == ROUTINE_REVIEW
+    p_af["value"] = T.af_classifier_p_ii - 0.01
+    b = rhythm_block(rec, lead="II")
+    assert not [f for f in b["findings"] if f.get("af_classifier_disagrees")]
 
 
 def test_a_broken_classifier_leaves_the_rule_findings_and_says_why(monkeypatch):

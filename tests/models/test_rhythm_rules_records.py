@@ -47,10 +47,8 @@ def _case(code: str, i: int, ecg_id: int, misses: dict[int, str]):  # noqa: ANN2
 
 
 MISSES = {
-    # flutter: 2:1 flutter waves at a fixed relation to the QRS pass the P-wave test, and the
-    # T-Q spectrum does not tell flutter from AF
-    858: "AFLT with 2:1 conduction: flutter waves pass as P waves at a fixed PR (STACH)",
-    1173: "AFLT with 2:1 conduction: flutter waves pass as P waves at a fixed PR (STACH)",
+    # flutter: the T-Q spectrum does not tell flutter from AF (2:1 flutter at >= 140 bpm is
+    # now "flutter 2:1 or SVT": 858 and 1173 pass)
     1773: "AFLT with variable conduction: irregular RR without P waves is called AF",
     2430: "AFLT with variable conduction: alternating RR without P waves is called BIGU",
     # 2:1 AV block: regular, a P before each QRS, the blocked P on the T wave is not measured
@@ -84,6 +82,40 @@ def test_ptbxl_records_with_a_certain_statement(code: str, ecg_id: int) -> None:
 @pytest.mark.parametrize("ecg_id", [4637, 6345, 6967])
 def test_pvc_bigeminy_is_not_called_af(ecg_id: int) -> None:
     assert "AFIB" not in findings(ecg_id)
+
+
+@pytest.mark.parametrize("ecg_id", [7907, 5967, 11948])
+def test_atrial_bigeminy_is_not_called_af(ecg_id: int) -> None:
+    # PTB-XL BIGU with PAC at likelihood 100: premature atrial beats at a fixed coupling
+    got = findings(ecg_id)
+    assert "AFIB" not in got and got[0] == "BIGU", got
+
+
+@pytest.mark.parametrize("ecg_id", [858, 1173])
+def test_flutter_with_2_to_1_conduction_is_flutter_or_svt_not_sinus_tachycardia(
+        ecg_id: int) -> None:
+    fs = rhythm_findings(rhythm_features(open_ptbxl().record(ecg_id)))
+    assert fs[0]["code"] == "AFLT" and fs[0]["rule"] == "flutter_2to1", fs[0]
+    assert "STACH" not in [f["code"] for f in fs] and fs[0]["urgency"] == "refer today"
+
+
+@pytest.mark.parametrize(("ecg_id", "rule"), [(16833, "af_ectopy"), (7742, "af_ectopy"),
+                                              (12297, "af_fwaves")])
+def test_af_hidden_by_premature_looking_beats_or_a_regular_response_is_af(
+        ecg_id: int, rule: str) -> None:
+    # PTB-XL states AFIB (likelihood 0: stated, not quantified); without P waves at all the
+    # "premature" beats are AF's short cycles (16833, 7742); f waves with a slightly irregular
+    # response (12297). All three were "irregular/regular — cannot classify" before.
+    fs = rhythm_findings(rhythm_features(open_ptbxl().record(ecg_id)))
+    assert (fs[0]["code"], fs[0]["rule"]) == ("AFIB", rule), fs[0]
+
+
+@pytest.mark.parametrize("ecg_id", [13647, 21564])
+def test_sinus_arrhythmia_with_a_nearly_fixed_p_is_not_af(ecg_id: int) -> None:
+    # PTB-XL SARRH: irregular, the P wave fails the 7-ms irregular-rhythm jitter test but
+    # wanders < af_p_scatter_ms and no f waves: cannot classify (was AF)
+    fs = rhythm_findings(rhythm_features(open_ptbxl().record(ecg_id)))
+    assert fs[0]["code"] == "IRREG_UNCLASSIFIED" and fs[0]["rule"] == "irregular_p_uncertain"
 
 
 def test_af_records_are_af_on_lead_ii_alone() -> None:
