@@ -112,13 +112,19 @@ def _cam_outputs(logits: torch.Tensor, cams: torch.Tensor, class_ids: torch.Tens
     """Select the MI map and the top class's map at the feature map's resolution, then
     upsample the two (linear, ``align_corners=False``): by a MatMul with the constant
     interpolation matrix ``interp`` for short maps, else a 4-D bilinear resize with a height of
-    1 (the same numbers as a 1-D linear interpolation, in static-shape operators). Selecting
-    before upsampling and the MatMul keep the map's cost to ~10 % of the int8 edge model's time
-    (onnxruntime; ~25 % with a 1-D resize of all five maps)."""
-    top = logits.argmax(dim=1)
-    onehot = (class_ids[None, :] == top[:, None]).to(cams.dtype)
-    cam_top = (onehot[:, :, None] * cams).sum(dim=1, keepdim=True)
-    sel = torch.cat([cams[:, MI_INDEX:MI_INDEX + 1], cam_top], dim=1)  # (B, 2, T)
+    1 (the same numbers as a 1-D linear interpolation, in static-shape operators).
+
+    The selection is one MatMul by a (B, 2, C) one-hot matrix whose rows pick class
+    ``MI_INDEX`` and the first arg-max of the logits: at batch 1 onnxruntime pays about a
+    microsecond per node, and a ReduceSum over the class axis costs several, so this is
+    cheaper than Mul + ReduceSum + Slice + Concat (the same numbers: one term of each sum is
+    non-zero). Selecting before upsampling and the MatMul keep the map's cost to ~10 % of the
+    int8 edge model's time (onnxruntime; ~25 % with a 1-D resize of all five maps;
+    ``benchmarks/edge_int8_speed.py``)."""
+    top = logits.argmax(dim=1, keepdim=True)  # (B, 1)
+    rows = top * torch.tensor([0, 1]) + torch.tensor([MI_INDEX, 0])  # (B, 2): [MI, top]
+    select = (class_ids[None, None, :] == rows[:, :, None]).to(cams.dtype)  # (B, 2, C)
+    sel = torch.matmul(select, cams)  # (B, 2, T)
     if interp.numel():
         sel = torch.matmul(sel, interp)
     elif sel.shape[-1] != n_samples:
