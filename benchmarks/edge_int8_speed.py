@@ -23,13 +23,20 @@ elements × input channels per group × kernel size) and every MatMul / Gemm (ou
 the reduced dimension), the float head and the CAM included — beside the model card's count
 (`count_macs`: the torch model's convs and its final linear, no CAM).
 
+``--reexport`` adds, for each model folder, the int8 file that ``detak export onnx`` writes
+with this checkout's code (`reexport`: the export card's calibration set and method), so an
+export change is timed against the shipped file in the same run. ``--variants`` adds the
+edge shapes of `SHAPES` with random weights (`shape_variants`): what channel counts would do
+without training.
+
 ``--profile`` adds ONNX Runtime's profiler (``SessionOptions.enable_profiling``) on the
 ``cam`` graph: time per operator type of the *optimized* graph onnxruntime runs. The profiler
 adds a roughly fixed cost per node (its own timestamps), so small nodes look dearer than they
 are; the pruned-graph timings above are the overhead-free split.
 
 Run: ``python benchmarks/edge_int8_speed.py --models edge training_state/edge-kd
-[--onnx FILE ...] [--rounds 15] [--calls 200] [--profile] [--markdown OUT.md] [--json OUT]``.
+[--onnx FILE ...] [--rounds 15] [--calls 200] [--profile] [--reexport] [--variants]
+[--markdown OUT.md] [--json OUT]`` (a subject may be given as ``LABEL=NAME|DIR|FILE``).
 
 >>> from onnx import TensorProto, helper
 >>> g = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["y"])], "g",
@@ -349,11 +356,37 @@ def shape_variants(out_dir: Path, calibration: np.ndarray) -> list[tuple[str, Pa
     return out
 
 
+def reexport(folder: Path, out_dir: Path) -> Path:
+    """The int8 ONNX file `detak export onnx` would write for ``folder`` with this checkout's
+    code: the export card's calibration set (size, seed) and chosen calibration method, the
+    same `export_onnx` + `quantize_onnx` calls (deterministic: the same bytes)."""
+    import json as _json
+
+    from detak.export.onnx_export import export_onnx, quantize_onnx
+    from detak.export.predict import load_torch_module
+    from detak.export.representative import representative_set
+    from detak.models.model_card import read_card
+    from detak.signal.filters import Standardizer
+
+    card = read_card(folder / "card.json")
+    onnx_card = _json.loads((folder / "export.json").read_text())["exports"]["onnx"]
+    calib = onnx_card["calibration"]
+    std = Standardizer.load(folder / "standardizer.json")
+    x = std.transform(representative_set(calib["size"], calib["seed"]).x).astype(np.float32)
+    stem = Path(card["weights"]["file"]).stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(load_torch_module(folder, card), out_dir / f"{stem}.fp32.onnx")
+    return quantize_onnx(fp32, out_dir / f"{stem}.int8.onnx", x,
+                         method=onnx_card["int8"]["calibration_method"])
+
+
 def resolve_subject(spec: str) -> tuple[str, Path, int | None]:
-    """(label, int8 ONNX path, card MACs) of a model NAME/folder or an ``.onnx`` file."""
+    """(label, int8 ONNX path, card MACs) of a model NAME/folder or an ``.onnx`` file, each
+    optionally as ``LABEL=SPEC``."""
+    label, _, spec = spec.rpartition("=") if "=" in spec else (spec, "", spec)
     p = Path(spec)
     if p.suffix == ".onnx" and p.is_file():
-        return p.stem, p, None
+        return label, p, None
     from detak.export.predict import resolve_model_dir
     from detak.export.runtime import find_model_file
     from detak.models.model_card import read_card
@@ -364,7 +397,7 @@ def resolve_subject(spec: str) -> tuple[str, Path, int | None]:
     path = find_model_file(folder, stem, "onnx", "int8")
     if path is None:
         raise SystemExit(f"{spec}: no int8 ONNX file in {folder}")
-    return spec, path, int(card["architecture"].get("macs") or 0) or None
+    return label, path, int(card["architecture"].get("macs") or 0) or None
 
 
 def fold_records(fold: int, n: int, subject: str) -> tuple[np.ndarray, str]:
@@ -396,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gemm-calls", type=int, default=5)
     p.add_argument("--fold", type=int, default=9)
     p.add_argument("--profile", action="store_true", help="ONNX Runtime profile per op type")
+    p.add_argument("--reexport", action="store_true",
+                   help="also time each model folder re-exported with this checkout's code")
     p.add_argument("--variants", action="store_true",
                    help="also time the edge shapes of SHAPES with random weights")
     p.add_argument("--markdown", default=None, metavar="OUT.md")
@@ -403,8 +438,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     specs = [*args.models, *args.onnx]
     subjects = [resolve_subject(s) for s in specs]
-    records, inputs = fold_records(args.fold, 100, args.models[0] if args.models else "edge")
+    first = args.models[0].rpartition("=")[2] if args.models else "edge"
+    records, inputs = fold_records(args.fold, 100, first)
     tmp = tempfile.TemporaryDirectory(prefix="detak-shapes-")
+    if args.reexport:
+        from detak.models.model_card import sha256_file
+
+        for i, (label, path, card_macs) in enumerate(list(subjects)):
+            if (path.parent / "export.json").is_file() and path.suffix == ".onnx":
+                new = reexport(path.parent, Path(tmp.name) / f"re{i}")
+                subjects.append((f"{label}, re-exported", new, card_macs))
+                print(f"{label}: re-exported {new.name} sha256 {sha256_file(new)[:16]} "
+                      f"(shipped {sha256_file(path)[:16]})", file=sys.stderr)
+    n_named = len(subjects)
     if args.variants:
         subjects += shape_variants(Path(tmp.name), records[:64])
     graphs = {label: variants(path) for label, path, _ in subjects}
@@ -414,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [summarise(label, macs[label], card_macs, timing)
             for label, _, card_macs in subjects]
     profiles = ({label: profile_by_op(path, records, 300) for label, path, _ in
-                 subjects[:len(specs)]} if args.profile else {})
+                 subjects[:n_named]} if args.profile else {})
     tmp.cleanup()
     from edge_inference import cpu_info
 
