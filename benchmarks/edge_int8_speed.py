@@ -279,6 +279,14 @@ def _fmt_pct(row: dict[str, Any], c: str) -> str:
     return f"{row[f'{c}_pct']:.0f} % ({lo:.0f}–{hi:.0f})"
 
 
+def paired_change(timing: dict[str, Any], new: str, old: str) -> tuple[float, float, float]:
+    """Median and p25/p75 over rounds of the latency ratio ``new`` / ``old`` (CAM graphs):
+    the two were timed in the same rounds, so the ratio cancels the machine's load."""
+    t = timing["times_us"]
+    r = [a / b for a, b in zip(t[(new, "cam")], t[(old, "cam")], strict=True)]
+    return statistics.median(r), _q(r, 25), _q(r, 75)
+
+
 def markdown(rows: list[dict[str, Any]], profiles: dict[str, dict], meta: dict[str, Any]) -> str:
     lines = ["| subject | MACs (conv + head/CAM) | latency µs, CAM [p25–p75] | no CAM | body | "
              "input quantize | G MAC/s (CAM) | GEMM G MAC/s | % of GEMM, CAM [p25–p75] | "
@@ -298,6 +306,9 @@ def markdown(rows: list[dict[str, Any]], profiles: dict[str, dict], meta: dict[s
               "MACs counted on the ONNX graph at batch 1 (convs; head = the float MatMul/Gemm "
               "of logits and CAM). Inputs: "
               f"{meta['inputs']}. CPU: {meta['cpu']}."]
+    for new, old, (med, lo, hi) in meta.get("paired", []):
+        lines.append(f"{new} / {old}, latency with CAM, per-round ratio: {med:.3f} "
+                     f"(p25–p75 {lo:.3f}–{hi:.3f}).")
     for name, prof in profiles.items():
         run = prof["_run"]
         lines += ["", f"Profile of {name} (ONNX Runtime profiler: the median call of each of "
@@ -315,15 +326,16 @@ def markdown(rows: list[dict[str, Any]], profiles: dict[str, dict], meta: dict[s
 
 
 # Edge-architecture shapes timed with random weights (``--variants``): (stem, stages) as
-# `detak.models.cnn.edge.EdgeNet` takes them; the first is the shipped shape.
+# `detak.models.cnn.edge.EdgeNet` takes them, named "stem/stage widths kernels" (kernels as
+# shipped unless given); the first is the shipped shape.
 SHAPES: dict[str, tuple[int, tuple[tuple[int, tuple[int, int]], ...]]] = {
-    "shipped 32|32,48,64,96": (32, ((32, (7, 7)), (48, (5, 5)), (64, (5, 5)), (96, (3, 3)))),
-    "stem 16|32,48,64,96": (16, ((32, (7, 7)), (48, (5, 5)), (64, (5, 5)), (96, (3, 3)))),
-    "32|32,64,64,96 k5,5,3,3": (32, ((32, (5, 5)), (64, (5, 5)), (64, (3, 3)), (96, (3, 3)))),
-    "32|64,64,64,64 k3": (32, ((64, (3, 3)), (64, (3, 3)), (64, (3, 3)), (64, (3, 3)))),
-    "32|64,64,96,128 k5,5,3,3": (32, ((64, (5, 5)), (64, (5, 5)), (96, (3, 3)), (128, (3, 3)))),
-    "3 stages 32|64,96,128": (32, ((64, (7, 7)), (96, (5, 5)), (128, (3, 3)))),
-    "64|64,64,96,128 k3": (64, ((64, (3, 3)), (64, (3, 3)), (96, (3, 3)), (128, (3, 3)))),
+    "shipped 32/32,48,64,96": (32, ((32, (7, 7)), (48, (5, 5)), (64, (5, 5)), (96, (3, 3)))),
+    "stem 16/32,48,64,96": (16, ((32, (7, 7)), (48, (5, 5)), (64, (5, 5)), (96, (3, 3)))),
+    "32/32,64,64,96 k5,5,3,3": (32, ((32, (5, 5)), (64, (5, 5)), (64, (3, 3)), (96, (3, 3)))),
+    "32/64,64,64,64 k3": (32, ((64, (3, 3)), (64, (3, 3)), (64, (3, 3)), (64, (3, 3)))),
+    "32/64,64,96,128 k5,5,3,3": (32, ((64, (5, 5)), (64, (5, 5)), (96, (3, 3)), (128, (3, 3)))),
+    "3 stages 32/64,96,128": (32, ((64, (7, 7)), (96, (5, 5)), (128, (3, 3)))),
+    "64/64,64,96,128 k3": (64, ((64, (3, 3)), (64, (3, 3)), (96, (3, 3)), (128, (3, 3)))),
 }
 
 
@@ -426,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--onnx", nargs="*", default=[], metavar="FILE.int8.onnx")
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--calls", type=int, default=200)
-    p.add_argument("--gemm-calls", type=int, default=5)
+    p.add_argument("--gemm-calls", type=int, default=7)
     p.add_argument("--fold", type=int, default=9)
     p.add_argument("--profile", action="store_true", help="ONNX Runtime profile per op type")
     p.add_argument("--reexport", action="store_true",
@@ -468,7 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"rounds": args.rounds, "calls": args.calls, "gemm_calls": args.gemm_calls,
             "inputs": inputs, "cpu": f"{cpu['model']} ({cpu['vendor']}, AVX-512 VNNI: "
                                       f"{cpu['avx512_vnni']})",
-            "files": {label: str(path) for label, path, _ in subjects}}
+            "files": {label: str(path) for label, path, _ in subjects},
+            "paired": [(label, label.removesuffix(", re-exported"),
+                        paired_change(timing, label, label.removesuffix(", re-exported")))
+                       for label, _, _ in subjects if label.endswith(", re-exported")]}
     table = markdown(rows, profiles, meta)
     prov = provenance_line(libraries=LIBRARIES)
     print(table)
