@@ -137,6 +137,9 @@ def test_the_map_selection_is_one_matmul(name, ecg, tmp_path):
     assert "ReduceSum" not in ops
     if name == "edge":  # (ResNet's longer maps are resized: Shape, Slice, Concat size the Resize)
         assert "Slice" not in ops and "Concat" not in ops
+        # GAP head: the two classes' weight rows are gathered first, so three MatMuls in all
+        # (the logits, the two maps, their upsampling) and no one-hot
+        assert ops.count("MatMul") == 3 and "Equal" not in ops
     out = load_runtime(path).run(ecg[:4])
     graph = export_graph(model)
     with torch.no_grad():
