@@ -107,18 +107,19 @@ def _upsampler(n_steps: int, n_samples: int) -> torch.Tensor:
     return interpolation_matrix(n_steps, n_samples)
 
 
-def _cam_outputs(logits: torch.Tensor, cams: torch.Tensor, class_ids: torch.Tensor,
-                 interp: torch.Tensor, n_samples: int) -> dict:
-    """Select the MI map and the top class's map at the feature map's resolution, then
-    upsample the two (linear, ``align_corners=False``): by a MatMul with the constant
-    interpolation matrix ``interp`` for short maps, else a 4-D bilinear resize with a height of
-    1 (the same numbers as a 1-D linear interpolation, in static-shape operators). Selecting
-    before upsampling and the MatMul keep the map's cost to ~10 % of the int8 edge model's time
-    (onnxruntime; ~25 % with a 1-D resize of all five maps)."""
-    top = logits.argmax(dim=1)
-    onehot = (class_ids[None, :] == top[:, None]).to(cams.dtype)
-    cam_top = (onehot[:, :, None] * cams).sum(dim=1, keepdim=True)
-    sel = torch.cat([cams[:, MI_INDEX:MI_INDEX + 1], cam_top], dim=1)  # (B, 2, T)
+def _map_rows(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 2) int64: the classes whose maps are output, ``MI_INDEX`` and the first arg-max of
+    the logits (the top class)."""
+    top = logits.argmax(dim=1, keepdim=True)  # (B, 1)
+    return top * torch.tensor([0, 1]) + torch.tensor([MI_INDEX, 0])
+
+
+def _upsampled_outputs(logits: torch.Tensor, sel: torch.Tensor, interp: torch.Tensor,
+                       n_samples: int) -> dict:
+    """The outputs from the logits and the (B, 2, T) maps of `_map_rows`' classes, upsampled
+    (linear, ``align_corners=False``): by a MatMul with the constant interpolation matrix
+    ``interp`` for short maps, else a 4-D bilinear resize with a height of 1 (the same numbers
+    as a 1-D linear interpolation, in static-shape operators)."""
     if interp.numel():
         sel = torch.matmul(sel, interp)
     elif sel.shape[-1] != n_samples:
@@ -126,6 +127,22 @@ def _cam_outputs(logits: torch.Tensor, cams: torch.Tensor, class_ids: torch.Tens
                             align_corners=False)[:, :, 0]
     return {"logits": logits, "probs": torch.sigmoid(logits), "cam_mi": sel[:, 0],
             "cam_top": sel[:, 1]}
+
+
+def _cam_outputs(logits: torch.Tensor, cams: torch.Tensor, class_ids: torch.Tensor,
+                 interp: torch.Tensor, n_samples: int) -> dict:
+    """Select the MI map and the top class's map from all classes' maps ``cams`` (B, C, T) at
+    the feature map's resolution, then upsample the two (`_upsampled_outputs`).
+
+    The selection is one MatMul by a (B, 2, C) one-hot matrix whose rows pick `_map_rows`:
+    at batch 1 onnxruntime pays about a microsecond per node, and a ReduceSum over the class
+    axis costs several, so this is cheaper than Mul + ReduceSum + Slice + Concat (the same
+    numbers: one term of each sum is non-zero). Selecting before upsampling and the MatMul keep
+    the map's cost to ~10 % of the int8 edge model's time (onnxruntime; ~25 % with a 1-D resize
+    of all five maps; ``benchmarks/edge_int8_speed.py``). The GAP head selects earlier still,
+    among its weight rows (`GapCamHead`)."""
+    select = (class_ids[None, None, :] == _map_rows(logits)[:, :, None]).to(cams.dtype)
+    return _upsampled_outputs(logits, torch.matmul(select, cams), interp, n_samples)
 
 
 class GapCamHead(nn.Module):
@@ -143,8 +160,10 @@ class GapCamHead(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> dict:
         logits = torch.matmul(feats.mean(dim=-1), self.weight.t()) + self.bias
-        cams = torch.relu(torch.matmul(self.cam_weight, feats))
-        return _cam_outputs(logits, cams, self.class_ids, self.interp, self.n_samples)
+        # the map is linear in the weights: gather the two classes' rows (B, 2, C) first, so
+        # only two maps are computed and no one-hot selection is needed (fewer graph nodes)
+        maps = torch.relu(torch.matmul(self.cam_weight[_map_rows(logits)], feats))
+        return _upsampled_outputs(logits, maps, self.interp, self.n_samples)
 
 
 def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -118,3 +118,33 @@ def test_cam_can_be_switched_off_for_a_gap_model(ecg):
         ref = model(torch.from_numpy(ecg[:2]))
     assert sorted(out) == ["logits", "probs"]
     np.testing.assert_allclose(out["probs"].numpy(), torch.sigmoid(ref).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["edge", "resnet1d"])
+def test_the_map_selection_is_one_matmul(name, ecg, tmp_path):
+    """onnxruntime pays roughly a microsecond per node at batch 1, and its ReduceSum over the
+    class axis is dearer still: the MI map and the top class's map are picked from the class
+    maps by one MatMul with a (batch, 2, classes) one-hot selection, not by Mul + ReduceSum +
+    Slice + Concat (issue 18: the int8 model's time next to onnxruntime's GEMM rate)."""
+    import onnx
+
+    from detak.export.onnx_export import export_onnx
+    from detak.export.runtime import load_runtime
+
+    model = _perturbed(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node if n.name.startswith("/head/")]
+    assert "ReduceSum" not in ops
+    if name == "edge":  # (ResNet's longer maps are resized: Shape, Slice, Concat size the Resize)
+        assert "Slice" not in ops and "Concat" not in ops
+        # GAP head: the two classes' weight rows are gathered first, so three MatMuls in all
+        # (the logits, the two maps, their upsampling) and no one-hot
+        assert ops.count("MatMul") == 3 and "Equal" not in ops
+    out = load_runtime(path).run(ecg[:4])
+    graph = export_graph(model)
+    with torch.no_grad():
+        ref = graph(torch.from_numpy(ecg[:4]))
+        maps = reference_gradcam(model, ecg[:4], ref["logits"].argmax(1))
+    np.testing.assert_allclose(out.cam_top, ref["cam_top"].numpy(), atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(out.cam_mi, ref["cam_mi"].numpy(), atol=1e-5, rtol=1e-4)
+    assert np.nanmin(rowwise_pearson(out.cam_top, maps)) > 0.999
