@@ -34,7 +34,9 @@ AFLT                    regular, P absent and flutter waves (T-Q       mean vent
                         spectral peak at ``flutter_atrial_bpm``, band  > ``af_refer_bpm``,
                         share >= ``flutter_band_ratio``) [9]           else routine review
 SBRAD / STACH           P consistent, rate < ``brady_bpm`` / >         routine review
-                        ``tachy_bpm`` [3,4]
+                        ``tachy_bpm`` [3,4] (the rate is               (SBRAD: only below
+                        ``ventricular_rate_bpm``, the median RR the    ``brady_review_bpm``,
+                        kiosk shows)                                   else no finding)
 SARRH                   P consistent, irr >= ``sarrh_irregularity``    no finding
 SR                      P consistent otherwise                         no finding
 SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
@@ -333,9 +335,16 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                      f"sebelum {100.0 * (pfrac or 0.0):.0f} % denyut satu per satu)."}
     if p_sinus:
         if rate < t.brady_bpm:
-            return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
-                "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
-                r=(rate, 0), lim=(t.brady_bpm, 0)), p_r]), True
+            review = rate < t.brady_review_bpm
+            return _finding("SBRAD", ROUTINE_REVIEW if review else NO_FINDING, "sinus_brady", [
+                _reason("Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
+                        r=(rate, 0), lim=(t.brady_bpm, 0)), p_r,
+                _reason("Below {lim} bpm: routine review.",
+                        "Di bawah {lim} dpm: tinjauan rutin.", lim=(t.brady_review_bpm, 0))
+                if review else
+                _reason("Not below {lim} bpm: no action on its own.",
+                        "Tidak di bawah {lim} dpm: tidak perlu tindakan bila tanpa temuan "
+                        "lain.", lim=(t.brady_review_bpm, 0))]), True
         if rate > t.tachy_bpm:
             return _finding("STACH", ROUTINE_REVIEW, "sinus_tachy", [_reason(
                 "Rate {r} bpm is above {lim} bpm.", "Laju {r} dpm di atas {lim} dpm.",
