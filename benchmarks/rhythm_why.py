@@ -105,7 +105,7 @@ def sbrad_lines(res: Mapping[str, Sequence[Any]], reports: Mapping[int, str] | N
             f"{_sweep_text(sweep(rows, 'SBRAD', 'brady_bpm', (50, 55, 58, 60)), 'bpm')}.")
     rows = res.get("1-8") or next(iter(res.values()))
     if reports:
-        edges = (40, 50, 55, 58, 60, 65)
+        edges = (0, 50, 55, 58, 60, 65)
         for lang, name in (("en", "English"), ("de", "German")):
             sel = [r for r in rows if r.primary("rules") in SINUS
                    and lang_of(reports.get(r.ecg_id, "")) == lang
