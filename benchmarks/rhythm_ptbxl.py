@@ -441,7 +441,8 @@ def why_section(results: Mapping[tuple[str, str, str], list[Row]], ludb: Sequenc
     if ludb:
         from detak.data.ludb import load_ludb
 
-        out += [f"- LUDB: {why.ludb_pr_line(ludb, load_ludb)}", ""]
+        out += [f"- LUDB: {why.ludb_rate_line(ludb, load_ludb)}",
+                f"- LUDB: {why.ludb_pr_line(ludb, load_ludb)}", ""]
     return out
 
 

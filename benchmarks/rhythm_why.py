@@ -219,6 +219,27 @@ def ludb_pr_line(rows: Sequence[Any], waves_of: Callable[[int], Any]) -> str:
             f"{min(stated, default=float('nan')):.0f}–{max(stated, default=float('nan')):.0f} ms.")
 
 
+def ludb_rate_line(rows: Sequence[Any], waves_of: Callable[[int], Any]) -> str:
+    """The rules' rate (``ventricular_rate_bpm``, 12 leads, 500 Hz) against the rate of LUDB's
+    annotated QRS complexes in lead II (60000 / their median RR)."""
+    err = []
+    for r in rows:
+        rate = _value(r, "ventricular_rate_bpm")
+        peaks = sorted(w.peak for w in waves_of(r.ecg_id).waves_of("ii", "QRS"))
+        if rate is None or len(peaks) < 3:
+            continue
+        rr = sorted((b - a) / 500.0 * 1000.0 for a, b in zip(peaks[:-1], peaks[1:], strict=True))
+        err.append(rate - 60000.0 / median(rr))
+    if not err:
+        return "LUDB rate: no record with both a measured and an annotated rate."
+    s = sorted(err)
+    q = [s[min(len(s) - 1, int(p * len(s)))] for p in (0.05, 0.95)]
+    return (f"Rate of the rules against LUDB's annotated QRS (lead II, median RR) in {len(err)} "
+            f"records: error median {round(median(err), 1) + 0.0:+.1f} bpm, 5th–95th "
+            f"percentile {q[0]:+.1f} to {q[1]:+.1f} bpm, {sum(abs(e) > 2 for e in err)} "
+            "records off by more than 2 bpm.")
+
+
 def global_pr(lr: Any) -> float | None:
     """Median over lead II's annotated beats of (earliest QRS onset over the leads, within 60
     samples of the beat) − (earliest P onset over the leads after the previous beat), in ms;
