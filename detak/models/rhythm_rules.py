@@ -41,8 +41,9 @@ SARRH                   P consistent, irr >= ``sarrh_irregularity``    no findin
 SR                      P consistent otherwise                         no finding
 SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
 3AVB                    regular, P absent at a fixed PR but a P wave   refer today
-                        in the median beat (scattered: AV
-                        dissociation), rate < ``escape_max_bpm`` [3]
+                        in the median beat scattered by >=
+                        ``dissociation_jitter_ms`` (AV dissociation),
+                        rate < ``escape_max_bpm`` [3]
 IRREG_UNCLASSIFIED      anything else (irregular with P waves in some  routine review
                         beats, irregular from premature beats without
                         P, regular without P, P not measured)
@@ -363,7 +364,9 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
             return _finding("SVTAC", ROUTINE_REVIEW, "svt", [_reason(
                 "Regular rate {r} bpm above {lim} bpm.", "Laju teratur {r} dpm di atas {lim} "
                 "dpm.", r=(rate, 0), lim=(t.svt_min_bpm, 0)), p_r, irr_r]), False
-        if rate < t.escape_max_bpm and p_tmpl is False and _get(v, "p_peak_jitter_ms"):
+        jit = _get(v, "p_peak_jitter_ms")
+        if rate < t.escape_max_bpm and p_tmpl is False and jit is not None and (
+                jit >= t.dissociation_jitter_ms):
             return _finding("3AVB", REFER_TODAY, "av_dissociation", [_reason(
                 "Regular escape rhythm {r} bpm (below {lim} bpm).",
                 "Irama pengganti teratur {r} dpm (di bawah {lim} dpm).",

@@ -63,6 +63,7 @@ class RhythmThresholds:
     mobitz_i_pr_range_ms: float          # Mobitz I: PR varies by >= (progressive lengthening)
     mobitz_ii_pr_range_ms: float         # Mobitz II: PR varies by < (constant PR)
     escape_max_bpm: float                # 3AVB: regular escape rhythm at rate <
+    dissociation_jitter_ms: float        # 3AVB: ... and P peak scatter (MAD) >= (AV dissociation)
     svt_min_bpm: float                   # SVTAC: regular narrow rhythm without P at rate >
 
 
@@ -77,7 +78,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "pvc_per_10s": (0, 100), "pac_per_10s": (0, 100), "frequent_ectopy_per_10s": (0, 100),
     "paced_fraction": (0, 1), "first_degree_pr_ms": (0, 1000), "dropped_beat_ratio": (1, 10),
     "mobitz_i_pr_range_ms": (0, 1000), "mobitz_ii_pr_range_ms": (0, 1000),
-    "escape_max_bpm": (0, 300), "svt_min_bpm": (0, 300),
+    "escape_max_bpm": (0, 300), "dissociation_jitter_ms": (0, 1000), "svt_min_bpm": (0, 300),
 }
 _PAIRS = ("flutter_atrial_bpm", "dropped_beat_ratio")
 # (smaller, larger): the first must be below the second

@@ -235,6 +235,8 @@ def test_the_clinical_rhythm_section_is_checked_when_loaded(tmp_path):
                           ("brady_review_bpm = 50.0", "brady_review_bpm = \"fifty\"",
                            "rhythm.brady_review_bpm"),
                           ("brady_review_bpm = 50.0 ", "", "rhythm.brady_review_bpm"),
+                          ("dissociation_jitter_ms = 20.0", "dissociation_jitter_ms = 0",
+                           "rhythm.dissociation_jitter_ms"),
                           ("pause_s = 2.0", "pause_s = 2.0\npause_ms = 2000", "rhythm"),
                           ("min_beats = 5 ", "", "rhythm.min_beats"),
                           ("[250.0, 350.0]", "[350.0, 250.0]", "rhythm.flutter_atrial_bpm")]:
@@ -309,6 +311,20 @@ def test_complete_av_block_is_a_slow_regular_escape_with_dissociated_p(rate, cod
         assert f["urgency"] == REFER_TODAY and "40 ms" in f["reasons"][1]["en"]
     # no P wave at all in the median beat: junctional or P not seen, not called 3AVB
     assert codes({**v, "p_peak_jitter_ms": None})[0] == "IRREG_UNCLASSIFIED"
+
+
+@pytest.mark.parametrize(("jitter", "code"), [
+    (T.dissociation_jitter_ms - 1, "IRREG_UNCLASSIFIED"), (T.dissociation_jitter_ms, "3AVB"),
+    (T.dissociation_jitter_ms + 1, "3AVB")])
+def test_complete_av_block_needs_p_waves_scattered_past_the_dissociation_limit(jitter, code):
+    # a P wave that just fails the fixed-PR test (a noisy P in slow sinus rhythm: PTB-XL
+    # folds 1-8 had 21 such false complete blocks, none at a scatter >= 20 ms) is not AV
+    # dissociation: "cannot classify", routine review, never "refer today"
+    v = regular_no_p(ventricular_rate_bpm=45.0, mean_rr_ms=60000 / 45.0,
+                     p_peak_jitter_ms=jitter)
+    f = rhythm_findings(v)[0]
+    assert f["code"] == code
+    assert f["urgency"] == (REFER_TODAY if code == "3AVB" else ROUTINE_REVIEW)
 
 
 @pytest.mark.parametrize(("pr", "found"), [
