@@ -123,15 +123,22 @@ def sbrad_lines(res: Mapping[str, Sequence[Any]], reports: Mapping[int, str] | N
 
 
 def stach_lines(res: Mapping[str, Sequence[Any]]) -> list[str]:
-    """The STACH paragraph: misses by class and rule, the limit moved."""
+    """The STACH paragraph: misses by class and rule, those whose P wave failed the fixed-PR
+    test at exactly its limit, the limit moved."""
+    from detak.signal.delineation import P_JITTER_MS
+
     out = []
     for fs, rows in res.items():
         pos = [r for r in rows if r.states("STACH")]
         miss = [r for r in pos if not r.found("rules", "STACH")]
         rules = Counter(r.findings["rules"][0].get("rule") for r in miss)
+        at = [r for r in miss if _value(r, "p_peak_jitter_ms") == P_JITTER_MS
+              and r.features.get("values", r.features).get("p_wave_template") is False]
         out.append(
             f"{_folds(fs)}: {len(pos)} stated, {len(miss)} missed (rules: {_classes(miss)}; "
-            f"by rule: {', '.join(f'{k} {n}' for k, n in rules.most_common())}); limit moved "
+            f"by rule: {', '.join(f'{k} {n}' for k, n in rules.most_common())}; {len(at)} of "
+            f"the misses have no P at a fixed PR because the P scatter is exactly the "
+            f"{P_JITTER_MS:g}-ms limit, which the feature rejects); limit moved "
             "(sens / spec): "
             f"{_sweep_text(sweep(rows, 'STACH', 'tachy_bpm', (94, 97, 100, 103)), 'bpm')}.")
     return out
