@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 import time
@@ -173,15 +174,37 @@ LUDB_RHYTHM = {"Sinus rhythm": "SR", "Sinus bradycardia": "SBRAD", "Sinus tachyc
                "Atrial fibrillation": "AFIB", "Atrial flutter, typical": "AFLT"}
 
 
+#: LUDB's conduction-abnormality column -> AV-block codes ("I degree av block", "Iii degree
+#: av-block"; no second-degree block in LUDB)
+LUDB_AV_BLOCK = {"1AVB": re.compile(r"(?<![iv])i degree av[- ]block"),
+                 "3AVB": re.compile(r"(?<![iv])iii degree av[- ]block")}
+
+
+def ludb_statements(meta: Mapping[str, Any]) -> dict[str, float]:
+    """The finding codes LUDB states for one record: its rhythm column, its pacemaker flag
+    (PACE) and its conduction abnormalities (1AVB, 3AVB).
+
+    >>> ludb_statements({"rhythm": ["Sinus bradycardia"], "pacemaker": False,
+    ...                  "diagnoses": ["Conduction abnormalities: I degree av block",
+    ...                                "Conduction abnormalities: Iii degree av-block"]})
+    {'SBRAD': 0.0, '1AVB': 0.0, '3AVB': 0.0}
+    """
+    st = {LUDB_RHYTHM[r]: 0.0 for r in meta.get("rhythm") or [] if r in LUDB_RHYTHM}
+    if meta.get("pacemaker"):
+        st["PACE"] = 0.0
+    for code, pat in LUDB_AV_BLOCK.items():
+        if any(pat.search(str(d).lower()) for d in meta.get("diagnoses") or []):
+            st[code] = 0.0
+    return st
+
+
 def _ludb_one(n: int) -> dict[str, Any]:
     from detak.data.ludb import load_ludb
     from detak.signal.rhythm import rhythm_features
 
     warnings.simplefilter("ignore")
     lr = load_ludb(n)
-    st = {LUDB_RHYTHM[r]: 0.0 for r in lr.meta.get("rhythm") or [] if r in LUDB_RHYTHM}
-    if lr.meta.get("pacemaker"):
-        st["PACE"] = 0.0
+    st = ludb_statements(lr.meta)
     out = {"ecg_id": n, "fold": 0, "age": lr.meta.get("age"), "statements": st,
            "features": None, "error": None}
     try:
@@ -424,6 +447,38 @@ def af_failures(rows: Sequence[Row], source: str = "rules") -> list[str]:
             + (fmt(false, wf) or "none") + ".", ""]
 
 
+def why_section(results: Mapping[tuple[str, str, str], list[Row]], ludb: Sequence[Row]
+                ) -> list[str]:
+    """"Why it fails" for SBRAD, STACH and 1AVB (12 leads, rules), counted by
+    `benchmarks/rhythm_why.py`; [] without 12-lead rules results."""
+    import rhythm_why as why
+
+    from detak.data.ptbxl import open_ptbxl
+    from detak.models.rules import load_ruleset
+
+    res = {fs: rows for (view, fs, src), rows in results.items()
+           if view == "12lead" and src == "rules"}
+    if not res:
+        return []
+    md = open_ptbxl().metadata
+    reports = md["report"].to_dict() if "report" in md.columns else None
+    t = load_ruleset("clinical").rhythm
+    out = ["## Why SBRAD, STACH and 1AVB miss 0.90 / 0.90 (12 leads, rules)", "",
+           f"**SBRAD** (named below {t.brady_bpm:g} bpm, routine review below "
+           f"{t.brady_review_bpm:g} bpm):", "",
+           *[f"- {x}" for x in why.sbrad_lines(res, reports, t)],
+           "", f"**STACH** (above {t.tachy_bpm:g} bpm with P waves):", "",
+           *[f"- {x}" for x in why.stach_lines(res)], "",
+           f"**1AVB** (sinus rhythm and PR above {t.first_degree_pr_ms:g} ms):", "",
+           *[f"- {x}" for x in why.first_degree_lines(res, t)], ""]
+    if ludb:
+        from detak.data.ludb import load_ludb
+
+        out += [f"- LUDB: {why.ludb_rate_line(ludb, load_ludb)}",
+                f"- LUDB: {why.ludb_pr_line(ludb, load_ludb)}", ""]
+    return out
+
+
 # --- examples ------------------------------------------------------------------------------
 
 def plot_examples(rows: Sequence[Row], out: Path, n: int = 3) -> list[str]:
@@ -545,19 +600,23 @@ def main(argv: list[str] | None = None) -> int:
             out += [f"Confusion of rhythm classes ({view}, folds {fs}; rows: the first of "
                     f"{', '.join(CLASS_ORDER)} the record states; columns: the rules' rhythm "
                     "finding):", "", *confusion(rows, src), ""]
+    ludb_rows_scored: list[Row] = []
     if args.ludb:
         rows, errors = score(ludb_rows(args.jobs), "12lead", ["rules"])
         notes.append(f"LUDB: {len(rows)} records (12 leads, 500 Hz), {errors} errors")
         ludb = [f"### rules: LUDB (its rhythm column: {', '.join(sorted(LUDB_RHYTHM))}; "
-                "pacemaker flag = PACE)", "", *finding_table(rows, "rules", False), "",
+                "pacemaker flag = PACE; conduction abnormalities I / III degree AV block = "
+                "1AVB / 3AVB)", "", *finding_table(rows, "rules", False), "",
                 "Confusion of rhythm classes (LUDB):", "", *confusion(rows, "rules"), ""]
         out += ludb
         line = "; ".join(
             f"{code} {c.n_pos} stated, sens {_f(c.sens)}, spec {_f(c.spec)}"
-            for code in ("AFIB", "AFLT", "SBRAD", "STACH")
+            for code in ("AFIB", "AFLT", "SBRAD", "STACH", "1AVB", "3AVB")
             for c in [counts(rows, "rules", code)] if c.n_pos)
-        summary += [f"LUDB's rhythm column (a second reference; 200 records, 12 leads at "
-                    f"500 Hz), rules: {line}.", ""]
+        summary += [f"LUDB's rhythm and conduction columns (a second reference; 200 records, "
+                    f"12 leads at 500 Hz), rules: {line}.", ""]
+        ludb_rows_scored = rows
+    out += why_section(results, ludb_rows_scored)
     ex_lines: list[str] = []
     if args.examples and ("12lead", "9", "rules") in results:
         ex_lines = plot_examples(results[("12lead", "9", "rules")], args.examples)

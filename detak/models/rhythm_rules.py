@@ -48,13 +48,16 @@ AFLT                    regular, P absent and flutter waves (T-Q
                         ``flutter_2to1_min_bpm`` ("flutter 2:1 or SVT
                         — cannot tell", not sinus tachycardia)
 SBRAD / STACH           P consistent, rate < ``brady_bpm`` / >         routine review
-                        ``tachy_bpm`` [3,4]
+                        ``tachy_bpm`` [3,4] (the rate is               (SBRAD: only below
+                        ``ventricular_rate_bpm``, the median RR the    ``brady_review_bpm``,
+                        kiosk shows)                                   else no finding)
 SARRH                   P consistent, irr >= ``sarrh_irregularity``    no finding
 SR                      P consistent otherwise                         no finding
 SVTAC                   regular, P absent, rate > ``svt_min_bpm`` [9]  routine review
 3AVB                    regular, P absent at a fixed PR but a P wave   refer today
-                        in the median beat (scattered: AV
-                        dissociation), rate < ``escape_max_bpm`` [3]
+                        in the median beat scattered by >=
+                        ``dissociation_jitter_ms`` (AV dissociation),
+                        rate < ``escape_max_bpm`` [3]
 IRREG_UNCLASSIFIED      anything else (irregular with P waves in some  routine review
                         beats, irregular from premature beats without
                         P, regular without P, P not measured)
@@ -376,9 +379,16 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
                      f"sebelum {100.0 * (pfrac or 0.0):.0f} % denyut satu per satu)."}
     if p_sinus:
         if rate < t.brady_bpm:
-            return _finding("SBRAD", ROUTINE_REVIEW, "sinus_brady", [_reason(
-                "Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
-                r=(rate, 0), lim=(t.brady_bpm, 0)), p_r]), True
+            review = rate < t.brady_review_bpm
+            return _finding("SBRAD", ROUTINE_REVIEW if review else NO_FINDING, "sinus_brady", [
+                _reason("Rate {r} bpm is below {lim} bpm.", "Laju {r} dpm di bawah {lim} dpm.",
+                        r=(rate, 0), lim=(t.brady_bpm, 0)), p_r,
+                _reason("Below {lim} bpm: routine review.",
+                        "Di bawah {lim} dpm: tinjauan rutin.", lim=(t.brady_review_bpm, 0))
+                if review else
+                _reason("Not below {lim} bpm: no action on its own.",
+                        "Tidak di bawah {lim} dpm: tidak perlu tindakan bila tanpa temuan "
+                        "lain.", lim=(t.brady_review_bpm, 0))]), True
         if rate >= t.flutter_2to1_min_bpm and not irregular:
             # a regular "sinus" rhythm this fast: the P wave at a fixed PR may be a flutter
             # wave (2:1 conduction) or a retrograde / ectopic P (SVT)
@@ -410,7 +420,9 @@ def _primary(v: Mapping[str, Any], why: Mapping[str, str], t: RhythmThresholds,
             return _finding("SVTAC", ROUTINE_REVIEW, "svt", [_reason(
                 "Regular rate {r} bpm above {lim} bpm.", "Laju teratur {r} dpm di atas {lim} "
                 "dpm.", r=(rate, 0), lim=(t.svt_min_bpm, 0)), p_r, irr_r]), False
-        if rate < t.escape_max_bpm and p_tmpl is False and _get(v, "p_peak_jitter_ms"):
+        jit = _get(v, "p_peak_jitter_ms")
+        if rate < t.escape_max_bpm and p_tmpl is False and jit is not None and (
+                jit >= t.dissociation_jitter_ms):
             return _finding("3AVB", REFER_TODAY, "av_dissociation", [_reason(
                 "Regular escape rhythm {r} bpm (below {lim} bpm).",
                 "Irama pengganti teratur {r} dpm (di bawah {lim} dpm).",

@@ -7,8 +7,8 @@ the rules that read them are in `detak.models.rhythm_rules`.
 
 >>> from detak.models.rules import load_ruleset
 >>> t = load_ruleset("clinical").rhythm
->>> t.brady_bpm, t.tachy_bpm, t.pause_refer_s
-(50.0, 100.0, 3.0)
+>>> t.brady_bpm, t.brady_review_bpm, t.tachy_bpm, t.pause_refer_s
+(58.0, 50.0, 100.0, 3.0)
 >>> import dataclasses
 >>> parse_rhythm({**dataclasses.asdict(t), "brady_bpm": -1})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -47,6 +47,7 @@ class RhythmThresholds:
     p_consistent_fraction: float         # sinus: P at a fixed PR before >= this share of beats
     p_absent_fraction: float             # AF: P matched before < this share of beats
     brady_bpm: float                     # sinus bradycardia: rate <
+    brady_review_bpm: float              # ... routine review (else named only) when rate <
     tachy_bpm: float                     # sinus tachycardia / SVT: rate >
     af_refer_bpm: float                  # AF/flutter: refer today when ventricular rate >
     flutter_atrial_bpm: tuple[float, float]   # flutter waves: atrial rate in [lo, hi] /min
@@ -62,6 +63,7 @@ class RhythmThresholds:
     mobitz_i_pr_range_ms: float          # Mobitz I: PR varies by >= (progressive lengthening)
     mobitz_ii_pr_range_ms: float         # Mobitz II: PR varies by < (constant PR)
     escape_max_bpm: float                # 3AVB: regular escape rhythm at rate <
+    dissociation_jitter_ms: float        # 3AVB: ... and P peak scatter (MAD) >= (AV dissociation)
     svt_min_bpm: float                   # SVTAC: regular narrow rhythm without P at rate >
     # AF / flutter evidence (issue 17, lane rhythmaf)
     af_p_scatter_ms: float               # AF needs P peak scatter >= (else P nearly fixed) ...
@@ -81,12 +83,13 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "min_beats": (2, 100), "af_irregularity": (0, 5), "af_rr_irregularity": (0, 5),
     "sarrh_irregularity": (0, 5),
     "p_consistent_fraction": (0, 1), "p_absent_fraction": (0, 1), "brady_bpm": (0, 300),
+    "brady_review_bpm": (0, 300),
     "tachy_bpm": (0, 300), "af_refer_bpm": (0, 300), "flutter_atrial_bpm": (0, 600),
     "flutter_band_ratio": (0, 1), "pause_s": (0, 60), "pause_refer_s": (0, 60),
     "pvc_per_10s": (0, 100), "pac_per_10s": (0, 100), "frequent_ectopy_per_10s": (0, 100),
     "paced_fraction": (0, 1), "first_degree_pr_ms": (0, 1000), "dropped_beat_ratio": (1, 10),
     "mobitz_i_pr_range_ms": (0, 1000), "mobitz_ii_pr_range_ms": (0, 1000),
-    "escape_max_bpm": (0, 300), "svt_min_bpm": (0, 300),
+    "escape_max_bpm": (0, 300), "dissociation_jitter_ms": (0, 1000), "svt_min_bpm": (0, 300),
     "af_p_scatter_ms": (0, 200), "af_fwave_band_ratio": (0, 1), "fwave_min_hz": (0, 50),
     "af_no_p_scatter_ms": (0, 200), "af_cycle_variability": (0, 5),
     "af_min_irregularity": (0, 5), "flutter_2to1_min_bpm": (0, 300),
@@ -94,7 +97,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
 }
 _PAIRS = ("flutter_atrial_bpm", "dropped_beat_ratio")
 # (smaller, larger): the first must be below the second
-_ORDER = (("brady_bpm", "tachy_bpm"),
+_ORDER = (("brady_review_bpm", "brady_bpm"), ("brady_bpm", "tachy_bpm"),
           ("pause_s", "pause_refer_s"), ("mobitz_ii_pr_range_ms", "mobitz_i_pr_range_ms"),
           ("af_p_scatter_ms", "af_no_p_scatter_ms"), ("af_min_irregularity", "af_irregularity"),
           ("tachy_bpm", "flutter_2to1_min_bpm"))

@@ -94,3 +94,24 @@ def test_af_screen_threshold_is_the_lowest_keeping_the_specificity():
     assert screen.screened(sinus, thr, "12lead") and not screen.screened(sinus, thr - 0.01,
                                                                          "12lead")
     assert screen.screened(rhythm_findings(AF), 0.0, "12lead")
+
+
+def test_ludb_conduction_column_gives_av_blocks_and_not_first_for_third():
+    st = bench.ludb_statements({"rhythm": ["Sinus rhythm"], "pacemaker": False,
+                                "diagnoses": ["Conduction abnormalities: Iii degree av-block"]})
+    assert st == {"SR": 0.0, "3AVB": 0.0}
+    st = bench.ludb_statements({"rhythm": [], "pacemaker": True,
+                                "diagnoses": ["Conduction abnormalities: I degree av block"]})
+    assert st == {"PACE": 0.0, "1AVB": 0.0}
+    assert bench.ludb_statements({}) == {}
+
+
+def test_a_moved_threshold_moves_the_finding_on_the_same_rows():
+    import rhythm_why as why
+
+    slow = {**SR, "ventricular_rate_bpm": 55.0, "mean_rr_ms": 1090.0}
+    rows, _ = bench.score([_raw(1, {"SBRAD": 0.0}, slow), _raw(2, {"SR": 0.0}, SR)],
+                          "12lead", ["rules"])
+    res = why.sweep(rows, "SBRAD", "brady_bpm", (50.0, 60.0))
+    assert res == [(50.0, 0.0, 1.0), (60.0, 1.0, 1.0)]
+    assert all("_sweep" not in r.findings for r in rows)   # the rows are left as they were
