@@ -159,7 +159,9 @@ def boot_auc(y: np.ndarray, s: np.ndarray, n_boot: int = N_BOOT,
     return roc_auc(y, s), float(lo), float(hi)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables; returns their rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-results", action="store_true", help="print only")
     args = ap.parse_args(argv)
@@ -233,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         path = write_results(RESULTS_FILE, "LUDB: an external test of the whole kiosk path",
                              prov, text, {"mi_ludb": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "notes": notes}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

@@ -50,7 +50,9 @@ def _ci(v: float, ci: list[float]) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables; returns their rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="edge")
     ap.add_argument("--no-results", action="store_true", help="print only")
@@ -127,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
                              "9, calibrated int8 edge model)", prov, text,
                              {"mi_operating_point": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "per_1000": per_1000, "held_rows": held_rows,
+            "note": note}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

@@ -91,7 +91,9 @@ def groups_of(md: Any) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the table; returns its rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-results", action="store_true", help="print only")
     args = ap.parse_args(argv)
@@ -171,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         path = write_results(RESULTS_FILE, "Subgroups: fold-9 AUC of the int8 edge model",
                              prov, text, {"mi_subgroups": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "verdict": verdict, "pace_note": pace_note}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 
