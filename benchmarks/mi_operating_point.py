@@ -40,10 +40,18 @@ RESULTS_FILE = RESULTS / "mi_operating_point.md"
 
 
 def _tool() -> Any:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    import mi_operating_point
+    """tools/mi_operating_point.py, loaded by path under another name: this module has the same
+    name, so ``import mi_operating_point`` from benchmarks/mi_model.py would find itself."""
+    import importlib.util
 
-    return mi_operating_point
+    name = "tools_mi_operating_point"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tools" / "mi_operating_point.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
 
 
 def _ci(v: float, ci: list[float]) -> str:
