@@ -146,15 +146,13 @@ def cached_records(ids: list[int], root: Path) -> list[dict[str, Any]]:
 
 def boot_auc(y: np.ndarray, s: np.ndarray, n_boot: int = N_BOOT,
              seed: int = SEED) -> tuple[float, float, float]:
-    """AUC with a percentile bootstrap interval over records."""
+    """AUC with a percentile bootstrap interval over records (each its own "patient": LUDB has
+    one record per person)."""
+    from detak.models.bootstrap import patient_resamples
     from detak.models.cnn_metrics import roc_auc
 
-    rng = np.random.default_rng(seed)
-    stats = []
-    while len(stats) < n_boot:
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            stats.append(roc_auc(y[idx], s[idx]))
+    stats = [roc_auc(y[idx], s[idx]) for idx in patient_resamples(
+        np.arange(len(y)), n_boot, seed, valid=lambda idx: 0 < y[idx].sum() < len(idx))]
     lo, hi = np.quantile(stats, [0.025, 0.975])
     return roc_auc(y, s), float(lo), float(hi)
 

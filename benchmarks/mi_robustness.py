@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 from _provenance import provenance_line
-from mi_subgroups import _aucs, _members
+from mi_subgroups import _aucs
 from readme_tables import RESULTS, write_results
 
 LIBRARIES = ("onnxruntime",)
@@ -196,15 +196,13 @@ def kiosk_input(x_mv: np.ndarray, fs: float, standardizer: Any) -> np.ndarray:
 
 def resamples(patients: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[np.ndarray]:
     """N_BOOT patient resamples (record indices) in which every class has both labels."""
-    groups = _members(patients)
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < N_BOOT:
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+    from detak.models.bootstrap import patient_resamples
+
+    def both_labels(idx: np.ndarray) -> bool:
         s = y[idx].sum(axis=0)
-        if np.all((s > 0) & (s < len(idx))):
-            out.append(idx)
-    return out
+        return bool(np.all((s > 0) & (s < len(idx))))
+
+    return list(patient_resamples(patients, N_BOOT, seed, valid=both_labels))
 
 
 def paired_diff(y: np.ndarray, z0: np.ndarray, z1: np.ndarray, mi: int,

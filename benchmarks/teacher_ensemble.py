@@ -76,33 +76,20 @@ def aucs(y: np.ndarray, p: np.ndarray, mi: int) -> tuple[float, float]:
     return float(macro_auc(y, p)), float(roc_auc(y[:, mi], p[:, mi]))
 
 
-def patient_groups(patients: np.ndarray) -> list[np.ndarray]:
-    """Record indices of each patient.
-
-    >>> [g.tolist() for g in patient_groups(np.array([5, 3, 5]))]
-    [[1], [0, 2]]
-    """
-    _, inv = np.unique(patients, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
-
-
 def boot_aucs(y: np.ndarray, probs: dict[str, np.ndarray], patients: np.ndarray, mi: int,
               n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, np.ndarray]:
     """{name: (n_boot, 2) macro and MI AUC} of every model over the same patient resamples
     (a resample without a positive or a negative of some class is drawn again)."""
-    groups = patient_groups(patients)
-    rng = np.random.default_rng(seed)
-    out: dict[str, list[tuple[float, float]]] = {k: [] for k in probs}
-    done = 0
-    while done < n_boot:
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+    from detak.models.bootstrap import patient_resamples
+
+    def both_labels(idx: np.ndarray) -> bool:
         pos = y[idx].sum(axis=0)
-        if (pos == 0).any() or (pos == len(idx)).any():
-            continue
+        return bool(((pos > 0) & (pos < len(idx))).all())
+
+    out: dict[str, list[tuple[float, float]]] = {k: [] for k in probs}
+    for idx in patient_resamples(patients, n_boot, seed, valid=both_labels):
         for k in out:
             out[k].append(aucs(y[idx], probs[k][idx], mi))
-        done += 1
     return {k: np.asarray(v) for k, v in out.items()}
 
 

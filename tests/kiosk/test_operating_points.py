@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -13,8 +14,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import mi_operating_point as mop  # noqa: E402
+# by path: benchmarks/mi_operating_point.py has the same module name (tests/benchmarks puts
+# benchmarks/ on sys.path)
+_spec = importlib.util.spec_from_file_location("tools_mi_operating_point",
+                                               ROOT / "tools" / "mi_operating_point.py")
+mop = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mop)
 
 
 def test_screening_youden_and_specificity_points_on_toy_scores():
