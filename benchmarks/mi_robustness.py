@@ -206,10 +206,12 @@ def resamples(patients: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[np.
 
 
 def paired_diff(y: np.ndarray, z0: np.ndarray, z1: np.ndarray, mi: int,
-                boots: list[np.ndarray]) -> np.ndarray:
-    """(N_BOOT, 2) macro and MI AUC of ``z1`` minus ``z0`` on the same resamples."""
-    return np.asarray([np.subtract(_aucs(y[b], z1[b], mi), _aucs(y[b], z0[b], mi))
-                       for b in boots])
+                boots: list[np.ndarray], base: np.ndarray | None = None) -> np.ndarray:
+    """(N_BOOT, 2) macro and MI AUC of ``z1`` minus ``z0`` on the same resamples; ``base``:
+    ``z0``'s (N_BOOT, 2) AUCs on them when already computed (the clean model's, once)."""
+    if base is None:
+        base = np.asarray([_aucs(y[b], z0[b], mi) for b in boots])
+    return np.asarray([_aucs(y[b], z1[b], mi) for b in boots]) - base
 
 
 # ------------------------------------------------------------------------------ running
@@ -316,7 +318,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
                 z = _logits(lm, kiosk_input(xp, fs, lm.standardizer)).astype(np.float32)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, z)
-            d = paired_diff(y, clean[m], z, mi, boots)
+            d = paired_diff(y, clean[m], z, mi, boots, base_boot[m])
             results.setdefault(cname, {})[m] = (_aucs(y, z, mi), d, group)
         if group == "reversal":
             def check(xp: np.ndarray | None = xp, fn: Any = fn, fs: float = fs) -> np.ndarray:
