@@ -57,10 +57,27 @@ def git_commit(repo: Path = REPO) -> str:
     return commit + ("+uncommitted" if dirty else "")
 
 
+def script_path(arg0: str, repo: Path = REPO) -> str:
+    """The script as run from the repository root (``benchmarks/x.py``), whatever the working
+    directory was when it ran; unchanged when it is not a file inside the repository.
+
+    >>> script_path(str(REPO / "benchmarks" / "x.py"))
+    'benchmarks/x.py'
+    >>> script_path("-c")
+    '-c'
+    """
+    path = Path(arg0)
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix() if path.suffix else arg0
+    except (OSError, ValueError):
+        return arg0
+
+
 def provenance(command: str | None = None, libraries: Sequence[str] = ()) -> dict[str, Any]:
     """The provenance as a dict (for JSON output)."""
     if command is None:
-        command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+        argv = [script_path(sys.argv[0]), *sys.argv[1:]] if sys.argv else []
+        command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *argv])
     return {"command": command,
             "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(), "versions": library_versions(libraries)}

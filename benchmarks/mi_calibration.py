@@ -183,7 +183,9 @@ def detail(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables and diagrams; returns the
+    results for benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["edge"])
     ap.add_argument("--no-results", action="store_true", help="print only")
@@ -217,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                              {"mi_calibration": "\n".join([head, "", *readme_rows, "",
                                                            verdict, "", prov])})
         print(f"\nwritten: {path}")
+    return {"head": head, "results": results, "rows": readme_rows, "verdict": verdict,
+            "pngs": pngs}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

@@ -146,20 +146,20 @@ def cached_records(ids: list[int], root: Path) -> list[dict[str, Any]]:
 
 def boot_auc(y: np.ndarray, s: np.ndarray, n_boot: int = N_BOOT,
              seed: int = SEED) -> tuple[float, float, float]:
-    """AUC with a percentile bootstrap interval over records."""
+    """AUC with a percentile bootstrap interval over records (each its own "patient": LUDB has
+    one record per person)."""
+    from detak.models.bootstrap import patient_resamples
     from detak.models.cnn_metrics import roc_auc
 
-    rng = np.random.default_rng(seed)
-    stats = []
-    while len(stats) < n_boot:
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            stats.append(roc_auc(y[idx], s[idx]))
+    stats = [roc_auc(y[idx], s[idx]) for idx in patient_resamples(
+        np.arange(len(y)), n_boot, seed, valid=lambda idx: 0 < y[idx].sum() < len(idx))]
     lo, hi = np.quantile(stats, [0.025, 0.975])
     return roc_auc(y, s), float(lo), float(hi)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables; returns their rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-results", action="store_true", help="print only")
     args = ap.parse_args(argv)
@@ -233,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         path = write_results(RESULTS_FILE, "LUDB: an external test of the whole kiosk path",
                              prov, text, {"mi_ludb": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "notes": notes}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

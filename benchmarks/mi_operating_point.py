@@ -40,17 +40,27 @@ RESULTS_FILE = RESULTS / "mi_operating_point.md"
 
 
 def _tool() -> Any:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    import mi_operating_point
+    """tools/mi_operating_point.py, loaded by path under another name: this module has the same
+    name, so ``import mi_operating_point`` from benchmarks/mi_model.py would find itself."""
+    import importlib.util
 
-    return mi_operating_point
+    name = "tools_mi_operating_point"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tools" / "mi_operating_point.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
 
 
 def _ci(v: float, ci: list[float]) -> str:
     return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables; returns their rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="edge")
     ap.add_argument("--no-results", action="store_true", help="print only")
@@ -127,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                              "9, calibrated int8 edge model)", prov, text,
                              {"mi_operating_point": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "per_1000": per_1000, "held_rows": held_rows,
+            "note": note}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

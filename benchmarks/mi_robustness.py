@@ -49,7 +49,10 @@ Run: ``.venv/bin/python benchmarks/mi_robustness.py [--models edge resnet1d ince
 core, the README's table; perturbed logits are cached beside the clean ones,
 `detak.export.fold_logits.logits_cache_dir`). With other models or ``--only`` the results go
 to ``docs/results/mi_robustness_<models>.md`` (no README block): the torch teachers take
-1.5-2.5 minutes per condition on one core, so run them on the conditions that matter.
+1.5-2.5 minutes per condition on one core, so they run on `TEACHER_CONDITIONS` only (noise,
+wander, hum and pacing at 500 Hz, the reversals, 500 Hz input). ``edge-v1`` is the edge model
+shipped before the distilled one (``training_state/edge-v1``, int8): with ``--models edge
+edge-v1 resnet1d inceptiontime`` the results file holds every model's table.
 """
 
 from __future__ import annotations
@@ -59,11 +62,12 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _provenance import provenance_line
-from mi_subgroups import _aucs, _members
+from mi_subgroups import _aucs
 from readme_tables import RESULTS, write_results
 
 LIBRARIES = ("onnxruntime",)
@@ -75,6 +79,22 @@ KIOSK_FS = 500.0
 TARGET_DROP = 0.01
 TARGET_CONDITIONS = ("noise bursts, mild", "baseline wander, mild")
 CACHE_VERSION = "1"
+#: the conditions the torch teachers run on (a name containing one of these): 1.5-2.5 minutes a
+#: condition on one core each, so not the poor-lead, gain and one-lead rows; the int8 edge
+#: models run every condition
+TEACHER_CONDITIONS = ("noise bursts", "baseline wander", "reversed", "500 Hz")
+INT8_MODELS = ("edge", "edge-v1")
+
+
+def runs_condition(model: str, condition: str) -> bool:
+    """Whether ``model`` is measured under ``condition`` (the teachers: `TEACHER_CONDITIONS`).
+
+    >>> runs_condition("edge", "amplitude × 2 (gain)"), runs_condition("resnet1d", "LA/RA reversed")
+    (True, True)
+    >>> runs_condition("inceptiontime", "poor lead, mild (1 lead)")
+    False
+    """
+    return model in INT8_MODELS or any(t in condition for t in TEACHER_CONDITIONS)
 
 
 # ------------------------------------------------------------------------------ conditions
@@ -176,22 +196,22 @@ def kiosk_input(x_mv: np.ndarray, fs: float, standardizer: Any) -> np.ndarray:
 
 def resamples(patients: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[np.ndarray]:
     """N_BOOT patient resamples (record indices) in which every class has both labels."""
-    groups = _members(patients)
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < N_BOOT:
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+    from detak.models.bootstrap import patient_resamples
+
+    def both_labels(idx: np.ndarray) -> bool:
         s = y[idx].sum(axis=0)
-        if np.all((s > 0) & (s < len(idx))):
-            out.append(idx)
-    return out
+        return bool(np.all((s > 0) & (s < len(idx))))
+
+    return list(patient_resamples(patients, N_BOOT, seed, valid=both_labels))
 
 
 def paired_diff(y: np.ndarray, z0: np.ndarray, z1: np.ndarray, mi: int,
-                boots: list[np.ndarray]) -> np.ndarray:
-    """(N_BOOT, 2) macro and MI AUC of ``z1`` minus ``z0`` on the same resamples."""
-    return np.asarray([np.subtract(_aucs(y[b], z1[b], mi), _aucs(y[b], z0[b], mi))
-                       for b in boots])
+                boots: list[np.ndarray], base: np.ndarray | None = None) -> np.ndarray:
+    """(N_BOOT, 2) macro and MI AUC of ``z1`` minus ``z0`` on the same resamples; ``base``:
+    ``z0``'s (N_BOOT, 2) AUCs on them when already computed (the clean model's, once)."""
+    if base is None:
+        base = np.asarray([_aucs(y[b], z0[b], mi) for b in boots])
+    return np.asarray([_aucs(y[b], z1[b], mi) for b in boots]) - base
 
 
 # ------------------------------------------------------------------------------ running
@@ -206,23 +226,48 @@ def _cache_path(loaded: Any, name: str, n: int) -> Any:
                                                 f"{loaded.precision}_{sha}_{key}.npy")
 
 
+def reversal_flags(name: str, n: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """Per record, whether the reversal check flags condition ``name`` (``compute()``: a
+    bool array), cached beside the logits and keyed by the check's source code."""
+    from detak.export.fold_logits import logits_cache_dir
+    from detak.models.model_card import sha256_file
+    from detak.signal import lead_reversal
+
+    code = sha256_file(Path(lead_reversal.__file__))[:16]
+    key = hashlib.sha256(f"{CACHE_VERSION}|{name}|{n}|{code}".encode()).hexdigest()[:16]
+    path = logits_cache_dir() / "robustness" / f"fold{FOLD:02d}_reversal-check_{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    flags = np.asarray(compute(), dtype=bool)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, flags)
+    return flags
+
+
 def _logits(loaded: Any, x: np.ndarray, chunk: int = 256) -> np.ndarray:
     return np.concatenate([loaded.logits(x[s:s + chunk]) for s in range(0, len(x), chunk)])
 
 
 def load(name: str) -> Any:
+    """The model ``name`` as measured: ``edge`` (the shipped, distilled model) and ``edge-v1``
+    (the one shipped before it, `teacher_ensemble.PREVIOUS_EDGE`) as int8 graphs the way the
+    kiosk loads them, any other (the teachers) as torch fp32."""
+    from teacher_ensemble import MODEL_SPECS, PREVIOUS_EDGE
+
     from detak.export.predict import load_model
 
-    if name == "edge":
-        return load_model("edge", runtime="auto", precision="int8", threads=1)
+    if name in ("edge", PREVIOUS_EDGE):
+        return load_model(MODEL_SPECS[name], runtime="auto", precision="int8", threads=1)
     return load_model(name, runtime="torch", precision="fp32", threads=1)
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the tables; returns the AUCs and paired
+    drops per condition and model for benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["edge"],
-                    help="edge (int8, kiosk runtime) and/or torch models, e.g. resnet1d "
-                         "inceptiontime")
+                    help="edge (int8, kiosk runtime), edge-v1 (the previous edge model, int8) "
+                         "and/or torch models, e.g. resnet1d inceptiontime")
     ap.add_argument("--max-records", type=int, default=None, help="first N records (smoke)")
     ap.add_argument("--only", nargs="*", default=None, help="condition names to run (smoke)")
     ap.add_argument("--no-results", action="store_true", help="print only")
@@ -232,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from detak.signal.lead_reversal import check_limb_reversal
 
     t0 = time.time()
-    libs = LIBRARIES + (("torch",) if set(args.models) - {"edge"} else ())
+    libs = LIBRARIES + (("torch",) if set(args.models) - set(INT8_MODELS) else ())
     prov = provenance_line(libraries=libs)
     ptb = open_ptbxl()
     ids, raw = ptb.load_fold(FOLD)
@@ -262,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         tc = time.time()
         xp = None
         for m, lm in models.items():
+            if not runs_condition(m, cname):
+                continue
             path = _cache_path(lm, cname, len(ids))
             if path.is_file():
                 z = np.load(path)
@@ -271,20 +318,18 @@ def main(argv: list[str] | None = None) -> int:
                 z = _logits(lm, kiosk_input(xp, fs, lm.standardizer)).astype(np.float32)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, z)
-            d = paired_diff(y, clean[m], z, mi, boots)
+            d = paired_diff(y, clean[m], z, mi, boots, base_boot[m])
             results.setdefault(cname, {})[m] = (_aucs(y, z, mi), d, group)
         if group == "reversal":
-            if xp is None:
-                xp = fn(x)
-            from detak.data.leads import STANDARD_LEADS
+            def check(xp: np.ndarray | None = xp, fn: Any = fn, fs: float = fs) -> np.ndarray:
+                xs = (fn(x) if xp is None else xp) if fs == 100.0 else x
+                return np.array([check_limb_reversal(r, 100.0, _std_leads()).suspected
+                                 is not None for r in xs])
 
-            sw = cname.split()[0]
-            calls = np.array([check_limb_reversal(r, 100.0, list(STANDARD_LEADS)).suspected
-                              for r in (xp if fs == 100.0 else x)], dtype=object)
-            flags[cname] = (calls != None, sw)  # noqa: E711 - elementwise on objects
+            flags[cname] = (reversal_flags(cname, len(ids), check), cname.split()[0])
         print(f"{cname}: {time.time() - tc:.0f} s", file=sys.stderr)
-    none_calls = np.array([check_limb_reversal(r, 100.0, _std_leads()).suspected for r in x],
-                          dtype=object)
+    none_flags = reversal_flags("as recorded", len(ids), lambda: np.array(
+        [check_limb_reversal(r, 100.0, _std_leads()).suspected is not None for r in x]))
 
     # ------------------------------------------------------------------ tables
     text_blocks = []
@@ -299,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                 "| condition | macro AUC | drop [95 % CI] | MI AUC | drop [95 % CI] | real? |",
                 "|---|---|---|---|---|---|"]
         for cname, per in results.items():
+            if m not in per:
+                continue
             (mac, mia), d, _g = per[m]
             lo, hi = np.quantile(d, [0.025, 0.975], axis=0)
             drop = (b0[0] - mac, b0[1] - mia)
@@ -318,13 +365,16 @@ def main(argv: list[str] | None = None) -> int:
         for cname in TARGET_CONDITIONS:
             if cname not in results:
                 continue
+            if m not in results[cname]:
+                continue
             (mac, _), d, _g = results[cname][m]
             drop = b0[0] - mac
             upper = -np.quantile(d[:, 0], 0.025)
             verdicts.append(f"{cname}: macro drop {drop:+.4f} (95 % upper {upper:+.4f}) → "
                             f"{'PASS' if drop <= TARGET_DROP else 'FAIL'} on the estimate, "
                             f"{'PASS' if upper <= TARGET_DROP else 'FAIL'} on the interval")
-        leads = [(c, results[c][m]) for c in results if results[c][m][2] == "lead"]
+        leads = [(c, results[c][m]) for c in results
+                 if m in results[c] and results[c][m][2] == "lead"]
         if leads:
             worst = max(leads, key=lambda t: b0[0] - t[1][0][0])
             verdicts.append(f"One lead missing: worst {worst[0]} (macro drop "
@@ -345,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             rev_lines.append(f"| {sw} | {flag.mean():.3f} ({int(flag.sum())}/{len(flag)}) | "
                              f"{mia:.4f} | {sub[1]:.4f} ({int(ok.sum())} records) | "
                              f"{sub[0]:.4f} |")
-    rev_lines.append(f"| none (as recorded) | {np.mean(none_calls != None):.3f} "  # noqa: E711
-                     f"({int(np.sum(none_calls != None))}/{len(x)}) | — | — | — |")  # noqa: E711
+    rev_lines.append(f"| none (as recorded) | {np.mean(none_flags):.3f} "
+                     f"({int(np.sum(none_flags))}/{len(x)}) | — | — | — |")
     head = (f"PTB-XL fold 9 ({len(ids)} labelled records), input perturbed then taken through "
             "the kiosk's preprocessing; drop = clean − perturbed AUC; 95 % interval: 1000 "
             "patient resamples of the paired difference; real = the interval excludes 0.")
@@ -373,17 +423,24 @@ def main(argv: list[str] | None = None) -> int:
     full = "\n".join([head, "", *text_blocks, "Limb reversals:", "", *rev_lines, "",
                       run_line, "", prov])
     print(full)
+    out = {"base": base, "results": results, "records": len(ids),
+           "runs_as": {m: f"{lm.precision} on {lm.runtime}" for m, lm in models.items()}}
     if not args.no_results:
-        if args.models != ["edge"] or args.only:     # a partial or teacher run: its own file
+        if "edge" not in args.models or args.only or args.max_records:   # partial: own file
             name = "_".join(m for m in args.models if m != "edge") or "partial"
             path = write_results(RESULTS / f"mi_robustness_{name}.md",
                                  f"Field robustness, {', '.join(args.models)} (PTB-XL fold 9)",
                                  prov, full, {})
             print(f"\nwritten: {path}")
-            return 0
+            return out
         path = write_results(RESULTS_FILE, "Field robustness of the MI model (PTB-XL fold 9)",
                              prov, full, {"mi_robustness": "\n".join([*readme, "", prov])})
         print(f"\nwritten: {path}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

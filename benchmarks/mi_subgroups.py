@@ -47,25 +47,13 @@ def _aucs(y: np.ndarray, z: np.ndarray, mi: int) -> tuple[float, float]:
     return float(np.mean(per)), m
 
 
-def _members(patients: np.ndarray) -> list[np.ndarray]:
-    _, inv = np.unique(patients, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    bounds = np.flatnonzero(np.diff(inv[order])) + 1
-    return np.split(order, bounds)
-
-
 def boot(y: np.ndarray, z: np.ndarray, patients: np.ndarray, mi: int,
          seed: int = SEED) -> np.ndarray:
     """(N_BOOT, 2) macro and MI AUC over patient resamples."""
-    groups = _members(patients)
-    rng = np.random.default_rng(seed)
-    out = []
-    while len(out) < N_BOOT:
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
-        if not 0 < y[idx, mi].sum() < len(idx):
-            continue
-        out.append(_aucs(y[idx], z[idx], mi))
-    return np.asarray(out)
+    from detak.models.bootstrap import patient_resamples
+
+    return np.asarray([_aucs(y[idx], z[idx], mi) for idx in patient_resamples(
+        patients, N_BOOT, seed, valid=lambda idx: 0 < y[idx, mi].sum() < len(idx))])
 
 
 def groups_of(md: Any) -> dict[str, dict[str, np.ndarray]]:
@@ -91,7 +79,9 @@ def groups_of(md: Any) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Compute, print and (unless --no-results) write the table; returns its rows for
+    benchmarks/mi_model.py."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-results", action="store_true", help="print only")
     args = ap.parse_args(argv)
@@ -171,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         path = write_results(RESULTS_FILE, "Subgroups: fold-9 AUC of the int8 edge model",
                              prov, text, {"mi_subgroups": "\n".join(block)})
         print(f"\nwritten: {path}")
+    return {"head": head, "rows": rows, "verdict": verdict, "pace_note": pace_note}
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
     return 0
 
 

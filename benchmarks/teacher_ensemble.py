@@ -8,6 +8,10 @@ InceptionTime and AlexNet-1D as torch fp32 — uncalibrated logits, cached
 (`detak.export.fold_logits`, ``$DETAK_LOGITS_CACHE``). An ensemble is the mean of its members'
 sigmoid probabilities per class.
 
+Since the distilled model ships as ``edge``, the edge model shipped before it is ``edge-v1``
+(``training_state/edge-v1``, its int8 ONNX graph): the teacher ensemble it was distilled from is
+ResNet-1D + InceptionTime + edge-v1 (`TEACHERS`).
+
 Intervals: 1000 resamples of fold 9's patients (seed 0; a patient's records stay together),
 percentile 95 %, of the paired difference (model − int8 edge) in macro and MI AUC; "beats edge"
 when the interval lies wholly above 0.
@@ -35,12 +39,18 @@ from readme_tables import RESULTS, write_results
 
 LIBRARIES = ("onnxruntime", "torch")
 RESULTS_FILE = RESULTS / "teacher_ensemble.md"
-MODELS = ("edge", "resnet1d", "inceptiontime", "alexnet1d")
+REPO = Path(__file__).resolve().parents[1]
+#: the edge model shipped before the distilled one (a teacher of it), kept outside the package
+PREVIOUS_EDGE = "edge-v1"
+MODEL_SPECS = {"edge": "edge", "resnet1d": "resnet1d", "inceptiontime": "inceptiontime",
+               "alexnet1d": "alexnet1d", PREVIOUS_EDGE: str(REPO / "training_state" / "edge-v1")}
+MODELS = tuple(MODEL_SPECS)
+TEACHERS = ("resnet1d", "inceptiontime", PREVIOUS_EDGE)    # the distilled edge model's teachers
 ENSEMBLES: tuple[tuple[str, ...], ...] = (
     ("resnet1d", "inceptiontime"),
-    ("resnet1d", "inceptiontime", "edge"),
+    TEACHERS,
     ("resnet1d", "inceptiontime", "alexnet1d"),
-    ("resnet1d", "inceptiontime", "edge", "alexnet1d"),
+    ("resnet1d", "inceptiontime", PREVIOUS_EDGE, "alexnet1d"),
 )
 N_BOOT = 1000
 SEED = 0
@@ -66,36 +76,52 @@ def aucs(y: np.ndarray, p: np.ndarray, mi: int) -> tuple[float, float]:
     return float(macro_auc(y, p)), float(roc_auc(y[:, mi], p[:, mi]))
 
 
-def patient_groups(patients: np.ndarray) -> list[np.ndarray]:
-    """Record indices of each patient.
+def boot_aucs(y: np.ndarray, probs: dict[str, np.ndarray], patients: np.ndarray, mi: int,
+              n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, np.ndarray]:
+    """{name: (n_boot, 2) macro and MI AUC} of every model over the same patient resamples
+    (a resample without a positive or a negative of some class is drawn again)."""
+    from detak.models.bootstrap import patient_resamples
 
-    >>> [g.tolist() for g in patient_groups(np.array([5, 3, 5]))]
-    [[1], [0, 2]]
-    """
-    _, inv = np.unique(patients, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(inv[order])) + 1)
+    def both_labels(idx: np.ndarray) -> bool:
+        pos = y[idx].sum(axis=0)
+        return bool(((pos > 0) & (pos < len(idx))).all())
+
+    out: dict[str, list[tuple[float, float]]] = {k: [] for k in probs}
+    for idx in patient_resamples(patients, n_boot, seed, valid=both_labels):
+        for k in out:
+            out[k].append(aucs(y[idx], probs[k][idx], mi))
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
 def boot_diff(y: np.ndarray, probs: dict[str, np.ndarray], ref: str, patients: np.ndarray,
               mi: int, n_boot: int = N_BOOT, seed: int = SEED) -> dict[str, np.ndarray]:
     """{name: (n_boot, 2) macro and MI AUC differences to ``ref``} over the same patient
     resamples for every model."""
-    groups = patient_groups(patients)
-    rng = np.random.default_rng(seed)
-    out: dict[str, list[tuple[float, float]]] = {k: [] for k in probs if k != ref}
-    done = 0
-    while done < n_boot:
-        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
-        pos = y[idx].sum(axis=0)
-        if (pos == 0).any() or (pos == len(idx)).any():
-            continue
-        base = aucs(y[idx], probs[ref][idx], mi)
-        for k in out:
-            a = aucs(y[idx], probs[k][idx], mi)
-            out[k].append((a[0] - base[0], a[1] - base[1]))
-        done += 1
-    return {k: np.asarray(v) for k, v in out.items()}
+    boots = boot_aucs(y, probs, patients, mi, n_boot, seed)
+    return {k: v - boots[ref] for k, v in boots.items() if k != ref}
+
+
+def fold9_probs(names: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, str],
+                                               np.ndarray, np.ndarray, int]:
+    """``(probs, runs_as, y, patients, mi)`` by label (``names``: label → model name or
+    folder): each model's uncalibrated sigmoid probabilities on the labelled fold-9 records
+    (as it runs: int8 ONNX where exported, else torch fp32)."""
+    cm = _tools()
+    probs: dict[str, np.ndarray] = {}
+    how: dict[str, str] = {}
+    y = patients = ids = None
+    classes: list[str] = []
+    for name, spec in names.items():
+        loaded = cm.load_for_calibration(spec)
+        d = cm.fold9_data(loaded)
+        if ids is not None and not np.array_equal(ids, d["ids"]):
+            raise SystemExit(f"{name}: fold-9 records differ from the other models'")
+        ids, y, patients = d["ids"], d["y"], d["patients"]
+        classes = list(loaded.card["architecture"]["outputs"])
+        probs[name] = 1.0 / (1.0 + np.exp(-d["logits"]))
+        how[name] = f"{loaded.runtime} {loaded.precision}"
+    assert y is not None and patients is not None
+    return probs, how, y, patients, classes.index("MI")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,23 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     prov = provenance_line(libraries=LIBRARIES)
-    cm = _tools()
-    probs: dict[str, np.ndarray] = {}
-    how: dict[str, str] = {}
-    y = patients = ids = None
-    classes: list[str] = []
-    for name in (*MODELS, *args.candidate):
-        loaded = cm.load_for_calibration(name)
-        d = cm.fold9_data(loaded)
-        if ids is not None and not np.array_equal(ids, d["ids"]):
-            raise SystemExit(f"{name}: fold-9 records differ from the other models'")
-        ids, y, patients = d["ids"], d["y"], d["patients"]
-        classes = list(loaded.card["architecture"]["outputs"])
-        label = name if name in MODELS else f"candidate {name}"
-        probs[label] = 1.0 / (1.0 + np.exp(-d["logits"]))
-        how[label] = f"{loaded.runtime} {loaded.precision}"
-    assert y is not None and patients is not None
-    mi = classes.index("MI")
+    raw, raw_how, y, patients, mi = fold9_probs({**MODEL_SPECS,
+                                                 **{c: c for c in args.candidate}})
+    label = {n: n if n in MODELS else f"candidate {n}" for n in raw}
+    probs = {label[n]: p for n, p in raw.items()}
+    how = {label[n]: h for n, h in raw_how.items()}
     for members in ENSEMBLES:
         probs[" + ".join(members)] = np.mean([probs[m] for m in members], axis=0)
     diffs = boot_diff(y, probs, "edge", patients, mi, n_boot=args.n_boot)

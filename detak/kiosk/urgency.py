@@ -120,7 +120,7 @@ RULES: tuple[Rule, ...] = (
          "Drew et al., AHA/ACCF 2010 (clinical.toml [5])"),
     Rule("mi_refer", REFER_TODAY,
          N_("Myocardial infarction probability {p} is at or above {t}."),
-         "MI probability (calibrated) ≥ card operating_points.classes.MI.refer (0.54: "
+         "MI probability (calibrated) ≥ card operating_points.classes.MI.refer (0.56: "
          "specificity 0.95 on PTB-XL fold 9)", "tools/mi_operating_point.py"),
     Rule("mi_review", ROUTINE_REVIEW,
          N_("Myocardial infarction probability {p} is at or above {t}."),

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from detak.models.bootstrap import patient_resamples
+
 
 def rates(p: np.ndarray, y: np.ndarray, t: float) -> dict[str, Any]:
     """Threshold, sensitivity, specificity (4 decimals) and the counts at ``p >= t``, with
@@ -89,21 +91,15 @@ def patient_bootstrap(p: np.ndarray, y: np.ndarray, patients: np.ndarray, thresh
     """
     p = np.asarray(p, dtype=np.float64)
     yb = np.asarray(y).astype(bool)
-    pid = np.asarray(patients)
-    uniq, inv = np.unique(pid, return_inverse=True)
-    members = [np.flatnonzero(inv == i) for i in range(len(uniq))]
-    rng = np.random.default_rng(seed)
     stats: dict[str, list[float]] = {"sensitivity": [], "specificity": []}
     for name in prevalences:
         stats[f"ppv@{name}"] = []
         stats[f"npv@{name}"] = []
     if target_sensitivity is not None:
         stats["threshold"] = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[i] for i in rng.integers(0, len(uniq), len(uniq))])
+    for idx in patient_resamples(np.asarray(patients), n_boot, seed, redraw=False,
+                                 valid=lambda i: bool(yb[i].any() and not yb[i].all())):
         pb, yb_b = p[idx], yb[idx]
-        if yb_b.all() or not yb_b.any():
-            continue
         se, sp = tp_rate(pb, yb_b, threshold), tn_rate(pb, yb_b, threshold)
         stats["sensitivity"].append(se)
         stats["specificity"].append(sp)

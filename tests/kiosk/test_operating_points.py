@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-import mi_operating_point as mop  # noqa: E402
+# by path: benchmarks/mi_operating_point.py has the same module name (tests/benchmarks puts
+# benchmarks/ on sys.path)
+_spec = importlib.util.spec_from_file_location("tools_mi_operating_point",
+                                               ROOT / "tools" / "mi_operating_point.py")
+mop = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mop)
 
 
 def test_screening_youden_and_specificity_points_on_toy_scores():
@@ -58,3 +64,44 @@ def test_the_card_thresholds_are_reproduced_from_fold_9():
     got = json.loads(proc.stdout)["classes"]
     card = json.loads((ROOT / "detak/models/weights/edge/card.json").read_text())
     assert got == card["operating_points"]["classes"]
+
+
+def _shipped_card() -> dict:
+    return json.loads((ROOT / "detak/models/weights/edge/card.json").read_text())
+
+
+def test_the_kiosk_urgency_rule_fires_at_the_shipped_cards_thresholds():
+    from detak.kiosk.screening import _thresholds
+    from detak.kiosk.urgency import NO_FINDING, REFER_TODAY, ROUTINE_REVIEW, assess_urgency
+
+    card = _shipped_card()
+    th = _thresholds(card)
+    mi = card["operating_points"]["classes"]["MI"]
+    assert th["MI"]["operating"] == mi["operating"]["threshold"]
+    assert th["MI"]["refer"] == mi["refer"]["threshold"]
+    quiet = {"NORM": 0.9, "MI": 0.0, "STTC": 0.0, "CD": 0.0, "HYP": 0.0}
+
+    def level(p: float) -> tuple[str, list[str]]:
+        u = assess_urgency(quality="ok", intervals={"hr_bpm": 70.0}, lang="en",
+                           mi={"thresholds": th, "probabilities": {**quiet, "MI": p}})
+        return u.level, u.rules
+
+    op, refer = th["MI"]["operating"], th["MI"]["refer"]
+    assert level(op - 1e-4) == (NO_FINDING, [])
+    assert level(op) == (ROUTINE_REVIEW, ["mi_review"])
+    assert level(refer - 1e-4) == (ROUTINE_REVIEW, ["mi_review"])
+    assert level(refer) == (REFER_TODAY, ["mi_refer"])
+
+
+def test_the_rule_texts_and_the_kiosk_docs_quote_the_shipped_thresholds():
+    from detak.kiosk.urgency import RULES
+
+    th = {k: v["threshold"] for k, v in
+          _shipped_card()["operating_points"]["classes"]["MI"].items()}
+    text = {r.code: r.threshold for r in RULES}
+    assert f"MI.refer ({th['refer']:.2f}: " in text["mi_refer"]
+    assert f"MI.operating ({th['operating']:.2f}: " in text["mi_review"]
+    doc = (ROOT / "docs/kiosk.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(mi_\w+)` .*$", doc, flags=re.M)}
+    assert f"≥ {th['refer']:.4f}" in rows["mi_refer"]
+    assert f"≥ {th['operating']:.4f}" in rows["mi_review"]
