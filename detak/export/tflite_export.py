@@ -82,6 +82,41 @@ def _share_max_pool1d_qparams(model: Any) -> Any:
     return model
 
 
+def _fold_concat_batchnorm(graph: Any) -> Any:
+    """Fold InceptionTime's batch-norm after the concatenation into the four branch convolutions
+    (each takes its slice of the channels), in place on an export graph.
+
+    `detak.export.cam.fold_batchnorm` folds only a batch-norm right after one convolution; the
+    one after InceptionTime's concatenation stayed, so the int8 graph quantized the
+    concatenation *before* it, with one scale for branches whose spreads differ tenfold (the
+    max-pool branch kept ~3 bits) and ran the batch-norm in float. Folded, the concatenation
+    carries the normalised values. The function is unchanged: fp32 outputs agree to rounding.
+    """
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    from detak.models.cnn.inceptiontime import InceptionModule
+
+    for module in graph.modules():
+        if not isinstance(module, InceptionModule) or not isinstance(module.bn, nn.BatchNorm1d):
+            continue
+        bn = module.bn
+        branches = [*module.convs, module.pool_branch[-1]]
+        start = 0
+        for conv in branches:
+            part = slice(start, start + conv.out_channels)
+            start = part.stop
+            weight, bias = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean[part], bn.running_var[part], bn.eps,
+                bn.weight[part], bn.bias[part])
+            conv.weight, conv.bias = weight, bias
+        if start != bn.num_features:
+            raise ValueError(f"branches give {start} channels, the batch-norm has "
+                             f"{bn.num_features}")
+        module.bn = nn.Identity()
+    return graph
+
+
 def _quantizer(pq: Any) -> Any:
     """litert-torch's PT2E quantizer with `_share_max_pool1d_qparams` after its annotation."""
 
@@ -148,7 +183,7 @@ def export_tflite_int8(model: Any, path: str | Path, calibration_x: np.ndarray, 
     from litert_torch.quantize import pt2e_quantizer as pq
     from litert_torch.quantize.quant_config import QuantConfig
 
-    graph = export_graph(model, cam=cam, n_samples=n_samples)
+    graph = _fold_concat_batchnorm(export_graph(model, cam=cam, n_samples=n_samples))
     example = (torch.zeros(1, 12, n_samples),)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import torch
 
 from detak.export import tflite_export
 from detak.export.tflite_export import LitertInt8ConversionError, export_tflite_int8
-from detak.models.cnn.inceptiontime import InceptionTime
+from detak.models.cnn.inceptiontime import InceptionModule, InceptionTime
 
 
 def _tiny(depth: int) -> torch.nn.Module:
@@ -59,3 +59,28 @@ def test_without_the_max_pool_fix_the_refusal_is_a_named_error(tmp_path, monkeyp
     with pytest.raises(LitertInt8ConversionError, match="same scale constraint"):
         export_tflite_int8(_tiny(depth=1), tmp_path / "it.int8.tflite", _records(4, 0))
     assert not (tmp_path / "it.int8.tflite").exists()
+
+
+def test_concat_batchnorm_folded_into_the_branches_keeps_the_function():
+    """The batch-norm after the concatenation goes into the four branch convolutions (so the
+    int8 graph quantizes normalised values, not branches whose spreads differ tenfold)."""
+    from detak.export.cam import export_graph
+    from detak.export.tflite_export import _fold_concat_batchnorm
+
+    model = _tiny(depth=3)
+    with torch.no_grad():  # a trained-looking batch-norm: branch spreads and shifts differ
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.uniform_(-2, 2)
+                module.running_var.uniform_(0.1, 50)
+                module.weight.uniform_(0.5, 2)
+                module.bias.uniform_(-1, 1)
+    plain = export_graph(model)
+    folded = _fold_concat_batchnorm(export_graph(model))
+    modules = [m for m in folded.modules() if isinstance(m, InceptionModule)]
+    assert len(modules) == 3 and all(isinstance(m.bn, torch.nn.Identity) for m in modules)
+    x = torch.from_numpy(_records(4, 2))
+    with torch.inference_mode():
+        a, b = plain(x), folded(x)
+    for key in ("logits", "cam_mi", "cam_top"):
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5)
