@@ -12,7 +12,9 @@
   quantization parameters (`_share_max_pool1d_qparams`): litert-torch's quantizer annotates
   only ``max_pool2d``, and a 1-D pool left with an observer of its own made the converter
   refuse the graph (``'tfl.reshape' op quantization parameters violate the same scale
-  constraint``). A graph the converter still refuses raises `LitertInt8ConversionError`.
+  constraint``); InceptionTime's batch-norm after the concatenation is folded into the branch
+  convolutions (`_fold_concat_batchnorm`), so the concatenation is quantized after it. A
+  graph the converter still refuses raises `LitertInt8ConversionError`.
 
 The batch is fixed at 1: litert-torch 0.10 cannot lower a dynamic batch through ``Conv1d``
 (``broadcast_in_dim shape must have every element be nonnegative``), and the kiosk runs one
