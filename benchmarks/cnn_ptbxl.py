@@ -1,7 +1,8 @@
 """The four 12-lead CNNs side by side on PTB-XL fold 9 (and fold 10 where a full copy has it),
 with the published anchors printed beside them (issue 4).
 
-For each model (a NAME — shipped, else trained into ``cache_dir()/cnn/NAME`` — or a folder):
+For each model (a NAME — shipped, else trained into ``cache_dir()/cnn/NAME``; ``edge-v1``, the
+edge model shipped before the distilled one, from ``training_state/edge-v1`` — or a folder):
 parameters and multiply-accumulates, macro AUC with its 95 % bootstrap interval, MI AUC,
 Fmax, S1's Table 6 at 0.5, training seconds per epoch and epochs run (from the model card),
 and inference time per record with torch on 1 thread (batch 1, median over ``--timing``
@@ -15,8 +16,9 @@ validation fold (checkpoints were selected on it), so fold-9 figures are slightl
 estimates of fold 10.
 
 Run: ``.venv/bin/python benchmarks/cnn_ptbxl.py [--models edge resnet1d ...] [--boot 1000]
-[--timing 100] [--json OUT.json] [--no-results]``; a run of the four default models writes
-``docs/results/cnn_ptbxl.md`` (the README's table, with the library versions).
+[--timing 100] [--json OUT.json] [--no-results]``; a run of the default models writes
+``docs/results/cnn_ptbxl.md`` (the README's table, with the library versions). The default
+models are the four shipped CNNs plus ``edge-v1`` as a labelled comparison row.
 """
 
 from __future__ import annotations
@@ -39,7 +41,11 @@ S1_ANCHORS = {"alexnet1d": ("S1 AlexNet-1D", 0.910), "resnet1d": ("S1 ResNet", 0
               "edge": ("target >= resnet1d_wang", 0.930)}
 BENCHMARK_ANCHORS = [("resnet1d_wang", 0.930), ("xresnet1d101", 0.928), ("fcn_wang", 0.925),
                      ("inception1d", 0.921), ("Wavelet+NN", 0.874)]
-DEFAULT_MODELS = ("alexnet1d", "resnet1d", "inceptiontime", "edge")
+PREVIOUS_EDGE = "edge-v1"
+# NAME -> what load_model gets: edge-v1 is the edge model shipped before the distilled one,
+# kept outside the package (training_state/edge-v1), shown for comparison
+MODEL_SPECS = {PREVIOUS_EDGE: str(REPO / "training_state" / "edge-v1")}
+DEFAULT_MODELS = ("alexnet1d", "resnet1d", "inceptiontime", "edge", PREVIOUS_EDGE)
 
 
 def _median_ms(fn: Any, inputs: list[Any], repeat: int = 1) -> float:
@@ -80,11 +86,13 @@ def evaluate_model(model: str, folds: list[int], n_boot: int, n_timing: int) -> 
     from detak.models.cnn_data import CLASSES
     from detak.models.cnn_metrics import benchmark_metrics
 
-    loaded = load_model(model, calibrated=False)  # S1's metrics: the raw sigmoid outputs
+    # S1's metrics: the raw sigmoid outputs
+    loaded = load_model(MODEL_SPECS.get(model, model), calibrated=False)
     card = loaded.card
     arch = card.get("architecture", {})
     train = card.get("training", {})
-    out: dict[str, Any] = {"model": loaded.name, "folder": str(loaded.folder),
+    label = model if model in MODEL_SPECS else loaded.name
+    out: dict[str, Any] = {"model": label, "folder": str(loaded.folder),
                            "parameters": arch.get("parameters"), "macs": arch.get("macs"),
                            "seconds_per_epoch": train.get("seconds_per_epoch"),
                            "epochs_run": train.get("epochs_run"),
@@ -142,6 +150,11 @@ def table_lines(results: list[dict[str, Any]], folds: list[int]) -> list[str]:
                 f"{_fmt(r['seconds_per_epoch'], '.0f'):>9}{_fmt(r['epochs_run'], 'd'):>7}"
                 f"{_fmt(inf.get('ms_per_record'), '.2f'):>8}{_fmt(inf.get('ratio'), '.1f'):>7}"
                 f"  {anchor[0] + ' ' + format(anchor[1], '.3f') if anchor else ''}")
+    if any(r["model"] == PREVIOUS_EDGE for r in results):
+        out += ["", f"{PREVIOUS_EDGE}: the edge model shipped before the distilled edge "
+                "(training_state/edge-v1), for comparison; edge is distilled from ResNet-1D, "
+                f"InceptionTime and {PREVIOUS_EDGE} (its s/epoch: one student epoch with the "
+                "teachers' logits cached)"]
     if 10 not in folds:
         out += ["", "Fold 10 (the held-out test fold) is not in this data copy: no test figures."]
     out += ["", "Anchors (macro AUC): S1 test: " + ", ".join(f"{n} {v:.3f}" for n, v in
@@ -158,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timing", type=int, default=100, help="records timed per model")
     ap.add_argument("--json", default=None, help="also write the results as JSON here")
     ap.add_argument("--no-results", action="store_true",
-                    help="do not write docs/results/cnn_ptbxl.md (written when the four "
-                         "default models are run)")
+                    help="do not write docs/results/cnn_ptbxl.md (written when the default "
+                         "models are run)")
     args = ap.parse_args(argv)
 
     from detak.data.sources import _ptbxl

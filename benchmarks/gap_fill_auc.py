@@ -2,7 +2,9 @@
 
 Data: every labelled record of PTB-XL strat fold 9 (100 Hz, 10 s; fold 9 is the early-stopping
 and calibration fold; fold 10 is never used). Model: the int8 edge model through the kiosk
-runtime (onnxruntime; `load_model(NAME, runtime="onnx", precision="int8")`).
+runtime (onnxruntime; `load_model(NAME, runtime="onnx", precision="int8", calibrated=False)`:
+the raw sigmoid outputs the card's AUCs are computed on, so the no-gap row is the card's fold-9
+AUC whatever calibration the card holds; |Δp| is likewise of the raw MI output).
 
 Per record, one gap of ``L`` seconds (0.1, 0.5, 1 s) at a seeded random position (uniform over
 the 10 s; the same position for every fill method), in every lead at once as the `Recorder`
@@ -88,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     y = y[lab]
     n, n_samp = len(raw_mv), raw_mv.shape[-1]
     fs = 100.0 * n_samp / 1000.0
-    loaded = load_model(args.model, runtime="onnx", precision="int8", threads=2)
+    loaded = load_model(args.model, runtime="onnx", precision="int8", threads=2,
+                        calibrated=False)
 
     def probs(x_mv: np.ndarray) -> np.ndarray:
         return loaded.predict(loaded.standardizer.transform(preprocess_array(x_mv)))
@@ -118,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {method} {gap_s:g} s done ({time.time() - t0:.0f} s)", file=sys.stderr)
 
     head = (f"PTB-XL fold {args.fold}: {n} labelled records; model {loaded.name} "
-            f"(onnxruntime int8); one gap per record in every lead at a seeded random position "
+            f"(onnxruntime int8, raw sigmoid outputs); one gap per record in every lead at a "
+            f"seeded random position "
             f"(seed {args.seed}); Δ against no gap, 95 % paired bootstrap CI ({args.boot} "
             f"resamples)")
     table = ["| fill | gap | macro AUC | Δ macro [95 % CI] | MI AUC | Δ MI [95 % CI] "
