@@ -2,8 +2,10 @@
 ``calibration``), fitted on PTB-XL fold 9 (never fold 10), then refresh the edge card's
 operating points on the calibrated probabilities (``tools/mi_operating_point.py``).
 
-Per class the method is the one with the lower held-out ECE (15 equal-mass bins) of
-per-class temperature scaling and isotonic regression, measured by 2-fold cross-fitting on
+Per class the method is the one with the lowest held-out ECE (15 equal-mass bins) of the raw
+outputs (``identity``: no map), per-class temperature scaling and isotonic regression (a tie
+goes to the one with fewer parameters, identity first: a map that does not beat the raw
+outputs on held-out patients is not shipped), measured by 2-fold cross-fitting on
 fold 9 split by patient (fit on one half, measure on the other, then swap), averaged over
 `SPLITS` random patient splits (seeds 0..SPLITS-1; one split's ECE moves by about 0.01 with the
 split, as much as the methods differ); the shipped calibration is that method fitted on all of
@@ -66,14 +68,42 @@ def fold9_data(loaded: Any) -> dict[str, np.ndarray]:
 
 
 def choose(mean_ece: dict[str, float]) -> str:
-    """The method with the lower mean held-out ECE (temperature on a tie: fewer parameters).
+    """The method with the lowest mean held-out ECE; identity's is the ``uncalibrated`` one. A
+    tie goes to fewer parameters (identity, then temperature, then isotonic).
 
     >>> choose({"uncalibrated": 0.3, "temperature": 0.025, "isotonic": 0.03})
     'temperature'
+    >>> choose({"uncalibrated": 0.024, "temperature": 0.025, "isotonic": 0.03})
+    'identity'
     """
     from detak.models.prob_calibration import METHODS
 
-    return min(METHODS, key=lambda m: (mean_ece[m], METHODS.index(m)))
+    def held(m: str) -> float:
+        return mean_ece["uncalibrated" if m == "identity" else m]
+
+    return min(METHODS, key=lambda m: (held(m), METHODS.index(m)))
+
+
+NOT_IMPROVED = "fold-9 held-out ECE not improved"
+
+
+def label_for(chosen: dict[str, str]) -> str:
+    """The card's label for the methods ``chosen`` per class (in output order); classes left
+    raw (identity) are named as such, and a card with no map at all says "uncalibrated".
+
+    >>> label_for({"NORM": "identity", "MI": "temperature"})
+    'temperature (MI) / raw output (NORM: fold-9 held-out ECE not improved by a map), PTB-XL fold 9'
+    """
+    methods = sorted(set(chosen.values()) - {"identity"})
+    if not methods:
+        return f"uncalibrated: {NOT_IMPROVED} by temperature or isotonic"
+    if len(methods) == 1 and "identity" not in chosen.values():
+        return f"{methods[0]}, PTB-XL fold 9"
+    parts = [f"{m} ({', '.join(c for c in chosen if chosen[c] == m)})" for m in methods]
+    raw = [c for c in chosen if chosen[c] == "identity"]
+    if raw:
+        parts.append(f"raw output ({', '.join(raw)}: {NOT_IMPROVED} by a map)")
+    return " / ".join(parts) + ", PTB-XL fold 9"
 
 
 def calibrate(name: str) -> tuple[Any, dict[str, Any]]:
@@ -101,10 +131,7 @@ def calibrate(name: str) -> tuple[Any, dict[str, Any]]:
         chosen[c] = choose(held[c][f"mean_{SPLITS}_splits"])
         held[c]["chosen"] = chosen[c]
         per_class[c] = fit_class(chosen[c], d["logits"][:, j], d["y"][:, j])
-    methods = sorted(set(chosen.values()))
-    label = (f"{methods[0]}, PTB-XL fold 9" if len(methods) == 1 else
-             " / ".join(f"{m} ({', '.join(c for c in classes if chosen[c] == m)})"
-                        for m in methods) + ", PTB-XL fold 9")
+    label = label_for(chosen)
     path = model_file(loaded)
     info = {
         "fitted_on": (f"PTB-XL fold {FOLD}: all {len(d['ids'])} labelled records "
@@ -113,10 +140,11 @@ def calibrate(name: str) -> tuple[Any, dict[str, Any]]:
         "runtime": f"{loaded.runtime} {loaded.precision}",
         "input": "the model's logits (one per class), per 10-s window; a recording's windows "
                  "are averaged after calibration",
-        "selection": (f"per class the method with the lower mean ECE (15 equal-mass bins) on "
-                      f"held-out records: fold {FOLD} split by patient into two halves, fitted "
-                      f"on one, measured on the other, then swapped; mean over {SPLITS} "
-                      f"random patient splits (seeds 0-{SPLITS - 1})"),
+        "selection": (f"per class the method (identity = the raw sigmoid, temperature, "
+                      f"isotonic) with the lowest mean ECE (15 equal-mass bins; a tie goes to "
+                      f"fewer parameters) on held-out records: fold {FOLD} split by patient "
+                      f"into two halves, fitted on one, measured on the other, then swapped; "
+                      f"mean over {SPLITS} random patient splits (seeds 0-{SPLITS - 1})"),
         "held_out_ece": held,
         "halves": [int((~half).sum()), int(half.sum())],
         "command": COMMAND,
@@ -141,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<14} {c:<5} held-out ECE, mean of {SPLITS} splits: uncalibrated "
                   f"{m['uncalibrated']:.4f}  temperature {m['temperature']:.4f}  isotonic "
                   f"{m['isotonic']:.4f}  -> {h['chosen']}")
+        print(f"{name:<14} label: {block['label']}")
         if args.dry_run:
             print(json.dumps(block, indent=1)[:2000])
             continue

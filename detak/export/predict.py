@@ -141,9 +141,11 @@ class LoadedModel:
 
     @property
     def probabilities(self) -> str:
-        """What the probabilities are: the calibration's label (e.g. "temperature/isotonic
-        per class, PTB-XL fold 9") or "uncalibrated model output"."""
-        return f"calibrated: {self.calibration.label}" if self.calibration else UNCALIBRATED
+        """What the probabilities are: "calibrated: " and the calibration's label (e.g.
+        "temperature, PTB-XL fold 9"), the label as "uncalibrated: ..." when the card keeps
+        every class's raw output (no map beat it on held-out records), or "uncalibrated
+        model output" without a calibration block."""
+        return self.calibration.statement if self.calibration else UNCALIBRATED
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities (N, 5) float32 of raw logits (N, 5): the calibration's, or sigmoid."""

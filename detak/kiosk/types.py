@@ -25,7 +25,8 @@ field:
 * ``nb``: ``label``, ``probability``, ``probabilities``, ``model`` (or label null + ``reason``);
 * ``mi``: ``probability``, ``model``, ``bundle``, ``runtime``, ``precision``,
   ``probabilities`` (the five superclasses, calibrated by the model card), ``calibration``
-  (which: "calibrated: ..., PTB-XL fold 9" or "uncalibrated model output"), ``thresholds``
+  (which: "calibrated: ..., PTB-XL fold 9", "uncalibrated: fold-9 held-out ECE not improved
+  ..." when the card keeps every class's raw output, or "uncalibrated model output"), ``thresholds``
   (the card's operating points, on the same calibrated scale), ``cam`` (fused Grad-CAM maps) — or
   null, with ``mi_reason`` saying why (e.g. MI screening needs 12 leads);
 * ``urgency``: ``level``, ``level_text``, ``rules``, ``reasons``, ``notes``;

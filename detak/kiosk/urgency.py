@@ -120,11 +120,13 @@ RULES: tuple[Rule, ...] = (
          "Drew et al., AHA/ACCF 2010 (clinical.toml [5])"),
     Rule("mi_refer", REFER_TODAY,
          N_("Myocardial infarction probability {p} is at or above {t}."),
-         "MI probability (calibrated) ≥ card operating_points.classes.MI.refer (0.56: "
+         "MI probability (card calibration applied) ≥ card operating_points.classes.MI.refer "
+         "(0.56: "
          "specificity 0.95 on PTB-XL fold 9)", "tools/mi_operating_point.py"),
     Rule("mi_review", ROUTINE_REVIEW,
          N_("Myocardial infarction probability {p} is at or above {t}."),
-         "MI probability (calibrated) ≥ card operating_points.classes.MI.operating (0.17: "
+         "MI probability (card calibration applied) ≥ card operating_points.classes.MI.operating "
+         "(0.17: "
          "the screening point, sensitivity 0.90 on PTB-XL fold 9; docs/kiosk.md)",
          "tools/mi_operating_point.py"),
     Rule("model_finding", ROUTINE_REVIEW,

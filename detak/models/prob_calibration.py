@@ -2,6 +2,8 @@
 
 numpy only (the kiosk applies a calibration with it; no torch, no scikit-learn).
 
+* ``identity``: no map, probability = sigmoid(logit) — what a class gets when neither fitted
+  map lowers its held-out ECE (a map that does not help on held-out patients is not shipped).
 * `fit_temperature`: one temperature T per class, probability = sigmoid(logit / T), T fitted
   by maximum likelihood (Newton's method on 1 / T; the binary log-loss is convex in it).
 * `fit_isotonic`: the pool-adjacent-violators fit of the labels on the logit (non-decreasing),
@@ -13,8 +15,10 @@ numpy only (the kiosk applies a calibration with it; no torch, no scikit-learn).
   |label rate - mean probability| over the bins.
 * `Calibration`: a method per class, read from and written to a model card's ``calibration``
   block (`Calibration.from_card`, `Calibration.to_card`), applied to logits
-  (`Calibration.probabilities`). A bad block (a non-positive temperature, a missing class,
-  knots not increasing) raises `CalibrationError` naming what is wrong.
+  (`Calibration.probabilities`); `Calibration.statement` says in words whether the outputs
+  are calibrated ("uncalibrated: ..." when every class is identity). A bad block (a
+  non-positive temperature, a missing class, knots not increasing) raises `CalibrationError`
+  naming what is wrong.
 
 >>> cal = Calibration({"MI": ClassCalibration("temperature", temperature=2.0)},
 ...                   classes=("MI",), label="temperature, fold 9")
@@ -22,6 +26,9 @@ numpy only (the kiosk applies a calibration with it; no torch, no scikit-learn).
 [0.7311]
 >>> Calibration.from_card(cal.to_card(), ("MI",)).label
 'temperature, fold 9'
+>>> raw = Calibration({"MI": ClassCalibration("identity")}, classes=("MI",), label="raw")
+>>> [round(float(v), 4) for v in raw.probabilities(np.array([[2.0]]))[0]], raw.statement
+([0.8808], 'uncalibrated: raw')
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from typing import Any
 import numpy as np
 
 CALIBRATION_FORMAT = "detak-calibration/1"
-METHODS: tuple[str, ...] = ("temperature", "isotonic")
+#: in order of parameter count: a tie in held-out ECE goes to the earlier one
+METHODS: tuple[str, ...] = ("identity", "temperature", "isotonic")
+#: the methods that fit a map (identity's held-out ECE is the uncalibrated sigmoid's)
+FITTED_METHODS: tuple[str, ...] = ("temperature", "isotonic")
 N_BINS = 15
 
 
@@ -186,8 +196,14 @@ def ece_floor(probs: np.ndarray, n_bins: int = N_BINS, draws: int = 200,
 
 @dataclasses.dataclass(frozen=True)
 class ClassCalibration:
-    """One class's map from logit to probability: ``temperature`` (T) or ``isotonic``
-    (``knots_x`` logits, ``knots_p`` probabilities)."""
+    """One class's map from logit to probability: ``identity`` (the sigmoid, no parameters),
+    ``temperature`` (T) or ``isotonic`` (``knots_x`` logits, ``knots_p`` probabilities).
+
+    >>> ClassCalibration("identity").to_dict()
+    {'method': 'identity'}
+    >>> ClassCalibration.from_dict("MI", {"method": "identity"}).probabilities(np.array([0.0]))
+    array([0.5])
+    """
 
     method: str
     temperature: float | None = None
@@ -196,11 +212,16 @@ class ClassCalibration:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of this class's logits."""
+        if self.method == "identity":
+            return sigmoid(np.asarray(logits, dtype=np.float64))
         if self.method == "temperature":
             return sigmoid(np.asarray(logits, dtype=np.float64) / float(self.temperature or 1))
         return isotonic_apply(logits, np.asarray(self.knots_x), np.asarray(self.knots_p))
 
     def to_dict(self) -> dict[str, Any]:
+        """The card's entry for this class."""
+        if self.method == "identity":
+            return {"method": "identity"}
         if self.method == "temperature":
             return {"method": "temperature", "temperature": round(float(self.temperature), 6)}
         return {"method": "isotonic", "logits": [round(v, 6) for v in self.knots_x],
@@ -212,6 +233,12 @@ class ClassCalibration:
         if not isinstance(d, Mapping):
             raise CalibrationError(f"calibration of {name}: not an object ({d!r})")
         method = d.get("method")
+        if method == "identity":
+            extra = sorted(k for k in d if k != "method")
+            if extra:
+                raise CalibrationError(f"calibration of {name}: identity takes no parameters, "
+                                       f"got {', '.join(extra)}")
+            return cls("identity")
         if method == "temperature":
             t = d.get("temperature")
             if isinstance(t, bool) or not isinstance(t, int | float) or not np.isfinite(t) \
@@ -263,6 +290,15 @@ class Calibration:
                                for j, c in enumerate(self.classes)]) if len(z) else z
         return np.asarray(out, dtype=np.float32)
 
+    @property
+    def statement(self) -> str:
+        """What the outputs are, in words: "calibrated: <label>", or, when every class is
+        identity (no map helped), the label as "uncalibrated: ..." — never "calibrated"."""
+        if all(cc.method == "identity" for cc in self.per_class.values()):
+            return self.label if self.label.startswith("uncalibrated") \
+                else f"uncalibrated: {self.label}"
+        return f"calibrated: {self.label}"
+
     def to_card(self) -> dict[str, Any]:
         """The card's ``calibration`` block."""
         return {"format": CALIBRATION_FORMAT, "label": self.label, **dict(self.info),
@@ -303,11 +339,16 @@ class Calibration:
 
 
 def fit_class(method: str, logits: np.ndarray, labels: np.ndarray) -> ClassCalibration:
-    """Fit one class by ``method`` (``temperature`` or ``isotonic``).
+    """Fit one class by ``method`` (one of `METHODS`; ``identity`` fits nothing).
 
     >>> fit_class("isotonic", np.array([0.0, 1.0]), np.array([0, 1])).knots_p
     (0.0, 1.0)
+    >>> fit_class("identity", np.array([0.0, 1.0]), np.array([0, 1]))
+    ClassCalibration(method='identity', temperature=None, knots_x=(), knots_p=())
     """
+    if method == "identity":
+        _binary(labels, len(np.asarray(logits).ravel()))
+        return ClassCalibration("identity")
     if method == "temperature":
         return ClassCalibration("temperature", temperature=fit_temperature(logits, labels))
     if method == "isotonic":
@@ -349,8 +390,9 @@ def cross_fit(logits: np.ndarray, labels: np.ndarray, half: np.ndarray,
 
 def held_out_ece(z: np.ndarray, y: np.ndarray, half: np.ndarray,
                  n_bins: int = N_BINS) -> dict[str, list[float]]:
-    """Per method (`METHODS`) the ECE on each held-out half of one class (the records of
-    ``~half`` first, then of ``half``), and the uncalibrated sigmoid's on the same records.
+    """Per fitted method (`FITTED_METHODS`) the ECE on each held-out half of one class (the
+    records of ``~half`` first, then of ``half``), and the uncalibrated sigmoid's on the same
+    records (``uncalibrated``: identity's).
 
     >>> rng = np.random.default_rng(0); z = rng.normal(0, 2, 400)
     >>> y = (rng.random(400) < sigmoid(z)).astype(int)
@@ -359,7 +401,7 @@ def held_out_ece(z: np.ndarray, y: np.ndarray, half: np.ndarray,
     """
     out: dict[str, list[float]] = {"uncalibrated": [ece(sigmoid(z[m]), y[m], n_bins)
                                                     for m in (~half, half)]}
-    for method in METHODS:
+    for method in FITTED_METHODS:
         p = cross_fit(z, y, half, method)
         out[method] = [ece(p[m], y[m], n_bins) for m in (~half, half)]
     return out

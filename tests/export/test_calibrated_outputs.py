@@ -47,7 +47,11 @@ def test_the_shipped_edge_card_holds_a_calibration_fitted_on_its_int8_file():
     assert "fold 9" in cal["label"] and set(cal["classes"]) == set(CLASSES)
     for c, h in cal["held_out_ece"].items():        # the chosen method is the held-out best
         means = h["mean_20_splits"]
-        assert means[h["chosen"]] == min(means["temperature"], means["isotonic"]), c
+        best = min(means["uncalibrated"], means["temperature"], means["isotonic"])
+        key = "uncalibrated" if h["chosen"] == "identity" else h["chosen"]
+        assert means[key] == best, c
+        if h["chosen"] != "identity":                # a map ships only if it beats the raw
+            assert means[key] < means["uncalibrated"], c
 
 
 def test_detak_predict_writes_calibrated_probabilities(tmp_path):
@@ -177,3 +181,35 @@ def test_models_list_says_which_models_are_calibrated(capsys):
     edge = [r for r in rows if r["name"] == "edge" and r["runtime"] == "onnx"
             and r["precision"] == "int8"]
     assert edge and edge[0]["calibration"] == _edge_card()["calibration"]["label"]
+
+
+def _all_identity(card: dict) -> None:
+    cal = card["calibration"]
+    cal["classes"] = {c: {"method": "identity"} for c in cal["classes"]}
+    cal["label"] = "uncalibrated: fold-9 held-out ECE not improved by temperature or isotonic"
+
+
+def test_a_card_with_no_map_gives_the_raw_sigmoid_and_never_says_calibrated(tmp_path, capsys):
+    from detak.cli import main
+    from detak.kiosk.report_pdf import render_report
+    from detak.kiosk.screening import screen
+
+    folder = _model_copy(tmp_path, _all_identity)
+    m = load_model(folder, runtime="onnx", precision="int8", threads=1)
+    rec = load_sample(SAMPLE)
+    x = preprocess_recording(rec, m.standardizer)
+    np.testing.assert_allclose(m.predict(x), sigmoid(m.module.run(x).logits), atol=1e-6)
+    want = "uncalibrated: fold-9 held-out ECE not improved by temperature or isotonic"
+    assert m.probabilities == want
+    capsys.readouterr()
+    assert main(["predict", f"sample://{SAMPLE}", "--model", str(folder), "--runtime", "onnx",
+                 "--precision", "int8", "--jobs", "1", "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err                          # the `detak predict` stderr line
+    assert f"probabilities {want})" in err and " calibrated:" not in err
+    s = screen(rec, lang="en", model=str(folder))          # the screening JSON
+    assert s.mi["calibration"] == want
+    pdf = tmp_path / "r.pdf"                               # the PDF claims no calibration
+    pdf.write_bytes(render_report(s.to_dict(), rec, lang="en"))
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
+                                   text=True, check=True).stdout.split())
+    assert "MI probability" in text and "calibrated on PTB-XL" not in text

@@ -188,3 +188,65 @@ def test_patient_halves_never_split_a_patient_and_cross_fitting_holds_each_half_
     t_other = fit_temperature(z[~half], y[~half])       # half's records use the other's fit
     np.testing.assert_allclose(p[half], sigmoid(z[half] / t_other))
     assert fit_class("temperature", z, y).temperature == pytest.approx(fit_temperature(z, y))
+
+
+# --- identity: the raw sigmoid, chosen when no map beats it on held-out patients ----------
+
+def test_identity_gives_the_raw_sigmoid_and_round_trips_through_the_card(tmp_path):
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 2.0, (50, len(CLASSES)))
+    y = (rng.random(z.shape) < sigmoid(z)).astype(int)
+    per_class = {c: fit_class("identity", z[:, j], y[:, j]) for j, c in enumerate(CLASSES)}
+    assert all(cc == ClassCalibration("identity") for cc in per_class.values())
+    assert ClassCalibration("identity").to_dict() == {"method": "identity"}
+    cal = Calibration(per_class, CLASSES, "uncalibrated: test")
+    np.testing.assert_allclose(cal.probabilities(z), sigmoid(z), atol=1e-7)
+    path = tmp_path / "card.json"
+    write_card({"name": "m", "calibration": cal.to_card()}, path)
+    back = Calibration.from_card(json.loads(path.read_text())["calibration"], CLASSES)
+    assert back.per_class == per_class and back.label == "uncalibrated: test"
+    np.testing.assert_array_equal(back.probabilities(z), cal.probabilities(z))
+
+
+def test_a_card_written_before_identity_still_loads_and_gives_the_same_probabilities():
+    old = {"format": "detak-calibration/1",
+           "label": "isotonic (CD, HYP) / temperature (NORM, MI, STTC), PTB-XL fold 9",
+           "classes": {"NORM": {"method": "temperature", "temperature": 1.046901},
+                       "MI": {"method": "temperature", "temperature": 1.002661},
+                       "STTC": {"method": "temperature", "temperature": 1.01637},
+                       "CD": {"method": "isotonic", "logits": [-3.0, 0.5, 2.0],
+                              "probabilities": [0.01, 0.4, 0.9]},
+                       "HYP": {"method": "isotonic", "logits": [-1.0, 1.0],
+                               "probabilities": [0.1, 0.7]}}}
+    cal = Calibration.from_card(old, CLASSES)
+    z = np.array([[-2.0, 0.0, 1.0, 1.25, 0.0], [3.0, -1.0, 0.0, -4.0, 5.0]])
+    want = np.column_stack([sigmoid(z[:, 0] / 1.046901), sigmoid(z[:, 1] / 1.002661),
+                            sigmoid(z[:, 2] / 1.01637),
+                            np.interp(z[:, 3], [-3.0, 0.5, 2.0], [0.01, 0.4, 0.9]),
+                            np.interp(z[:, 4], [-1.0, 1.0], [0.1, 0.7])])
+    np.testing.assert_allclose(cal.probabilities(z), want, atol=1e-6)
+    assert cal.to_card()["classes"] == old["classes"]
+    assert cal.statement == f"calibrated: {old['label']}"
+
+
+def test_the_statement_says_uncalibrated_when_every_class_is_identity():
+    ident = {c: ClassCalibration("identity") for c in CLASSES}
+    label = "uncalibrated: fold-9 held-out ECE not improved by temperature or isotonic"
+    assert Calibration(ident, CLASSES, label).statement == label
+    assert Calibration(ident, CLASSES, "raw, fold 9").statement == "uncalibrated: raw, fold 9"
+    mixed = {**ident, "HYP": ClassCalibration("temperature", temperature=1.2)}
+    assert Calibration(mixed, CLASSES, "x, fold 9").statement == "calibrated: x, fold 9"
+
+
+@pytest.mark.parametrize("method", ["platt", "", None, "Identity"])
+def test_an_unknown_method_is_named_in_the_error(method):
+    with pytest.raises(CalibrationError, match=f"MI: method must be one of identity, "
+                                               f"temperature, isotonic, got {method!r}"):
+        ClassCalibration.from_dict("MI", {"method": method})
+    with pytest.raises(CalibrationError, match=f"got {method!r}"):
+        fit_class(method, np.array([0.0, 1.0]), np.array([0, 1]))
+
+
+def test_identity_entries_take_no_parameters():
+    with pytest.raises(CalibrationError, match="MI: identity takes no parameters"):
+        ClassCalibration.from_dict("MI", {"method": "identity", "temperature": 1.1})
