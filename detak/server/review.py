@@ -218,7 +218,8 @@ async def screening_page(request: Request, sid: int) -> Response:
                         ("cardiology", _("refer to cardiology")), ("urgent", _("urgent"))],
             "lrp": rd.lrp_available(),
             "fiducials_json": json.dumps(d.get("fiducials") or {}),
-            "cam_json": json.dumps((mi.get("cam")) or None)}
+            "cam_json": json.dumps((mi.get("cam")) or None),
+            "cam_empty": rd.mi_map_empty(mi.get("cam"))}
 
     return await _html(request, build)
 

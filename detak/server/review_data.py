@@ -256,6 +256,22 @@ def read_samples(store: LocalFileStore, scr: Screening) -> dict[str, Any]:
             "sha256": scr.files["dat"]["sha256"]}
 
 
+def mi_map_empty(cam: Any) -> bool:
+    """True when a screening's MI map (``mi.cam.mi``: one row per 10-s window) exists and is
+    zero everywhere: no part of the ECG raised the MI probability (Grad-CAM keeps only the
+    positive evidence), so the overlay has nothing to draw and the page says so.
+
+    >>> mi_map_empty({"mi": [[0.0, 0.0], [0.0, -0.0]]}), mi_map_empty({"mi": [[0.0, 0.2]]})
+    (True, False)
+    >>> mi_map_empty(None), mi_map_empty({"mi": []})
+    (False, False)
+    """
+    rows = (cam or {}).get("mi") if isinstance(cam, dict) else None
+    if not rows:
+        return False
+    return all(float(v) <= 0.0 for row in rows for v in row)
+
+
 def lead_relevance(samples: dict[str, Any], screening: dict[str, Any]) -> dict[str, Any] | None:
     """Per-lead relevance from the MI model's CAM: the CAM is one curve over time for all
     leads, so a lead's share is Σ CAM(t)·|x(t) − median| over the window, normalised to sum

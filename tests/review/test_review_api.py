@@ -230,3 +230,21 @@ def test_wrong_signing_passwords_are_rate_limited_with_sign_in(clinic):
     from tests.server.staff import login
 
     assert login(clinic.server.url, "Budi", PASSWORD)[1].status_code == 429   # the same count
+
+
+def test_an_empty_mi_map_is_said_not_drawn_silently(clinic):
+    """A screening whose MI map is zero everywhere says so beside the CAM toggle; one with a
+    map does not (the overlay draws it)."""
+    import html
+    import json
+    import re
+
+    c, ids = _ids(clinic)
+    seen = {True: 0, False: 0}
+    for sid in ids:
+        page = c.get(f"/review/screening/{sid}").text
+        cam = json.loads(html.unescape(re.search(r"data-cam='([^']*)'", page).group(1)))
+        empty = bool(cam and cam.get("mi")) and max(max(r) for r in cam["mi"]) <= 0
+        assert ('id="cam-empty"' in page) == empty, sid
+        seen[empty] += 1
+    assert seen[False] >= 1                       # the refer-today MI screening has a map

@@ -29,7 +29,7 @@
     if (!cam || !cam.mi || !cam.mi.length) { return null; }
     var max = 0, out = [];
     cam.mi.forEach(function (row) { row.forEach(function (v) { if (v > max) { max = v; } }); });
-    if (max <= 0) { max = 1; }
+    if (max <= 0) { return null; }   // an empty map: nothing to draw (the page says so)
     cam.mi.forEach(function (row, i) {
       out.push({ t0: (cam.window_starts_s || [0])[i] || 0, fs: cam.fs || 100,
                  values: row.map(function (v) { return v / max; }) });
