@@ -82,8 +82,15 @@ def test_the_screening_carries_the_same_calibrated_probabilities_and_says_so():
 
 
 def test_operating_points_were_computed_on_the_calibration_in_the_card():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-    import mi_operating_point as mop
+    # tools/mi_operating_point.py by path, under its own name: benchmarks/ has a module of the
+    # same name, which an earlier test of the session may have imported as mi_operating_point
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "mi_operating_point.py"
+    spec = importlib.util.spec_from_file_location("tools_mi_operating_point_test", path)
+    assert spec is not None and spec.loader is not None
+    mop = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mop)
 
     card = _edge_card()
     assert card["operating_points"]["calibration_sha256"] == mop.calibration_digest(card)
